@@ -1,0 +1,1 @@
+"""AudioSocket: codec (pure) and the asyncio server the worker runs."""

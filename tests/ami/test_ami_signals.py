@@ -1,0 +1,231 @@
+"""The correlator replays every real Local/ transcript, in order and with the OriginateResponse
+and the Hangups moved around, and must reach the same facts each time."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dialer.ami.signals import (
+    Answered,
+    CallFacts,
+    CallGone,
+    ChannelRole,
+    Correlator,
+    DialEnded,
+    HungUp,
+    OriginateResult,
+    Progress,
+    Ringing,
+    Signal,
+    parse_attempt_uid,
+)
+
+from .transcripts import AMI_REFERENCE, Recorded, load, local_transcripts
+
+# scenario prefix → (answered, progress, dial_status, cause, originate reason)
+EXPECTED: dict[str, tuple[bool, bool, str | None, int, int]] = {
+    "01": (False, False, "BUSY", 17, 0),
+    "02": (False, False, "CONGESTION", 34, 0),
+    "03": (False, False, "NOANSWER", 16, 0),  # trunk says 0 on the Dial timeout
+    "04": (False, True, "CHANUNAVAIL", 20, 4),
+    "05": (False, True, "NOANSWER", 1, 4),
+    "06": (True, False, "ANSWER", 16, 4),
+    "07": (True, False, "ANSWER", 16, 4),
+    "08": (True, False, "ANSWER", 16, 4),
+    "09": (False, False, "NOANSWER", 1, 0),
+    "10": (False, True, "NOANSWER", 28, 4),
+    "11": (True, False, "ANSWER", 16, 4),
+    "12": (False, True, "NOANSWER", 21, 4),
+    "13": (False, True, "BUSY", 17, 4),
+    "14": (True, False, "ANSWER", 16, 4),
+    "15": (False, True, "NOANSWER", 21, 4),
+}
+
+TRANSCRIPTS = local_transcripts()
+
+
+def test_reference_transcripts_are_present() -> None:
+    assert AMI_REFERENCE.is_dir(), f"shared reference missing at {AMI_REFERENCE}"
+    assert len(TRANSCRIPTS) == 19
+
+
+def attempt_of(events: list[Recorded]) -> uuid.UUID:
+    for ev in events:
+        if ev.headers.get("Event") == "Newchannel":
+            parsed = parse_attempt_uid(ev.headers["Uniqueid"])
+            assert parsed is not None
+            return parsed[0]
+    raise AssertionError("no Newchannel")
+
+
+def as_is(events: list[Recorded]) -> list[Recorded]:
+    return events
+
+
+def _split(events: list[Recorded]) -> tuple[list[Recorded], Recorded]:
+    rest = [e for e in events if e.headers.get("Event") != "OriginateResponse"]
+    (orig,) = [e for e in events if e.headers.get("Event") == "OriginateResponse"]
+    return rest, orig
+
+
+def originate_first(events: list[Recorded]) -> list[Recorded]:
+    """OriginateResponse overtakes every channel event."""
+    rest, orig = _split(events)
+    return [orig, *rest]
+
+
+def originate_before_hangups(events: list[Recorded]) -> list[Recorded]:
+    rest, orig = _split(events)
+    i = next(i for i, e in enumerate(rest) if e.headers.get("Event") == "Hangup")
+    return [*rest[:i], orig, *rest[i:]]
+
+
+def originate_last_hangups_reversed(events: list[Recorded]) -> list[Recorded]:
+    """OriginateResponse after everything, and the Hangups at the end in reverse order."""
+    rest, orig = _split(events)
+    hangups = [e for e in rest if e.headers.get("Event") == "Hangup"]
+    others = [e for e in rest if e.headers.get("Event") != "Hangup"]
+    return [*others, *reversed(hangups), orig]
+
+
+ORDERS: list[Callable[[list[Recorded]], list[Recorded]]] = [
+    as_is,
+    originate_first,
+    originate_before_hangups,
+    originate_last_hangups_reversed,
+]
+
+
+def replay(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> tuple[list[Signal], Correlator]:
+    events = load(path)
+    attempt = attempt_of(events)
+    corr = Correlator()
+    corr.track(attempt, at=0.0)
+    signals: list[Signal] = []
+    for ev in order(events):
+        signals += corr.feed(ev.headers, at=ev.t)
+    return signals, corr
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.name)
+def test_transcript_facts(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> None:
+    answered, progress, dial_status, cause, reason = EXPECTED[path.name[:2]]
+    signals, corr = replay(path, order)
+
+    gone = [s for s in signals if isinstance(s, CallGone)]
+    assert len(gone) == 1, "exactly one CallGone"
+    assert signals[-1] is gone[0], "CallGone is the last signal"
+    facts: CallFacts = gone[0].facts
+    assert not corr.tracked, "a gone attempt is dropped from memory"
+
+    assert facts.answered is answered
+    assert facts.progress is progress
+    assert facts.dial_status == dial_status
+    assert facts.cause == cause
+    assert facts.originate_reason == reason
+    assert facts.channels_live == 0 and facts.gone and not facts.forced
+    assert set(facts.uniqueids) == {ChannelRole.LOCAL1, ChannelRole.LOCAL2, ChannelRole.TRUNK}
+    assert facts.uniqueids[ChannelRole.LOCAL2] == f"{facts.attempt_id};2"
+    assert facts.trunk_uniqueid is not None and ";" not in facts.trunk_uniqueid
+
+    kinds = [type(s) for s in signals]
+    assert kinds.count(Answered) == int(answered)
+    assert kinds.count(Progress) == int(progress)
+    assert kinds.count(OriginateResult) == 1
+    assert kinds.count(HungUp) == 3
+    assert [s.dial_status for s in signals if isinstance(s, DialEnded)] == [dial_status]
+    assert corr.stats.unknown_attempt == 0
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.name)
+def test_signal_order_in_real_order(path: Path) -> None:
+    """In the recorded order: ringing/progress/answer precede the hangups, times are the stamps."""
+    signals, _ = replay(path, as_is)
+    first_hangup = next(i for i, s in enumerate(signals) if isinstance(s, HungUp))
+    for s in signals:
+        if isinstance(s, Progress | Answered | Ringing):
+            assert signals.index(s) < first_hangup
+    ats = [s.at for s in signals]
+    assert ats == sorted(ats)
+
+
+def test_early_media_progress_precedes_trunk_answer_and_is_not_an_answer() -> None:
+    path = AMI_REFERENCE / "local" / "04-early-announcement-cause20.txt"
+    signals, _ = replay(path, as_is)
+    progress = [s for s in signals if isinstance(s, Progress)]
+    assert progress and progress[0].at < 0.01
+    # The pseudo-dial of ;1 says DialEnd ANSWER at progress time: it must not count as an answer.
+    assert not any(isinstance(s, Answered) for s in signals)
+
+
+def test_busy_causes_per_role() -> None:
+    signals, _ = replay(AMI_REFERENCE / "local" / "01-busy.txt", as_is)
+    causes = {s.role: s.cause for s in signals if isinstance(s, HungUp)}
+    assert causes == {ChannelRole.TRUNK: 17, ChannelRole.LOCAL2: 17, ChannelRole.LOCAL1: 17}
+
+
+def test_events_of_untracked_attempts_are_counted_not_signalled() -> None:
+    events = load(AMI_REFERENCE / "local" / "06-person-answers.txt")
+    corr = Correlator()
+    corr.track(uuid.uuid4(), at=0.0)  # some other attempt
+    out = [s for ev in events for s in corr.feed(ev.headers, at=ev.t)]
+    assert out == []
+    assert corr.stats.unknown_attempt > 10
+    assert corr.stats.unrelated > 0  # FullyBooted, DeviceStateChange, responses
+
+
+def test_late_events_after_gone_are_counted_as_late() -> None:
+    path = AMI_REFERENCE / "local" / "01-busy.txt"
+    events = load(path)
+    attempt = attempt_of(events)
+    corr = Correlator()
+    corr.track(attempt, at=0.0)
+    for ev in events:
+        corr.feed(ev.headers, at=ev.t)
+    assert not corr.is_tracked(attempt)
+    hangup = next(e for e in events if e.headers.get("Event") == "Hangup")
+    assert corr.feed(hangup.headers, at=99.0) == []
+    assert corr.stats.late == 1
+
+
+def test_keys_are_case_insensitive_and_lists_take_first() -> None:
+    attempt = uuid.uuid4()
+    corr = Correlator()
+    corr.track(attempt, at=0.0)
+    corr.feed({"EVENT": "Newchannel", "uniqueid": str(attempt), "LINKEDID": str(attempt)}, at=0.0)
+    out = corr.feed({"event": "Newstate", "UniqueID": str(attempt), "channelstate": ["6", "5"]}, at=1.0)
+    assert out == [Progress(attempt, 1.0)]
+
+
+def test_finish_forces_the_end_when_channels_vanished() -> None:
+    attempt = uuid.uuid4()
+    corr = Correlator()
+    corr.track(attempt, at=0.0)
+    corr.feed({"Event": "Newchannel", "Uniqueid": str(attempt), "Linkedid": str(attempt)}, at=0.1)
+    # OriginateResponse Failure before any channel would not end it: channels may still come.
+    gone = corr.finish(attempt, at=5.0)
+    assert gone is not None and gone.facts.forced and gone.facts.channels_live == 1
+    assert corr.finish(attempt, at=6.0) is None
+
+
+def test_originate_failure_before_any_channel_waits_for_channels() -> None:
+    attempt = uuid.uuid4()
+    corr = Correlator()
+    corr.track(attempt, at=0.0)
+    out = corr.feed(
+        {
+            "Event": "OriginateResponse",
+            "Response": "Failure",
+            "Reason": "0",
+            "Uniqueid": "<null>",
+            "ActionID": f"dialer-orig/{attempt}",
+        },
+        at=0.1,
+    )
+    assert out == [OriginateResult(attempt, 0.1, 0, "Failure")]
+    assert corr.is_tracked(attempt)

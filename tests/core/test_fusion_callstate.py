@@ -1,0 +1,250 @@
+"""Signal fusion and the per-call state machine (pure)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from dialer.domain.callstate import (
+    Answered,
+    AudioUpdate,
+    CallMachine,
+    CallPhase,
+    DialEnded,
+    Finish,
+    Gone,
+    HangupCall,
+    HungUp,
+    MachineConfig,
+    OriginateRejected,
+    OriginateResult,
+    PhraseUpdate,
+    Progress,
+    RedirectToOperator,
+    Ringing,
+    StopAnalysis,
+    StopRequested,
+    Tick,
+)
+from dialer.domain.fusion import (
+    Action,
+    AudioFacts,
+    NetworkFacts,
+    PhraseFacts,
+    SpeechVerdict,
+    Tone,
+    class_from_network,
+    fuse,
+)
+from dialer.domain.model import CallClass
+
+
+def finishes(cmds: list[object]) -> list[Finish]:
+    return [c for c in cmds if isinstance(c, Finish)]
+
+
+@pytest.mark.parametrize(
+    ("cause", "status", "expected"),
+    [
+        (17, "BUSY", CallClass.BUSY),
+        (34, "CONGESTION", CallClass.CONGESTION),
+        (0, "NOANSWER", CallClass.NO_ANSWER),
+        (19, None, CallClass.NO_ANSWER),
+        (1, "NOANSWER", CallClass.UNALLOCATED),
+        (21, "CHANUNAVAIL", CallClass.REJECTED),
+        (20, "CHANUNAVAIL", CallClass.NO_CONNECTION),
+        (16, None, CallClass.NO_CONNECTION),
+    ],
+)
+def test_network_only_classes(cause: int, status: str | None, expected: CallClass) -> None:
+    cls, conf, reason = class_from_network(NetworkFacts(ended=True, hangup_cause=cause, dial_status=status))
+    assert cls is expected
+    assert 0 < conf <= 1
+    assert str(cause) in reason
+
+
+def test_cause_1_alone_is_never_incorrect_contact() -> None:
+    d = fuse(NetworkFacts(ended=True, hangup_cause=1), AudioFacts(available=True, sit=True), PhraseFacts(), 5000)
+    assert d.evidence.call_class is CallClass.SIT_UNRECOGNISED
+    assert d.action is Action.RECORD
+
+
+def test_confident_announcement_in_early_media_hangs_up_before_network() -> None:
+    phrase = PhraseFacts(True, CallClass.ANN_DOES_NOT_EXIST, 0.95, "номер не существует", "номер не существует")
+    d = fuse(NetworkFacts(progress=True), AudioFacts(available=True, sit=True), phrase, 3000)
+    assert d.action is Action.HANGUP
+    assert d.evidence.call_class is CallClass.ANN_DOES_NOT_EXIST
+    assert d.evidence.asr_text == "номер не существует"
+
+
+def test_weak_not_working_match_falls_back_to_retry_path() -> None:
+    phrase = PhraseFacts(True, CallClass.ANN_DOES_NOT_EXIST, 0.8, "номер не существует", "номер не")
+    d = fuse(NetworkFacts(progress=True, ended=True, hangup_cause=1), AudioFacts(available=True), phrase, 9000)
+    assert d.evidence.call_class is CallClass.UNALLOCATED
+    assert "not trusted" in d.evidence.reason
+
+
+def test_temporary_announcement_needs_lower_score_than_not_working() -> None:
+    phrase = PhraseFacts(True, CallClass.ANN_TEMPORARILY_UNAVAILABLE, 0.8, "абонент временно недоступен")
+    d = fuse(NetworkFacts(progress=True), AudioFacts(available=True), phrase, 2000)
+    assert d.evidence.call_class is CallClass.ANN_TEMPORARILY_UNAVAILABLE
+
+
+def test_busy_tone_decides_without_cause() -> None:
+    d = fuse(NetworkFacts(progress=True), AudioFacts(available=True, tone=Tone.BUSY), PhraseFacts(), 1100)
+    assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.BUSY)
+
+
+def test_answered_without_audio_goes_to_operator() -> None:
+    d = fuse(NetworkFacts(answered=True, answered_at_ms=3000), AudioFacts(), PhraseFacts(), 3001)
+    assert d.action is Action.HAND_TO_OPERATOR
+    assert d.evidence.call_class is CallClass.UNSURE_ANSWERED
+
+
+def test_answered_person_to_operator_voicemail_hung_up() -> None:
+    net = NetworkFacts(answered=True, answered_at_ms=0)
+    person = fuse(net, AudioFacts(available=True, speech=SpeechVerdict.PERSON, speech_ms=900), PhraseFacts(), 1800)
+    assert (person.action, person.evidence.call_class) == (Action.HAND_TO_OPERATOR, CallClass.PERSON)
+    vm = fuse(net, AudioFacts(available=True, beep=True, speech_ms=5000), PhraseFacts(), 6000)
+    assert (vm.action, vm.evidence.call_class) == (Action.HANGUP, CallClass.VOICEMAIL)
+
+
+def test_answered_unsure_waits_then_operator_never_hangup() -> None:
+    net = NetworkFacts(answered=True, answered_at_ms=1000)
+    audio = AudioFacts(
+        available=True,
+        speech=SpeechVerdict.UNSURE,
+        speech_ms=700,
+        speech_reason="short noise",
+        frames_after_answer_ms=900,
+    )
+    assert fuse(net, audio, PhraseFacts(), 2000).action is Action.WAIT
+    late = fuse(net, audio, PhraseFacts(), 7000)
+    assert late.action is Action.HAND_TO_OPERATOR
+    assert "short noise" in late.evidence.reason
+
+
+def test_answered_silence_is_hung_up_after_timeout() -> None:
+    net = NetworkFacts(answered=True, answered_at_ms=0)
+    assert fuse(net, AudioFacts(available=True, frames_after_answer_ms=2000), PhraseFacts(), 2000).action is Action.WAIT
+    d = fuse(net, AudioFacts(available=True, frames_after_answer_ms=6000), PhraseFacts(), 6000)
+    assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.ANSWERED_SILENCE)
+
+
+def test_answered_but_no_audio_arrives_goes_to_operator() -> None:
+    net = NetworkFacts(answered=True, answered_at_ms=0)
+    assert fuse(net, AudioFacts(available=True), PhraseFacts(), 1000).action is Action.WAIT
+    d = fuse(net, AudioFacts(available=True), PhraseFacts(), 1500)
+    assert d.action is Action.HAND_TO_OPERATOR
+    assert "no audio" in d.evidence.reason
+
+
+def test_ivr_phrase_after_answer() -> None:
+    phrase = PhraseFacts(True, CallClass.IVR, 0.9, "наберите добавочный номер")
+    d = fuse(NetworkFacts(answered=True, answered_at_ms=0), AudioFacts(available=True), phrase, 4000)
+    assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.IVR)
+
+
+# ---- state machine -------------------------------------------------------------------------------
+
+
+def machine() -> CallMachine:
+    return CallMachine(uuid.uuid4(), MachineConfig(ring_timeout_ms=30_000, max_call_ms=60_000))
+
+
+@pytest.mark.parametrize("originate_first", [True, False])
+def test_busy_through_local_records_once_in_any_order(originate_first: bool) -> None:
+    m = machine()
+    out: list[object] = []
+    out += m.feed(Ringing(), 2)
+    events: list[object] = [DialEnded("BUSY"), HungUp(17), Gone()]
+    orig = OriginateResult(0, False)
+    seq = [orig, *events] if originate_first else [*events, orig]
+    for i, e in enumerate(seq):
+        out += m.feed(e, 3 + i)  # type: ignore[arg-type]
+    f = finishes(out)
+    assert len(f) == 1
+    assert f[0].evidence.call_class is CallClass.BUSY
+    assert m.phase is CallPhase.ENDED
+    assert not any(isinstance(c, HangupCall) for c in out)
+
+
+def test_person_redirected_and_recorded_then_gone_is_quiet() -> None:
+    m = machine()
+    m.feed(Ringing(), 2)
+    m.feed(AudioUpdate(AudioFacts(available=True)), 2)
+    assert m.feed(Answered(), 3000) == []
+    person = AudioFacts(available=True, speech=SpeechVerdict.PERSON, speech_ms=800, frames_after_answer_ms=1300)
+    out = m.feed(AudioUpdate(person), 4300)
+    assert any(isinstance(c, RedirectToOperator) for c in out)
+    assert any(isinstance(c, StopAnalysis) for c in out)
+    assert finishes(out)[0].evidence.call_class is CallClass.PERSON
+    assert m.feed(Gone(), 20_000) == []
+    assert m.phase is CallPhase.ENDED
+
+
+def test_machine_hangup_waits_for_gone_then_finishes() -> None:
+    m = machine()
+    m.feed(Progress(), 5)
+    out = m.feed(PhraseUpdate(PhraseFacts(True, CallClass.ANN_SWITCHED_OFF, 0.9, "аппарат абонента выключен")), 2500)
+    assert any(isinstance(c, HangupCall) for c in out) and not finishes(out)
+    assert m.phase is CallPhase.HANGING_UP
+    # Late events after the decision change nothing.
+    assert m.feed(HungUp(16), 2600) == []
+    done = m.feed(Gone(), 2610)
+    assert [f.evidence.call_class for f in finishes(done)] == [CallClass.ANN_SWITCHED_OFF]
+
+
+def test_hangup_not_confirmed_finishes_after_grace() -> None:
+    m = machine()
+    m.feed(Progress(), 5)
+    m.feed(AudioUpdate(AudioFacts(available=True, tone=Tone.BUSY)), 1000)
+    deadline = m.next_deadline_ms()
+    assert deadline == 1000 + m.config.hangup_grace_ms
+    out = m.feed(Tick(), deadline)
+    f = finishes(out)
+    assert len(f) == 1 and "not confirmed" in f[0].evidence.reason
+
+
+def test_forced_decision_at_max_call_time() -> None:
+    m = machine()
+    m.feed(Ringing(), 2)
+    assert m.next_deadline_ms() == 60_000
+    out = m.feed(Tick(), 60_000)
+    assert any(isinstance(c, HangupCall) for c in out)
+    assert m.decision is not None and m.decision.evidence.call_class is CallClass.NO_ANSWER
+
+
+def test_stop_requested_hands_answered_call_to_operator() -> None:
+    m = machine()
+    m.feed(AudioUpdate(AudioFacts(available=True)), 50)
+    assert m.feed(Answered(), 100) == []
+    m.feed(AudioUpdate(AudioFacts(available=True, speech=SpeechVerdict.UNSURE, speech_ms=300)), 500)
+    out = m.feed(StopRequested(), 900)
+    assert any(isinstance(c, RedirectToOperator) for c in out)
+    assert not any(isinstance(c, HangupCall) for c in out)
+
+
+def test_stop_requested_unanswered_is_aborted() -> None:
+    m = machine()
+    m.feed(Ringing(), 100)
+    out = m.feed(StopRequested(), 900)
+    assert any(isinstance(c, HangupCall) for c in out)
+    done = m.feed(Gone(), 950)
+    assert finishes(done)[0].evidence.call_class is CallClass.ABORTED
+
+
+def test_originate_rejected_records_failure() -> None:
+    m = machine()
+    out = m.feed(OriginateRejected("Response: Error"), 10)
+    assert finishes(out)[0].evidence.call_class is CallClass.ORIGINATE_FAILED
+
+
+def test_nothing_after_end() -> None:
+    m = machine()
+    m.feed(HungUp(17), 1)
+    m.feed(Gone(), 2)
+    assert m.feed(Gone(), 3) == []
+    assert m.feed(Tick(), 100_000) == []
+    assert m.next_deadline_ms() is None

@@ -1,0 +1,134 @@
+"""Phone number normalisation: E.164 or the reason a number is unusable (known without dialling).
+
+Cards hold numbers as people typed them: ``8 (905) 770-89-45``, ``+7 905 7708945``, ``79057708945``.
+:func:`normalise` accepts those and refuses letters, wrong lengths and numbers not valid in the
+campaign's region (``+7 7xx`` is Kazakhstan: possible for +7, invalid for a Russian campaign).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, ValidationResult
+from phonenumbers import timezone as pn_timezone
+
+from dialer.domain.model import NumberProblem
+
+__all__ = [
+    "PROBLEM_TITLES_RU",
+    "NormalisedNumber",
+    "fixed_line_timezone",
+    "normalise",
+]
+
+# What may surround the digits in a hand-typed number. Anything else (letters, «доб.», «/») makes
+# the card's number not a number: we would rather flag it than guess.
+_ALLOWED: Final = re.compile(r"[\d\s()+\-.\u00a0\u2010-\u2015]+")
+
+PROBLEM_TITLES_RU: Final[dict[NumberProblem, str]] = {
+    NumberProblem.MISSING: "номер отсутствует",
+    NumberProblem.NOT_A_NUMBER: "в поле номера не номер",
+    NumberProblem.TOO_SHORT: "недостаточно цифр",
+    NumberProblem.TOO_LONG: "лишние цифры",
+    NumberProblem.INVALID_FOR_REGION: "неправильный префикс",
+}
+
+# phonenumbers names a zone with the right UTC offset but not always the right country: Kaliningrad
+# fixed lines come back as Europe/Bucharest, which has DST (Kaliningrad has none).
+_ZONE_FIXUPS: Final[dict[str, dict[str, str]]] = {"RU": {"Europe/Bucharest": "Europe/Kaliningrad"}}
+
+_NSN_LENGTH: Final[dict[int, int]] = {7: 10}  # +7: national significant numbers have 10 digits
+
+
+@dataclass(frozen=True)
+class NormalisedNumber:
+    e164: str | None  # "+7XXXXXXXXXX" when usable
+    problem: NumberProblem | None  # why not, when unusable
+    number_type: str  # "mobile" | "fixed" | "other" | "unknown"
+
+    @property
+    def ok(self) -> bool:
+        return self.e164 is not None
+
+
+def _bad(problem: NumberProblem) -> NormalisedNumber:
+    return NormalisedNumber(None, problem, "unknown")
+
+
+def _type_name(num: phonenumbers.PhoneNumber) -> str:
+    kind = phonenumbers.number_type(num)
+    if kind == PhoneNumberType.MOBILE:
+        return "mobile"
+    if kind == PhoneNumberType.FIXED_LINE:
+        return "fixed"
+    if kind in (PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.UNKNOWN):
+        return "unknown"
+    return "other"  # toll-free, VoIP, premium …
+
+
+def normalise(raw: str, region: str = "RU") -> NormalisedNumber:
+    """Normalise a hand-typed number for a campaign in ``region`` (ISO country code)."""
+    text = raw.strip()
+    if not text:
+        return _bad(NumberProblem.MISSING)
+    if not _ALLOWED.fullmatch(text) or not any(ch.isdigit() for ch in text):
+        return _bad(NumberProblem.NOT_A_NUMBER)
+    if "+" in text[1:]:
+        return _bad(NumberProblem.NOT_A_NUMBER)
+    try:
+        num = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.TOO_SHORT_NSN:
+            return _bad(NumberProblem.TOO_SHORT)
+        if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
+            return _bad(NumberProblem.TOO_LONG)
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return _bad(NumberProblem.INVALID_FOR_REGION)
+        return _bad(NumberProblem.NOT_A_NUMBER)
+    if num.extension:
+        return _bad(NumberProblem.NOT_A_NUMBER)
+    reason = phonenumbers.is_possible_number_with_reason(num)
+    if reason == ValidationResult.TOO_SHORT:
+        return _bad(NumberProblem.TOO_SHORT)
+    if reason == ValidationResult.TOO_LONG:
+        return _bad(NumberProblem.TOO_LONG)
+    if reason == ValidationResult.INVALID_COUNTRY_CODE:
+        return _bad(NumberProblem.INVALID_FOR_REGION)
+    if not phonenumbers.is_valid_number_for_region(num, region):
+        # Same country code but an invalid number: say "too short/long" when the length is off,
+        # otherwise it is a wrong prefix (or another country sharing the code, e.g. +7 7xx).
+        expected = _NSN_LENGTH.get(num.country_code or 0)
+        nsn = phonenumbers.national_significant_number(num)
+        if expected is not None and num.country_code == phonenumbers.country_code_for_region(region):
+            digits = "".join(ch for ch in text if ch.isdigit())
+            if region == "RU" and not text.startswith("+") and digits.startswith("8") and len(digits) < 11:
+                return _bad(NumberProblem.TOO_SHORT)  # "8" trunk prefix + too few digits
+            if len(nsn) < expected:
+                return _bad(NumberProblem.TOO_SHORT)
+            if len(nsn) > expected:
+                return _bad(NumberProblem.TOO_LONG)
+        return _bad(NumberProblem.INVALID_FOR_REGION)
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return NormalisedNumber(e164, None, _type_name(num))
+
+
+def fixed_line_timezone(e164: str) -> str | None:
+    """The IANA zone of a fixed line, or None for mobiles, unknown numbers and ambiguous answers.
+
+    For Russian mobiles phonenumbers lists every zone of the country, so it is useless there; the
+    numbering-plan registry (dialer.domain.numbering) answers those.
+    """
+    try:
+        num = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.number_type(num) != PhoneNumberType.FIXED_LINE:
+        return None
+    zones = [z for z in pn_timezone.time_zones_for_number(num) if z != "Etc/Unknown"]
+    if len(zones) != 1:
+        return None
+    region = phonenumbers.region_code_for_number(num) or ""
+    return _ZONE_FIXUPS.get(region, {}).get(zones[0], zones[0])

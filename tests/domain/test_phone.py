@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from dialer.domain.model import NumberProblem
+from dialer.domain.phone import fixed_line_timezone, normalise
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "89057708945",
+        "8 905 770 89 45",
+        "+7 (905) 7708945",
+        "+7-905-770-89-45",
+        "79057708945",
+        "9057708945",
+        "  8(905)770-89-45  ",
+        "8.905.770.89.45",
+    ],
+)
+def test_accepts_usual_spellings_of_one_mobile(raw: str) -> None:
+    n = normalise(raw)
+    assert n.e164 == "+79057708945"
+    assert n.problem is None
+    assert n.number_type == "mobile"
+    assert n.ok
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", NumberProblem.MISSING),
+        ("   ", NumberProblem.MISSING),
+        ("нет", NumberProblem.NOT_A_NUMBER),
+        ("8905abc8945", NumberProblem.NOT_A_NUMBER),
+        ("+7 905 770 89 45 доб. 12", NumberProblem.NOT_A_NUMBER),
+        ("+7 ( )", NumberProblem.NOT_A_NUMBER),  # the card of seeds/02: «Мобильный телефон: +7 ( )»
+        ("12345", NumberProblem.TOO_SHORT),
+        ("8905770894", NumberProblem.TOO_SHORT),  # trunk 8 + 9 digits
+        ("+7 905 770 89", NumberProblem.TOO_SHORT),
+        ("890577089451", NumberProblem.TOO_LONG),
+        ("+7 905 770 89 45 1", NumberProblem.TOO_LONG),
+        ("+7 701 234 56 78", NumberProblem.INVALID_FOR_REGION),  # Kazakhstan shares +7
+        ("+380 44 123 45 67", NumberProblem.INVALID_FOR_REGION),
+        ("+7 100 123 45 67", NumberProblem.INVALID_FOR_REGION),  # no such prefix
+    ],
+)
+def test_rejects_with_reason(raw: str, problem: NumberProblem) -> None:
+    n = normalise(raw)
+    assert n.e164 is None
+    assert n.problem is problem
+    assert n.number_type == "unknown"
+
+
+def test_number_types() -> None:
+    assert normalise("+7 495 730-44-87").number_type == "fixed"
+    assert normalise("8 800 100 20 30").number_type == "other"  # toll-free is dialable, not mobile
+
+
+def test_fixed_line_timezone() -> None:
+    assert fixed_line_timezone("+74957304487") == "Europe/Moscow"
+    assert fixed_line_timezone("+73832123456") == "Asia/Novosibirsk"
+    # phonenumbers says Europe/Bucharest (same offset, but with DST): corrected.
+    assert fixed_line_timezone("+74012123456") == "Europe/Kaliningrad"
+    assert fixed_line_timezone("+79057708945") is None  # mobile: every zone of Russia
+    assert fixed_line_timezone("not a number") is None

@@ -1,0 +1,1 @@
+"""Storage adapter: SQLAlchemy 2 async engine, tables, Alembic migrations, the repository."""

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so ``dialer db upgrade`` works when installed."""

@@ -1,0 +1,1580 @@
+"""The repository: every read and write the dialer does, each method one transaction.
+
+Time is always passed in (``now``), never read here. Domain decisions (what an attempt means, when
+to call next) come from ``dialer.domain`` as :class:`~dialer.domain.model.Outcome` values; this
+module only stores them atomically together with the outbox events that announce them
+(transactional outbox: an event exists if and only if its state change was committed).
+
+Claiming (``claim_due``) is the one place where workers race:
+
+* PostgreSQL: the campaign row is locked ``FOR NO KEY UPDATE`` (serialises the concurrency-cap
+  count per campaign without blocking contact inserts) and candidate contacts are taken with
+  ``FOR UPDATE SKIP LOCKED``;
+* SQLite: the write transaction is ``BEGIN IMMEDIATE`` (db.py) and the claim is one
+  ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …``.
+
+In both, a number with a blocking exclusion (kind calls/all) is filtered *in the claim query*, and
+each claimed contact is re-checked against its calling window in its own time zone; one outside
+its window is put back with ``next_due_at`` moved to the window's next opening.
+
+Re-import policy (``import_contacts``): a row whose (campaign, external_id) already exists never
+changes the stored number, journal, attempts, state or result. It updates owner name, owner kind
+and card flags; when the new flags carry «НЕ ЗВОНИТЬ» and the contact is still pending, the contact
+is settled with the pre-dial outcome the caller prepared (never dialled).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialer.domain import schedule
+from dialer.domain.journal import append_line
+from dialer.domain.model import (
+    INCORRECT_CONTACT_RU,
+    RESULT_TITLES_RU,
+    AttemptKind,
+    CallClass,
+    CardFlag,
+    Contact,
+    ContactState,
+    Evidence,
+    ExclusionKind,
+    NumberProblem,
+    Outcome,
+    OwnerKind,
+    ResultCode,
+)
+from dialer.errors import StorageError
+from dialer.storage.db import Database
+from dialer.storage.migrate import ensure_current
+from dialer.storage.tables import (
+    attempts,
+    campaigns,
+    contacts,
+    exclusions,
+    inbound_commands,
+    numbering_ranges,
+    outbox,
+)
+
+# Outbox topics (relative; the MQTT publisher adds its prefix).
+TOPIC_ATTEMPT_FINISHED: Final = "attempt/finished"
+TOPIC_CONTACT_SETTLED: Final = "contact/settled"
+TOPIC_OPERATOR_RESULT: Final = "contact/operator_result"
+TOPIC_EXCLUSION_COORDINATOR: Final = "exclusion/coordinator"  # «Координатор опросов»
+TOPIC_EXCLUSION_SMS_MANAGER: Final = "exclusion/sms_manager"  # «СМС-менеджер»
+TOPIC_EXCLUSION_REMOVED: Final = "exclusion/removed"
+
+ATTEMPT_IN_PROGRESS: Final = "in_progress"
+ATTEMPT_FINISHED: Final = "finished"
+
+_BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
+_CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
+ABORTED_REASON: Final = "worker restarted; attempt closed without a verdict"
+
+
+# --------------------------------------------------------------------------------------------
+# values in and out
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSettings:
+    name: str
+    timezone: str = "Europe/Moscow"
+    weekday_window: str = "09:00-21:00"
+    weekend_window: str = "10:00-20:00"
+    concurrency: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PredialSettlement:
+    """A contact settled without dialling: the class found and what the rules made of it."""
+
+    call_class: CallClass
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """One prepared contact row for :meth:`Repository.import_contacts` (see dialer.storage.ingest)."""
+
+    external_id: str
+    raw_number: str
+    e164: str | None
+    number_problem: NumberProblem | None
+    number_type: str
+    timezone: str | None
+    tz_source: str | None
+    owner_kind: OwnerKind
+    owner_name: str
+    flags: frozenset[CardFlag]
+    journal: str
+    next_due_at: datetime | None  # first due time (inside the calling window) when dialable
+    predial: PredialSettlement | None = None
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    settled_without_dialling: int = 0
+    number_differs_kept: int = 0  # re-import gave another number: the stored one is kept
+
+    def add(self, other: ImportCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.settled_without_dialling += other.settled_without_dialling
+        self.number_differs_kept += other.number_differs_kept
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedContact:
+    contact: Contact
+    attempt_no: int
+    attempt_kind: AttemptKind
+    claim_token: uuid.UUID
+    claimed_at: datetime
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    contact_id: int
+    already_finished: bool  # a repeated call for the same attempt id changed nothing
+    state: ContactState
+    settled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredAttempt:
+    contact_id: int
+    attempt_id: uuid.UUID | None  # None: claimed but never started (released, nothing to close)
+    worker_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    key: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRow:
+    number: str
+    kind: ExclusionKind
+    source: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddExclusionResult:
+    new: bool
+    contacts_excluded: int
+
+
+@dataclass(frozen=True, slots=True)
+class NumberingRangeRow:
+    code: int
+    start: int
+    end: int
+    operator: str
+    region: str
+    territory: str
+    inn: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStatus:
+    name: str
+    total: int
+    by_state: dict[str, int]
+    by_result: dict[str, int]
+    by_attempts: dict[int, int]
+    incorrect_contact: int
+    due_now: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    id: uuid.UUID
+    contact_id: int
+    attempt_no: int
+    kind: AttemptKind
+    state: str
+    started_at: datetime
+    ended_at: datetime | None
+    call_class: CallClass | None
+    result: ResultCode | None
+    incorrect_contact: bool
+    reason: str | None
+    journal_line: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    external_id: str
+    raw_number: str
+    e164: str
+    owner_kind: str
+    owner_name: str
+    state: str
+    attempts_made: int
+    result: str  # Russian title («Недоступен» …) or ""
+    incorrect_contact: str  # «Некорректный контакт» or ""
+    last_call_class: str
+    next_due_at: str
+    timezone: str
+    journal: str
+
+
+@dataclass(slots=True)
+class _CampaignInfo:
+    id: int
+    name: str
+    timezone: str
+    windows: Any  # schedule.CallingWindows
+    concurrency: int
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _flags_to_text(flags: Iterable[CardFlag]) -> str:
+    return ",".join(sorted(f.value for f in flags))
+
+
+def _flags_from_text(text: str) -> frozenset[CardFlag]:
+    return frozenset(CardFlag(v) for v in text.split(",") if v)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
+    return Contact(
+        id=int(r["id"]),
+        campaign=campaign,
+        external_id=r["external_id"],
+        raw_number=r["raw_number"],
+        e164=r["e164"],
+        number_problem=NumberProblem(r["number_problem"]) if r["number_problem"] else None,
+        owner_kind=OwnerKind(r["owner_kind"]),
+        owner_name=r["owner_name"],
+        flags=_flags_from_text(r["flags"]),
+        journal=r["journal"],
+        state=ContactState(r["state"]),
+        attempts_made=int(r["attempts_made"]),
+        next_due_at=r["next_due_at"],
+        result=ResultCode(r["result"]) if r["result"] else None,
+        incorrect_contact=bool(r["incorrect_contact"]),
+        timezone=r["timezone"],
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def add_event(
+    conn: AsyncConnection, topic: str, payload: dict[str, Any], key: str | None, now: datetime
+) -> None:
+    """Queue an event in the outbox inside the caller's transaction."""
+    await conn.execute(
+        sa.insert(outbox).values(topic=topic, payload=payload, key=key, created_at=now, attempts=0)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the repository
+# --------------------------------------------------------------------------------------------
+
+
+class Repository:
+    """All persistence of the dialer. Build with :meth:`open`, which checks the schema."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._windows_cache: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    async def open(cls, db: Database) -> Repository:
+        await ensure_current(db)
+        return cls(db)
+
+    # ---- campaigns ----------------------------------------------------------------------
+
+    def _windows(self, weekday: str, weekend: str) -> Any:
+        key = (weekday, weekend)
+        w = self._windows_cache.get(key)
+        if w is None:
+            w = schedule.CallingWindows.parse(weekday=weekday, weekend=weekend)
+            self._windows_cache[key] = w
+        return w
+
+    def _info(self, r: RowMapping) -> _CampaignInfo:
+        return _CampaignInfo(
+            id=int(r["id"]),
+            name=r["name"],
+            timezone=r["timezone"],
+            windows=self._windows(r["weekday_window"], r["weekend_window"]),
+            concurrency=int(r["concurrency"]),
+        )
+
+    async def _campaign(self, conn: AsyncConnection, name: str, *, lock: bool = False) -> _CampaignInfo:
+        q = sa.select(campaigns).where(campaigns.c.name == name)
+        if lock and not self.db.is_sqlite:
+            q = q.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+        r = (await conn.execute(q)).mappings().first()
+        if r is None:
+            raise StorageError(f"no campaign named {name!r}")
+        return self._info(r)
+
+    async def ensure_campaign(self, settings: CampaignSettings, now: datetime) -> int:
+        """Create the campaign if it does not exist (an existing one keeps its stored settings)."""
+        self._windows(settings.weekday_window, settings.weekend_window)  # validate before storing
+        async with self.db.write() as conn:
+            return await self._ensure_campaign(conn, settings, now)
+
+    async def _ensure_campaign(self, conn: AsyncConnection, s: CampaignSettings, now: datetime) -> int:
+        existing = (await conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == s.name))).scalar()
+        if existing is not None:
+            return int(existing)
+        res = await conn.execute(
+            sa.insert(campaigns)
+            .values(
+                name=s.name,
+                timezone=s.timezone,
+                weekday_window=s.weekday_window,
+                weekend_window=s.weekend_window,
+                concurrency=s.concurrency,
+                created_at=now,
+            )
+            .returning(campaigns.c.id)
+        )
+        return int(res.scalar_one())
+
+    async def campaign_settings(self, name: str) -> CampaignSettings:
+        async with self.db.read() as conn:
+            r = (await conn.execute(sa.select(campaigns).where(campaigns.c.name == name))).mappings().first()
+        if r is None:
+            raise StorageError(f"no campaign named {name!r}")
+        return CampaignSettings(
+            name=r["name"],
+            timezone=r["timezone"],
+            weekday_window=r["weekday_window"],
+            weekend_window=r["weekend_window"],
+            concurrency=int(r["concurrency"]),
+        )
+
+    async def campaign_names(self) -> list[str]:
+        async with self.db.read() as conn:
+            res = await conn.execute(sa.select(campaigns.c.name).order_by(campaigns.c.name))
+            return [str(n) for n in res.scalars()]
+
+    # ---- import ---------------------------------------------------------------------------
+
+    async def import_contacts(
+        self, campaign: CampaignSettings, rows: Sequence[NewContact], now: datetime
+    ) -> ImportCounts:
+        """Import one batch in one transaction (callers feed batches of a few thousand rows).
+
+        Idempotent on (campaign, external_id); see the module docstring for what a re-import
+        updates. Pre-dial settlements become a finished attempt of kind ``campaign`` with the
+        rules' result and journal line, and the contact is settled, never dialled."""
+        counts = ImportCounts()
+        if not rows:
+            return counts
+        seen: set[str] = set()
+        for row in rows:
+            if row.external_id in seen:
+                raise StorageError(f"external id {row.external_id!r} twice in one import batch")
+            seen.add(row.external_id)
+        async with self.db.write() as conn:
+            campaign_id = await self._ensure_campaign(conn, campaign, now)
+            existing: dict[str, RowMapping] = {}
+            for chunk in _chunks([r.external_id for r in rows], 500):
+                res = await conn.execute(
+                    sa.select(
+                        contacts.c.id,
+                        contacts.c.external_id,
+                        contacts.c.raw_number,
+                        contacts.c.owner_kind,
+                        contacts.c.owner_name,
+                        contacts.c.flags,
+                        contacts.c.state,
+                        contacts.c.journal,
+                        contacts.c.e164,
+                    ).where(contacts.c.campaign_id == campaign_id, contacts.c.external_id.in_(chunk))
+                )
+                for r in res.mappings():
+                    existing[r["external_id"]] = r
+            new_rows = [r for r in rows if r.external_id not in existing]
+            if new_rows:
+                await self._insert_new(conn, campaign, campaign_id, new_rows, now, counts)
+            for row in rows:
+                old = existing.get(row.external_id)
+                if old is not None:
+                    await self._reimport(conn, campaign, old, row, now, counts)
+        return counts
+
+    async def _insert_new(
+        self,
+        conn: AsyncConnection,
+        campaign: CampaignSettings,
+        campaign_id: int,
+        rows: Sequence[NewContact],
+        now: datetime,
+        counts: ImportCounts,
+    ) -> None:
+        values = []
+        for r in rows:
+            v: dict[str, Any] = {
+                "campaign_id": campaign_id,
+                "external_id": r.external_id,
+                "raw_number": r.raw_number,
+                "e164": r.e164,
+                "number_problem": r.number_problem.value if r.number_problem else None,
+                "number_type": r.number_type,
+                "timezone": r.timezone,
+                "tz_source": r.tz_source,
+                "owner_kind": r.owner_kind.value,
+                "owner_name": r.owner_name,
+                "flags": _flags_to_text(r.flags),
+                "journal": r.journal,
+                "state": ContactState.PENDING.value,
+                "attempts_made": 0,
+                "next_due_at": r.next_due_at,
+                "next_attempt_kind": AttemptKind.CAMPAIGN.value,
+                "callback_plan": None,
+                "result": None,
+                "incorrect_contact": False,
+                "claimed_by": None,
+                "claimed_at": None,
+                "claim_token": None,
+                "version": 1,
+                "imported_at": now,
+                "updated_at": now,
+            }
+            if r.predial is not None:
+                v.update(self._settled_values(r.journal, r.predial.outcome, attempts_made=1))
+            elif r.e164 is None or r.next_due_at is None:
+                raise StorageError(
+                    f"contact {r.external_id!r} has neither a usable number and due time nor a "
+                    "pre-dial settlement"
+                )
+            values.append(v)
+        await conn.execute(sa.insert(contacts), values)
+        counts.inserted += len(rows)
+        predial = [r for r in rows if r.predial is not None]
+        if predial:
+            ids: dict[str, int] = {}
+            for chunk in _chunks([r.external_id for r in predial], 500):
+                res = await conn.execute(
+                    sa.select(contacts.c.id, contacts.c.external_id).where(
+                        contacts.c.campaign_id == campaign_id, contacts.c.external_id.in_(chunk)
+                    )
+                )
+                ids.update({str(x.external_id): int(x.id) for x in res})
+            for r in predial:
+                assert r.predial is not None
+                await self._record_predial(conn, campaign.name, ids[r.external_id], r, attempt_no=1, now=now)
+            counts.settled_without_dialling += len(predial)
+
+    @staticmethod
+    def _settled_values(journal: str, outcome: Outcome, *, attempts_made: int) -> dict[str, Any]:
+        return {
+            "state": ContactState.SETTLED.value,
+            "attempts_made": attempts_made,
+            "journal": append_line(journal, outcome.journal_line),
+            "result": outcome.result.value if outcome.result else None,
+            "incorrect_contact": outcome.incorrect_contact,
+            "next_due_at": None,
+        }
+
+    async def _record_predial(
+        self,
+        conn: AsyncConnection,
+        campaign: str,
+        contact_id: int,
+        r: NewContact,
+        *,
+        attempt_no: int,
+        now: datetime,
+    ) -> None:
+        assert r.predial is not None
+        o = r.predial.outcome
+        attempt_id = uuid.uuid4()
+        await conn.execute(
+            sa.insert(attempts).values(
+                id=attempt_id,
+                contact_id=contact_id,
+                attempt_no=attempt_no,
+                kind=AttemptKind.CAMPAIGN.value,
+                state=ATTEMPT_FINISHED,
+                started_at=now,
+                ended_at=now,
+                call_class=r.predial.call_class.value,
+                confidence=1.0,
+                reason="settled before dialling",
+                answered=False,
+                result=o.result.value if o.result else None,
+                incorrect_contact=o.incorrect_contact,
+                rule=o.rule,
+                journal_line=o.journal_line,
+            )
+        )
+        # A pre-dial case is settled whatever the rule says: it is never dialled.
+        await add_event(
+            conn,
+            TOPIC_CONTACT_SETTLED,
+            self._settled_payload(
+                campaign, contact_id, r.external_id, o, attempt_no, r.predial.call_class, dialled=False
+            ),
+            str(contact_id),
+            now,
+        )
+
+    @staticmethod
+    def _settled_payload(
+        campaign: str,
+        contact_id: int,
+        external_id: str,
+        o: Outcome,
+        attempts_made: int,
+        call_class: CallClass | None,
+        *,
+        dialled: bool,
+    ) -> dict[str, Any]:
+        return {
+            "campaign": campaign,
+            "contact_id": contact_id,
+            "external_id": external_id,
+            "result": o.result.value if o.result else None,
+            "result_ru": RESULT_TITLES_RU[o.result] if o.result else None,
+            "incorrect_contact": o.incorrect_contact,
+            "incorrect_contact_ru": INCORRECT_CONTACT_RU if o.incorrect_contact else None,
+            "journal_line": o.journal_line,
+            "attempts_made": attempts_made,
+            "call_class": call_class.value if call_class else None,
+            "rule": o.rule,
+            "dialled": dialled,
+        }
+
+    async def _reimport(
+        self,
+        conn: AsyncConnection,
+        campaign: CampaignSettings,
+        old: RowMapping,
+        row: NewContact,
+        now: datetime,
+        counts: ImportCounts,
+    ) -> None:
+        if old["raw_number"] != row.raw_number:
+            counts.number_differs_kept += 1
+        new_flags = _flags_to_text(row.flags)
+        changes: dict[str, Any] = {}
+        if old["owner_kind"] != row.owner_kind.value:
+            changes["owner_kind"] = row.owner_kind.value
+        if old["owner_name"] != row.owner_name:
+            changes["owner_name"] = row.owner_name
+        if old["flags"] != new_flags:
+            changes["flags"] = new_flags
+        settle = (
+            CardFlag.DO_NOT_CALL in row.flags
+            and CardFlag.DO_NOT_CALL.value not in old["flags"].split(",")
+            and old["state"] in (ContactState.PENDING.value, ContactState.EXCLUDED.value)
+            and row.predial is not None
+        )
+        if not changes:
+            counts.unchanged += 1
+            return
+        if settle:
+            assert row.predial is not None
+            attempts_made = (
+                await conn.execute(sa.select(contacts.c.attempts_made).where(contacts.c.id == old["id"]))
+            ).scalar_one()
+            changes.update(
+                self._settled_values(
+                    old["journal"], row.predial.outcome, attempts_made=int(attempts_made) + 1
+                )
+            )
+            await self._record_predial(
+                conn, campaign.name, int(old["id"]), row, attempt_no=int(attempts_made) + 1, now=now
+            )
+            counts.settled_without_dialling += 1
+        changes["updated_at"] = now
+        changes["version"] = contacts.c.version + 1
+        await conn.execute(sa.update(contacts).where(contacts.c.id == old["id"]).values(**changes))
+        counts.updated += 1
+
+    # ---- claim / attempts -----------------------------------------------------------------
+
+    async def claim_due(
+        self,
+        campaign: str,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        concurrency_cap: int | None = None,
+    ) -> list[ClaimedContact]:
+        """Claim up to ``limit`` due contacts for ``worker_id``; never more than the campaign's
+        concurrency cap in progress at once (``concurrency_cap`` overrides the stored one)."""
+        if limit <= 0:
+            return []
+        claimed: list[ClaimedContact] = []
+        async with self.db.write() as conn:
+            info = await self._campaign(conn, campaign, lock=True)
+            cap = info.concurrency if concurrency_cap is None else concurrency_cap
+            busy = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(contacts)
+                    .where(
+                        contacts.c.campaign_id == info.id,
+                        contacts.c.state == ContactState.IN_PROGRESS.value,
+                    )
+                )
+            ).scalar_one()
+            room = min(limit, cap - int(busy))
+            for _ in range(_CLAIM_ROUNDS):
+                if room <= 0:
+                    break
+                rows = await self._claim_rows(conn, info, worker_id, now, room)
+                if not rows:
+                    break
+                outside: list[tuple[int, datetime]] = []
+                for r in rows:
+                    tz = r["timezone"] or info.timezone
+                    # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
+                    dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
+                    if dropped or schedule.in_window(now, tz, info.windows):
+                        claimed.append(self._claimed(r, info.name, worker_id, now))
+                    else:
+                        outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
+                for contact_id, due in outside:
+                    await conn.execute(
+                        sa.update(contacts)
+                        .where(contacts.c.id == contact_id)
+                        .values(
+                            state=ContactState.PENDING.value,
+                            next_due_at=due,
+                            claimed_by=None,
+                            claimed_at=None,
+                            claim_token=None,
+                            updated_at=now,
+                        )
+                    )
+                room = min(limit, cap - int(busy)) - len(claimed)
+                if not outside:
+                    break
+        return claimed
+
+    def _due_query(self, info: _CampaignInfo, now: datetime, n: int) -> sa.Select[Any]:
+        blocked = sa.exists().where(
+            exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS)
+        )
+        return (
+            sa.select(contacts.c.id)
+            .where(
+                contacts.c.campaign_id == info.id,
+                contacts.c.state == ContactState.PENDING.value,
+                contacts.c.next_due_at <= now,
+                contacts.c.e164.is_not(None),
+                ~blocked,
+            )
+            .order_by(contacts.c.next_due_at, contacts.c.id)
+            .limit(n)
+        )
+
+    async def _claim_rows(
+        self, conn: AsyncConnection, info: _CampaignInfo, worker_id: str, now: datetime, n: int
+    ) -> list[RowMapping]:
+        token = uuid.uuid4()
+        claim_values = {
+            "state": ContactState.IN_PROGRESS.value,
+            "claimed_by": worker_id,
+            "claimed_at": now,
+            "claim_token": token,
+            "updated_at": now,
+            "version": contacts.c.version + 1,
+        }
+        if self.db.is_sqlite:
+            ids = self._due_query(info, now, n).scalar_subquery()
+            res = await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.id.in_(ids))
+                .values(**claim_values)
+                .returning(*contacts.c)
+            )
+            return list(res.mappings())
+        locked = await conn.execute(
+            self._due_query(info, now, n).with_for_update(skip_locked=True, of=contacts)
+        )
+        ids_list = [int(i) for i in locked.scalars()]
+        if not ids_list:
+            return []
+        res = await conn.execute(
+            sa.update(contacts)
+            .where(contacts.c.id.in_(ids_list))
+            .values(**claim_values)
+            .returning(*contacts.c)
+        )
+        return list(res.mappings())
+
+    @staticmethod
+    def _claimed(r: RowMapping, campaign: str, worker_id: str, now: datetime) -> ClaimedContact:
+        contact = _contact_from_row(r, campaign)
+        return ClaimedContact(
+            contact=contact,
+            attempt_no=contact.attempts_made + 1,
+            attempt_kind=AttemptKind(r["next_attempt_kind"]),
+            claim_token=r["claim_token"],
+            claimed_at=now,
+            worker_id=worker_id,
+        )
+
+    async def release(
+        self, claimed: ClaimedContact, now: datetime, next_due_at: datetime | None = None
+    ) -> bool:
+        """Give back a claim that was never started (e.g. the worker is stopping)."""
+        async with self.db.write() as conn:
+            res = await conn.execute(
+                sa.update(contacts)
+                .where(
+                    contacts.c.id == claimed.contact.id,
+                    contacts.c.claim_token == claimed.claim_token,
+                    contacts.c.state == ContactState.IN_PROGRESS.value,
+                )
+                .values(
+                    state=ContactState.PENDING.value,
+                    next_due_at=next_due_at or now,
+                    claimed_by=None,
+                    claimed_at=None,
+                    claim_token=None,
+                    updated_at=now,
+                    version=contacts.c.version + 1,
+                )
+            )
+            return bool(res.rowcount)
+
+    async def start_attempt(
+        self,
+        claimed: ClaimedContact,
+        attempt_id: uuid.UUID,
+        now: datetime,
+        *,
+        server_name: str | None = None,
+        asterisk_uniqueid: str | None = None,
+    ) -> None:
+        """Record that the attempt is under way (before the originate). Refuses a stale claim."""
+        async with self.db.write() as conn:
+            owner = (
+                await conn.execute(
+                    sa.select(contacts.c.claim_token, contacts.c.state).where(
+                        contacts.c.id == claimed.contact.id
+                    )
+                )
+            ).first()
+            if (
+                owner is None
+                or owner.claim_token != claimed.claim_token
+                or (owner.state != ContactState.IN_PROGRESS.value)
+            ):
+                raise StorageError(
+                    f"contact {claimed.contact.id} is no longer claimed by {claimed.worker_id}"
+                )
+            await conn.execute(
+                sa.insert(attempts).values(
+                    id=attempt_id,
+                    contact_id=claimed.contact.id,
+                    attempt_no=claimed.attempt_no,
+                    kind=claimed.attempt_kind.value,
+                    state=ATTEMPT_IN_PROGRESS,
+                    started_at=now,
+                    worker_id=claimed.worker_id,
+                    server_name=server_name,
+                    asterisk_uniqueid=asterisk_uniqueid,
+                    answered=False,
+                    incorrect_contact=False,
+                )
+            )
+
+    async def note_channel(
+        self, attempt_id: uuid.UUID, *, asterisk_uniqueid: str | None, server_name: str | None
+    ) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(asterisk_uniqueid=asterisk_uniqueid, server_name=server_name)
+            )
+
+    async def finish_attempt(
+        self,
+        attempt_id: uuid.UUID,
+        evidence: Evidence,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        counts_as_attempt: bool = True,
+    ) -> FinishResult:
+        """Close an attempt: attempt row, contact state/result/journal/next due time and the
+        outbox events, in one transaction. Calling it twice for one attempt changes nothing.
+
+        ``counts_as_attempt=False`` (rules: originate failed, aborted) keeps the contact's attempt
+        counter where it was."""
+        async with self.db.write() as conn:
+            return await self._finish(
+                conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt
+            )
+
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        attempt_id: uuid.UUID,
+        evidence: Evidence,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        count_attempt: bool = True,
+    ) -> FinishResult:
+        q = sa.select(attempts).where(attempts.c.id == attempt_id)
+        if not self.db.is_sqlite:
+            q = q.with_for_update()
+        a = (await conn.execute(q)).mappings().first()
+        if a is None:
+            raise StorageError(f"no attempt {attempt_id}")
+        cq = (
+            sa.select(contacts, campaigns.c.name.label("campaign_name"))
+            .join(campaigns)
+            .where(contacts.c.id == a["contact_id"])
+        )
+        if not self.db.is_sqlite:
+            cq = cq.with_for_update(of=contacts)
+        c = (await conn.execute(cq)).mappings().one()
+        if a["state"] == ATTEMPT_FINISHED:
+            return FinishResult(int(c["id"]), True, ContactState(c["state"]), c["state"] == "settled")
+        kind = AttemptKind(a["kind"])
+        attempts_made = int(a["attempt_no"]) if count_attempt else int(c["attempts_made"])
+        settled = outcome.settled
+        next_due = outcome.next_due_at
+        next_kind = AttemptKind.CAMPAIGN
+        plan = c["callback_plan"]
+        result = outcome.result.value if outcome.result else c["result"]
+        if kind is AttemptKind.DROPPED_CALLBACK and not settled and count_attempt:
+            # seeds/04: only the planned +1/+2/+3 min tries, no longer-term follow-up.
+            remaining = [datetime.fromisoformat(t) for t in (plan or [])]
+            if remaining:
+                next_due, plan, next_kind = remaining[0], [t.isoformat() for t in remaining[1:]], kind
+            else:
+                settled, next_due, plan = True, None, None
+                result = result or ResultCode.UNAVAILABLE.value
+        elif kind is AttemptKind.DROPPED_CALLBACK and not count_attempt:
+            next_kind = kind
+        if settled:
+            state = ContactState.SETTLED
+            next_due = None
+            plan = None
+        else:
+            blocked = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(exclusions)
+                    .where(exclusions.c.number == c["e164"], exclusions.c.kind.in_(_BLOCKING_KINDS))
+                )
+            ).scalar_one()
+            state = ContactState.EXCLUDED if blocked else ContactState.PENDING
+            if next_due is None:
+                raise StorageError(f"outcome for attempt {attempt_id} neither settles nor schedules")
+        journal = append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"]
+        await conn.execute(
+            sa.update(attempts)
+            .where(attempts.c.id == attempt_id)
+            .values(
+                state=ATTEMPT_FINISHED,
+                ended_at=now,
+                call_class=evidence.call_class.value,
+                confidence=evidence.confidence,
+                reason=evidence.reason,
+                hangup_cause=evidence.hangup_cause,
+                dial_status=evidence.dial_status,
+                answered=evidence.answered,
+                asr_text=evidence.asr_text,
+                result=outcome.result.value if outcome.result else None,
+                incorrect_contact=outcome.incorrect_contact,
+                rule=outcome.rule,
+                journal_line=outcome.journal_line,
+            )
+        )
+        await conn.execute(
+            sa.update(contacts)
+            .where(contacts.c.id == c["id"])
+            .values(
+                state=state.value,
+                attempts_made=attempts_made,
+                journal=journal,
+                result=result,
+                incorrect_contact=bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                next_due_at=next_due,
+                next_attempt_kind=next_kind.value,
+                callback_plan=plan,
+                claimed_by=None,
+                claimed_at=None,
+                claim_token=None,
+                updated_at=now,
+                version=contacts.c.version + 1,
+            )
+        )
+        key = str(c["id"])
+        await add_event(
+            conn,
+            TOPIC_ATTEMPT_FINISHED,
+            {
+                "campaign": c["campaign_name"],
+                "contact_id": int(c["id"]),
+                "external_id": c["external_id"],
+                "attempt_id": str(attempt_id),
+                "attempt_no": int(a["attempt_no"]),
+                "kind": kind.value,
+                "call_class": evidence.call_class.value,
+                "confidence": evidence.confidence,
+                "reason": evidence.reason,
+                "hangup_cause": evidence.hangup_cause,
+                "dial_status": evidence.dial_status,
+                "answered": evidence.answered,
+                "started_at": _iso(a["started_at"]),
+                "ended_at": _iso(now),
+                "settled": settled,
+                "result": result,
+                "incorrect_contact": outcome.incorrect_contact,
+                "journal_line": outcome.journal_line,
+                "next_due_at": _iso(next_due),
+                "counted": count_attempt,
+            },
+            key,
+            now,
+        )
+        if settled:
+            final = Outcome(
+                settled=True,
+                result=ResultCode(result) if result else None,
+                incorrect_contact=bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                next_due_at=None,
+                journal_line=outcome.journal_line,
+                rule=outcome.rule,
+            )
+            await add_event(
+                conn,
+                TOPIC_CONTACT_SETTLED,
+                self._settled_payload(
+                    c["campaign_name"],
+                    int(c["id"]),
+                    c["external_id"],
+                    final,
+                    attempts_made,
+                    evidence.call_class,
+                    dialled=True,
+                ),
+                key,
+                now,
+            )
+        return FinishResult(int(c["id"]), False, state, settled)
+
+    async def recover_in_progress(self, worker_id: str | None, now: datetime) -> list[RecoveredAttempt]:
+        """After a crash: close attempts left open (class ``aborted``, not counted against the
+        contact's attempts, no journal line — the contact never heard a verdict) and put their
+        contacts back as due now; claims never started are simply released.
+
+        ``worker_id`` limits recovery to one worker's claims; None recovers every claim (single
+        worker deployments at start-up)."""
+        recovered: list[RecoveredAttempt] = []
+        async with self.db.write() as conn:
+            q = sa.select(contacts.c.id, contacts.c.claimed_by).where(
+                contacts.c.state == ContactState.IN_PROGRESS.value
+            )
+            if worker_id is not None:
+                q = q.where(contacts.c.claimed_by == worker_id)
+            stuck = list((await conn.execute(q)).mappings())
+            for s in stuck:
+                open_ids = [
+                    x
+                    for x in (
+                        await conn.execute(
+                            sa.select(attempts.c.id).where(
+                                attempts.c.contact_id == s["id"], attempts.c.state == ATTEMPT_IN_PROGRESS
+                            )
+                        )
+                    ).scalars()
+                ]
+                if not open_ids:
+                    await conn.execute(
+                        sa.update(contacts)
+                        .where(contacts.c.id == s["id"])
+                        .values(
+                            state=ContactState.PENDING.value,
+                            next_due_at=now,
+                            claimed_by=None,
+                            claimed_at=None,
+                            claim_token=None,
+                            updated_at=now,
+                            version=contacts.c.version + 1,
+                        )
+                    )
+                    recovered.append(RecoveredAttempt(int(s["id"]), None, s["claimed_by"]))
+                    continue
+                for attempt_id in open_ids:
+                    await self._finish(
+                        conn,
+                        attempt_id,
+                        Evidence(CallClass.ABORTED, 0.0, ABORTED_REASON),
+                        Outcome(
+                            settled=False,
+                            result=None,
+                            incorrect_contact=False,
+                            next_due_at=now,
+                            journal_line="",
+                            rule=CallClass.ABORTED.value,
+                        ),
+                        now,
+                        count_attempt=False,
+                    )
+                    recovered.append(RecoveredAttempt(int(s["id"]), attempt_id, s["claimed_by"]))
+        return recovered
+
+    # ---- operator results and call-backs ----------------------------------------------------
+
+    async def record_operator_result(
+        self,
+        contact_id: int,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        operator: str = "",
+        callback: bool = False,
+    ) -> None:
+        """Store what an operator set (e.g. «Отказался разговаривать», a call-back time). When the
+        outcome is not settled its ``next_due_at`` is the call-back time (attempt kind callback)."""
+        async with self.db.write() as conn:
+            c = (
+                (
+                    await conn.execute(
+                        sa.select(contacts, campaigns.c.name.label("campaign_name"))
+                        .join(campaigns)
+                        .where(contacts.c.id == contact_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if c is None:
+                raise StorageError(f"no contact {contact_id}")
+            if not outcome.settled and outcome.next_due_at is None:
+                raise StorageError("an operator result that does not settle needs a call-back time")
+            values: dict[str, Any] = {
+                "journal": append_line(c["journal"], outcome.journal_line)
+                if outcome.journal_line
+                else c["journal"],
+                "result": outcome.result.value if outcome.result else c["result"],
+                "incorrect_contact": bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                "updated_at": now,
+                "version": contacts.c.version + 1,
+            }
+            if c["state"] != ContactState.IN_PROGRESS.value:
+                if outcome.settled:
+                    values.update(state=ContactState.SETTLED.value, next_due_at=None, callback_plan=None)
+                else:
+                    values.update(
+                        state=ContactState.PENDING.value,
+                        next_due_at=outcome.next_due_at,
+                        next_attempt_kind=(AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value,
+                    )
+            await conn.execute(sa.update(contacts).where(contacts.c.id == contact_id).values(**values))
+            payload = self._settled_payload(
+                c["campaign_name"],
+                contact_id,
+                c["external_id"],
+                outcome,
+                int(c["attempts_made"]),
+                None,
+                dialled=True,
+            )
+            payload.update(operator=operator, callback_at=_iso(outcome.next_due_at))
+            await add_event(conn, TOPIC_OPERATOR_RESULT, payload, str(contact_id), now)
+            if outcome.settled:
+                await add_event(conn, TOPIC_CONTACT_SETTLED, payload, str(contact_id), now)
+
+    async def schedule_dropped_callbacks(
+        self, contact_id: int, times: Sequence[datetime], now: datetime
+    ) -> None:
+        """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
+        ``schedule.dropped_callback_times``), no longer-term follow-up."""
+        if not times:
+            raise StorageError("no call-back times given")
+        async with self.db.write() as conn:
+            res = await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.id == contact_id, contacts.c.state != ContactState.IN_PROGRESS.value)
+                .values(
+                    state=ContactState.PENDING.value,
+                    next_due_at=times[0],
+                    next_attempt_kind=AttemptKind.DROPPED_CALLBACK.value,
+                    callback_plan=[t.isoformat() for t in times[1:]],
+                    updated_at=now,
+                    version=contacts.c.version + 1,
+                )
+            )
+            if not res.rowcount:
+                raise StorageError(f"no contact {contact_id} (or it is being called right now)")
+
+    # ---- exclusions ---------------------------------------------------------------------------
+
+    async def add_exclusion(
+        self, number: str, kind: ExclusionKind, now: datetime, *, source: str = "", reason: str = ""
+    ) -> AddExclusionResult:
+        async with self.db.write() as conn:
+            return await self._add_exclusion(conn, number, kind, now, source, reason)
+
+    async def _add_exclusion(
+        self, conn: AsyncConnection, number: str, kind: ExclusionKind, now: datetime, source: str, reason: str
+    ) -> AddExclusionResult:
+        exists = (
+            await conn.execute(
+                sa.select(exclusions.c.id).where(
+                    exclusions.c.number == number, exclusions.c.kind == kind.value
+                )
+            )
+        ).first()
+        if exists is not None:
+            return AddExclusionResult(False, 0)
+        await conn.execute(
+            sa.insert(exclusions).values(
+                number=number, kind=kind.value, source=source, reason=reason, created_at=now
+            )
+        )
+        excluded = 0
+        if kind.blocks_calls:
+            res = await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.e164 == number, contacts.c.state == ContactState.PENDING.value)
+                .values(state=ContactState.EXCLUDED.value, updated_at=now, version=contacts.c.version + 1)
+            )
+            excluded = int(res.rowcount or 0)
+        payload = {
+            "number": number,
+            "kind": kind.value,
+            "source": source,
+            "reason": reason,
+            "created_at": _iso(now),
+            "subject": "ИСКЛЮЧИТЬ",
+        }
+        await add_event(conn, TOPIC_EXCLUSION_COORDINATOR, payload, number, now)
+        if kind.notifies_sms_manager:
+            await add_event(conn, TOPIC_EXCLUSION_SMS_MANAGER, payload, number, now)
+        return AddExclusionResult(True, excluded)
+
+    async def remove_exclusion(self, number: str, kind: ExclusionKind, now: datetime) -> bool:
+        """Remove one exclusion; contacts it held back become due again when nothing else blocks
+        their number."""
+        async with self.db.write() as conn:
+            res = await conn.execute(
+                sa.delete(exclusions).where(exclusions.c.number == number, exclusions.c.kind == kind.value)
+            )
+            if not res.rowcount:
+                return False
+            still = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(exclusions)
+                    .where(exclusions.c.number == number, exclusions.c.kind.in_(_BLOCKING_KINDS))
+                )
+            ).scalar_one()
+            if not still:
+                await conn.execute(
+                    sa.update(contacts)
+                    .where(contacts.c.e164 == number, contacts.c.state == ContactState.EXCLUDED.value)
+                    .values(
+                        state=ContactState.PENDING.value,
+                        next_due_at=now,
+                        updated_at=now,
+                        version=contacts.c.version + 1,
+                    )
+                )
+            await add_event(
+                conn,
+                TOPIC_EXCLUSION_REMOVED,
+                {"number": number, "kind": kind.value, "removed_at": _iso(now)},
+                number,
+                now,
+            )
+            return True
+
+    async def list_exclusions(self, number: str | None = None) -> list[ExclusionRow]:
+        async with self.db.read() as conn:
+            q = sa.select(exclusions).order_by(exclusions.c.number, exclusions.c.kind)
+            if number is not None:
+                q = q.where(exclusions.c.number == number)
+            return [
+                ExclusionRow(r["number"], ExclusionKind(r["kind"]), r["source"], r["reason"], r["created_at"])
+                for r in (await conn.execute(q)).mappings()
+            ]
+
+    async def import_exclusions(
+        self, rows: Iterable[tuple[str, ExclusionKind, str, str]], now: datetime
+    ) -> tuple[int, int]:
+        """Add (number, kind, source, reason) rows in one transaction; returns (new, already there)."""
+        new = old = 0
+        async with self.db.write() as conn:
+            for number, kind, source, reason in rows:
+                r = await self._add_exclusion(conn, number, kind, now, source, reason)
+                if r.new:
+                    new += 1
+                else:
+                    old += 1
+        return new, old
+
+    # ---- numbering plan ------------------------------------------------------------------------
+
+    async def replace_numbering(self, ranges: Sequence[NumberingRangeRow], source: str, now: datetime) -> int:
+        """Store registry ranges; ranges of the codes present in this import replace the stored
+        ones (re-importing a newer DEF-9xx.csv replaces the old DEF ranges)."""
+        codes = sorted({r.code for r in ranges})
+        async with self.db.write() as conn:
+            for chunk in _chunks(codes, 500):
+                await conn.execute(sa.delete(numbering_ranges).where(numbering_ranges.c.code.in_(chunk)))
+            for chunk in _chunks(list(ranges), 5000):
+                await conn.execute(
+                    sa.insert(numbering_ranges),
+                    [
+                        {
+                            "code": r.code,
+                            "start": r.start,
+                            "end": r.end,
+                            "operator": r.operator,
+                            "region": r.region,
+                            "territory": r.territory,
+                            "inn": r.inn,
+                            "source": source,
+                            "imported_at": now,
+                        }
+                        for r in chunk
+                    ],
+                )
+        return len(ranges)
+
+    async def numbering_ranges(self) -> list[NumberingRangeRow]:
+        async with self.db.read() as conn:
+            res = await conn.execute(
+                sa.select(
+                    numbering_ranges.c.code,
+                    numbering_ranges.c.start,
+                    numbering_ranges.c.end,
+                    numbering_ranges.c.operator,
+                    numbering_ranges.c.region,
+                    numbering_ranges.c.territory,
+                    numbering_ranges.c.inn,
+                ).order_by(numbering_ranges.c.code, numbering_ranges.c.start)
+            )
+            return [NumberingRangeRow(*r) for r in res]
+
+    async def iter_retimezone_candidates(
+        self, page: int = 5000
+    ) -> AsyncIterator[list[tuple[int, str, str, str, str]]]:
+        """Pages of (id, e164, number_type, campaign timezone, current tz) for not-yet-settled
+        contacts whose zone did not come from the number itself (fixed lines)."""
+        last = 0
+        while True:
+            async with self.db.read() as conn:
+                res = await conn.execute(
+                    sa.select(
+                        contacts.c.id,
+                        contacts.c.e164,
+                        contacts.c.number_type,
+                        campaigns.c.timezone,
+                        contacts.c.timezone,
+                    )
+                    .join(campaigns)
+                    .where(
+                        contacts.c.id > last,
+                        contacts.c.e164.is_not(None),
+                        contacts.c.state.in_([ContactState.PENDING.value, ContactState.EXCLUDED.value]),
+                        sa.or_(contacts.c.tz_source.is_(None), contacts.c.tz_source != "fixed_line"),
+                    )
+                    .order_by(contacts.c.id)
+                    .limit(page)
+                )
+                rows = [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4] or "")) for r in res]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    async def set_timezones(self, updates: Sequence[tuple[int, str, str]], now: datetime) -> None:
+        """(contact id, zone, source) updates; due times are left to the claim-time window check."""
+        if not updates:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.id == sa.bindparam("cid"))
+                .values(timezone=sa.bindparam("tz"), tz_source=sa.bindparam("src"), updated_at=now),
+                [{"cid": cid, "tz": tz, "src": src} for cid, tz, src in updates],
+            )
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    async def get_contact(self, campaign: str, external_id: str) -> Contact:
+        async with self.db.read() as conn:
+            r = (
+                (
+                    await conn.execute(
+                        sa.select(contacts)
+                        .join(campaigns)
+                        .where(campaigns.c.name == campaign, contacts.c.external_id == external_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if r is None:
+            raise StorageError(f"no contact {external_id!r} in campaign {campaign!r}")
+        return _contact_from_row(r, campaign)
+
+    async def attempts_of(self, contact_id: int) -> list[AttemptRow]:
+        async with self.db.read() as conn:
+            res = await conn.execute(
+                sa.select(attempts)
+                .where(attempts.c.contact_id == contact_id)
+                .order_by(attempts.c.started_at, attempts.c.attempt_no)
+            )
+            return [
+                AttemptRow(
+                    id=r["id"],
+                    contact_id=int(r["contact_id"]),
+                    attempt_no=int(r["attempt_no"]),
+                    kind=AttemptKind(r["kind"]),
+                    state=r["state"],
+                    started_at=r["started_at"],
+                    ended_at=r["ended_at"],
+                    call_class=CallClass(r["call_class"]) if r["call_class"] else None,
+                    result=ResultCode(r["result"]) if r["result"] else None,
+                    incorrect_contact=bool(r["incorrect_contact"]),
+                    reason=r["reason"],
+                    journal_line=r["journal_line"],
+                )
+                for r in res.mappings()
+            ]
+
+    async def status(self, campaign: str | None, now: datetime) -> list[CampaignStatus]:
+        out: list[CampaignStatus] = []
+        async with self.db.read() as conn:
+            q = sa.select(campaigns.c.id, campaigns.c.name).order_by(campaigns.c.name)
+            if campaign is not None:
+                q = q.where(campaigns.c.name == campaign)
+            camps = list(await conn.execute(q))
+            if campaign is not None and not camps:
+                raise StorageError(f"no campaign named {campaign!r}")
+            for cid, name in camps:
+
+                def grouped(col: sa.ColumnElement[Any], cid: int = int(cid)) -> sa.Select[Any]:
+                    return (
+                        sa.select(col, sa.func.count())
+                        .select_from(contacts)
+                        .where(contacts.c.campaign_id == cid)
+                        .group_by(col)
+                    )
+
+                by_state = {str(k): int(v) for k, v in await conn.execute(grouped(contacts.c.state))}
+                by_result = {
+                    str(k) if k else "none": int(v) for k, v in await conn.execute(grouped(contacts.c.result))
+                }
+                by_attempts = {
+                    int(k): int(v) for k, v in await conn.execute(grouped(contacts.c.attempts_made))
+                }
+                incorrect = (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(contacts)
+                        .where(contacts.c.campaign_id == cid, contacts.c.incorrect_contact.is_(True))
+                    )
+                ).scalar_one()
+                due = (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(contacts)
+                        .where(
+                            contacts.c.campaign_id == cid,
+                            contacts.c.state == ContactState.PENDING.value,
+                            contacts.c.next_due_at <= now,
+                        )
+                    )
+                ).scalar_one()
+                out.append(
+                    CampaignStatus(
+                        name=str(name),
+                        total=sum(by_state.values()),
+                        by_state=by_state,
+                        by_result=by_result,
+                        by_attempts=dict(sorted(by_attempts.items())),
+                        incorrect_contact=int(incorrect),
+                        due_now=int(due),
+                    )
+                )
+        return out
+
+    async def iter_export(self, campaign: str, page: int = 5000) -> AsyncIterator[list[ExportRow]]:
+        """Pages of result rows for ``campaign`` in import order (stream; fine at 1 M contacts)."""
+        async with self.db.read() as conn:
+            info = await self._campaign(conn, campaign)
+        last = 0
+        while True:
+            async with self.db.read() as conn:
+                last_class = (
+                    sa.select(attempts.c.call_class)
+                    .where(attempts.c.contact_id == contacts.c.id, attempts.c.state == ATTEMPT_FINISHED)
+                    .order_by(attempts.c.ended_at.desc(), attempts.c.attempt_no.desc())
+                    .limit(1)
+                    .scalar_subquery()
+                )
+                res = await conn.execute(
+                    sa.select(contacts, last_class.label("last_class"))
+                    .where(contacts.c.campaign_id == info.id, contacts.c.id > last)
+                    .order_by(contacts.c.id)
+                    .limit(page)
+                )
+                rows = list(res.mappings())
+            if not rows:
+                return
+            yield [
+                ExportRow(
+                    external_id=r["external_id"],
+                    raw_number=r["raw_number"],
+                    e164=r["e164"] or "",
+                    owner_kind=r["owner_kind"],
+                    owner_name=r["owner_name"],
+                    state=r["state"],
+                    attempts_made=int(r["attempts_made"]),
+                    result=RESULT_TITLES_RU[ResultCode(r["result"])] if r["result"] else "",
+                    incorrect_contact=INCORRECT_CONTACT_RU if r["incorrect_contact"] else "",
+                    last_call_class=r["last_class"] or "",
+                    next_due_at=_iso(r["next_due_at"]) or "",
+                    timezone=r["timezone"] or info.timezone,
+                    journal=r["journal"],
+                )
+                for r in rows
+            ]
+            last = int(rows[-1]["id"])
+
+    # ---- outbox -------------------------------------------------------------------------------
+
+    async def fetch_unpublished(self, limit: int) -> list[OutboxRow]:
+        async with self.db.read() as conn:
+            res = await conn.execute(
+                sa.select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.key, outbox.c.created_at)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+            return [OutboxRow(int(r.id), r.topic, dict(r.payload), r.key, r.created_at) for r in res]
+
+    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+        if not ids:
+            return
+        async with self.db.write() as conn:
+            for chunk in _chunks(list(ids), 500):
+                await conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id.in_(chunk), outbox.c.published_at.is_(None))
+                    .values(published_at=at, attempts=outbox.c.attempts + 1)
+                )
+
+    async def record_publish_error(self, event_id: int, error: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == event_id)
+                .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
+            )
+
+    async def add_event(self, topic: str, payload: dict[str, Any], key: str | None, now: datetime) -> None:
+        """Queue an event on its own (no state change to go with it)."""
+        async with self.db.write() as conn:
+            await add_event(conn, topic, payload, key, now)
+
+    # ---- inbound command idempotency ---------------------------------------------------------------
+
+    async def remember_command(self, command_id: str, now: datetime) -> bool:
+        """True when ``command_id`` is new (and now remembered); False for a duplicate delivery."""
+        async with self.db.write() as conn:
+            seen = (
+                await conn.execute(
+                    sa.select(inbound_commands.c.command_id).where(
+                        inbound_commands.c.command_id == command_id
+                    )
+                )
+            ).first()
+            if seen is not None:
+                return False
+            await conn.execute(sa.insert(inbound_commands).values(command_id=command_id, received_at=now))
+            return True
+
+    async def set_command_result(self, command_id: str, result: dict[str, Any]) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(inbound_commands)
+                .where(inbound_commands.c.command_id == command_id)
+                .values(result=result)
+            )
+
+    async def command_result(self, command_id: str) -> dict[str, Any] | None:
+        async with self.db.read() as conn:
+            r = (
+                await conn.execute(
+                    sa.select(inbound_commands.c.result).where(inbound_commands.c.command_id == command_id)
+                )
+            ).scalar()
+            return dict(r) if r is not None else None
+
+
+__all__ = [
+    "TOPIC_ATTEMPT_FINISHED",
+    "TOPIC_CONTACT_SETTLED",
+    "TOPIC_EXCLUSION_COORDINATOR",
+    "TOPIC_EXCLUSION_REMOVED",
+    "TOPIC_EXCLUSION_SMS_MANAGER",
+    "TOPIC_OPERATOR_RESULT",
+    "AddExclusionResult",
+    "AttemptRow",
+    "CampaignSettings",
+    "CampaignStatus",
+    "ClaimedContact",
+    "ExclusionRow",
+    "ExportRow",
+    "FinishResult",
+    "ImportCounts",
+    "NewContact",
+    "NumberingRangeRow",
+    "OutboxRow",
+    "PredialSettlement",
+    "RecoveredAttempt",
+    "Repository",
+    "add_event",
+]

@@ -91,9 +91,7 @@ class YNode:
         """Reject unknown keys (typos such as ``setle_at``) with the key's own line."""
         for key in self.as_mapping():
             if key not in allowed:
-                raise self.key_error(
-                    key, f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})"
-                )
+                raise self.key_error(key, f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")
 
     def plain(self) -> Any:
         """The value without line information (nested dicts/lists/scalars)."""
@@ -157,9 +155,7 @@ def load_yaml(text: str, source: str) -> YNode:
         return _convert(root, constructor, source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(
-            f"YAML error: {exc.problem}", source=source, line=mark.line + 1 if mark else None
-        ) from None
+        raise ConfigError(f"YAML error: {exc.problem}", source=source, line=mark.line + 1 if mark else None) from None
 
 
 def load_yaml_file(path: Path) -> YNode:

@@ -240,9 +240,7 @@ class RegionZones:
             for item in regions.as_list(f"regions of {zone_name}"):
                 key = normalise_region(item.as_str("region name"))
                 if key in table and table[key] != zone_name:
-                    raise item.error(
-                        f"region {item.value!r} is already mapped to {table[key]} (line {where[key]})"
-                    )
+                    raise item.error(f"region {item.value!r} is already mapped to {table[key]} (line {where[key]})")
                 table[key] = zone_name
                 where[key] = item.line
         aliases = root.get("aliases")

@@ -87,9 +87,7 @@ def parse_own_numbers(text: str, source: str) -> frozenset[str]:
         n = normalise(body)
         if n.e164 is None:
             why = PROBLEM_TITLES_RU.get(n.problem, "") if n.problem else ""
-            raise ConfigError(
-                f"not a valid phone number {body!r} ({n.problem}: {why})", source=source, line=line_no
-            )
+            raise ConfigError(f"not a valid phone number {body!r} ({n.problem}: {why})", source=source, line=line_no)
         out.add(n.e164)
     return frozenset(out)
 
@@ -183,9 +181,7 @@ def apply_operator_result(
         due = next_allowed(max(callback_at, now), tz, windows)
         return Outcome(False, ResultCode.CALLBACK, False, due, _local_date_line(now, tz, text), decision.rule)
     if callback_at is not None:
-        raise InputError(
-            f"a call-back time makes sense only with the result {OperatorResult.CALLBACK.value!r}"
-        )
+        raise InputError(f"a call-back time makes sense only with the result {OperatorResult.CALLBACK.value!r}")
     return _outcome(decision, text, now, windows, tz)
 
 
@@ -247,12 +243,8 @@ def plan(
         check = predial_check(c, own_numbers)
         if check is not None:
             outcome = apply_attempt(c, check, c.attempts_made + 1, now, rules, windows, tz)
-            out.append(
-                PlanEntry(c.id, c.external_id, PlanAction.SETTLE, tz, call_class=check, outcome=outcome)
-            )
+            out.append(PlanEntry(c.id, c.external_id, PlanAction.SETTLE, tz, call_class=check, outcome=outcome))
             continue
         earliest = max(now, c.next_due_at) if c.next_due_at is not None else now
-        out.append(
-            PlanEntry(c.id, c.external_id, PlanAction.DIAL, tz, dial_at=next_allowed(earliest, tz, windows))
-        )
+        out.append(PlanEntry(c.id, c.external_id, PlanAction.DIAL, tz, dial_at=next_allowed(earliest, tz, windows)))
     return out

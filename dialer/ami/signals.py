@@ -24,59 +24,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.domain.q850 import Cause, DialStatus, OriginateReason
+
+__all__ = [
+    "Answered",
+    "CallFacts",
+    "CallGone",
+    "Cause",
+    "ChannelRole",
+    "Correlator",
+    "DialEnded",
+    "DialState",
+    "DialStatus",
+    "HungUp",
+    "OperatorAnswered",
+    "OriginateReason",
+    "OriginateResult",
+    "Progress",
+    "Ringing",
+    "Signal",
+    "parse_attempt_uid",
+]
+
 # --- vocabulary -------------------------------------------------------------------------------
 
 
-class Cause(enum.IntEnum):
-    """Q.850 hangup causes the dialer reasons about (include/asterisk/causes.h)."""
+class DialState(enum.StrEnum):
+    """DialStatus values seen only on DialState (in progress), not on DialEnd."""
 
-    NOT_DEFINED = 0
-    UNALLOCATED = 1
-    NO_ROUTE_DESTINATION = 3
-    NORMAL_CLEARING = 16
-    USER_BUSY = 17
-    NO_USER_RESPONSE = 18
-    NO_ANSWER = 19
-    SUBSCRIBER_ABSENT = 20
-    CALL_REJECTED = 21
-    NUMBER_CHANGED = 22
-    DESTINATION_OUT_OF_ORDER = 27
-    INVALID_NUMBER_FORMAT = 28
-    NORMAL_UNSPECIFIED = 31
-    CONGESTION = 34
-    NETWORK_OUT_OF_ORDER = 38
-    TEMPORARY_FAILURE = 41
-    SWITCH_CONGESTION = 42
-    REQUESTED_CHAN_UNAVAIL = 44
-    FACILITY_NOT_SUBSCRIBED = 50
-    OUTGOING_CALL_BARRED = 52
-    INCOMING_CALL_BARRED = 54
-    RECOVERY_ON_TIMER_EXPIRE = 102
-    INTERWORKING = 127
-
-
-class OriginateReason(enum.IntEnum):
-    """``Reason`` of an OriginateResponse (main/pbx.c)."""
-
-    FAILURE = 0
-    HANGUP = 1
-    RING_TIMEOUT = 3
-    ANSWERED = 4
-    BUSY = 5
-    CONGESTION = 8
-
-
-class DialStatus(enum.StrEnum):
-    ANSWER = "ANSWER"
-    BUSY = "BUSY"
-    NOANSWER = "NOANSWER"
-    CANCEL = "CANCEL"
-    CONGESTION = "CONGESTION"
-    CHANUNAVAIL = "CHANUNAVAIL"
-    DONTCALL = "DONTCALL"
-    TORTURE = "TORTURE"
-    INVALIDARGS = "INVALIDARGS"
-    # DialState only
     RINGING = "RINGING"
     PROCEEDING = "PROCEEDING"
     PROGRESS = "PROGRESS"
@@ -443,7 +418,7 @@ class Correlator:
         if chan.role is ChannelRole.LOCAL2:
             if dest_uid:
                 self._adopt(call, dest_uid, ChannelRole.TRUNK, ev.get("destchannel", ""))
-            if name == "dialstate" and status == DialStatus.RINGING:
+            if name == "dialstate" and status == DialState.RINGING:
                 out += self._ring(call, at)
             elif name == "dialend" and status:
                 if call.dial_status is None:
@@ -490,9 +465,7 @@ class Correlator:
             return []  # a duplicate (the client surfaces it once; be safe anyway)
         call.originate_reason = _int(ev.get("reason"))
         call.originate_response = ev.get("response", "")
-        out: list[Signal] = [
-            OriginateResult(call.attempt_id, at, call.originate_reason, call.originate_response)
-        ]
+        out: list[Signal] = [OriginateResult(call.attempt_id, at, call.originate_reason, call.originate_response)]
         out += self._maybe_gone(call, at)
         return out
 

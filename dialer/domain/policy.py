@@ -8,6 +8,7 @@ returned :class:`~dialer.domain.model.Outcome` (and appends ``journal_line`` wit
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ __all__ = [
     "PlanEntry",
     "apply_attempt",
     "apply_operator_result",
+    "counts_as_attempt",
+    "has_do_not_call_mark",
     "load_own_numbers",
     "parse_own_numbers",
     "plan",
@@ -57,16 +60,28 @@ def usable_number(contact: Contact, region: str = "RU") -> tuple[str | None, Num
     return n.e164, n.problem
 
 
+_MARK_WORDS = ("НЕ", "ЗВОНИТЬ", "КЛИЕНТУ")
+
+
+def has_do_not_call_mark(text: str) -> bool:
+    """Does ``text`` (a card's comments) carry «ВНИМАНИЕ, НЕ ЗВОНИТЬ КЛИЕНТУ!» in any case or
+    punctuation? Importers use it to set CardFlag.DO_NOT_CALL; predial_check also looks."""
+    words = re.findall(r"[A-Za-zА-Яа-яЁё]+", text.upper().replace("Ё", "Е"))
+    n = len(_MARK_WORDS)
+    return any(tuple(words[i : i + n]) == _MARK_WORDS for i in range(len(words) - n + 1))
+
+
 def predial_check(contact: Contact, own_numbers: frozenset[str]) -> CallClass | None:
     """The class a contact settles as without dialling, or None when it may be dialled.
 
-    Order: the «НЕ ЗВОНИТЬ» mark first (such a card is never dialled, whatever its number; the
+    Order: the «НЕ ЗВОНИТЬ» mark first (the card flag, or the mark written in the comments as
+    on the card of seeds/02) (such a card is never dialled, whatever its number; the
     rules file gives a card without a usable number §2's «Недоступен» + «Некорректный контакт» and
     a card with one the result «Не звонить»), then a missing number, an unusable number, and
     finally one of the company's own numbers.
     """
     e164, problem = usable_number(contact)
-    if CardFlag.DO_NOT_CALL in contact.flags:
+    if CardFlag.DO_NOT_CALL in contact.flags or has_do_not_call_mark(contact.journal):
         return CallClass.DO_NOT_CALL
     if problem is NumberProblem.MISSING:
         return CallClass.NO_NUMBER

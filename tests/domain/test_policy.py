@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dialer.domain.journal import append_line
 from dialer.domain.model import CallClass, CardFlag, Contact, ContactState, OwnerKind, ResultCode
@@ -215,3 +217,36 @@ def test_outcome_line_appends_to_journal(rules: RulesTable, windows: CallingWind
 
 def test_rules_file_path_default_is_loadable() -> None:
     assert RulesTable.load(CONFIG / "rules.yaml").max_attempts == 3
+
+
+def test_do_not_call_mark_in_comments() -> None:
+    from dialer.domain.policy import has_do_not_call_mark
+
+    assert has_do_not_call_mark("ВНИМАНИЕ, НЕ ЗВОНИТЬ КЛИЕНТУ!")
+    assert has_do_not_call_mark("15/04 не отвечает\nвнимание не звонить клиенту")
+    assert not has_do_not_call_mark("15/04 Клиент просит не звонить до обеда")
+    c = contact(journal="Комментарии:\r\nВНИМАНИЕ, НЕ ЗВОНИТЬ КЛИЕНТУ!")
+    assert predial_check(c, frozenset()) is CallClass.DO_NOT_CALL
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cls=st.sampled_from(list(CallClass)),
+    attempt=st.integers(min_value=1, max_value=3),
+    now=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    tz=st.sampled_from(["Europe/Kaliningrad", "Europe/Moscow", "Asia/Omsk", "Asia/Kamchatka", "Europe/Berlin"]),
+    owner=st.sampled_from(list(OwnerKind)),
+)
+def test_apply_attempt_properties(
+    rules: RulesTable, windows: CallingWindows, cls: CallClass, attempt: int, now: datetime, tz: str, owner: OwnerKind
+) -> None:
+    o = apply_attempt(contact(owner_kind=owner), cls, attempt, now, rules, windows, tz)
+    assert o.journal_line[:2].isdigit() and o.journal_line[2] == "/" and o.journal_line[5] == " "
+    if o.settled:
+        assert o.next_due_at is None and o.result is not None
+    else:
+        assert o.next_due_at is not None and o.next_due_at > now
+        assert in_window(o.next_due_at, tz, windows)
+        assert not o.incorrect_contact
+    if attempt == rules.max_attempts and counts_as_attempt(rules, cls, contact(owner_kind=owner)):
+        assert o.settled

@@ -19,8 +19,8 @@ from dialer.errors import ConfigError
 W = CallingWindows.parse("09:00-21:00", "10:00-20:00")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_parse_windows() -> None:

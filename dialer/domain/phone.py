@@ -74,8 +74,12 @@ def normalise(raw: str, region: str = "RU") -> NormalisedNumber:
     text = raw.strip()
     if not text:
         return _bad(NumberProblem.MISSING)
-    if not _ALLOWED.fullmatch(text) or not any(ch.isdigit() for ch in text):
+    if not _ALLOWED.fullmatch(text):
         return _bad(NumberProblem.NOT_A_NUMBER)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits in ("", "7", "8"):
+        # An empty template such as «+7 ( )» (the card of seeds/02): there is no number at all.
+        return _bad(NumberProblem.MISSING)
     if "+" in text[1:]:
         return _bad(NumberProblem.NOT_A_NUMBER)
     try:
@@ -103,7 +107,6 @@ def normalise(raw: str, region: str = "RU") -> NormalisedNumber:
         expected = _NSN_LENGTH.get(num.country_code or 0)
         nsn = phonenumbers.national_significant_number(num)
         if expected is not None and num.country_code == phonenumbers.country_code_for_region(region):
-            digits = "".join(ch for ch in text if ch.isdigit())
             if region == "RU" and not text.startswith("+") and digits.startswith("8") and len(digits) < 11:
                 return _bad(NumberProblem.TOO_SHORT)  # "8" trunk prefix + too few digits
             if len(nsn) < expected:

@@ -35,7 +35,9 @@ def test_accepts_usual_spellings_of_one_mobile(raw: str) -> None:
         ("нет", NumberProblem.NOT_A_NUMBER),
         ("8905abc8945", NumberProblem.NOT_A_NUMBER),
         ("+7 905 770 89 45 доб. 12", NumberProblem.NOT_A_NUMBER),
-        ("+7 ( )", NumberProblem.NOT_A_NUMBER),  # the card of seeds/02: «Мобильный телефон: +7 ( )»
+        ("+7 ( )", NumberProblem.MISSING),  # the card of seeds/02: «Мобильный телефон: +7 ( )»
+        ("8 (   )   -  -", NumberProblem.MISSING),
+        ("()-", NumberProblem.MISSING),
         ("12345", NumberProblem.TOO_SHORT),
         ("8905770894", NumberProblem.TOO_SHORT),  # trunk 8 + 9 digits
         ("+7 905 770 89", NumberProblem.TOO_SHORT),

@@ -161,11 +161,16 @@ class Outcome:
     """What the rules decided for one attempt."""
 
     settled: bool
-    result: ResultCode | None  # set when settled
+    # Set when settled; also set with settled=False for an agreed call-back (CALLBACK), which
+    # keeps the contact open until the call-back happens.
+    result: ResultCode | None
     incorrect_contact: bool
     next_due_at: datetime | None  # set when not settled
     journal_line: str  # the exact line appended to the comment journal, "DD/MM text"
     rule: str  # which rule fired (class key in the rules file), for audit
+    # False for our own failures (originate failed, worker aborted): they do not use up one of
+    # the contact's attempts.
+    counts_as_attempt: bool = True
 
 
 def new_attempt_id() -> uuid.UUID:

@@ -128,7 +128,7 @@ def _outcome(decision: RuleDecision, text: str, now: datetime, windows: CallingW
         return Outcome(True, decision.result, decision.incorrect_contact, None, line, decision.rule)
     assert decision.retry_delay is not None  # validated by RulesTable: a retrying rule has a delay
     due = next_allowed(now + decision.retry_delay, tz, windows)
-    return Outcome(False, None, False, due, line, decision.rule)
+    return Outcome(False, None, False, due, line, decision.rule, counts_as_attempt=decision.counts_as_attempt)
 
 
 def _check_now(now: datetime) -> None:

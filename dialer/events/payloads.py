@@ -1,0 +1,326 @@
+"""Typed builders of the JSON events the dialer publishes (docs/events.md shows each one).
+
+Every event is a flat JSON object with the same envelope:
+
+    schema       int   payload schema version (bumped on incompatible change)
+    type         str   EventType value
+    event_id     str   UUID; consumers deduplicate on it (delivery is at least once)
+    occurred_at  str   ISO 8601 UTC, "2025-01-04T10:00:00.000000Z"
+
+Builders take every time as an argument (they never read the clock) and return an
+:class:`OutboxEvent` — the relative topic, the payload and the per-contact ordering key — ready
+for the storage's ``add_event(session, topic, payload, key)`` inside the state change's
+transaction. Stable codes (``result: "refused"``) travel together with the Russian titles the
+contact centre uses («Отказался разговаривать»).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dialer.domain.model import (
+    INCORRECT_CONTACT_RU,
+    RESULT_TITLES_RU,
+    AttemptKind,
+    Evidence,
+    ExclusionKind,
+    Outcome,
+    ResultCode,
+)
+from dialer.events import topics
+
+SCHEMA_VERSION = 1
+
+JsonObject = dict[str, Any]
+
+
+class EventType(enum.StrEnum):
+    ATTEMPT_FINISHED = "attempt_finished"
+    CONTACT_SETTLED = "contact_settled"
+    EXCLUSION_NOTICE = "exclusion_notice"
+    CAMPAIGN_STATUS = "campaign_status"
+    WORKER_HEALTH = "worker_health"
+    COMMAND_ACK = "command_ack"
+    COMMAND_ERROR = "command_error"
+
+
+class WorkerStatus(enum.StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # also the Last Will: the broker publishes it when the worker vanishes
+
+
+class Notify(enum.StrEnum):
+    """Who must act on an exclusion notice (seeds/03: «создать напоминание … ИСКЛЮЧИТЬ»)."""
+
+    SURVEY_COORDINATOR = "survey_coordinator"  # «Координатор опросов»
+    SMS_MANAGER = "sms_manager"  # «СМС-менеджер»
+
+
+# seeds/03: the comment line the operator records for each kind of request.
+EXCLUSION_COMMENTS_RU: dict[ExclusionKind, str] = {
+    ExclusionKind.CALLS: "Клиент просит исключить из звонков с опросом",
+    ExclusionKind.ONLINE: "Клиент просит исключить из рассылок анкет с опросом по e-mail и(или) смс",
+    ExclusionKind.ALL: "Клиент просит исключить из звонков с опросом и рассылок по e-mail и(или) смс",
+}
+NOT_A_CLIENT_COMMENT_RU = (
+    "При звонке на номер отвечает человек, не являющийся клиентом и не имеющий отношения "
+    "к обслуживанию/покупке автомобиля. Просит исключить из звонков с опросом и рассылок "
+    "по e-mail и(или) смс"
+)
+EXCLUSION_SUBJECT_RU = "ИСКЛЮЧИТЬ"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One event ready for the outbox: ``topic`` is relative to the MQTT prefix."""
+
+    topic: str
+    payload: JsonObject
+    key: str | None  # ordering key: events with the same key are delivered in outbox order
+
+    @property
+    def event_id(self) -> str:
+        return str(self.payload["event_id"])
+
+
+def iso_utc(when: datetime) -> str:
+    """``2025-01-04T10:00:00.000000Z``; naive datetimes are refused (they hide a zone bug)."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: pass an aware time")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_or_none(when: datetime | None) -> str | None:
+    return None if when is None else iso_utc(when)
+
+
+def envelope(event_type: EventType, occurred_at: datetime, event_id: uuid.UUID | None = None) -> JsonObject:
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": event_type.value,
+        "event_id": str(event_id or uuid.uuid4()),
+        "occurred_at": iso_utc(occurred_at),
+    }
+
+
+def contact_key(contact_id: int) -> str:
+    return f"contact:{contact_id}"
+
+
+def result_fields(result: ResultCode | None, incorrect_contact: bool) -> JsonObject:
+    """Stable code plus the Russian titles shown on the CRM card."""
+    title = RESULT_TITLES_RU[result] if result is not None else None
+    flag = INCORRECT_CONTACT_RU if incorrect_contact else None
+    return {
+        "result": result.value if result is not None else None,
+        "result_title": title,
+        "incorrect_contact": incorrect_contact,
+        "incorrect_contact_title": flag,
+        "result_text": ", ".join(t for t in (title, flag) if t) or None,  # «Недоступен, Некорректный контакт»
+    }
+
+
+def attempt_finished(
+    *,
+    campaign: str,
+    contact_id: int,
+    external_id: str,
+    e164: str | None,
+    attempt_id: uuid.UUID,
+    attempt_no: int,
+    attempt_kind: AttemptKind,
+    started_at: datetime,
+    ended_at: datetime,
+    evidence: Evidence,
+    outcome: Outcome,
+    worker_id: str | None = None,
+    asterisk_uniqueid: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """One attempt ended (whatever its class); published for every attempt."""
+    payload = envelope(EventType.ATTEMPT_FINISHED, ended_at, event_id)
+    payload.update(
+        campaign=campaign,
+        contact_id=contact_id,
+        external_id=external_id,
+        e164=e164,
+        attempt_id=str(attempt_id),
+        attempt_no=attempt_no,
+        attempt_kind=attempt_kind.value,
+        started_at=iso_utc(started_at),
+        ended_at=iso_utc(ended_at),
+        duration_s=round((ended_at - started_at).total_seconds(), 3),
+        call_class=evidence.call_class.value,
+        confidence=evidence.confidence,
+        reason=evidence.reason,
+        hangup_cause=evidence.hangup_cause,
+        dial_status=evidence.dial_status,
+        answered=evidence.answered,
+        asr_text=evidence.asr_text,
+        settled=outcome.settled,
+        **result_fields(outcome.result, outcome.incorrect_contact),
+        next_due_at=_iso_or_none(outcome.next_due_at),
+        journal_line=outcome.journal_line,
+        rule=outcome.rule,
+        worker_id=worker_id,
+        asterisk_uniqueid=asterisk_uniqueid,
+    )
+    return OutboxEvent(topics.attempt_finished(campaign), payload, contact_key(contact_id))
+
+
+def contact_settled(
+    *,
+    campaign: str,
+    contact_id: int,
+    external_id: str,
+    e164: str | None,
+    result: ResultCode,
+    incorrect_contact: bool,
+    attempts_made: int,
+    journal: str,
+    occurred_at: datetime,
+    source: str = "dialer",
+    last_attempt_id: uuid.UUID | None = None,
+    callback_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """The contact has its final result (by the rules, by an operator, or before dialling).
+
+    ``source`` says who decided: ``dialer`` (rules), ``operator`` (an inbound command),
+    ``import`` (known without dialling)."""
+    payload = envelope(EventType.CONTACT_SETTLED, occurred_at, event_id)
+    payload.update(
+        campaign=campaign,
+        contact_id=contact_id,
+        external_id=external_id,
+        e164=e164,
+        **result_fields(result, incorrect_contact),
+        attempts_made=attempts_made,
+        journal=journal,
+        source=source,
+        last_attempt_id=str(last_attempt_id) if last_attempt_id else None,
+        callback_at=_iso_or_none(callback_at),
+    )
+    return OutboxEvent(topics.contact_settled(campaign), payload, contact_key(contact_id))
+
+
+def exclusion_notice(
+    *,
+    number: str,
+    kind: ExclusionKind,
+    occurred_at: datetime,
+    not_a_client: bool = False,
+    campaign: str | None = None,
+    contact_id: int | None = None,
+    external_id: str | None = None,
+    requested_by: str = "",
+    comment: str = "",
+    command_id: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """seeds/03: a person asked to be excluded; the survey coordinator (and the SMS manager for
+    online/all) must act, subject «ИСКЛЮЧИТЬ»."""
+    notify = [Notify.SURVEY_COORDINATOR.value]
+    if kind.notifies_sms_manager:
+        notify.append(Notify.SMS_MANAGER.value)
+    payload = envelope(EventType.EXCLUSION_NOTICE, occurred_at, event_id)
+    payload.update(
+        number=number,
+        kind=kind.value,
+        blocks_calls=kind.blocks_calls,
+        not_a_client=not_a_client,
+        notify=notify,
+        subject=EXCLUSION_SUBJECT_RU,
+        comment_ru=NOT_A_CLIENT_COMMENT_RU if not_a_client else EXCLUSION_COMMENTS_RU[kind],
+        comment=comment,
+        campaign=campaign,
+        contact_id=contact_id,
+        external_id=external_id,
+        requested_by=requested_by,
+        command_id=command_id,
+    )
+    key = contact_key(contact_id) if contact_id is not None else f"number:{number}"
+    return OutboxEvent(topics.EXCLUSION, payload, key)
+
+
+def campaign_status(
+    *,
+    campaign: str,
+    occurred_at: datetime,
+    contacts: Mapping[str, int],
+    results: Mapping[str, int] | None = None,
+    live_calls: int = 0,
+    running: bool = True,
+    event_id: uuid.UUID | None = None,
+) -> JsonObject:
+    """Retained snapshot of a campaign: contacts per state, settled contacts per result."""
+    payload = envelope(EventType.CAMPAIGN_STATUS, occurred_at, event_id)
+    payload.update(
+        campaign=campaign,
+        running=running,
+        live_calls=live_calls,
+        contacts=dict(contacts),
+        results=dict(results or {}),
+    )
+    return payload
+
+
+def worker_health(
+    *,
+    worker_id: str,
+    status: WorkerStatus,
+    occurred_at: datetime | None,
+    details: Mapping[str, Any] | None = None,
+    event_id: uuid.UUID | None = None,
+) -> JsonObject:
+    """Heartbeat. ``occurred_at`` is None only in the Last Will, which is written at connect
+    time and published by the broker later, so no honest time can be given."""
+    payload: JsonObject = {
+        "schema": SCHEMA_VERSION,
+        "type": EventType.WORKER_HEALTH.value,
+        "event_id": str(event_id or uuid.uuid4()),
+        "occurred_at": _iso_or_none(occurred_at),
+        "worker_id": worker_id,
+        "status": status.value,
+    }
+    payload.update(details or {})
+    return payload
+
+
+def command_ack(
+    *,
+    command_id: str,
+    command_type: str,
+    occurred_at: datetime,
+    duplicate: bool,
+    detail: Mapping[str, Any] | None = None,
+    event_id: uuid.UUID | None = None,
+) -> JsonObject:
+    payload = envelope(EventType.COMMAND_ACK, occurred_at, event_id)
+    payload.update(
+        command_id=command_id,
+        command_type=command_type,
+        status="duplicate" if duplicate else "applied",
+        duplicate=duplicate,
+        detail=dict(detail or {}),
+    )
+    return payload
+
+
+def command_error(
+    *,
+    command_id: str | None,
+    command_type: str,
+    occurred_at: datetime,
+    error: str,
+    field: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> JsonObject:
+    payload = envelope(EventType.COMMAND_ERROR, occurred_at, event_id)
+    payload.update(command_id=command_id, command_type=command_type, error=error, field=field)
+    return payload

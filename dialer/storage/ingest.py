@@ -15,15 +15,14 @@ from dialer.domain.model import Contact
 from dialer.domain.numbering import NumberingIndex, NumberRange, RegionZones, resolve_timezone
 from dialer.domain.phone import normalise
 from dialer.domain.rules import RulesTable
-from dialer.storage.repo import CampaignSettings, NewContact, NumberingRangeRow, PredialSettlement
+from dialer.storage.repo import CampaignSettings, NewContact, NumberingRangeRow, PredialSettlement, Repository
 
 
 def numbering_index(rows: Sequence[NumberingRangeRow]) -> NumberingIndex | None:
     if not rows:
         return None
     return NumberingIndex(
-        NumberRange(r.code, r.start, r.end, r.operator, r.region, r.territory or None, r.inn or None)
-        for r in rows
+        NumberRange(r.code, r.start, r.end, r.operator, r.region, r.territory or None, r.inn or None) for r in rows
     )
 
 
@@ -84,3 +83,20 @@ class ContactPreparer:
             next_due_at=due,
             predial=predial,
         )
+
+
+async def reresolve_timezones(
+    repo: Repository, index: NumberingIndex | None, zones: RegionZones | None, now: datetime
+) -> int:
+    """After a registry import: resolve again the zones of contacts not yet settled whose zone did
+    not come from a fixed line; returns how many changed."""
+    changed = 0
+    async for page in repo.iter_retimezone_candidates():
+        updates = []
+        for cid, e164, number_type, default_tz, current in page:
+            tz, source = resolve_timezone(e164, number_type, index, zones, default_tz)
+            if tz != current:
+                updates.append((cid, tz, source))
+        await repo.set_timezones(updates, now)
+        changed += len(updates)
+    return changed

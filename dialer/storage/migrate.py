@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from dialer.config import redact_url
 from dialer.errors import StorageError
 from dialer.storage.db import Database, table_exists
 
@@ -66,9 +67,9 @@ async def ensure_current(db: Database) -> None:
     current = await current_revision(db)
     head = head_revision()
     if current is None:
-        raise StorageError(f"database {db!r} has no dialer schema: run `dialer db upgrade`")
+        raise StorageError(f"database {redact_url(db.url)} has no dialer schema: run `dialer db upgrade`")
     if current != head:
         raise StorageError(
-            f"database {db!r} schema is at revision {current}, this version needs {head}: "
+            f"database {redact_url(db.url)} schema is at revision {current}, this version needs {head}: "
             "run `dialer db upgrade`"
         )

@@ -294,13 +294,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
-async def add_event(
-    conn: AsyncConnection, topic: str, payload: dict[str, Any], key: str | None, now: datetime
-) -> None:
+async def add_event(conn: AsyncConnection, topic: str, payload: dict[str, Any], key: str | None, now: datetime) -> None:
     """Queue an event in the outbox inside the caller's transaction."""
-    await conn.execute(
-        sa.insert(outbox).values(topic=topic, payload=payload, key=key, created_at=now, attempts=0)
-    )
+    await conn.execute(sa.insert(outbox).values(topic=topic, payload=payload, key=key, created_at=now, attempts=0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,8 +474,7 @@ class Repository:
                 v.update(self._settled_values(r.journal, r.predial.outcome, attempts_made=1))
             elif r.e164 is None or r.next_due_at is None:
                 raise StorageError(
-                    f"contact {r.external_id!r} has neither a usable number and due time nor a "
-                    "pre-dial settlement"
+                    f"contact {r.external_id!r} has neither a usable number and due time nor a pre-dial settlement"
                 )
             values.append(v)
         await conn.execute(sa.insert(contacts), values)
@@ -613,9 +608,7 @@ class Repository:
                 await conn.execute(sa.select(contacts.c.attempts_made).where(contacts.c.id == old["id"]))
             ).scalar_one()
             changes.update(
-                self._settled_values(
-                    old["journal"], row.predial.outcome, attempts_made=int(attempts_made) + 1
-                )
+                self._settled_values(old["journal"], row.predial.outcome, attempts_made=int(attempts_made) + 1)
             )
             await self._record_predial(
                 conn, campaign.name, int(old["id"]), row, attempt_no=int(attempts_made) + 1, now=now
@@ -689,9 +682,7 @@ class Repository:
         return claimed
 
     def _due_query(self, info: _CampaignInfo, now: datetime, n: int) -> sa.Select[Any]:
-        blocked = sa.exists().where(
-            exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS)
-        )
+        blocked = sa.exists().where(exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS))
         return (
             sa.select(contacts.c.id)
             .where(
@@ -720,23 +711,15 @@ class Repository:
         if self.db.is_sqlite:
             ids = self._due_query(info, now, n).scalar_subquery()
             res = await conn.execute(
-                sa.update(contacts)
-                .where(contacts.c.id.in_(ids))
-                .values(**claim_values)
-                .returning(*contacts.c)
+                sa.update(contacts).where(contacts.c.id.in_(ids)).values(**claim_values).returning(*contacts.c)
             )
             return list(res.mappings())
-        locked = await conn.execute(
-            self._due_query(info, now, n).with_for_update(skip_locked=True, of=contacts)
-        )
+        locked = await conn.execute(self._due_query(info, now, n).with_for_update(skip_locked=True, of=contacts))
         ids_list = [int(i) for i in locked.scalars()]
         if not ids_list:
             return []
         res = await conn.execute(
-            sa.update(contacts)
-            .where(contacts.c.id.in_(ids_list))
-            .values(**claim_values)
-            .returning(*contacts.c)
+            sa.update(contacts).where(contacts.c.id.in_(ids_list)).values(**claim_values).returning(*contacts.c)
         )
         return list(res.mappings())
 
@@ -752,9 +735,7 @@ class Repository:
             worker_id=worker_id,
         )
 
-    async def release(
-        self, claimed: ClaimedContact, now: datetime, next_due_at: datetime | None = None
-    ) -> bool:
+    async def release(self, claimed: ClaimedContact, now: datetime, next_due_at: datetime | None = None) -> bool:
         """Give back a claim that was never started (e.g. the worker is stopping)."""
         async with self.db.write() as conn:
             res = await conn.execute(
@@ -789,9 +770,7 @@ class Repository:
         async with self.db.write() as conn:
             owner = (
                 await conn.execute(
-                    sa.select(contacts.c.claim_token, contacts.c.state).where(
-                        contacts.c.id == claimed.contact.id
-                    )
+                    sa.select(contacts.c.claim_token, contacts.c.state).where(contacts.c.id == claimed.contact.id)
                 )
             ).first()
             if (
@@ -799,9 +778,7 @@ class Repository:
                 or owner.claim_token != claimed.claim_token
                 or (owner.state != ContactState.IN_PROGRESS.value)
             ):
-                raise StorageError(
-                    f"contact {claimed.contact.id} is no longer claimed by {claimed.worker_id}"
-                )
+                raise StorageError(f"contact {claimed.contact.id} is no longer claimed by {claimed.worker_id}")
             await conn.execute(
                 sa.insert(attempts).values(
                     id=attempt_id,
@@ -843,9 +820,7 @@ class Repository:
         ``counts_as_attempt=False`` (rules: originate failed, aborted) keeps the contact's attempt
         counter where it was."""
         async with self.db.write() as conn:
-            return await self._finish(
-                conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt
-            )
+            return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
 
     async def _finish(
         self,
@@ -1090,9 +1065,7 @@ class Repository:
             if not outcome.settled and outcome.next_due_at is None:
                 raise StorageError("an operator result that does not settle needs a call-back time")
             values: dict[str, Any] = {
-                "journal": append_line(c["journal"], outcome.journal_line)
-                if outcome.journal_line
-                else c["journal"],
+                "journal": append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"],
                 "result": outcome.result.value if outcome.result else c["result"],
                 "incorrect_contact": bool(c["incorrect_contact"]) or outcome.incorrect_contact,
                 "updated_at": now,
@@ -1122,9 +1095,7 @@ class Repository:
             if outcome.settled:
                 await add_event(conn, TOPIC_CONTACT_SETTLED, payload, str(contact_id), now)
 
-    async def schedule_dropped_callbacks(
-        self, contact_id: int, times: Sequence[datetime], now: datetime
-    ) -> None:
+    async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
         ``schedule.dropped_callback_times``), no longer-term follow-up."""
         if not times:
@@ -1158,17 +1129,13 @@ class Repository:
     ) -> AddExclusionResult:
         exists = (
             await conn.execute(
-                sa.select(exclusions.c.id).where(
-                    exclusions.c.number == number, exclusions.c.kind == kind.value
-                )
+                sa.select(exclusions.c.id).where(exclusions.c.number == number, exclusions.c.kind == kind.value)
             )
         ).first()
         if exists is not None:
             return AddExclusionResult(False, 0)
         await conn.execute(
-            sa.insert(exclusions).values(
-                number=number, kind=kind.value, source=source, reason=reason, created_at=now
-            )
+            sa.insert(exclusions).values(number=number, kind=kind.value, source=source, reason=reason, created_at=now)
         )
         excluded = 0
         if kind.blocks_calls:
@@ -1295,9 +1262,7 @@ class Repository:
             )
             return [NumberingRangeRow(*r) for r in res]
 
-    async def iter_retimezone_candidates(
-        self, page: int = 5000
-    ) -> AsyncIterator[list[tuple[int, str, str, str, str]]]:
+    async def iter_retimezone_candidates(self, page: int = 5000) -> AsyncIterator[list[tuple[int, str, str, str, str]]]:
         """Pages of (id, e164, number_type, campaign timezone, current tz) for not-yet-settled
         contacts whose zone did not come from the number itself (fixed lines)."""
         last = 0
@@ -1358,6 +1323,25 @@ class Repository:
             raise StorageError(f"no contact {external_id!r} in campaign {campaign!r}")
         return _contact_from_row(r, campaign)
 
+    async def iter_contacts(self, campaign: str, page: int = 5000) -> AsyncIterator[list[Contact]]:
+        """Pages of the campaign's contacts in import order."""
+        async with self.db.read() as conn:
+            info = await self._campaign(conn, campaign)
+        last = 0
+        while True:
+            async with self.db.read() as conn:
+                res = await conn.execute(
+                    sa.select(contacts)
+                    .where(contacts.c.campaign_id == info.id, contacts.c.id > last)
+                    .order_by(contacts.c.id)
+                    .limit(page)
+                )
+                rows = [_contact_from_row(r, campaign) for r in res.mappings()]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1].id
+
     async def attempts_of(self, contact_id: int) -> list[AttemptRow]:
         async with self.db.read() as conn:
             res = await conn.execute(
@@ -1403,12 +1387,8 @@ class Repository:
                     )
 
                 by_state = {str(k): int(v) for k, v in await conn.execute(grouped(contacts.c.state))}
-                by_result = {
-                    str(k) if k else "none": int(v) for k, v in await conn.execute(grouped(contacts.c.result))
-                }
-                by_attempts = {
-                    int(k): int(v) for k, v in await conn.execute(grouped(contacts.c.attempts_made))
-                }
+                by_result = {str(k) if k else "none": int(v) for k, v in await conn.execute(grouped(contacts.c.result))}
+                by_attempts = {int(k): int(v) for k, v in await conn.execute(grouped(contacts.c.attempts_made))}
                 incorrect = (
                     await conn.execute(
                         sa.select(sa.func.count())
@@ -1526,9 +1506,7 @@ class Repository:
         async with self.db.write() as conn:
             seen = (
                 await conn.execute(
-                    sa.select(inbound_commands.c.command_id).where(
-                        inbound_commands.c.command_id == command_id
-                    )
+                    sa.select(inbound_commands.c.command_id).where(inbound_commands.c.command_id == command_id)
                 )
             ).first()
             if seen is not None:
@@ -1539,9 +1517,7 @@ class Repository:
     async def set_command_result(self, command_id: str, result: dict[str, Any]) -> None:
         async with self.db.write() as conn:
             await conn.execute(
-                sa.update(inbound_commands)
-                .where(inbound_commands.c.command_id == command_id)
-                .values(result=result)
+                sa.update(inbound_commands).where(inbound_commands.c.command_id == command_id).values(result=result)
             )
 
     async def command_result(self, command_id: str) -> dict[str, Any] | None:

@@ -97,8 +97,15 @@ async def test_reimport_updates_owner_and_settles_new_do_not_call(repo: Reposito
     counts = await _import(
         repo,
         rules,
-        [csv_row("a", mobile(1), name="Иванов И.", owner_kind=OwnerKind.ORGANISATION,
-                 flags=frozenset({CardFlag.DO_NOT_CALL}))],
+        [
+            csv_row(
+                "a",
+                mobile(1),
+                name="Иванов И.",
+                owner_kind=OwnerKind.ORGANISATION,
+                flags=frozenset({CardFlag.DO_NOT_CALL}),
+            )
+        ],
     )
     assert counts.updated == 1 and counts.settled_without_dialling == 1
     c = await repo.get_contact("autumn", "a")
@@ -185,9 +192,7 @@ async def test_start_attempt_refuses_stale_claim(repo: Repository, rules: RulesT
         await repo.start_attempt(claimed, uuid.uuid4(), NOW)
 
 
-async def test_recover_in_progress_closes_open_attempts_without_counting(
-    repo: Repository, rules: RulesTable
-) -> None:
+async def test_recover_in_progress_closes_open_attempts_without_counting(repo: Repository, rules: RulesTable) -> None:
     await _import(repo, rules, [csv_row("a", mobile(1)), csv_row("b", mobile(2)), csv_row("c", mobile(3))])
     claimed = await repo.claim_due("autumn", "w1", NOW, 2)
     other = await repo.claim_due("autumn", "w2", NOW, 1)
@@ -214,16 +219,16 @@ async def test_exclusions_notify_and_block(repo: Repository, rules: RulesTable) 
     assert res == r.AddExclusionResult(True, 1)
     assert (await repo.add_exclusion(mobile(1), ExclusionKind.CALLS, NOW)).new is False
     await repo.add_exclusion(mobile(2), ExclusionKind.ONLINE, NOW)
-    topics = [(e.topic, e.payload["number"]) for e in await repo.fetch_unpublished(100)
-              if e.topic.startswith("exclusion/")]
+    topics = [
+        (e.topic, e.payload["number"]) for e in await repo.fetch_unpublished(100) if e.topic.startswith("exclusion/")
+    ]
     assert topics == [
         (r.TOPIC_EXCLUSION_COORDINATOR, mobile(1)),
         (r.TOPIC_EXCLUSION_COORDINATOR, mobile(2)),
         (r.TOPIC_EXCLUSION_SMS_MANAGER, mobile(2)),
     ]
     listed = await repo.list_exclusions()
-    assert [(x.number, x.kind) for x in listed] == [(mobile(1), ExclusionKind.CALLS),
-                                                   (mobile(2), ExclusionKind.ONLINE)]
+    assert [(x.number, x.kind) for x in listed] == [(mobile(1), ExclusionKind.CALLS), (mobile(2), ExclusionKind.ONLINE)]
     claimed = await repo.claim_due("autumn", "w", NOW, 10)
     assert [c.contact.external_id for c in claimed] == ["b"]
     assert await repo.remove_exclusion(mobile(1), ExclusionKind.CALLS, NOW)

@@ -1,0 +1,7 @@
+"""``python -m dialer`` = the ``dialer`` command."""
+
+import sys
+
+from dialer.cli import main
+
+sys.exit(main())

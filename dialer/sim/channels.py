@@ -1,0 +1,198 @@
+"""Simulated Asterisk channels and the exact AMI field sets their events carry.
+
+Field names, their order and the values for unknown caller ids follow the real transcripts in
+../shared/reference/ami/ (Asterisk master, AMI 13.0.0).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+Header = tuple[str, str]
+
+UNKNOWN = "<unknown>"
+
+
+class ChannelState(enum.IntEnum):
+    DOWN = 0
+    RING = 4
+    RINGING = 5
+    UP = 6
+    BUSY = 7
+
+    @property
+    def desc(self) -> str:
+        return {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}[int(self)]
+
+
+class Privilege(enum.StrEnum):
+    CALL = "call,all"
+    DIALPLAN = "dialplan,all"
+    SYSTEM = "system,all"
+    SECURITY = "security,all"
+
+
+class Cause(enum.IntEnum):
+    """Q.850 causes the simulator uses (include/asterisk/causes.h)."""
+
+    NOT_DEFINED = 0
+    UNALLOCATED = 1
+    NO_ROUTE_DESTINATION = 3
+    NORMAL_CLEARING = 16
+    USER_BUSY = 17
+    NO_USER_RESPONSE = 18
+    NO_ANSWER = 19
+    SUBSCRIBER_ABSENT = 20
+    CALL_REJECTED = 21
+    NUMBER_CHANGED = 22
+    DESTINATION_OUT_OF_ORDER = 27
+    INVALID_NUMBER_FORMAT = 28
+    NORMAL_UNSPECIFIED = 31
+    CONGESTION = 34
+    NETWORK_OUT_OF_ORDER = 38
+    TEMPORARY_FAILURE = 41
+    SWITCH_CONGESTION = 42
+
+
+# ast_cause2str() texts, as printed in Hangup events.
+CAUSE_TEXT: dict[int, str] = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    22: "Number changed",
+    27: "Destination out of order",
+    28: "Invalid number format",
+    31: "Normal, unspecified",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+    41: "Temporary failure",
+    42: "Switching equipment congestion",
+    127: "Interworking, unspecified",
+}
+
+
+def cause_text(cause: int) -> str:
+    return CAUSE_TEXT.get(cause, "Unknown")
+
+
+class OriginateReason(enum.IntEnum):
+    """``Reason`` of OriginateResponse (the AST_CONTROL_* that ended the originate's dial)."""
+
+    FAILURE = 0
+    HANGUP = 1
+    RING_TIMEOUT = 3
+    ANSWERED = 4
+    BUSY = 5
+    CONGESTION = 8
+
+
+class DialStatus(enum.StrEnum):
+    ANSWER = "ANSWER"
+    BUSY = "BUSY"
+    CONGESTION = "CONGESTION"
+    CANCEL = "CANCEL"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    NOANSWER = "NOANSWER"
+    RINGING = "RINGING"
+    PROGRESS = "PROGRESS"
+
+
+def dial_status_for_cause(cause: int) -> DialStatus:
+    """DialEnd status when the dialled channel hangs up (ast_hangup_cause_to_dial_status)."""
+    if cause == Cause.USER_BUSY:
+        return DialStatus.BUSY
+    if cause == Cause.CONGESTION:
+        return DialStatus.CONGESTION
+    if cause in (Cause.NO_ROUTE_DESTINATION, Cause.SUBSCRIBER_ABSENT):
+        return DialStatus.CHANUNAVAIL
+    return DialStatus.NOANSWER
+
+
+def dialstatus_variable_for_cause(cause: int) -> DialStatus:
+    """``${DIALSTATUS}`` after Dial() saw its only callee hang up (app_dial handle_cause)."""
+    if cause == Cause.USER_BUSY:
+        return DialStatus.BUSY
+    if cause == Cause.CONGESTION:
+        return DialStatus.CONGESTION
+    if cause in (Cause.NORMAL_CLEARING, Cause.NO_ANSWER, Cause.NOT_DEFINED):
+        return DialStatus.NOANSWER
+    return DialStatus.CHANUNAVAIL
+
+
+CHANNEL_KEYS = (
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+)
+
+
+@dataclass(eq=False)
+class Channel:
+    name: str
+    uniqueid: str
+    linkedid: str
+    context: str
+    exten: str
+    state: ChannelState = ChannelState.DOWN
+    priority: int = 1
+    cid_num: str = UNKNOWN
+    cid_name: str = UNKNOWN
+    conn_num: str = UNKNOWN
+    conn_name: str = UNKNOWN
+    language: str = "en"
+    accountcode: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    hangup_cause: int = 0
+    application: str = ""
+    app_data: str = ""
+    created_at: float = 0.0  # loop time, for CoreShowChannel Duration
+    bridge_id: str = ""
+    alive: bool = True
+
+    def fields(self, prefix: str = "") -> list[Header]:
+        values = (
+            self.name,
+            str(int(self.state)),
+            self.state.desc,
+            self.cid_num,
+            self.cid_name,
+            self.conn_num,
+            self.conn_name,
+            self.language,
+            self.accountcode,
+            self.context,
+            self.exten,
+            str(self.priority),
+            self.uniqueid,
+            self.linkedid,
+        )
+        return [(prefix + k, v) for k, v in zip(CHANNEL_KEYS, values, strict=True)]
+
+
+def event(name: str, privilege: Privilege, *parts: list[Header] | Header) -> list[Header]:
+    """``Event``/``Privilege`` then the given header groups, in order."""
+    out: list[Header] = [("Event", name), ("Privilege", privilege.value)]
+    for part in parts:
+        if isinstance(part, tuple):
+            out.append(part)
+        else:
+            out.extend(part)
+    return out

@@ -1,0 +1,116 @@
+"""Regenerate the simulator's speech clips (run once; the results are committed).
+
+    python -m dialer.sim.make_audio            # needs espeak-ng and sox on PATH
+
+Each clip is spoken by espeak-ng (Russian voice), resampled by sox to 8 kHz 16-bit mono signed
+linear (what AudioSocket carries), peak-normalised, and written as ``data/<name>.sl`` (raw, no
+header) with an entry in ``data/manifest.json`` (text, class, duration). At run time the
+simulator only reads these files, so it needs neither tool.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SAMPLE_RATE_HZ = 8000
+PEAK_AMPLITUDE = 12000  # loud enough for any VAD, well clear of clipping
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    name: str
+    text: str
+    cls: str  # suggested class (reference/announcements.md); tests and the demo read it
+    speed_wpm: int = 150
+
+
+CLIPS: tuple[ClipSpec, ...] = (
+    ClipSpec("unreachable", "Абонент временно недоступен. Попробуйте позвонить позже.", "unreachable"),
+    ClipSpec("not_in_service", "Набранный вами номер не обслуживается.", "not_working"),
+    ClipSpec("person_hello", "Алло, слушаю.", "person"),
+    ClipSpec("person_again", "Алло? Говорите, я вас слушаю.", "person"),
+    ClipSpec(
+        "switched_off",
+        "Аппарат абонента выключен или находится вне зоны действия сети.",
+        "unreachable",
+    ),
+    ClipSpec("bad_format", "Вы набрали несуществующий формат номера.", "not_working"),
+    ClipSpec(
+        "ivr",
+        "Здравствуйте, вы позвонили в компанию Ромашка. Наберите добавочный номер или дождитесь ответа оператора.",
+        "ivr",
+    ),
+    ClipSpec("suspended", "Обслуживание абонента временно приостановлено.", "unreachable"),
+    ClipSpec("busy_stay", "Абонент занят. Оставайтесь на линии или перезвоните.", "unreachable"),
+    ClipSpec(
+        "voicemail",
+        "Здравствуйте, вы позвонили Ивану. Оставьте сообщение после сигнала.",
+        "voicemail",
+    ),
+    ClipSpec("blocked", "Номер заблокирован.", "not_working"),
+    ClipSpec("number_changed", "Номер абонента изменился.", "number_changed"),
+)
+
+
+def synthesise(spec: ClipSpec, workdir: Path) -> np.ndarray:
+    wav = workdir / f"{spec.name}.wav"
+    raw = workdir / f"{spec.name}.raw"
+    subprocess.run(["espeak-ng", "-v", "ru", "-s", str(spec.speed_wpm), "-w", str(wav), spec.text], check=True)
+    subprocess.run(
+        [
+            "sox",
+            str(wav),
+            "-r",
+            str(SAMPLE_RATE_HZ),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            "-t",
+            "raw",
+            str(raw),
+        ],
+        check=True,
+    )
+    pcm = np.fromfile(raw, dtype="<i2").astype(np.float64)
+    peak = float(np.max(np.abs(pcm))) or 1.0
+    return np.clip(pcm * (PEAK_AMPLITUDE / peak), -32768, 32767).astype("<i2")
+
+
+def main() -> int:
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed (apt install espeak-ng sox)", file=sys.stderr)
+            return 1
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in CLIPS:
+            pcm = synthesise(spec, Path(tmp))
+            path = DATA_DIR / f"{spec.name}.sl"
+            path.write_bytes(pcm.tobytes())
+            manifest[spec.name] = {
+                "file": path.name,
+                "text": spec.text,
+                "class": spec.cls,
+                "duration_s": round(len(pcm) / SAMPLE_RATE_HZ, 3),
+                "voice": f"espeak-ng -v ru -s {spec.speed_wpm}",
+            }
+            print(f"{path.name}: {len(pcm) / SAMPLE_RATE_HZ:.2f} s")
+    (DATA_DIR / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,6 +32,8 @@ from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -292,6 +294,13 @@ def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _insert_ignore(db: Database, table: sa.Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: concurrent inserts of one unique key do not fail."""
+    if db.is_sqlite:
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return pg_insert(table).on_conflict_do_nothing()
 
 
 async def add_event(conn: AsyncConnection, topic: str, payload: dict[str, Any], key: str | None, now: datetime) -> None:
@@ -1127,16 +1136,13 @@ class Repository:
     async def _add_exclusion(
         self, conn: AsyncConnection, number: str, kind: ExclusionKind, now: datetime, source: str, reason: str
     ) -> AddExclusionResult:
-        exists = (
-            await conn.execute(
-                sa.select(exclusions.c.id).where(exclusions.c.number == number, exclusions.c.kind == kind.value)
+        res = await conn.execute(
+            _insert_ignore(self.db, exclusions).values(
+                number=number, kind=kind.value, source=source, reason=reason, created_at=now
             )
-        ).first()
-        if exists is not None:
-            return AddExclusionResult(False, 0)
-        await conn.execute(
-            sa.insert(exclusions).values(number=number, kind=kind.value, source=source, reason=reason, created_at=now)
         )
+        if not res.rowcount:
+            return AddExclusionResult(False, 0)
         excluded = 0
         if kind.blocks_calls:
             res = await conn.execute(
@@ -1502,17 +1508,13 @@ class Repository:
     # ---- inbound command idempotency ---------------------------------------------------------------
 
     async def remember_command(self, command_id: str, now: datetime) -> bool:
-        """True when ``command_id`` is new (and now remembered); False for a duplicate delivery."""
+        """True when ``command_id`` is new (and now remembered); False for a duplicate delivery.
+        Atomic across workers: the primary key decides, the insert never fails on a duplicate."""
         async with self.db.write() as conn:
-            seen = (
-                await conn.execute(
-                    sa.select(inbound_commands.c.command_id).where(inbound_commands.c.command_id == command_id)
-                )
-            ).first()
-            if seen is not None:
-                return False
-            await conn.execute(sa.insert(inbound_commands).values(command_id=command_id, received_at=now))
-            return True
+            res = await conn.execute(
+                _insert_ignore(self.db, inbound_commands).values(command_id=command_id, received_at=now)
+            )
+            return bool(res.rowcount)
 
     async def set_command_result(self, command_id: str, result: dict[str, Any]) -> None:
         async with self.db.write() as conn:

@@ -490,6 +490,7 @@ class SimCall:
         self.dial_active = False
         self.answered_at = self._loop.time()
         self._newstate(trunk, ChannelState.UP)
+        trunk.exten = ""  # the answered trunk leaves AppDial's extension (DialEnd DestExten is empty)
         self._varset(l2, "DIALSTATUS", DialStatus.ANSWER)
         self._varset(l2, "DIALEDPEERNAME", trunk.name)
         self._varset(l2, "DIALEDPEERNUMBER", self.trunk_resource)
@@ -508,7 +509,6 @@ class SimCall:
         self._start_media()
         if not l1_was_up:
             self._originate_answered()
-        trunk.exten = ""
         self._newexten(trunk, "AppDial", "(Outgoing Line)", extension="")
         trunk.bridge_id = l2.bridge_id = self.bridge_id
         self._emit("BridgeEnter", Privilege.CALL, self._bridge_fields(1), trunk.fields())

@@ -1,0 +1,169 @@
+"""Comparison of a simulated AMI event stream with a real transcript (reference/ami/).
+
+Equivalence, precisely:
+
+1. Events are compared after ``normalize()``: every header, in order, except values that differ
+   between any two runs of the same call — the Local channel's 8-hex sequence number, the IAX2
+   call number, the trunk Uniqueid ``<epoch>.<n>``, the bridge UUID, the AudioSocket port, and
+   the timing variables (RINGTIME*, PROGRESSTIME*, ANSWEREDTIME*, DIALEDTIME*: only "is a
+   non-negative integer" is kept). Uniqueid/Linkedid of ;1/;2 are compared literally (the test
+   originates with the transcript's ChannelId), so their relations are checked exactly.
+2. Events are grouped by *role*: the channel they are about (;1, ;2, trunk), the dial they
+   describe (``dial>L1`` for the originate's own dial), the device (DeviceStateChange), the
+   bridge, OriginateResponse. Within a role the sequences must be identical.
+3. Across roles the order is free only where the real stamps are within ``tolerance_s``
+   (the recorder stamps with 1 ms rounding and Asterisk publishes each channel's events from its
+   own thread). If real event A is stamped more than ``tolerance_s`` before real event B, the
+   simulator must send A before B. OriginateResponse is a role like the others, so its position
+   is free only among events stamped (nearly) the same as it, as in the real traces where it
+   lands before or after Hangup/DialEnd.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dialer.ami.protocol import AmiMessage
+
+SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth"}
+TIMING_VARS = {
+    "RINGTIME",
+    "RINGTIME_MS",
+    "PROGRESSTIME",
+    "PROGRESSTIME_MS",
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+}
+_SUBS = [
+    (re.compile(r"(Local/[^@;\s]+@[\w-]+)-[0-9a-f]{8};([12])"), r"\1-<seq>;\2"),
+    (re.compile(r"\b(IAX2/[\w-]+)-\d+\b"), r"\1-<callno>"),
+    (re.compile(r"\b((?:PJSIP|SIP)/[\w-]+)-[0-9a-f]{8}\b"), r"\1-<seq>"),
+    (re.compile(r"^\d{9,11}\.\d+$"), "<epoch.n>"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
+]
+Sig = tuple[tuple[str, str], ...]
+
+
+def _norm_value(value: str) -> str:
+    for rx, repl in _SUBS:
+        value = rx.sub(repl, value)
+    return value
+
+
+def normalize(m: AmiMessage) -> Sig:
+    out: list[tuple[str, str]] = []
+    timing = m.event == "VarSet" and m.get("Variable") in TIMING_VARS and (m.get("Value") or "") != ""
+    for key, value in m.headers:
+        if key == "BridgeUniqueid":
+            value = "<bridge>"
+        elif timing and key == "Value":
+            value = "<int>" if value.isdigit() else f"<not an integer: {value}>"
+        else:
+            value = _norm_value(value)
+        out.append((key, value))
+    return tuple(out)
+
+
+def _chan_role(name: str) -> str:
+    if name.startswith("Local/"):
+        return "L1" if name.endswith(";1") else "L2"
+    return "T"
+
+
+def role(m: AmiMessage) -> str:
+    ev = m.event or ""
+    if ev == "OriginateResponse":
+        return "OR"
+    if ev in ("BridgeCreate", "BridgeDestroy"):
+        return "bridge"
+    if ev == "DeviceStateChange":
+        return "dev:" + ("Local" if (m.get("Device") or "").startswith("Local/") else "trunk")
+    if ev == "LocalBridge":
+        return "localbridge"
+    channel = m.get("Channel")
+    if channel is not None:
+        return _chan_role(channel)
+    dest = m.get("DestChannel")
+    if dest is not None:
+        return "dial>" + _chan_role(dest)
+    return ev
+
+
+@dataclass
+class Comparison:
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def call_events(messages: list[tuple[float, AmiMessage]]) -> list[tuple[float, AmiMessage]]:
+    return [(t, m) for t, m in messages if m.event is not None and m.event not in SESSION_EVENTS]
+
+
+def _fmt(sig: Sig) -> str:
+    d = dict(sig)
+    keys = (
+        "Event",
+        "Channel",
+        "DestChannel",
+        "ChannelStateDesc",
+        "DialStatus",
+        "Cause",
+        "Reason",
+        "Variable",
+        "Value",
+        "Application",
+        "AppData",
+        "State",
+    )
+    return " ".join(f"{k}={d[k]}" for k in keys if k in d)
+
+
+def compare(real: list[tuple[float, AmiMessage]], sim: list[AmiMessage], tolerance_s: float) -> Comparison:
+    problems: list[str] = []
+    real_items = [(t, role(m), normalize(m)) for t, m in real]
+    sim_items = [(role(m), normalize(m)) for m in sim]
+    roles = sorted({r for _t, r, _s in real_items} | {r for r, _s in sim_items})
+    for r in roles:
+        want = [s for _t, rr, s in real_items if rr == r]
+        got = [s for rr, s in sim_items if rr == r]
+        if want != got:
+            for i in range(max(len(want), len(got))):
+                w = want[i] if i < len(want) else None
+                g = got[i] if i < len(got) else None
+                if w != g:
+                    problems.append(
+                        f"role {r}, event #{i}:\n  real: {_fmt(w) if w else '—'}\n  sim:  {_fmt(g) if g else '—'}"
+                    )
+                    if w and g and dict(w).get("Event") == dict(g).get("Event"):
+                        diff = [(k, v, dict(g).get(k)) for k, v in w if dict(g).get(k) != v]
+                        problems.append(f"  differing fields (real, sim): {diff}")
+                    break
+    if problems:
+        return Comparison(problems)
+    # cross-role order
+    positions: dict[tuple[str, int], int] = {}
+    counters: dict[str, int] = {}
+    for pos, (r, _s) in enumerate(sim_items):
+        k = counters.get(r, 0)
+        positions[(r, k)] = pos
+        counters[r] = k + 1
+    keyed: list[tuple[float, str, int, Sig]] = []
+    counters.clear()
+    for t, r, s in real_items:
+        k = counters.get(r, 0)
+        keyed.append((t, r, positions[(r, k)], s))
+        counters[r] = k + 1
+    for i, (ti, ri, pi, si) in enumerate(keyed):
+        for tj, rj, pj, sj in keyed[i + 1 :]:
+            if ri != rj and tj - ti > tolerance_s and pj < pi:
+                problems.append(
+                    f"order: real has [{_fmt(si)}] at t={ti:.3f} before [{_fmt(sj)}] at t={tj:.3f}, "
+                    "the simulator sent them the other way round"
+                )
+    return Comparison(problems)

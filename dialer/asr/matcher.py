@@ -1,0 +1,343 @@
+"""Tolerant matching of recogniser text against the phrase catalogue. Pure: text in, matches out.
+
+Each phrase is aligned to the text word by word (a Smith–Waterman local alignment over stems):
+
+* words meet when their crude stems agree (недоступен/недоступна), when one stem is a prefix of
+  the other, or when the text word is a cut-off start of the phrase word (recogniser cut-offs);
+* phrase words may be missing (lost credit only), extra text words inside the match cost a small
+  penalty, two neighbouring words may be swapped;
+* words are weighted: a word used by many classes («абонент», «номер») says little, a word of one
+  class («существует», «перегружено») says a lot.
+
+The confidence of a phrase is its aligned weight minus penalties over its total weight.
+
+Qualifiers keep look-alike classes apart: the catalogue turns «временно» into a *required* word
+for phrases that carry it and a *forbidden* word for those that do not, checked in the matched
+span widened by :data:`QUALIFIER_WINDOW` words. So «номер временно заблокирован» never matches
+«номер заблокирован», and «временно недоступен» never meets «не существует».
+
+Partial (not yet final) recogniser text may decide early only when the decision cannot change
+with more words: the best phrase is well covered, no phrase of another class can still grow out
+of the text's last words, and phrases that differ from a look-alike only by a missing qualifier
+(«номер заблокирован») wait until the text has moved past the match.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from dialer.asr.catalogue import Catalogue, Phrase
+from dialer.asr.text import stem, tokenize
+from dialer.domain.model import CallClass
+
+QUALIFIER_WINDOW = 2  # words either side of the matched span checked for required/forbidden words
+ACCEPT_FINAL = 0.6  # confidence a final text needs
+ACCEPT_PARTIAL = 0.75  # confidence over the heard stretch a partial text needs to decide early
+MIN_EVIDENCE = 1.0  # aligned weight a partial decision needs (one single-class word, or more)
+MIN_FINAL_EVIDENCE = 0.5  # aligned weight a final match needs (one two-class word, or more)
+KEY_WORD_MAX_CLASSES = 3  # a key word is used by at most this many classes; every match needs one
+_KEY_SIM = 0.7
+PARTIAL_MARGIN = 1.25  # the winner's aligned weight over the best other class, on partial text
+_GAP = 0.2  # penalty per extra text word inside a match
+_SWAP = 0.15  # penalty per swapped word pair
+_CUT_MIN = 4  # shortest cut-off word credited as the start of a phrase word
+_STEM_PREFIX_MIN = 5
+_FUNCTION_WORDS = frozenset(
+    "и или в на вы вами вас для по к с за до а the a an is are you to of or and have has been be "
+    "please your this that".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    call_class: CallClass
+    confidence: float  # 0..1
+    phrase: str  # the catalogue phrase as written
+    span: tuple[int, int]  # [start, end) in the text's tokens
+    span_text: str  # those tokens
+    line: int  # catalogue line of the phrase
+    hint: bool  # weak evidence (e.g. a person's «алло»), never decisive alone
+    decisive: bool  # safe to act on (always true for final text)
+    weight: float  # aligned weight (ranks matches of different lengths)
+
+
+@dataclass(frozen=True, slots=True)
+class _Aligned:
+    phrase: Phrase
+    score: float  # aligned weight minus penalties
+    total: float  # total phrase weight
+    pairs: tuple[tuple[int, int, float], ...]  # (phrase index, text index, similarity)
+    rejected: bool  # a required word missing or a forbidden one present
+    weights: tuple[float, ...]  # per phrase token
+
+    @property
+    def local_confidence(self) -> float:
+        """Confidence over the stretch of the phrase heard so far (first to last matched word):
+        what partial text can be judged on."""
+        if not self.pairs:
+            return 0.0
+        idx = [i for i, _, _ in self.pairs]
+        part = sum(self.weights[min(idx) : max(idx) + 1])
+        return max(0.0, self.score) / part if part > 0 else 0.0
+
+    @property
+    def confidence(self) -> float:
+        return max(0.0, self.score) / self.total if self.total > 0 else 0.0
+
+    @property
+    def span(self) -> tuple[int, int]:
+        if not self.pairs:
+            return (0, 0)
+        return (self.pairs[0][1], self.pairs[-1][1] + 1)
+
+
+@lru_cache(maxsize=262144)
+def similarity(phrase_token: str, text_token: str) -> float:
+    """How well one text token stands for one phrase token (0..1)."""
+    if phrase_token == text_token:
+        return 1.0
+    ps, ts = stem(phrase_token), stem(text_token)
+    if ps == ts:
+        return 1.0
+    short, long_ = (ps, ts) if len(ps) <= len(ts) else (ts, ps)
+    if len(short) >= _STEM_PREFIX_MIN and long_.startswith(short):
+        return 0.9
+    if len(text_token) >= _CUT_MIN and phrase_token.startswith(text_token):
+        # The recogniser cut the word (partial result, clipped audio).
+        return 0.5 + 0.5 * len(text_token) / len(phrase_token)
+    if len(phrase_token) >= _CUT_MIN and text_token.startswith(phrase_token):
+        return 0.9
+    return 0.0
+
+
+def _qualifier_heard(word: str, text_token: str) -> bool:
+    """Stricter than :func:`similarity`: a decisive word counts as heard only when the stems
+    agree or the text token is its cut-off start («времен…»), never for mere look-alikes
+    («время» is not «временно»)."""
+    if stem(word) == stem(text_token):
+        return True
+    return len(text_token) >= _CUT_MIN and word.startswith(text_token)
+
+
+class PhraseMatcher:
+    """Matches text against one :class:`Catalogue`. Build once and share, also between threads
+    (its only mutable state is a cache that grows by whole entries)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        classes_of: dict[str, set[CallClass]] = defaultdict(set)
+        for p in catalogue.phrases:
+            for t in p.tokens:
+                classes_of[stem(t)].add(p.call_class)
+        # A word shared by k classes says less: weight 1/√k.
+        self._weight = {s: 1.0 / math.sqrt(len(cls)) for s, cls in classes_of.items()}
+        self._n_classes = {s: len(cls) for s, cls in classes_of.items()}
+        self._needs_final = {id(p): self._has_twin(p) for p in catalogue.phrases}
+        self._vocabulary = sorted({t for p in catalogue.phrases for t in p.tokens})
+        self._phrases_of: dict[str, list[int]] = defaultdict(list)
+        for k, p in enumerate(catalogue.phrases):
+            for t in dict.fromkeys(p.tokens):
+                self._phrases_of[t].append(k)
+        self._candidates_cache: dict[str, tuple[int, ...]] = {}
+
+    def _candidates(self, token: str) -> tuple[int, ...]:
+        """Indexes of the phrases with a word ``token`` can stand for (cached per token)."""
+        hit = self._candidates_cache.get(token)
+        if hit is None:
+            ks: set[int] = set()
+            for v in self._vocabulary:
+                if similarity(v, token) > 0:
+                    ks.update(self._phrases_of[v])
+            hit = tuple(sorted(ks))
+            if len(self._candidates_cache) < 100_000:
+                self._candidates_cache[token] = hit
+        return hit
+
+    def token_weight(self, token: str) -> float:
+        w = self._weight.get(stem(token), 1.0)
+        return w * 0.4 if token in _FUNCTION_WORDS else w
+
+    def _has_key_word(self, a: _Aligned) -> bool:
+        """A match must rest on at least one word that names few classes («заблокирован»,
+        «недоступен»), not only on «the number you have dialled is»."""
+        return any(
+            s >= _KEY_SIM and self._n_classes.get(stem(a.phrase.tokens[i]), 1) <= KEY_WORD_MAX_CLASSES
+            for i, _, s in a.pairs
+        )
+
+    def _has_twin(self, p: Phrase) -> bool:
+        """True when ``p`` is, word for word, contained in a phrase of another class that also
+        carries a qualifier ``p`` forbids («номер заблокирован» in «номер временно
+        заблокирован»). Then the *absence* of the qualifier is what decides, which partial text
+        cannot prove until it has moved past the match."""
+        stems = {stem(t) for t in p.tokens}
+        for q in self.catalogue.phrases:
+            if q.call_class == p.call_class or q.hint or not (p.forbid & set(q.tokens)):
+                continue
+            if stems <= {stem(t) for t in q.tokens if t not in p.forbid}:
+                return True
+        return False
+
+    # --- alignment ---------------------------------------------------------------------------
+
+    def _align(self, p: Phrase, text: list[str]) -> _Aligned | None:
+        m, n = len(p.tokens), len(text)
+        w = [self.token_weight(t) for t in p.tokens]
+        total = sum(w)
+        sim = [[similarity(pt, tt) for tt in text] for pt in p.tokens]
+        if not any(any(row) for row in sim):
+            return None
+        h = [[0.0] * (n + 1) for _ in range(m + 1)]
+        back: list[list[tuple[str, int, int]]] = [[("", 0, 0)] * (n + 1) for _ in range(m + 1)]
+        best, bi, bj = 0.0, 0, 0
+        for i in range(1, m + 1):
+            for j in range(1, n + 1):
+                cand = 0.0
+                move: tuple[str, int, int] = ("", 0, 0)
+                s = sim[i - 1][j - 1]
+                if s > 0 and h[i - 1][j - 1] + w[i - 1] * s > cand:
+                    cand, move = h[i - 1][j - 1] + w[i - 1] * s, ("m", i - 1, j - 1)
+                if h[i - 1][j] > cand:  # phrase word missing from the text
+                    cand, move = h[i - 1][j], ("d", i - 1, j)
+                if h[i][j - 1] - _GAP > cand:  # extra word in the text
+                    cand, move = h[i][j - 1] - _GAP, ("i", i, j - 1)
+                if i >= 2 and j >= 2:
+                    s1, s2 = sim[i - 1][j - 2], sim[i - 2][j - 1]
+                    if s1 > 0 and s2 > 0:
+                        v = h[i - 2][j - 2] + w[i - 1] * s1 + w[i - 2] * s2 - _SWAP
+                        if v > cand:
+                            cand, move = v, ("x", i - 2, j - 2)
+                h[i][j] = cand
+                back[i][j] = move
+                if cand > best:
+                    best, bi, bj = cand, i, j
+        pairs: list[tuple[int, int, float]] = []
+        i, j = bi, bj
+        while i > 0 and j > 0 and h[i][j] > 0:
+            kind, pi, pj = back[i][j]
+            if kind == "m":
+                pairs.append((i - 1, j - 1, sim[i - 1][j - 1]))
+            elif kind == "x":
+                pairs.append((i - 1, j - 2, sim[i - 1][j - 2]))
+                pairs.append((i - 2, j - 1, sim[i - 2][j - 1]))
+            elif kind == "":
+                break
+            i, j = pi, pj
+        pairs.sort(key=lambda x: x[1])
+        if not pairs:
+            return None
+        span = (pairs[0][1], pairs[-1][1] + 1)
+        return _Aligned(p, best, total, tuple(pairs), self._qualifiers_fail(p, text, span), tuple(w))
+
+    @staticmethod
+    def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int]) -> bool:
+        lo = max(0, span[0] - QUALIFIER_WINDOW)
+        hi = min(len(text), span[1] + QUALIFIER_WINDOW)
+        window = text[lo:hi]
+        for f in p.forbid:
+            if any(_qualifier_heard(f, t) for t in window):
+                return True
+        for r in p.require:
+            if not any(_qualifier_heard(r, t) for t in window):
+                return True
+        return False
+
+    # --- public API --------------------------------------------------------------------------
+
+    def match_all(self, text: str, *, floor: float = 0.3) -> list[Match]:
+        """Every phrase whose confidence reaches ``floor`` (qualifier-rejected ones left out),
+        best first. ``decisive`` is set as for final text."""
+        tokens = tokenize(text)
+        out = [
+            self._to_match(a, tokens, decisive=a.confidence >= ACCEPT_FINAL)
+            for a in self._aligned(tokens)
+            if not a.rejected and a.confidence >= floor
+        ]
+        out.sort(key=lambda mt: (mt.hint, -mt.weight, -mt.confidence))
+        return out
+
+    def _aligned(self, tokens: list[str]) -> list[_Aligned]:
+        if not tokens:
+            return []
+        ks: set[int] = set()
+        for t in set(tokens):
+            ks.update(self._candidates(t))
+        out = []
+        for k in sorted(ks):
+            a = self._align(self.catalogue.phrases[k], tokens)
+            if a is not None:
+                out.append(a)
+        return out
+
+    def best_match(self, text: str, partial: bool = False) -> Match | None:
+        """The class ``text`` announces, or None when unsure.
+
+        Final text: the best-ranked phrase with confidence ≥ :data:`ACCEPT_FINAL`; person hints
+        only when no other phrase matched. Partial text: a match only when it is decisive
+        already (see the module notes); hints never decide on partial text.
+        """
+        tokens = tokenize(text)
+        live = [a for a in self._aligned(tokens) if not a.rejected and self._has_key_word(a)]
+        if partial:
+            # Judge what has been heard so far: a well-matched stretch carrying enough
+            # class-specific weight, with no other class still in the running.
+            heard = [
+                a
+                for a in live
+                if not a.phrase.hint and a.local_confidence >= ACCEPT_PARTIAL and a.score >= MIN_EVIDENCE
+            ]
+            if not heard:
+                return None
+            top = max(heard, key=lambda a: (a.score, a.confidence))
+            if not self._decisive_partial(top, live, len(tokens)):
+                return None
+            return self._to_match(top, tokens, decisive=True)
+        strong = [
+            a for a in live if not a.phrase.hint and a.confidence >= ACCEPT_FINAL and a.score >= MIN_FINAL_EVIDENCE
+        ]
+        if strong:
+            top = max(strong, key=lambda a: (a.score, a.confidence))
+            return self._to_match(top, tokens, decisive=True)
+        hints = [a for a in live if a.phrase.hint and a.confidence >= ACCEPT_FINAL]
+        if not hints:
+            return None
+        top = max(hints, key=lambda a: (a.score, a.confidence))
+        return self._to_match(top, tokens, decisive=True)
+
+    def _decisive_partial(self, top: _Aligned, live: list[_Aligned], n_tokens: int) -> bool:
+        if self._needs_final[id(top.phrase)] and top.span[1] > n_tokens - QUALIFIER_WINDOW:
+            return False
+        for a in live:
+            if a.phrase.hint or a.phrase.call_class == top.phrase.call_class:
+                continue
+            if a.score * PARTIAL_MARGIN > top.score:
+                return False
+            last_phrase_idx = a.pairs[-1][0]
+            tail = set(range(max(0, n_tokens - 2), n_tokens))
+            if (
+                tail <= {j for _, j, _ in a.pairs}
+                and last_phrase_idx < len(a.phrase.tokens) - 1
+                and a.local_confidence >= ACCEPT_PARTIAL
+            ):
+                # This phrase explains the newest words too and has more to come: it may still
+                # win («вызываемый абонент недоступен» → voicemail, «…номер временно» → ?).
+                return False
+        return True
+
+    @staticmethod
+    def _to_match(a: _Aligned, tokens: list[str], *, decisive: bool) -> Match:
+        lo, hi = a.span
+        return Match(
+            call_class=a.phrase.call_class,
+            confidence=round(a.confidence, 3),
+            phrase=a.phrase.text,
+            span=(lo, hi),
+            span_text=" ".join(tokens[lo:hi]),
+            line=a.phrase.line,
+            hint=a.phrase.hint,
+            decisive=decisive,
+            weight=round(a.score, 3),
+        )

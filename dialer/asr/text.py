@@ -1,0 +1,91 @@
+"""Text normalisation shared by the phrase catalogue, the matcher and the grammar builder.
+
+Pure functions, no I/O. Recognisers print lower-case words without punctuation; catalogue
+phrases are written by people. Both go through :func:`tokenize` so they meet on equal terms.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+_CYRILLIC_RE = re.compile(r"[а-я]")
+_LATIN_RE = re.compile(r"[a-z]")
+
+# Russian endings, tried longest first. A crude suffix stripper is enough here: it only has to
+# make «недоступен/недоступна/недоступно» and «заблокирован/заблокирована» meet, not to be a
+# linguist's stemmer. The minimum stem length keeps short words («или», «сети») intact.
+_RU_ENDINGS: tuple[str, ...] = tuple(
+    sorted(
+        {
+            *"ующийся ованный ованная ованное ованные ованного ующий ующая ующее ующие ующего".split(),
+            *"ующему ующим ующих ющий ющая ющее ющие ащий ящий ованы овано ована ован".split(),
+            *"ный ная ное ные ного ному ным ных ого его ому ему ыми ими ой ей ий ый ая яя".split(),
+            *"ое ее ые ие".split(),  # adjectives and participles above
+            *"ена ено ены ен на но ны".split(),  # short forms
+            *"ается яется ется ится ются утся ятся ался ился ться ешь ете ите ает яет ует".split(),
+            *"ит ет ют ут ят ать ять еть ить ть ала ало али ил ила ило или ал ан ся".split(),  # verbs
+            *"ами ями ом ем ам ям ах ях ов ев ию ия ью а я о е у ю ы и ь й".split(),  # nouns
+        },
+        key=len,
+        reverse=True,
+    )
+)
+_EN_ENDINGS: tuple[str, ...] = ("ing", "ed", "es", "ly", "s")
+_MIN_STEM = 3
+_NEGATION_RU = "не"
+_MIN_NEGATED_WORD = 3  # «не в сети» stays three words; «не существует» becomes «несуществует»
+
+
+def normalise_word(word: str) -> str:
+    """Lower case, «ё» → «е», typographic apostrophe → ASCII."""
+    return word.lower().replace("ё", "е").replace("’", "'")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as a recogniser would print them (lower case, no punctuation).
+    «ё» is kept here because some model vocabularies spell it; see :func:`normalise_word`."""
+    return [m.group(0).lower() for m in _WORD_RE.finditer(text)]
+
+
+def tokenize(text: str) -> list[str]:
+    """Words normalised for matching: lower case, «ё» → «е», and Russian «не X» joined into one
+    token «неX» so that «не существует» meets «несуществующий» and «недоступен» stays apart from
+    «доступен»."""
+    raw = [normalise_word(w) for w in words(text)]
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        w = raw[i]
+        if w == _NEGATION_RU and i + 1 < len(raw) and len(raw[i + 1]) >= _MIN_NEGATED_WORD:
+            nxt = raw[i + 1]
+            if _CYRILLIC_RE.match(nxt):
+                out.append(w + nxt)
+                i += 2
+                continue
+        out.append(w)
+        i += 1
+    return out
+
+
+@lru_cache(maxsize=65536)
+def stem(token: str) -> str:
+    """A crude stem of one normalised token (see module notes). Other scripts pass unchanged."""
+    if _CYRILLIC_RE.search(token):
+        for ending in _RU_ENDINGS:
+            if token.endswith(ending) and len(token) - len(ending) >= _MIN_STEM:
+                return token[: -len(ending)]
+        return token
+    if _LATIN_RE.search(token):
+        base = token
+        for ending in _EN_ENDINGS:
+            if base.endswith(ending) and len(base) - len(ending) >= _MIN_STEM:
+                base = base[: -len(ending)]
+                if ending == "ed" and len(base) > _MIN_STEM and base[-1] == base[-2]:
+                    base = base[:-1]  # dialled → dial
+                break
+        if base.endswith("y") and len(base) > _MIN_STEM:
+            base = base[:-1] + "i"  # temporary / temporarily → temporari
+        return base
+    return token

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from dialer.csvio import CsvContact
 from dialer.domain.model import (
     AttemptKind,
     CallClass,
@@ -22,6 +24,7 @@ from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import dropped_callback_times
 from dialer.errors import StorageError
 from dialer.storage import repo as r
+from dialer.storage import tables
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 
@@ -29,11 +32,11 @@ from .conftest import CAMPAIGN, NOW, count_rows
 from .helpers import csv_row, mobile, outcome_for, prepare
 
 
-async def _import(repo: Repository, rules: RulesTable, rows: list, now=NOW) -> r.ImportCounts:  # type: ignore[no-untyped-def,type-arg]
+async def _import(repo: Repository, rules: RulesTable, rows: list[CsvContact], now: datetime = NOW) -> r.ImportCounts:
     return await repo.import_contacts(CAMPAIGN, prepare(rules, rows, now), now)
 
 
-async def test_refuses_unmigrated_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_refuses_unmigrated_database(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite'}")
     try:
         with pytest.raises(StorageError, match="dialer db upgrade"):
@@ -142,7 +145,7 @@ async def test_claim_puts_back_contacts_outside_their_window(repo: Repository, r
     # while Moscow is at 15:00 (open).
     async with repo.db.write() as conn:
         await conn.execute(
-            sa.update(r.contacts).where(r.contacts.c.external_id == "vl").values(timezone="Asia/Vladivostok")
+            sa.update(tables.contacts).where(tables.contacts.c.external_id == "vl").values(timezone="Asia/Vladivostok")
         )
     late = NOW.replace(hour=12)
     claimed = await repo.claim_due("autumn", "w", late, 10)

@@ -30,8 +30,10 @@ class VadParams:
     margin_db: float = 10.0
     min_level_dbm0: float = -50.0
     initial_floor_dbm0: float = -65.0
+    min_floor_dbm0: float = -75.0  # digital silence must not sink the floor out of reach
     floor_fall: float = 0.5  # fraction of the way to a quieter frame, per frame
     floor_rise_db: float = 0.2  # per non-voiced frame (10 dB/s)
+    floor_rise_flat_db: float = 0.5  # per loud noise-like frame: line noise becomes the floor fast
     floor_rise_voiced_db: float = 0.01  # per voiced frame, follows a changed line slowly
     tonal_share: float = 0.85
     noise_flatness: float = 0.5
@@ -66,9 +68,15 @@ class Vad:
         self._recent: deque[tuple[bool, int]] = deque(maxlen=self.params.onset_window)
         self.last_frame_voiced = False
         self.last_frame_tonal = False
+        self._first = True
 
     def push(self, power: FloatArray, level_dbm0: float, start_ms: int) -> list[VadEvent]:
         p = self.params
+        if self._first:
+            self._first = False
+            # start from the first frame's level unless it sounds like speech already
+            if spectral_flatness(power) >= p.noise_flatness or level_dbm0 < self.noise_floor_dbm0:
+                self.noise_floor_dbm0 = max(level_dbm0, p.min_floor_dbm0)
         loud = level_dbm0 >= p.min_level_dbm0 and level_dbm0 >= self.noise_floor_dbm0 + p.margin_db
         tonal = False
         flat = False
@@ -80,7 +88,7 @@ class Vad:
         active = loud and not tonal  # flat-but-loud keeps a segment going
         self.last_frame_voiced = voiced
         self.last_frame_tonal = tonal
-        self._update_floor(level_dbm0, voiced, tonal)
+        self._update_floor(level_dbm0, voiced, tonal, flat)
         if voiced:
             self.voiced_ms_total += 20
         return self._segment(voiced, active, start_ms)
@@ -89,14 +97,15 @@ class Vad:
         """A missing slot: neither voiced nor silent; only the clock moves on."""
         return self._segment(False, self.in_speech, start_ms, missing=True)
 
-    def _update_floor(self, level: float, voiced: bool, tonal: bool) -> None:
+    def _update_floor(self, level: float, voiced: bool, tonal: bool, flat: bool) -> None:
         p = self.params
         if tonal:
             return  # tones are not the line's noise
         if level < self.noise_floor_dbm0:
-            self.noise_floor_dbm0 += p.floor_fall * (level - self.noise_floor_dbm0)
+            target = max(level, p.min_floor_dbm0)
+            self.noise_floor_dbm0 += p.floor_fall * (target - self.noise_floor_dbm0)
         else:
-            rise = p.floor_rise_voiced_db if voiced else p.floor_rise_db
+            rise = p.floor_rise_voiced_db if voiced else p.floor_rise_flat_db if flat else p.floor_rise_db
             self.noise_floor_dbm0 += min(rise, level - self.noise_floor_dbm0)
 
     def _segment(self, voiced: bool, active: bool, start_ms: int, missing: bool = False) -> list[VadEvent]:

@@ -165,3 +165,30 @@ def trim(x: FloatArray, threshold: float = 100.0) -> FloatArray:
     """Cut leading/trailing near-silence (espeak pads its output)."""
     idx = np.flatnonzero(np.abs(x) > threshold)
     return x[idx[0] : idx[-1] + 1] if len(idx) else x[:0]
+
+
+def synthetic_voice(duration_ms: int, rng: np.random.Generator, f0_hz: float = 120.0) -> FloatArray:
+    """A crude speech stand-in: voiced syllables (harmonics shaped by moving formants, wobbling
+    pitch) with short gaps and fricative noise. Used where espeak-ng is not installed."""
+    out: list[FloatArray] = []
+    total = 0
+    while total < duration_ms:
+        syl_ms = int(rng.uniform(120, 260))
+        t = np.arange(syl_ms * RATE // 1000) / RATE
+        f0 = f0_hz * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(2, 5) * t)) * rng.uniform(0.9, 1.1)
+        phase = 2 * np.pi * np.cumsum(f0) / RATE
+        f1, f2 = rng.uniform(300, 800), rng.uniform(900, 2200)
+        syl = np.zeros_like(t)
+        for h in range(1, 30):
+            fh = h * f0_hz
+            if fh > 3600:
+                break
+            gain = np.exp(-(((fh - f1) / 150) ** 2)) + 0.6 * np.exp(-(((fh - f2) / 200) ** 2)) + 0.05
+            syl += gain / h**0.5 * np.sin(h * phase)
+        syl *= np.hanning(len(t))
+        if rng.random() < 0.3:  # a fricative
+            syl = np.concatenate([0.3 * rng.normal(0, 1, RATE * 60 // 1000), syl])
+        gap = np.zeros(int(rng.uniform(20, 90)) * RATE // 1000)
+        out += [syl, gap]
+        total += (len(syl) + len(gap)) * 1000 // RATE
+    return np.concatenate(out)[: duration_ms * RATE // 1000]

@@ -42,7 +42,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 from dialer.ami.signals import originate_action_id
 from dialer.config import AmiEndpoint, DialSettings
 from dialer.errors import AmiActionError, AmiAuthError, AmiError, AmiTimeout
-from dialer.logging import register_secret
+from dialer.logging import call_log, register_secret
 
 log = logging.getLogger(__name__)
 # panoramisk logs whole messages (the Login with its Secret on a failed write): give it our own
@@ -538,7 +538,9 @@ class AmiClient:
         finally:
             self._inflight.discard(act.accepted)
         if not reply.success:
+            call_log(log, "originate_refused", attempt_id, None, server=self.name, message=reply.get("Message", ""))
             raise AmiActionError(f"AMI {self.name}: Originate {attempt_id} refused: {reply.get('Message', '')}")
+        call_log(log, "originate_queued", attempt_id, str(attempt_id), server=self.name, channel=fields["Channel"])
         return str(fields["ActionID"])
 
     async def hangup(self, channel: str, cause: int | None = None) -> bool:

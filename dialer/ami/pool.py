@@ -22,6 +22,7 @@ from dialer.ami.client import AmiClient, AmiEvent, ConnState
 from dialer.ami.signals import parse_attempt_uid
 from dialer.config import AmiEndpoint, DialSettings
 from dialer.errors import AmiActionError, AmiError
+from dialer.logging import call_log
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +209,25 @@ class ServerPool:
     async def hangup(self, attempt_id: uuid.UUID, cause: int | None = None) -> bool:
         """Hang up the attempt's ``;1`` half (its Uniqueid is the attempt id); Local/ tears the
         rest down. False if it was already gone."""
-        return await self.client_for(attempt_id).hangup(str(attempt_id), cause)
+        client = self.client_for(attempt_id)
+        done = await client.hangup(str(attempt_id), cause)
+        call_log(
+            log, "hangup_sent" if done else "hangup_gone", attempt_id, str(attempt_id), server=client.name, cause=cause
+        )
+        return done
 
     async def redirect(self, attempt_id: uuid.UUID, context: str, exten: str, priority: int = 1) -> bool:
-        return await self.client_for(attempt_id).redirect(str(attempt_id), context, exten, priority)
+        client = self.client_for(attempt_id)
+        done = await client.redirect(str(attempt_id), context, exten, priority)
+        call_log(
+            log,
+            "redirected" if done else "redirect_gone",
+            attempt_id,
+            str(attempt_id),
+            server=client.name,
+            context=context,
+        )
+        return done
 
     async def reconcile(self, server: str) -> set[uuid.UUID]:
         """Attempt ids with a channel still live on ``server`` (CoreShowChannels).

@@ -43,6 +43,7 @@ __all__ = [
     "Progress",
     "Ringing",
     "Signal",
+    "describe",
     "parse_attempt_uid",
 ]
 
@@ -135,6 +136,38 @@ class CallGone(Signal):
     caller forced the end with :meth:`Correlator.finish`)."""
 
     facts: CallFacts
+
+
+def describe(signal: Signal) -> tuple[str, str | None, dict[str, object]]:
+    """(event name, Uniqueid, fields) of a signal, for one structured log line per state change:
+    ``event, uid, fields = describe(s); call_log(log, event, s.attempt_id, uid, **fields)``."""
+    uid: str | None = str(signal.attempt_id)
+    fields: dict[str, object] = {}
+    if isinstance(signal, HungUp):
+        uid = signal.uniqueid
+        fields = {
+            "role": signal.role.value,
+            "channel": signal.channel,
+            "cause": signal.cause,
+            "cause_txt": signal.cause_txt,
+        }
+    elif isinstance(signal, DialEnded):
+        fields = {"dial_status": signal.dial_status}
+    elif isinstance(signal, OriginateResult):
+        fields = {"reason": signal.reason, "response": signal.response}
+    elif isinstance(signal, CallGone):
+        f = signal.facts
+        uid = f.trunk_uniqueid or uid
+        fields = {
+            "answered": f.answered,
+            "progress": f.progress,
+            "dial_status": f.dial_status,
+            "cause": f.cause,
+            "originate_reason": f.originate_reason,
+            "forced": f.forced,
+        }
+    name = "".join("_" + c.lower() if c.isupper() else c for c in type(signal).__name__).lstrip("_")
+    return name, uid, fields
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dialer.ami.signals import (
     Progress,
     Ringing,
     Signal,
+    describe,
     parse_attempt_uid,
 )
 
@@ -244,3 +245,14 @@ def test_same_facts_through_the_package_transcript_loader(path: Path) -> None:
     for t, message in load_transcript(path):
         theirs += corr.feed(message.to_dict(), at=t)
     assert theirs == ours
+
+
+def test_describe_gives_log_fields_per_signal() -> None:
+    signals, _ = replay(AMI_REFERENCE / "local" / "01-busy.txt", as_is)
+    described = [describe(s) for s in signals]
+    names = [d[0] for d in described]
+    assert names[-1] == "call_gone" and "hung_up" in names and "dial_ended" in names
+    hung = next(d for d in described if d[0] == "hung_up" and d[2]["role"] == "trunk")
+    assert hung[1] == "1795418600.2" and hung[2]["cause"] == 17
+    gone = described[-1]
+    assert gone[2]["cause"] == 17 and gone[2]["dial_status"] == "BUSY" and gone[1] == "1795418600.2"

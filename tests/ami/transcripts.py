@@ -50,6 +50,4 @@ def load(path: Path) -> list[Recorded]:
 
 
 def local_transcripts() -> list[Path]:
-    return sorted((AMI_REFERENCE / "local").glob("*.txt")) + sorted(
-        (AMI_REFERENCE / "audiosocket").glob("*.ami.txt")
-    )
+    return sorted((AMI_REFERENCE / "local").glob("*.txt")) + sorted((AMI_REFERENCE / "audiosocket").glob("*.ami.txt"))

@@ -41,7 +41,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 
 from dialer.ami.signals import originate_action_id
 from dialer.config import AmiEndpoint, DialSettings
-from dialer.errors import AmiActionError, AmiAuthError, AmiError, AmiTimeout
+from dialer.errors import AmiActionError, AmiAuthError, AmiError, AmiTimeout, ConfigError
 from dialer.logging import call_log, register_secret
 
 log = logging.getLogger(__name__)
@@ -288,13 +288,15 @@ class AmiClient:
                 self._set_state(ConnState.CONNECTING)
                 try:
                     await self._connect_with_backoff()
-                except AmiAuthError as exc:
-                    self._auth_error = exc
-                    self.last_disconnect_reason = str(exc)
-                    log.error("%s", exc)
+                except (AmiAuthError, ConfigError) as exc:
+                    # Retrying cannot fix credentials (or a secret variable that is not set).
+                    error = exc if isinstance(exc, AmiAuthError) else AmiAuthError(f"AMI {self.name}: {exc}")
+                    self._auth_error = error
+                    self.last_disconnect_reason = str(error)
+                    log.error("%s", error)
                     self._set_state(ConnState.AUTH_FAILED)
                     if self._first_outcome is not None and not self._first_outcome.done():
-                        self._first_outcome.set_exception(exc)
+                        self._first_outcome.set_exception(error)
                     return
                 reason = await self._session()
                 self.last_disconnect_reason = reason

@@ -98,7 +98,8 @@ class ServerPool:
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if any(t.exception() is None for t in done):
+                failures = [t.exception() for t in done]  # retrieve every outcome
+                if any(exc is None for exc in failures):
                     return
         finally:
             for t in pending:

@@ -319,3 +319,15 @@ async def test_core_show_channels_lists_live_channels(fake: FakeAmi) -> None:
         assert {c["Uniqueid"] for c in channels} == {str(attempt), f"{attempt};2"}
     finally:
         await client.close()
+
+
+async def test_unset_secret_variable_is_a_final_clear_error(fake: FakeAmi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIALER_TEST_UNSET_SECRET", raising=False)
+    ep = AmiEndpoint("ami-test", "127.0.0.1", fake.port, "dialer", Secret(env="DIALER_TEST_UNSET_SECRET"))
+    client = AmiClient(ep)
+    try:
+        with pytest.raises(AmiAuthError, match="DIALER_TEST_UNSET_SECRET is not set"):
+            await client.connect(timeout_s=2)
+        assert fake.connections == 0
+    finally:
+        await client.close()

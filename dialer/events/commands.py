@@ -147,7 +147,7 @@ class CommandRejected(InputError):
 
 
 class CommandStore(Protocol):
-    async def remember_command(self, command_id: str, /) -> bool:
+    async def remember_command(self, command_id: str, now: datetime, /) -> bool:
         """Record ``command_id``; True the first time, False when it was seen before. Must be
         atomic across workers (a unique key), so only one worker applies a command."""
         ...
@@ -428,7 +428,7 @@ class CommandProcessor:
             return self._error(reply_type, exc.command_id, str(exc), exc.field, now)
         cid = command.command_id
         try:
-            if not await self._store.remember_command(cid):
+            if not await self._store.remember_command(cid, now):
                 log.info("command %s %s is a duplicate; nothing changed", command_type, cid)
                 return Reply(
                     topics.command_ack(reply_type),

@@ -110,7 +110,7 @@ class MemoryCommands:
     def __init__(self) -> None:
         self.seen: set[str] = set()
 
-    async def remember_command(self, command_id: str, /) -> bool:
+    async def remember_command(self, command_id: str, now: datetime, /) -> bool:
         if command_id in self.seen:
             return False
         self.seen.add(command_id)
@@ -227,12 +227,15 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "autosave_on_changes true\n"
-            "autosave_interval 1\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
+            + "allow_anonymous true\n"
+            # as root, mosquitto drops to user "mosquitto", which cannot write into pytest's
+            # private tmp dir; staying root keeps persistence (and the log) working
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "persistence true\n"
+            + f"persistence_location {workdir}/\n"
+            + "autosave_on_changes true\n"
+            + "autosave_interval 1\n"
+            + f"log_dest file {workdir}/mosquitto.log\n"
         )
         self.proc: asyncio.subprocess.Process | None = None
 

@@ -77,6 +77,8 @@ async def test_broker_killed_mid_campaign_loses_nothing_and_keeps_order(own_brok
             await col.wait_for(lambda: len(col.messages) >= 30)
             await wait_until(lambda: len(store.published) == 30, store.changed)
 
+            # the collector's session is on disk, as with a production broker's persistent store
+            assert (own_broker.workdir / "mosquitto.db").exists()
             await own_broker.kill()
             await produce(store, pub, seq, 30)  # the campaign goes on while the broker is down
             # the relay notices the loss (its watcher or a failed publish)

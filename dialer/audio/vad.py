@@ -52,7 +52,8 @@ class VadEvent:
 def spectral_flatness(power: FloatArray) -> float:
     """Geometric over arithmetic mean of the power spectrum (1 = white, → 0 = peaky)."""
     p = power[1:] + 1e-3  # skip DC; the offset keeps log() finite on digital silence
-    return float(math.exp(float(np.mean(np.log(p)))) / float(np.mean(p)))
+    n = len(p)
+    return math.exp(float(np.log(p).sum()) / n) / (float(p.sum()) / n)
 
 
 class Vad:

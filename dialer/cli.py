@@ -28,6 +28,8 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.exclusions",
     "dialer.commands.numbering",
     "dialer.commands.plan",
+    "dialer.commands.run",
+    "dialer.commands.demo",
 ]
 
 EXIT_USAGE = 2

@@ -1,0 +1,164 @@
+"""The composition root: settings → adapters → services. The CLI (`dialer run`, `dialer demo`)
+and the integration tests build the worker here and nowhere else.
+
+Start order: database (migrated) → repository → AudioSocket server → AMI pool → outbox publisher →
+worker. Stop order is the reverse, after the worker drained its calls (no new calls, live calls
+finish or are handed over, then adapters close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dialer.ami.pool import ServerPool
+from dialer.asr.catalogue import Catalogue
+from dialer.audio.toneplan import load_toneplans
+from dialer.audiosocket.server import AudioSocketServer
+from dialer.config import AmiEndpoint, Settings
+from dialer.domain.fusion import FusionConfig
+from dialer.domain.model import Evidence
+from dialer.domain.rules import RulesTable
+from dialer.events.publisher import OutboxPublisher
+from dialer.pipeline import AsyncRecognizerFactory, load_phrase_catalogue, pipeline_factory
+from dialer.storage.db import Database
+from dialer.storage.migrate import ensure_current
+from dialer.storage.repo import ClaimedContact, Repository
+from dialer.worker import Clock, PipelineFactory, SystemClock, Worker, WorkerConfig, WorkerStats
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class RunOptions:
+    worker_id: str = field(default_factory=default_worker_id)
+    campaigns: tuple[str, ...] = ()
+    mqtt: bool = True
+    time_scale: float = 1.0
+    ami_endpoints: Sequence[AmiEndpoint] | None = None  # override the settings (demo: the simulator)
+    audiosocket_bind: tuple[str, int] | None = None  # override the settings (port 0 = any free)
+    audiosocket_advertise: str | None = None  # host:port Asterisk connects to
+    drain_s: float = 30.0
+    concurrency_override: int | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    pipeline_factory: PipelineFactory | None = None
+    on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None
+    connect_timeout_s: float = 10.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    repo: Repository
+    audiosocket: AudioSocketServer
+    pool: ServerPool
+    publisher: OutboxPublisher | None
+    worker: Worker
+
+
+async def build(settings: Settings, opts: RunOptions) -> Runtime:
+    db = Database(settings.database_url)
+    try:
+        await ensure_current(db)
+        repo = await Repository.open(db)
+        rules = RulesTable.load(settings.rules_path)
+        bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
+
+        holder: dict[str, Worker] = {}
+        audiosocket = AudioSocketServer(lambda uid: holder["w"].audio_for(uid), host=bind[0], port=bind[1])
+        await audiosocket.start()
+        advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
+        if not advertise:
+            host = "127.0.0.1" if bind[0] in ("0.0.0.0", "") else bind[0]
+            advertise = f"{host}:{audiosocket.port}"
+
+        endpoints = tuple(opts.ami_endpoints) if opts.ami_endpoints is not None else settings.ami
+        pool = ServerPool(
+            endpoints,
+            on_event=lambda ev: holder["w"].on_ami_event(ev),
+            on_server_up=lambda up: holder["w"].on_server_up(up),
+        )
+        publisher: OutboxPublisher | None = None
+        if opts.mqtt and settings.mqtt.enabled:
+            publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
+
+        fusion = FusionConfig()
+        worker = Worker(
+            config=WorkerConfig(
+                worker_id=opts.worker_id,
+                campaigns=opts.campaigns,
+                dial=replace(settings.dial),
+                audiosocket_addr=advertise,
+                concurrency_override=opts.concurrency_override,
+                drain_s=opts.drain_s,
+                time_scale=opts.time_scale,
+                fusion=fusion,
+            ),
+            repo=repo,
+            pool=pool,
+            audiosocket=audiosocket,
+            rules=rules,
+            clock=opts.clock,
+            pipeline_factory=opts.pipeline_factory,
+            notify_events=publisher.notify if publisher is not None else (lambda: None),
+            on_call_finished=opts.on_call_finished,
+        )
+        holder["w"] = worker
+        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker)
+    except BaseException:
+        await db.dispose()
+        raise
+
+
+async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10.0) -> WorkerStats:
+    """Run the worker until ``stop`` is set; then stop everything in order."""
+    if rt.publisher is not None:
+        await rt.publisher.start()
+    rt.pool.start()
+    try:
+        await rt.pool.wait_any_ready(connect_timeout_s)
+        return await rt.worker.run(stop)
+    finally:
+        await rt.pool.close()
+        await rt.audiosocket.close()
+        if rt.publisher is not None:
+            await rt.publisher.stop()
+        await rt.db.dispose()
+
+
+def model_path_or_none(settings: Settings) -> Path | None:
+    p = settings.asr.model_path
+    return p if p is not None and p.exists() else None
+
+
+def pipeline_factory_from_settings(settings: Settings) -> PipelineFactory:
+    """Tone/VAD analysis always; speech recognition when the model is present (said once)."""
+    plans = load_toneplans(settings.tones_path)
+    plan = plans.get(settings.campaign.region)
+    model = model_path_or_none(settings)
+    if model is None:
+        log.warning(
+            "no speech model at %s: announcements are judged by tones and causes only (dialer models pull fetches it)",
+            settings.asr.model_path,
+        )
+        return pipeline_factory(plan)
+    catalogue = load_phrase_catalogue(settings.phrases_path)
+    return pipeline_factory(plan, catalogue, recognizer_factory_for(model, catalogue, settings))
+
+
+def recognizer_factory_for(model: Path, catalogue: Catalogue, settings: Settings) -> AsyncRecognizerFactory:
+    """The shared Vosk model (loaded once) and one grammar recogniser per call."""
+    from dialer.asr.engine import live_recognizer_factory  # vosk is imported only when a model exists
+
+    factory: AsyncRecognizerFactory = live_recognizer_factory(model, catalogue, max_workers=settings.asr.max_workers)
+    return factory

@@ -82,17 +82,35 @@ HANGUP_FRAME = encode(Kind.HANGUP)
 class Decoder:
     """Incremental decoder: feed() whatever the socket gave, get whole messages back.
 
-    Raises AudioSocketError on an unknown kind or an oversized length; the caller closes that one
-    connection and logs the reason. A stream that ends mid-message is reported by ``close()``.
+    An unknown kind or an oversized length is an AudioSocketError; the caller closes that one
+    connection and logs the reason. Whole messages that came before the broken one in the same
+    read are still returned (no good audio is lost): the error is then held and raised by
+    :meth:`raise_if_failed` and by every later call. A stream that ends mid-message is reported by
+    ``close()``.
     """
 
     def __init__(self, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         self._buf = bytearray()
         self._max = max_payload_bytes
+        self._error: AudioSocketError | None = None
+
+    def raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def feed(self, data: bytes) -> list[Message]:
+        self.raise_if_failed()
         self._buf += data
         out: list[Message] = []
+        try:
+            self._parse(out)
+        except AudioSocketError as exc:
+            self._error = exc
+            if not out:
+                raise
+        return out
+
+    def _parse(self, out: list[Message]) -> None:
         while len(self._buf) >= HEADER.size:
             raw_kind, length = HEADER.unpack_from(self._buf)
             try:
@@ -108,7 +126,6 @@ class Decoder:
                 break
             out.append(Message(kind, bytes(self._buf[HEADER.size : end])))
             del self._buf[:end]
-        return out
 
     @property
     def pending_bytes(self) -> int:
@@ -116,5 +133,6 @@ class Decoder:
 
     def close(self) -> None:
         """Call at end of stream: leftover bytes mean a truncated frame."""
+        self.raise_if_failed()
         if self._buf:
             raise AudioSocketError(f"stream ended inside a frame ({len(self._buf)} bytes left)")

@@ -204,6 +204,7 @@ class AudioSocketServer:
                 end = self._handle(conn, msg)
                 if end is not None:
                     return end
+            decoder.raise_if_failed()  # good frames before a broken one were delivered above
             data = await reader.read(READ_CHUNK_BYTES)
             if not data:
                 decoder.close()  # raises on a truncated frame

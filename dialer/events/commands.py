@@ -503,6 +503,8 @@ class CommandSubscriber:
         self._outage = OutageLog(log, "command subscriber", endpoint(settings))
         self._stopping = asyncio.Event()
         self._subscribed = asyncio.Event()
+        self._idle = asyncio.Event()  # clear while a command is being applied and answered
+        self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._password: str | None = None
         self.handled_total = 0
@@ -525,13 +527,21 @@ class CommandSubscriber:
         self._password = resolve_password(self._settings)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="command-subscriber")
 
-    async def stop(self) -> None:
-        """Stop taking commands. The one being applied is cancelled only at an await; the
-        broker redelivers nothing we did not take (QoS 1 acks are sent on receipt)."""
+    async def stop(self, *, deadline_s: float = 5.0) -> None:
+        """Stop taking commands: a command being applied is allowed to finish and be answered
+        (up to ``deadline_s``), then the subscription is cancelled. Messages not yet taken stay
+        with the broker's persistent session for the next start."""
         task = self._task
         if task is None:
             return
         self._stopping.set()
+        if not self._idle.is_set():
+            # Busy: the loop finishes this command and whatever the client already received
+            # (acknowledged to the broker, so it would be lost), then leaves by itself.
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=deadline_s)
+            except TimeoutError:
+                log.warning("commands still being applied after %.1f s; cancelling", deadline_s)
         task.cancel()
         try:
             await task
@@ -557,7 +567,13 @@ class CommandSubscriber:
                     self._backoff.reset()
                     self._subscribed.set()
                     async for message in client.messages:
-                        await self._handle(client, message)
+                        self._idle.clear()
+                        try:
+                            await self._handle(client, message)
+                        finally:
+                            self._idle.set()
+                        if self._stopping.is_set() and len(client.messages) == 0:
+                            return  # leaves `async with`: a clean disconnect
             except aiomqtt.MqttError as exc:
                 self._outage.failed(exc)
             finally:

@@ -124,25 +124,30 @@ class RecordingHandler:
     known_contacts: set[str] | None = None
     applied: list[OperatorResult | DroppedCallback | ExclusionRequest] = field(default_factory=list)
     explode: bool = False
+    gate: asyncio.Event | None = None  # when given, applying waits for it (after setting entered)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def _check(self, external_id: str | None) -> None:
+    async def _check(self, external_id: str | None) -> None:
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if self.explode:
             raise ZeroDivisionError("handler bug")
         if external_id and self.known_contacts is not None and external_id not in self.known_contacts:
             raise InputError(f"no contact with external id {external_id!r} in the campaign")
 
     async def apply_operator_result(self, command: OperatorResult, /) -> Mapping[str, Any]:
-        self._check(command.external_id)
+        await self._check(command.external_id)
         self.applied.append(command)
         return {"result": command.result.value, "incorrect_contact": command.incorrect_contact}
 
     async def request_dropped_callback(self, command: DroppedCallback, /) -> Mapping[str, Any]:
-        self._check(command.external_id)
+        await self._check(command.external_id)
         self.applied.append(command)
         return {"tries_at": [t.isoformat() for t in command.tries_at]}
 
     async def apply_exclusion(self, command: ExclusionRequest, /) -> Mapping[str, Any]:
-        self._check(command.external_id)
+        await self._check(command.external_id)
         self.applied.append(command)
         return {"number": command.number, "kind": command.kind.value}
 

@@ -3,6 +3,7 @@ event, duplicates applied once, and the subscriber never stops."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -118,3 +119,21 @@ async def test_replies_do_not_loop_back_as_commands(
         await send(mqtt, "exclusion", {"command_id": "f", "number": "+74951234567", "kind": "calls"})
         await col.wait_for(lambda: len(col.messages) == 4)
     assert sub.handled_total == 2
+
+
+async def test_stop_lets_the_command_in_hand_finish_and_answer(mqtt: MqttSettings) -> None:
+    gate = asyncio.Event()
+    handler = RecordingHandler(gate=gate)
+    sub = CommandSubscriber(CommandProcessor(MemoryCommands(), handler), mqtt)
+    await sub.start()
+    await sub.wait_subscribed()
+    async with Collector(mqtt.host, mqtt.port, f"{mqtt.topic_prefix}/cmd/+/+") as col:
+        await send(mqtt, "exclusion", {"command_id": "slow", "number": "+74951234567", "kind": "all"})
+        await handler.entered.wait()
+        stopping = asyncio.create_task(sub.stop(deadline_s=5))
+        await asyncio.sleep(0)  # stop() is now waiting for the command in hand
+        assert not stopping.done()
+        gate.set()
+        await stopping
+        await col.wait_for(lambda: len(col.messages) == 1)
+    assert col.messages[0].body["status"] == "applied" and len(handler.applied) == 1

@@ -11,6 +11,9 @@ import pytest
 from dialer.domain.model import AttemptKind, CallClass, Evidence, ExclusionKind, Outcome, ResultCode
 from dialer.errors import InputError
 from dialer.events import payloads, topics
+from dialer.events.publisher import with_envelope
+
+from .support import Row
 
 T0 = datetime(2025, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -151,3 +154,15 @@ def test_exclusion_for_someone_not_a_client() -> None:
 def test_worker_health_will_has_no_time() -> None:
     body = payloads.worker_health(worker_id="w1", status=payloads.WorkerStatus.OFFLINE, occurred_at=None)
     assert body["status"] == "offline" and body["occurred_at"] is None and body["worker_id"] == "w1"
+
+
+def test_envelope_is_added_to_plain_rows_with_a_stable_id() -> None:
+    row = Row(17, "exclusion/coordinator", {"number": "+79161234567", "kind": "calls"}, "+79161234567", T0)
+    a, b = with_envelope(row), with_envelope(row)
+    assert a == b  # a re-send after an outage carries the same event_id
+    assert a["type"] == "exclusion_coordinator" and a["schema"] == payloads.SCHEMA_VERSION
+    assert a["occurred_at"] == "2025-01-04T10:00:00.000000Z" and a["number"] == "+79161234567"
+    other = with_envelope(Row(18, row.topic, row.payload, row.key, T0))
+    assert other["event_id"] != a["event_id"]
+    built = payloads.exclusion_notice(number="+79161234567", kind=ExclusionKind.CALLS, occurred_at=T0)
+    assert with_envelope(Row(19, built.topic, built.payload, built.key, T0)) == built.payload

@@ -27,6 +27,7 @@ import phonenumbers
 
 from dialer.config import MqttSettings
 from dialer.domain.model import ExclusionKind, ResultCode
+from dialer.domain.schedule import DROPPED_CALLBACK_OFFSETS
 from dialer.errors import DialerError, InputError
 from dialer.events import payloads, topics
 from dialer.events.broker import (
@@ -45,8 +46,9 @@ log = logging.getLogger(__name__)
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ID_CHARS = 200
 MAX_TEXT_CHARS = 2000
-# seeds/04: a dropped inbound call is called back 3 times, at +1, +2 and +3 minutes.
-DROPPED_CALLBACK_OFFSETS_S: tuple[float, ...] = (60.0, 120.0, 180.0)
+# seeds/04: a dropped inbound call is called back 3 times, at +1, +2 and +3 minutes (the
+# domain's schedule is the one source of these offsets).
+DROPPED_CALLBACK_OFFSETS_S: tuple[float, ...] = tuple(o.total_seconds() for o in DROPPED_CALLBACK_OFFSETS)
 # A call-back time this far in the past is a mistake (clock skew of a few seconds is not).
 CALLBACK_PAST_TOLERANCE_S = 60.0
 

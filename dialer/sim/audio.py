@@ -54,6 +54,25 @@ def _samples(seconds: float) -> int:
 
 def tone(name: str, duration_s: float | None = None) -> bytes:
     """The tone plan repeated to ``duration_s`` (one cycle when None), phase-continuous per step."""
+    return b"".join(tone_chunks(name, duration_s))
+
+
+def tone_duration_s(name: str, duration_s: float | None = None) -> float:
+    return sum(s.duration_s for s in TONES[name].steps) if duration_s is None else duration_s
+
+
+def tone_chunks(name: str, duration_s: float | None = None) -> Iterator[bytes]:
+    """The tone lazily, one cycle at a time (an hour of ringback is never held in memory)."""
+    cycle = _tone_cycle(name)
+    total = len(cycle) if duration_s is None else 2 * _samples(duration_s)
+    while total > 0:
+        piece = cycle[:total]
+        total -= len(piece)
+        yield piece
+
+
+@cache
+def _tone_cycle(name: str) -> bytes:
     plan = TONES[name]
     cycle: list[np.ndarray] = []
     for step in plan.steps:
@@ -64,11 +83,7 @@ def tone(name: str, duration_s: float | None = None) -> bytes:
         t = np.arange(n) / SAMPLE_RATE_HZ
         wave = sum(np.sin(2 * np.pi * f * t) for f in step.freqs_hz) / len(step.freqs_hz)
         cycle.append(np.asarray(wave) * TONE_AMPLITUDE)
-    one = np.concatenate(cycle)
-    total = len(one) if duration_s is None else _samples(duration_s)
-    reps = -(-total // len(one)) if len(one) else 0
-    pcm = np.tile(one, max(reps, 1))[:total]
-    return np.round(pcm).astype("<i2").tobytes()
+    return bytes(np.round(np.concatenate(cycle)).astype("<i2").tobytes())
 
 
 def silence(duration_s: float) -> bytes:

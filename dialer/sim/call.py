@@ -21,12 +21,12 @@ import contextlib
 import logging
 import re
 import uuid as uuid_mod
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dialer.sim import scenarios as sc
-from dialer.sim.audio import FRAME_S, FrameChunker, clip, silence, tone
+from dialer.sim.audio import FRAME_S, FrameChunker, clip, silence, tone_chunks, tone_duration_s
 from dialer.sim.audiosocket_client import AudioSocketLeg, EndReason
 from dialer.sim.channels import (
     Cause,
@@ -399,12 +399,13 @@ class SimCall:
                 await asyncio.sleep(step.seconds * self._scale)
                 self._next_frame_at = self._loop.time()
             elif isinstance(step, sc.Silence):
-                await self._stream(silence(step.seconds))
+                await self._stream(iter((silence(step.seconds),)), step.seconds)
             elif isinstance(step, sc.Tone):
-                await self._stream(tone(step.name, step.seconds))
+                await self._stream(tone_chunks(step.name, step.seconds), tone_duration_s(step.name, step.seconds))
             elif isinstance(step, sc.Play):
+                pcm = clip(step.clip).pcm
                 for _ in range(step.times):
-                    await self._stream(clip(step.clip).pcm)
+                    await self._stream(iter((pcm,)), len(pcm) / 16000)
             elif isinstance(step, sc.Busy):
                 self.reject_control(Cause.USER_BUSY)
             elif isinstance(step, sc.Congestion):
@@ -415,20 +416,22 @@ class SimCall:
             elif isinstance(step, sc.DropAmi):
                 self.host.drop_ami_connections()
 
-    async def _stream(self, pcm: bytes) -> None:
+    async def _stream(self, chunks: Iterator[bytes], duration_s: float) -> None:
         """Media at the real pace (scaled); before progress/answer nothing flows, time passes."""
         frame_s = FRAME_S * self._scale
-        if not self._media_flowing:
-            await asyncio.sleep(len(pcm) / 16000 * self._scale)
+        if not self._media_flowing or self.host.audiosocket_addr is None:
+            # Nobody can hear it: let the time pass in one sleep instead of 50 wake-ups a second.
+            await asyncio.sleep(duration_s * self._scale)
             return
-        for frame in self._chunker.feed(pcm):
-            self._next_frame_at += frame_s
-            delay = self._next_frame_at - self._loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self.finished:
-                return
-            self._deliver(frame)
+        for pcm in chunks:
+            for frame in self._chunker.feed(pcm):
+                self._next_frame_at += frame_s
+                delay = self._next_frame_at - self._loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.finished:
+                    return
+                self._deliver(frame)
 
     def _start_media(self) -> None:
         if not self._media_flowing:

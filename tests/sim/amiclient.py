@@ -48,11 +48,13 @@ class RawAmi:
 
     async def wait_for(self, predicate, deadline_s: float = 5.0) -> AmiMessage:  # type: ignore[no-untyped-def]
         async def _wait() -> AmiMessage:
+            checked = 0
             async with self._new:
                 while True:
-                    for _t, m in self.received:
+                    for _t, m in self.received[checked:]:
                         if predicate(m):
                             return m
+                    checked = len(self.received)
                     if self.closed.is_set():
                         raise ConnectionError("AMI connection closed while waiting")
                     await self._new.wait()

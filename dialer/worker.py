@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from dialer.ami import signals as sig
 from dialer.ami.client import AmiEvent
@@ -368,7 +368,7 @@ class Worker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_delay(self.config.redirect_retry_s),
-                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                wait=wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),
                 retry=retry_if_exception_type(AmiError),
                 reraise=True,
             ):

@@ -1,0 +1,135 @@
+"""The real worker against the built-in Asterisk simulator: calls, decisions, records, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from dialer import app
+from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
+from dialer.storage.db import Database
+from dialer.storage.repo import Repository
+
+from .harness import harness, run_until, seed
+
+BUSY, NO_ANSWER, PERSON, SILENCE, SIT, UNALLOC = (
+    "+79990000001",
+    "+79990000003",
+    "+79990000006",
+    "+79990000008",
+    "+79990000005",
+    "+79990000009",
+)
+
+
+async def contacts_by_number(url: str) -> dict[str, object]:
+    db = Database(url)
+    try:
+        repo = await Repository.open(db)
+        out: dict[str, object] = {}
+        async for page in repo.iter_contacts("t"):
+            for c in page:
+                out[c.e164 or c.raw_number] = c
+        return out
+    finally:
+        await db.dispose()
+
+
+def actions(sim: object, name: str) -> list[object]:
+    return [a for a in sim.actions if a.get("Action", "").lower() == name.lower()]  # type: ignore[attr-defined]
+
+
+async def test_machines_hung_up_people_redirected_everything_recorded(tmp_path: Path) -> None:
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        numbers = [BUSY, NO_ANSWER, PERSON, SILENCE, SIT, UNALLOC]
+        await seed(h.settings, numbers, h.clock.now())
+        stats = await run_until(h, h.options(ami_port, as_port), len(numbers))
+
+        by_number = {f.number: f for f in h.finished}
+        assert set(by_number) == set(numbers)
+        assert by_number[BUSY].evidence.call_class is CallClass.BUSY
+        assert by_number[NO_ANSWER].evidence.call_class is CallClass.NO_ANSWER
+        assert by_number[PERSON].evidence.call_class is CallClass.PERSON
+        assert by_number[SILENCE].evidence.call_class is CallClass.ANSWERED_SILENCE
+        assert by_number[SIT].evidence.call_class is CallClass.SIT_UNRECOGNISED
+        assert by_number[UNALLOC].evidence.call_class is CallClass.UNALLOCATED
+
+        # The person's call was redirected to the operators and never hung up by us.
+        person_id = str(by_number[PERSON].attempt_id)
+        redirects = actions(h.sim, "Redirect")
+        assert [a.get("Channel") for a in redirects] == [person_id]
+        assert redirects[0].get("Context") == h.settings.dial.operator_context
+        hangups = {a.get("Channel") for a in actions(h.sim, "Hangup")}
+        assert person_id not in hangups
+        # The silent answered call is a machine outcome: we hung it up ourselves.
+        assert str(by_number[SILENCE].attempt_id) in hangups
+        # Each originate carried the attempt id as ChannelId and went through the Local channel.
+        origs = actions(h.sim, "Originate")
+        assert {a.get("ChannelId") for a in origs} == {str(f.attempt_id) for f in h.finished}
+        assert all(str(a.get("Channel", "")).startswith("Local/") for a in origs)
+        assert stats.originated == len(numbers)
+
+        contacts = await contacts_by_number(h.settings.database_url)
+        person = contacts[PERSON]
+        assert person.result is ResultCode.HANDED_TO_OPERATOR  # type: ignore[attr-defined]
+        busy = contacts[BUSY]
+        assert busy.state is ContactState.PENDING and busy.attempts_made == 1  # type: ignore[attr-defined]
+        assert busy.journal.endswith("23/11 Занято")  # type: ignore[attr-defined]
+
+
+async def test_without_audio_analysis_every_answered_call_goes_to_operator(tmp_path: Path) -> None:
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        await seed(h.settings, [SILENCE, BUSY], h.clock.now())
+        opts = h.options(ami_port, as_port, pipeline_factory=None)
+        await run_until(h, opts, 2)
+        by_number = {f.number: f for f in h.finished}
+        assert by_number[SILENCE].evidence.call_class is CallClass.UNSURE_ANSWERED
+        assert "no audio analysis" in by_number[SILENCE].evidence.reason
+        assert by_number[BUSY].evidence.call_class is CallClass.BUSY
+        assert [a.get("Channel") for a in actions(h.sim, "Redirect")] == [str(by_number[SILENCE].attempt_id)]
+
+
+async def test_graceful_stop_hangs_up_unanswered_and_records_aborted(tmp_path: Path) -> None:
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        await seed(h.settings, [NO_ANSWER], h.clock.now())
+        rt = await app.build(h.settings, h.options(ami_port, as_port, drain_s=0.0))
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(rt, stop))
+        for _ in range(200):  # until the call rings
+            await asyncio.sleep(0.01)
+            if h.sim.live_channels():
+                break
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        assert [f.evidence.call_class for f in h.finished] == [CallClass.ABORTED]
+        contacts = await contacts_by_number(h.settings.database_url)
+        c = contacts[NO_ANSWER]
+        # Aborted does not use up an attempt and the contact stays due.
+        assert c.state is ContactState.PENDING and c.attempts_made == 0  # type: ignore[attr-defined]
+        assert actions(h.sim, "Hangup")
+
+
+async def test_restart_recovers_attempt_left_in_progress(tmp_path: Path) -> None:
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        await seed(h.settings, [BUSY], h.clock.now())
+        db = Database(h.settings.database_url)
+        repo = await Repository.open(db)
+        claimed = await repo.claim_due("t", "test-worker", h.clock.now(), 5)
+        assert len(claimed) == 1 and claimed[0].attempt_kind is AttemptKind.CAMPAIGN
+        crashed = uuid.uuid4()
+        await repo.start_attempt(claimed[0], crashed, h.clock.now())
+        await db.dispose()  # "crash": the attempt is left in progress
+
+        await run_until(h, h.options(ami_port, as_port), 1)
+        db = Database(h.settings.database_url)
+        repo = await Repository.open(db)
+        attempts = await repo.attempts_of(claimed[0].contact.id)
+        await db.dispose()
+        by_id = {a.id: a for a in attempts}
+        assert by_id[crashed].call_class == CallClass.ABORTED.value
+        dialled = [a for a in attempts if a.id != crashed]
+        assert len(dialled) == 1 and dialled[0].call_class == CallClass.BUSY.value
+        # The crashed attempt is not counted: the busy one is attempt 1.
+        contacts = await contacts_by_number(h.settings.database_url)
+        assert contacts[BUSY].attempts_made == 1  # type: ignore[attr-defined]

@@ -37,6 +37,8 @@ QUALIFIER_WINDOW = 2  # words either side of the matched span checked for requir
 ACCEPT_FINAL = 0.6  # confidence a final text needs
 ACCEPT_PARTIAL = 0.75  # confidence over the heard stretch a partial text needs to decide early
 MIN_EVIDENCE = 1.0  # aligned weight a partial decision needs (one single-class word, or more)
+MIN_PARTIAL_COVERAGE = 0.4  # share of the phrase a partial decision needs
+MIN_PARTIAL_WORDS = 2  # one word alone never decides early (a grammar recogniser invents words)
 MIN_FINAL_EVIDENCE = 0.5  # aligned weight a final match needs (one two-class word, or more)
 KEY_WORD_MAX_CLASSES = 3  # a key word is used by at most this many classes; every match needs one
 _KEY_SIM = 0.7
@@ -287,7 +289,11 @@ class PhraseMatcher:
             heard = [
                 a
                 for a in live
-                if not a.phrase.hint and a.local_confidence >= ACCEPT_PARTIAL and a.score >= MIN_EVIDENCE
+                if not a.phrase.hint
+                and a.local_confidence >= ACCEPT_PARTIAL
+                and a.score >= MIN_EVIDENCE
+                and a.confidence >= MIN_PARTIAL_COVERAGE
+                and len(a.pairs) >= min(MIN_PARTIAL_WORDS, len(a.phrase.tokens))
             ]
             if not heard:
                 return None

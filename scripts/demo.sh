@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job (README): set up, then run a demo campaign against the built-in Asterisk
+# simulator on an embedded SQLite file. Extra arguments go to `dialer demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIALER_SETUP_NO_APT=1 bash scripts/setup.sh
+exec .venv/bin/dialer demo "$@"

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dialer.analysis.offline import RecognizerUpdate
+from dialer.asr.catalogue import Catalogue
 from dialer.asr.matcher import Match, PhraseMatcher
 from dialer.config import AsrSettings
 from dialer.domain.model import CallClass
@@ -113,6 +115,7 @@ class AsrEvent:
     match: Match | None
     guess: Match | None
     audio_s: float
+    utterance: str = ""  # the recognizer's own text for the current (or just finished) utterance
 
 
 class AsrEngine:
@@ -329,6 +332,7 @@ class CallRecognizer:
                 match=match,
                 guess=decoded.guess,
                 audio_s=self.audio_s,
+                utterance=decoded.text,
             )
 
 
@@ -351,3 +355,63 @@ async def start_engine(
         return None
     lg.info("ASR ready: model %s, %d grammar phrases", engine.model_path, len(engine.grammar))
     return engine
+
+
+class _LiveRecognizer:
+    """One call's recognizer in the shape the live pipeline wants (dialer.pipeline.AsyncRecognizer):
+    ``accept(pcm)`` → the utterance text so far / finished, ``close()``."""
+
+    def __init__(self, shared: _SharedEngine) -> None:
+        self._shared = shared
+        self._call: CallRecognizer | None = None
+        self._unavailable = False
+
+    async def accept(self, pcm: bytes) -> RecognizerUpdate | None:
+        if self._unavailable:
+            return None
+        if self._call is None:
+            engine = await self._shared.get()
+            if engine is None:
+                self._unavailable = True
+                return None
+            self._call = engine.open_call()
+        ev = await self._call.feed(pcm)
+        if ev is None or not ev.utterance:
+            return None
+        return RecognizerUpdate(ev.utterance, ev.final)
+
+    async def close(self) -> None:
+        if self._call is not None:
+            self._call.close()
+
+
+class _SharedEngine:
+    """Starts the engine on first use (model loaded in the executor), once; a failure is logged
+    once and the calls go on without ASR."""
+
+    def __init__(self, engine: AsrEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._state: bool | None = None  # None: not tried; True: started; False: unavailable
+
+    async def get(self) -> AsrEngine | None:
+        async with self._lock:
+            if self._state is None:
+                try:
+                    await self._engine.start()
+                    self._state = True
+                except AsrUnavailable as exc:
+                    log.warning("ASR disabled: %s", exc)
+                    self._state = False
+        return self._engine if self._state else None
+
+
+def live_recognizer_factory(
+    model_path: Path, catalogue: Catalogue, *, max_workers: int = 2, sample_rate: int = 8000
+) -> Callable[[], _LiveRecognizer]:
+    """A per-call recognizer factory for dialer.pipeline over one shared engine (model loaded on
+    the first call, in the executor)."""
+    shared = _SharedEngine(
+        AsrEngine(model_path, PhraseMatcher(catalogue), max_workers=max_workers, sample_rate=sample_rate)
+    )
+    return lambda: _LiveRecognizer(shared)

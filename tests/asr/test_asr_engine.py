@@ -294,3 +294,36 @@ async def test_decoding_is_bounded_and_off_the_event_loop(monkeypatch: pytest.Mo
     assert gate.peak == 2 and ticks == 20
     assert all(t.startswith("asr") for t in gate.threads)
     await engine.aclose()
+
+
+# --- the shape the live pipeline uses (dialer.pipeline.AsyncRecognizer) -----------------------
+
+
+async def test_live_recognizer_factory_streams_utterance_text(audio: dict[str, bytes]) -> None:
+    from dialer.asr.engine import live_recognizer_factory
+
+    factory = live_recognizer_factory(KO_MODEL, KO_MATCHER.catalogue, max_workers=1)
+    rec = factory()
+    updates = []
+    for k in range(0, len(audio["ivr"]), FRAME):
+        u = await rec.accept(audio["ivr"][k : k + FRAME])
+        if u is not None:
+            updates.append(u)
+    await rec.close()
+    assert updates and not updates[0].final
+    assert KO_MATCHER.best_match(updates[-1].text, partial=True) is not None
+
+
+async def test_live_recognizer_factory_without_model_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dialer.asr.engine import live_recognizer_factory
+
+    caplog.set_level(logging.WARNING, logger="dialer.asr")
+    factory = live_recognizer_factory(tmp_path / "absent", KO_MATCHER.catalogue)
+    recs = [factory() for _ in range(3)]
+    for r in recs:
+        assert await r.accept(b"\0" * 4000) is None
+        await r.close()
+    assert [m for m in caplog.messages if m.startswith("ASR disabled")] == [caplog.messages[0]]
+    assert len(caplog.messages) == 1

@@ -1,0 +1,85 @@
+"""``dialer eval CORPUS_DIR [--model PATH] [--catalogue PATH] [--thresholds FILE]``.
+
+Replays every call of a labelled corpus (``dialer corpus generate``) through the call analysis and
+the fusion, prints precision/recall, the confusion matrix and decision latencies, and exits 1 when
+a threshold of ``config/eval_thresholds.yaml`` (or ``--thresholds``) is not met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from dialer.analysis.offline import RecognizerFactory
+from dialer.asr.catalogue import Catalogue, load_catalogue
+from dialer.audio import load_toneplans
+from dialer.commands.common import CliContext, Subparsers
+from dialer.config import DEFAULT_CONFIG_DIR, Settings
+from dialer.corpus.evaluate import build_report, check, evaluate_corpus, format_calls, format_report, load_thresholds
+from dialer.errors import AsrUnavailable, InputError
+
+DEFAULT_THRESHOLDS = DEFAULT_CONFIG_DIR / "eval_thresholds.yaml"
+NO_MODEL_NOTE = "no speech model: evaluating with network+tone+VAD signals only"
+EXIT_BELOW_THRESHOLD = 1
+
+
+def register(subparsers: Subparsers) -> None:
+    ev = subparsers.add_parser(
+        "eval",
+        help="evaluate the call analysis over a labelled corpus",
+        description="Replay every call of CORPUS_DIR (made by `dialer corpus generate`) through the call "
+        "analysis and print per-class precision/recall, the confusion matrix and decision latencies. "
+        "Exit status 1 when a threshold is not met.",
+    )
+    ev.add_argument("corpus_dir", type=Path, metavar="CORPUS_DIR")
+    ev.add_argument("--model", type=Path, metavar="PATH", help="Vosk model dir (default: settings asr.model_path)")
+    ev.add_argument("--catalogue", type=Path, metavar="PATH", help="phrase catalogue (default: settings)")
+    ev.add_argument("--thresholds", type=Path, metavar="FILE", help=f"thresholds (default {DEFAULT_THRESHOLDS})")
+    ev.add_argument("--tones", metavar="COUNTRY", help="tone plan (default: the tones file's default)")
+    ev.add_argument("--show-calls", action="store_true", help="list every call not decided as expected")
+    ev.set_defaults(handler=_eval)
+
+
+def vosk_recognizer_factory(model_path: Path, catalogue: Catalogue, sample_rate: int = 8000) -> RecognizerFactory:
+    """One shared model, one grammar-restricted recogniser per call."""
+    from dialer.corpus.vosk_adapter import vosk_factory
+
+    return vosk_factory(model_path, catalogue, sample_rate)
+
+
+async def _eval(args: argparse.Namespace, ctx: CliContext) -> int:
+    settings = ctx.settings
+    # file reading, model loading and decoding are blocking: one worker thread does it all
+    return await asyncio.to_thread(run_eval, args, settings)
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    corpus_dir: Path = args.corpus_dir
+    if not corpus_dir.is_dir():
+        raise InputError(f"{corpus_dir}: not a directory")
+    th_path: Path = args.thresholds or DEFAULT_THRESHOLDS
+    thresholds = load_thresholds(th_path)
+    plan = load_toneplans(settings.tones_path).get(args.tones)
+    model_path: Path | None = args.model or settings.asr.model_path
+    factory: RecognizerFactory | None = None
+    catalogue: Catalogue | None = None
+    if model_path is not None and (args.model is not None or model_path.is_dir()):
+        if not model_path.is_dir():
+            raise AsrUnavailable(f"{model_path}: no speech model there")
+        catalogue = load_catalogue(args.catalogue or settings.phrases_path)
+        factory = vosk_recognizer_factory(model_path, catalogue, settings.asr.sample_rate)
+        print(f"speech model: {model_path}; catalogue: {catalogue.source} ({len(catalogue)} phrases)")
+    else:
+        print(NO_MODEL_NOTE)
+    started = time.monotonic()
+    outcomes = evaluate_corpus(corpus_dir, plan, catalogue=catalogue, recognizer_factory=factory)
+    report = build_report(outcomes, model=factory is not None, runtime_s=time.monotonic() - started)
+    failures = check(report, thresholds)
+    print(format_report(report, failures))
+    if args.show_calls:
+        wrong = format_calls(outcomes)
+        print("\nCalls not decided as expected:\n" + (wrong or "  none"))
+    print(f"thresholds: {thresholds.source}")
+    return EXIT_BELOW_THRESHOLD if failures else 0

@@ -1,0 +1,591 @@
+"""Evaluate the call-progress analysis over a labelled corpus (``dialer eval CORPUS_DIR``).
+
+Every call is replayed through :func:`dialer.analysis.offline.analyse_call`; the report gives
+per-class precision/recall, the confusion matrix (rows expected, columns decided), decision
+latency percentiles from the start of the audio and from the end of the discriminating word, and
+the checks of ``config/eval_thresholds.yaml``.
+
+Without a speech model, announcement and IVR calls cannot be told apart by class: precision and
+recall are computed over the calls decidable without ASR, and the announcement calls are checked
+by the *retry-path* rule instead (cause-based retry classes, never «Некорректный контакт»).
+
+The metric functions are pure; only :func:`evaluate_corpus` reads files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.analysis.offline import RecognizerFactory, analyse_call
+from dialer.asr.catalogue import Catalogue
+from dialer.asr.matcher import PhraseMatcher
+from dialer.audio import (
+    BeepDetected,
+    Observation,
+    SitDetected,
+    SpeechPattern,
+    ToneDetected,
+    ToneKind,
+    TonePlan,
+    Verdict,
+)
+from dialer.corpus.generate import read_wav
+from dialer.corpus.labels import CallLabel, read_labels
+from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES, Action, FusionConfig
+from dialer.domain.model import CallClass
+from dialer.errors import ConfigError
+from dialer.yamlload import YNode, load_yaml_file
+
+UNDECIDED = "(none)"  # column of calls still undecided when their audio ran out
+
+#: Classes only a speech model can name; without one they are judged by the retry-path rule.
+ASR_ONLY_CLASSES = frozenset(ANNOUNCEMENT_CLASSES | {CallClass.IVR})
+#: Where an unrecognised announcement must land: retry classes chosen from cause/tones.
+RETRY_PATH_CLASSES = frozenset(
+    {
+        CallClass.BUSY,
+        CallClass.CONGESTION,
+        CallClass.NO_ANSWER,
+        CallClass.NO_CONNECTION,
+        CallClass.REJECTED,
+        CallClass.UNALLOCATED,
+        CallClass.SIT_UNRECOGNISED,
+    }
+)
+TEMPORARY_ANNOUNCEMENTS = frozenset(ANNOUNCEMENT_CLASSES - NOT_WORKING_CLASSES)
+
+
+# --- per call ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    id: str
+    expected: CallClass
+    decided: CallClass | None  # None: undecided
+    action: Action | None
+    decided_at_ms: int | None
+    disc_end_ms: int
+    answered: bool  # the network script answers the call
+    signal_at_ms: int | None = None  # first audio observation that names the expected class
+    reason: str = ""
+    text: str = ""
+
+    @property
+    def latency_from_start_ms(self) -> int | None:
+        return self.decided_at_ms
+
+    @property
+    def latency_from_disc_ms(self) -> int | None:
+        return None if self.decided_at_ms is None else self.decided_at_ms - self.disc_end_ms
+
+    @property
+    def signal_latency_ms(self) -> int | None:
+        return None if self.signal_at_ms is None else self.signal_at_ms - self.disc_end_ms
+
+    @property
+    def decided_key(self) -> str:
+        return self.decided.value if self.decided is not None else UNDECIDED
+
+
+def signal_at_ms(expected: CallClass, observations: Iterable[Observation]) -> int | None:
+    """When the audio analysis first reported what names ``expected`` (tones, SIT, speech pattern)."""
+    for o in observations:
+        if expected is CallClass.BUSY and isinstance(o, ToneDetected) and o.kind is ToneKind.BUSY:
+            return o.at_ms
+        if expected is CallClass.CONGESTION and isinstance(o, ToneDetected) and o.kind is ToneKind.CONGESTION:
+            return o.at_ms
+        if expected is CallClass.SIT_UNRECOGNISED and isinstance(o, SitDetected):
+            return o.at_ms
+        if expected is CallClass.VOICEMAIL and (
+            isinstance(o, BeepDetected) or (isinstance(o, SpeechPattern) and o.verdict is Verdict.VOICEMAIL)
+        ):
+            return o.at_ms
+        if isinstance(o, SpeechPattern) and (
+            (expected is CallClass.PERSON and o.verdict is Verdict.PERSON)
+            or (expected is CallClass.ANSWERED_SILENCE and o.verdict is Verdict.SILENCE)
+        ):
+            return o.at_ms
+    return None
+
+
+# --- metrics (pure) ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ClassScore:
+    support: int  # calls expected in the class
+    predicted: int  # calls decided as the class
+    correct: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.predicted if self.predicted else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.correct / self.support if self.support else None
+
+
+Confusion = Mapping[tuple[str, str], int]  # (expected, decided) → calls
+
+
+def confusion(outcomes: Iterable[CallOutcome]) -> Counter[tuple[str, str]]:
+    return Counter((o.expected.value, o.decided_key) for o in outcomes)
+
+
+def class_scores(conf: Confusion) -> dict[str, ClassScore]:
+    """Precision/recall inputs per class from a confusion matrix (rows expected, cols decided)."""
+    classes = {e for e, _ in conf} | {d for _, d in conf if d != UNDECIDED}
+    out = {}
+    for c in sorted(classes):
+        support = sum(n for (e, _), n in conf.items() if e == c)
+        predicted = sum(n for (_, d), n in conf.items() if d == c)
+        out[c] = ClassScore(support, predicted, conf.get((c, c), 0))
+    return out
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Nearest-rank percentile (no interpolation): the smallest value ≥ ``pct`` % of the values."""
+    if not values:
+        return None
+    if not 0 < pct <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {pct}")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    n: int
+    p50_start_ms: float | None
+    p95_start_ms: float | None
+    p50_disc_ms: float | None
+    p95_disc_ms: float | None
+    signal_n: int = 0
+    p50_signal_ms: float | None = None  # from disc end to the first naming observation
+    p95_signal_ms: float | None = None
+
+
+def latencies(outcomes: Iterable[CallOutcome]) -> dict[str, Latency]:
+    """Per expected class, over its decided calls."""
+    by: dict[str, list[CallOutcome]] = defaultdict(list)
+    for o in outcomes:
+        by[o.expected.value].append(o)
+    out = {}
+    for cls, group in sorted(by.items()):
+        start = [float(o.latency_from_start_ms) for o in group if o.latency_from_start_ms is not None]
+        disc = [float(o.latency_from_disc_ms) for o in group if o.latency_from_disc_ms is not None]
+        sig = [float(o.signal_latency_ms) for o in group if o.signal_latency_ms is not None]
+        out[cls] = Latency(
+            n=len(start),
+            p50_start_ms=percentile(start, 50),
+            p95_start_ms=percentile(start, 95),
+            p50_disc_ms=percentile(disc, 50),
+            p95_disc_ms=percentile(disc, 95),
+            signal_n=len(sig),
+            p50_signal_ms=percentile(sig, 50),
+            p95_signal_ms=percentile(sig, 95),
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyCounts:
+    person_calls: int
+    person_hung_up: int  # expected person, we hung up: must be 0
+    announcement_calls: int  # unanswered announcement calls
+    announcement_not_working: int  # …decided as a «Некорректный контакт» class
+    announcement_retry_path: int  # …decided as a cause/tone retry class
+    temporary_as_not_working: int  # a temporary announcement decided as not working
+
+
+def safety_counts(outcomes: Iterable[CallOutcome]) -> SafetyCounts:
+    person = hung = ann = ann_nw = ann_retry = temp_nw = 0
+    for o in outcomes:
+        if o.expected is CallClass.PERSON:
+            person += 1
+            hung += o.action is Action.HANGUP
+        if o.expected in ANNOUNCEMENT_CLASSES and not o.answered:
+            ann += 1
+            ann_nw += o.decided in NOT_WORKING_CLASSES
+            ann_retry += o.decided in RETRY_PATH_CLASSES
+        if o.expected in TEMPORARY_ANNOUNCEMENTS and o.decided in NOT_WORKING_CLASSES:
+            temp_nw += 1
+    return SafetyCounts(person, hung, ann, ann_nw, ann_retry, temp_nw)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    outcomes: tuple[CallOutcome, ...]
+    model: bool  # a speech model decoded the calls
+    scored: Counter[tuple[str, str]]  # confusion over the calls precision/recall are computed on
+    full: Counter[tuple[str, str]]
+    scores: dict[str, ClassScore]
+    latency: dict[str, Latency]
+    safety: SafetyCounts
+    runtime_s: float = 0.0
+    audio_s: float = 0.0
+
+
+def build_report(outcomes: Sequence[CallOutcome], model: bool, runtime_s: float = 0.0) -> Report:
+    scored_calls = [o for o in outcomes if model or o.expected not in ASR_ONLY_CLASSES]
+    scored = confusion(scored_calls)
+    return Report(
+        outcomes=tuple(outcomes),
+        model=model,
+        scored=scored,
+        full=confusion(outcomes),
+        scores=class_scores(scored),
+        latency=latencies(outcomes),
+        safety=safety_counts(outcomes),
+        runtime_s=runtime_s,
+    )
+
+
+# --- thresholds --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ClassLimit:
+    precision: float | None = None
+    recall: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyLimit:
+    p95_from_disc_ms: float | None = None
+    p95_signal_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    classes: dict[str, ClassLimit] = field(default_factory=dict)
+    model_classes: dict[str, ClassLimit] = field(default_factory=dict)  # only with a speech model
+    model_announcements: ClassLimit | None = None  # every announcement class not listed
+    person_hung_up_max: int = 0
+    temporary_as_not_working_max: int = 0
+    no_model_announcement_not_working_max: int = 0
+    no_model_announcement_retry_path_min_rate: float | None = None
+    latency: dict[str, LatencyLimit] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+
+def _class_key(node: YNode, key: str) -> str:
+    try:
+        return CallClass(key).value
+    except ValueError:
+        raise ConfigError(f"unknown call class {key!r}", source=node.source, line=node.key_line(key)) from None
+
+
+def _rate(node: YNode, what: str) -> float:
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
+        raise node.error(f"{what} must be a number between 0 and 1, got {v!r}")
+    return float(v)
+
+
+def _count(node: YNode, what: str) -> int:
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise node.error(f"{what} must be a whole number ≥ 0, got {v!r}")
+    return v
+
+
+def _mapping(node: YNode, what: str) -> dict[str, YNode]:
+    if not isinstance(node.value, dict):
+        raise node.error(f"{what} must be a mapping")
+    return dict(node.value)
+
+
+def _limit(node: YNode, what: str) -> ClassLimit:
+    m = _mapping(node, what)
+    unknown = set(m) - {"precision", "recall"}
+    if unknown:
+        raise node.error(f"{what}: unknown key(s) {', '.join(sorted(unknown))} (precision, recall)")
+    return ClassLimit(
+        precision=_rate(m["precision"], f"{what}.precision") if "precision" in m else None,
+        recall=_rate(m["recall"], f"{what}.recall") if "recall" in m else None,
+    )
+
+
+def _ms(node: YNode, what: str) -> float:
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise node.error(f"{what} must be milliseconds ≥ 0, got {v!r}")
+    return float(v)
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Read a thresholds file; every mistake is a ConfigError naming file and line."""
+    if not path.exists():
+        raise ConfigError("thresholds file not found", source=str(path))
+    root = load_yaml_file(path)
+    top = _mapping(root, "thresholds")
+    allowed = {"version", "classes", "with_model", "safety", "without_model", "latency_ms"}
+    for key in top:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown key {key!r} (one of {', '.join(sorted(allowed))})", source=str(path), line=root.key_line(key)
+            )
+    classes = {}
+    if "classes" in top:
+        cnode = top["classes"]
+        for key, node in _mapping(cnode, "classes").items():
+            classes[_class_key(cnode, key)] = _limit(node, f"classes.{key}")
+    model_classes: dict[str, ClassLimit] = {}
+    model_ann: ClassLimit | None = None
+    if "with_model" in top:
+        wm = _mapping(top["with_model"], "with_model")
+        if "classes" in wm:
+            for key, node in _mapping(wm["classes"], "with_model.classes").items():
+                model_classes[_class_key(wm["classes"], key)] = _limit(node, f"with_model.classes.{key}")
+        if "announcements" in wm:
+            model_ann = _limit(wm["announcements"], "with_model.announcements")
+    safety = _mapping(top["safety"], "safety") if "safety" in top else {}
+    without = _mapping(top["without_model"], "without_model") if "without_model" in top else {}
+    latency: dict[str, LatencyLimit] = {}
+    if "latency_ms" in top:
+        lnode = top["latency_ms"]
+        for key, node in _mapping(lnode, "latency_ms").items():
+            m = _mapping(node, f"latency_ms.{key}")
+            unknown = set(m) - {"p95_from_disc", "p95_signal"}
+            if unknown:
+                raise node.error(f"latency_ms.{key}: unknown key(s) {', '.join(sorted(unknown))}")
+            latency[_class_key(lnode, key)] = LatencyLimit(
+                p95_from_disc_ms=_ms(m["p95_from_disc"], "p95_from_disc") if "p95_from_disc" in m else None,
+                p95_signal_ms=_ms(m["p95_signal"], "p95_signal") if "p95_signal" in m else None,
+            )
+    return Thresholds(
+        classes=classes,
+        model_classes=model_classes,
+        model_announcements=model_ann,
+        person_hung_up_max=_count(safety["person_hung_up_max"], "person_hung_up_max")
+        if "person_hung_up_max" in safety
+        else 0,
+        temporary_as_not_working_max=_count(safety["temporary_as_not_working_max"], "temporary_as_not_working_max")
+        if "temporary_as_not_working_max" in safety
+        else 0,
+        no_model_announcement_not_working_max=_count(
+            without["announcement_not_working_max"], "announcement_not_working_max"
+        )
+        if "announcement_not_working_max" in without
+        else 0,
+        no_model_announcement_retry_path_min_rate=_rate(
+            without["announcement_retry_path_min_rate"], "announcement_retry_path_min_rate"
+        )
+        if "announcement_retry_path_min_rate" in without
+        else None,
+        latency=latency,
+        source=str(path),
+    )
+
+
+def check(report: Report, th: Thresholds) -> list[str]:
+    """Every threshold the report fails, one line each (empty: all met)."""
+    failures: list[str] = []
+
+    def limit(cls: str, lim: ClassLimit, scope: str) -> None:
+        score = report.scores.get(cls)
+        if score is None or score.support == 0:
+            failures.append(f"{scope}{cls}: no calls of this class in the corpus")
+            return
+        for name, want, got in (("precision", lim.precision, score.precision), ("recall", lim.recall, score.recall)):
+            if want is None:
+                continue
+            if got is None or got < want:
+                shown = "n/a (never decided)" if got is None else f"{got:.3f}"
+                failures.append(f"{scope}{cls}: {name} {shown} < {want:.3f}")
+
+    for cls, lim in th.classes.items():
+        if not report.model and CallClass(cls) in ASR_ONLY_CLASSES:
+            continue  # needs the words: judged by the retry-path rule instead
+        limit(cls, lim, "")
+    if report.model:
+        for cls, lim in th.model_classes.items():
+            limit(cls, lim, "with model: ")
+        if th.model_announcements is not None:
+            for c in sorted(ANNOUNCEMENT_CLASSES - {CallClass(k) for k in th.model_classes}, key=str):
+                if report.scores.get(c.value) is not None:
+                    limit(c.value, th.model_announcements, "with model: ")
+    s = report.safety
+    if s.person_hung_up > th.person_hung_up_max:
+        failures.append(
+            f"safety: hung up on {s.person_hung_up} of {s.person_calls} person calls (max {th.person_hung_up_max})"
+        )
+    if s.temporary_as_not_working > th.temporary_as_not_working_max:
+        failures.append(
+            f"safety: {s.temporary_as_not_working} temporary announcements decided as not working "
+            f"(max {th.temporary_as_not_working_max})"
+        )
+    if not report.model:
+        if s.announcement_not_working > th.no_model_announcement_not_working_max:
+            failures.append(
+                f"without model: {s.announcement_not_working} announcement calls decided as a "
+                f"«Некорректный контакт» class (max {th.no_model_announcement_not_working_max})"
+            )
+        want = th.no_model_announcement_retry_path_min_rate
+        if want is not None and s.announcement_calls:
+            rate = s.announcement_retry_path / s.announcement_calls
+            if rate < want:
+                failures.append(f"without model: {rate:.3f} of announcement calls on the retry path < {want:.3f}")
+    for cls, ll in th.latency.items():
+        lat = report.latency.get(cls)
+        if lat is None:
+            failures.append(f"latency {cls}: no calls of this class in the corpus")
+            continue
+        if ll.p95_from_disc_ms is not None and (lat.p95_disc_ms is None or lat.p95_disc_ms > ll.p95_from_disc_ms):
+            failures.append(
+                f"latency {cls}: p95 from the discriminating point {_fmt_ms(lat.p95_disc_ms)} > "
+                f"{ll.p95_from_disc_ms:.0f} ms"
+            )
+        if ll.p95_signal_ms is not None and (lat.p95_signal_ms is None or lat.p95_signal_ms > ll.p95_signal_ms):
+            failures.append(
+                f"latency {cls}: p95 audio-signal latency {_fmt_ms(lat.p95_signal_ms)} > {ll.p95_signal_ms:.0f} ms"
+            )
+    return failures
+
+
+# --- running -----------------------------------------------------------------------------------------
+def evaluate_corpus(
+    corpus_dir: Path,
+    plan: TonePlan,
+    *,
+    catalogue: Catalogue | None = None,
+    recognizer_factory: RecognizerFactory | None = None,
+    fusion: FusionConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CallOutcome]:
+    labels = list(read_labels(corpus_dir))
+    matcher = PhraseMatcher(catalogue) if catalogue is not None and recognizer_factory is not None else None
+    out = []
+    for i, label in enumerate(labels):
+        out.append(evaluate_call(corpus_dir, label, plan, matcher, recognizer_factory, fusion))
+        if progress is not None:
+            progress(i + 1, len(labels))
+    return out
+
+
+def evaluate_call(
+    corpus_dir: Path,
+    label: CallLabel,
+    plan: TonePlan,
+    matcher: PhraseMatcher | None,
+    recognizer_factory: RecognizerFactory | None,
+    fusion: FusionConfig | None = None,
+) -> CallOutcome:
+    samples = read_wav(corpus_dir / f"{label.id}.wav")
+    res = analyse_call(
+        samples,
+        label.network,
+        plan,
+        matcher=matcher,
+        recognizer_factory=recognizer_factory if matcher is not None else None,
+        fusion=fusion,
+    )
+    ev = res.decision.evidence if res.decision is not None else None
+    return CallOutcome(
+        id=label.id,
+        expected=label.call_class,
+        decided=ev.call_class if ev is not None else None,
+        action=res.action,
+        decided_at_ms=res.decided_at_ms,
+        disc_end_ms=label.disc_end_ms,
+        answered=label.network.answered_ms is not None,
+        signal_at_ms=signal_at_ms(label.call_class, res.observations),
+        reason=ev.reason if ev is not None else "no decision before the audio ended",
+        text=res.text,
+    )
+
+
+# --- printing ----------------------------------------------------------------------------------------
+def _fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def _fmt_rate(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:5.3f}"
+
+
+def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
+    lines: list[str] = []
+    n = len(report.outcomes)
+    scored_n = sum(report.scored.values())
+    lines.append(
+        f"{n} calls, speech model: {'yes' if report.model else 'no'}"
+        + (f", {report.runtime_s:.1f} s" if report.runtime_s else "")
+    )
+    lines.append("")
+    if report.model:
+        lines.append("Precision / recall per class (all calls):")
+    else:
+        lines.append(
+            f"Precision / recall per class ({scored_n} calls decidable without ASR; announcement and IVR "
+            "calls are checked by the retry-path rule below):"
+        )
+    lines.append(f"  {'class':30} {'support':>7} {'decided':>7} {'precision':>9} {'recall':>7}")
+    for cls, sc in report.scores.items():
+        lines.append(
+            f"  {cls:30} {sc.support:7d} {sc.predicted:7d} {_fmt_rate(sc.precision):>9} {_fmt_rate(sc.recall):>7}"
+        )
+    lines.append("")
+    lines.extend(format_confusion(report.full))
+    lines.append("")
+    lines.append("Decision latency per expected class, ms (nearest-rank percentiles over decided calls):")
+    lines.append("  from start = from the start of the audio; from disc = from the end of the discriminating word")
+    lines.append("  (tone onset for tones, the ring timeout for no answer, the answer for silence);")
+    lines.append("  signal = audio analysis naming the class (tone, SIT, beep, speech pattern), from the same point")
+    lines.append(
+        f"  {'class':30} {'n':>4} {'start p50':>9} {'p95':>6} {'disc p50':>9} {'p95':>6} {'signal p50':>10} {'p95':>6}"
+    )
+    for cls, lat in report.latency.items():
+        lines.append(
+            f"  {cls:30} {lat.n:4d} {_fmt_ms(lat.p50_start_ms):>9} {_fmt_ms(lat.p95_start_ms):>6} "
+            f"{_fmt_ms(lat.p50_disc_ms):>9} {_fmt_ms(lat.p95_disc_ms):>6} "
+            f"{_fmt_ms(lat.p50_signal_ms):>10} {_fmt_ms(lat.p95_signal_ms):>6}"
+        )
+    s = report.safety
+    lines.append("")
+    lines.append("Safety:")
+    lines.append(f"  person calls hung up on: {s.person_hung_up} of {s.person_calls}")
+    lines.append(f"  temporary announcements decided as not working: {s.temporary_as_not_working}")
+    lines.append(
+        f"  unanswered announcement calls: {s.announcement_calls}; on the cause/tone retry path: "
+        f"{s.announcement_retry_path}; decided «Некорректный контакт» class: {s.announcement_not_working}"
+    )
+    undecided = sum(1 for o in report.outcomes if o.decided is None)
+    if undecided:
+        lines.append(f"  undecided when the audio ended: {undecided}")
+    if failures is not None:
+        lines.append("")
+        if failures:
+            lines.append(f"FAILED {len(failures)} threshold(s):")
+            lines.extend(f"  {f}" for f in failures)
+        else:
+            lines.append("All thresholds met.")
+    return "\n".join(lines)
+
+
+def format_confusion(conf: Confusion) -> list[str]:
+    rows = sorted({e for e, _ in conf})
+    cols = sorted({d for _, d in conf if d != UNDECIDED})
+    if any(d == UNDECIDED for _, d in conf):
+        cols.append(UNDECIDED)
+    width = max(3, *(len(str(n)) for n in conf.values())) if conf else 3
+    out = ["Confusion matrix (rows: expected, columns: decided):"]
+    out.append("  columns: " + "  ".join(f"{i + 1}={c}" for i, c in enumerate(cols)))
+    out.append(f"  {'':30} " + " ".join(f"{i + 1:>{width}}" for i in range(len(cols))))
+    for r in rows:
+        cells = " ".join(f"{conf.get((r, c), 0) or '.':>{width}}" for c in cols)
+        out.append(f"  {r:30} {cells}")
+    return out
+
+
+def format_calls(outcomes: Iterable[CallOutcome], only_wrong: bool = True) -> str:
+    lines = []
+    for o in outcomes:
+        if only_wrong and o.decided is o.expected:
+            continue
+        lines.append(
+            f"  {o.id:40} expected {o.expected.value:28} decided {o.decided_key:22} "
+            f"at {_fmt_ms(o.decided_at_ms)} ms: {o.reason}" + (f" [text: {o.text}]" if o.text else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,317 @@
+"""Evaluation: metric arithmetic on hand-made outcomes, threshold checks and file errors, the
+phrase tracker, the offline replay (with a scripted recogniser), and the CLI's exit status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dialer.analysis.offline import CallAnalysis, PhraseTracker, RecognizerUpdate, analyse_call, network_facts_at
+from dialer.asr.catalogue import load_catalogue
+from dialer.asr.matcher import PhraseMatcher
+from dialer.audio import load_toneplans
+from dialer.config import DEFAULT_CONFIG_DIR
+from dialer.corpus.evaluate import (
+    UNDECIDED,
+    CallOutcome,
+    ClassLimit,
+    LatencyLimit,
+    Thresholds,
+    build_report,
+    check,
+    class_scores,
+    confusion,
+    format_report,
+    load_thresholds,
+    percentile,
+    safety_counts,
+)
+from dialer.corpus.generate import BUSY_CADENCE_MS, TONE_HZ, Recipe, cadence, render_corpus
+from dialer.corpus.labels import NetworkScript
+from dialer.domain.fusion import Action, Tone
+from dialer.domain.model import CallClass
+from dialer.errors import ConfigError
+
+from .cli_harness import run_cli
+
+C = CallClass
+PLAN = load_toneplans(DEFAULT_CONFIG_DIR / "tones.yaml").get()
+CATALOGUE = load_catalogue(DEFAULT_CONFIG_DIR / "phrases.yaml")
+
+
+def out(
+    i: int,
+    expected: CallClass,
+    decided: CallClass | None,
+    at: int | None = 1000,
+    disc: int = 400,
+    action: Action | None = Action.HANGUP,
+    answered: bool = False,
+    signal: int | None = None,
+) -> CallOutcome:
+    return CallOutcome(
+        f"c{i}", expected, decided, action if decided else None, at if decided else None, disc, answered, signal
+    )
+
+
+# A hand-made corpus: 4 busy (3 right, 1 → congestion), 2 congestion (both right), 3 person
+# (2 right, 1 hung up on as voicemail), 1 voicemail → person, 1 no answer undecided,
+# announcements: 1 temporary → no_answer (retry path), 1 not-working → ann_blocked (!).
+HAND = [
+    out(1, C.BUSY, C.BUSY, at=1200, disc=500),
+    out(2, C.BUSY, C.BUSY, at=1300, disc=500),
+    out(3, C.BUSY, C.BUSY, at=1400, disc=500),
+    out(4, C.BUSY, C.CONGESTION, at=2000, disc=500),
+    out(5, C.CONGESTION, C.CONGESTION),
+    out(6, C.CONGESTION, C.CONGESTION),
+    out(7, C.PERSON, C.PERSON, action=Action.HAND_TO_OPERATOR, answered=True),
+    out(8, C.PERSON, C.PERSON, action=Action.HAND_TO_OPERATOR, answered=True),
+    out(9, C.PERSON, C.VOICEMAIL, action=Action.HANGUP, answered=True),
+    out(10, C.VOICEMAIL, C.PERSON, action=Action.HAND_TO_OPERATOR, answered=True),
+    out(11, C.NO_ANSWER, None),
+    out(12, C.ANN_TEMPORARILY_UNAVAILABLE, C.NO_ANSWER, action=Action.RECORD),
+    out(13, C.ANN_NOT_IN_SERVICE, C.ANN_BLOCKED, action=Action.RECORD),
+]
+
+
+def test_confusion_and_precision_recall_by_hand() -> None:
+    conf = confusion(HAND)
+    assert conf[("busy", "busy")] == 3 and conf[("busy", "congestion")] == 1
+    assert conf[("no_answer", UNDECIDED)] == 1
+    scores = class_scores(conf)
+    busy, cong, person = scores["busy"], scores["congestion"], scores["person"]
+    assert (busy.support, busy.predicted, busy.correct) == (4, 3, 3)
+    assert busy.precision == 1.0 and busy.recall == 0.75
+    assert cong.precision == pytest.approx(2 / 3) and cong.recall == 1.0
+    assert person.precision == pytest.approx(2 / 3) and person.recall == pytest.approx(2 / 3)
+    # no_answer: decided once (call 12), never right; expected once, undecided
+    na = scores["no_answer"]
+    assert (na.support, na.predicted, na.correct) == (1, 1, 0)
+    assert na.precision == 0.0 and na.recall == 0.0
+    # a class never expected and never decided has no entry; one only decided has support 0
+    assert scores["ann_blocked"].recall is None and scores["ann_blocked"].precision == 0.0
+
+
+def test_nearest_rank_percentile() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    vals = [float(v) for v in range(1, 21)]  # 1..20
+    assert percentile(vals, 50) == 10.0
+    assert percentile(vals, 95) == 19.0
+    assert percentile(vals, 100) == 20.0
+    assert percentile(list(reversed(vals)), 50) == 10.0
+    with pytest.raises(ValueError):
+        percentile(vals, 0)
+
+
+def test_safety_counts_by_hand() -> None:
+    s = safety_counts(HAND)
+    assert (s.person_calls, s.person_hung_up) == (3, 1)
+    assert (s.announcement_calls, s.announcement_retry_path, s.announcement_not_working) == (2, 1, 1)
+    assert s.temporary_as_not_working == 0
+
+
+def test_report_scope_and_latency() -> None:
+    no_model = build_report(HAND, model=False)
+    assert sum(no_model.scored.values()) == 11  # the two announcement calls are judged apart
+    assert "ann_blocked" not in no_model.scores
+    with_model = build_report(HAND, model=True)
+    assert sum(with_model.scored.values()) == 13
+    lat = no_model.latency["busy"]
+    assert (lat.n, lat.p50_start_ms, lat.p95_start_ms) == (4, 1300.0, 2000.0)
+    assert (lat.p50_disc_ms, lat.p95_disc_ms) == (800.0, 1500.0)
+    assert no_model.latency["no_answer"].n == 0
+
+
+def test_check_reports_every_failed_threshold() -> None:
+    th = Thresholds(
+        classes={
+            "busy": ClassLimit(precision=0.9, recall=0.9),
+            "congestion": ClassLimit(precision=0.5),
+            "ann_blocked": ClassLimit(recall=0.5),
+        },
+        latency={"busy": LatencyLimit(p95_from_disc_ms=1000)},
+        no_model_announcement_retry_path_min_rate=1.0,
+    )
+    failures = check(build_report(HAND, model=False), th)
+    assert "busy: recall 0.750 < 0.900" in failures
+    assert not any(f.startswith("congestion") for f in failures)
+    assert not any("ann_blocked" in f for f in failures)  # needs ASR: not checked without a model
+    assert "safety: hung up on 1 of 3 person calls (max 0)" in failures
+    assert any(
+        f.startswith("without model: 1 announcement calls decided as a «Некорректный контакт»") for f in failures
+    )
+    assert "without model: 0.500 of announcement calls on the retry path < 1.000" in failures
+    assert "latency busy: p95 from the discriminating point 1500 > 1000 ms" in failures
+    text = format_report(build_report(HAND, model=False), failures)
+    assert "FAILED" in text and "person calls hung up on: 1 of 3" in text
+    # with a model the announcement limits apply and the no-model rules do not
+    failures_m = check(build_report(HAND, model=True), th)
+    assert "ann_blocked: no calls of this class in the corpus" in failures_m
+    assert not any(f.startswith("without model") for f in failures_m)
+
+
+def test_all_met_when_outcomes_are_right() -> None:
+    good = [o for o in HAND if o.decided is o.expected]
+    th = Thresholds(
+        classes={c: ClassLimit(precision=1.0, recall=1.0) for c in ("busy", "congestion", "person")},
+        latency={"busy": LatencyLimit(p95_from_disc_ms=1000)},
+        no_model_announcement_retry_path_min_rate=1.0,
+    )
+    assert check(build_report(good, model=False), th) == []
+
+
+def test_shipped_thresholds_load() -> None:
+    th = load_thresholds(DEFAULT_CONFIG_DIR / "eval_thresholds.yaml")
+    assert th.person_hung_up_max == 0 and th.no_model_announcement_not_working_max == 0
+    assert th.classes["busy"].recall is not None and th.latency["person"].p95_from_disc_ms == 500
+
+
+def test_threshold_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "t.yaml"
+    p.write_text("version: 1\nclasses:\n  busy: {precision: 0.9}\n  bussy: {recall: 0.5}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"t.yaml:4: unknown call class 'bussy'"):
+        load_thresholds(p)
+    p.write_text("classes:\n  busy: {precision: 1.5}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"t.yaml:2: classes.busy.precision must be a number between 0 and 1"):
+        load_thresholds(p)
+    p.write_text("clases: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"t.yaml:1: unknown key 'clases'"):
+        load_thresholds(p)
+
+
+def test_network_facts_follow_the_script() -> None:
+    script = NetworkScript(progress_ms=0, answered_ms=3000, hangup_ms=None, dial_status="ANSWER")
+    assert not network_facts_at(script, 2999).answered
+    f = network_facts_at(script, 3000)
+    assert f.answered and f.answered_at_ms == 3000 and f.dial_status == "ANSWER" and not f.ended
+    busy = NetworkScript(hangup_ms=5000, cause=17, dial_status="BUSY")
+    assert network_facts_at(busy, 4980).hangup_cause is None
+    g = network_facts_at(busy, 5000)
+    assert g.ended and g.hangup_cause == 17 and g.dial_status == "BUSY" and g.ended_at_ms == 5000
+
+
+def test_phrase_tracker_partial_then_final_and_sticky() -> None:
+    tracker = PhraseTracker(PhraseMatcher(CATALOGUE))
+    assert tracker.update("абонент", final=False).call_class is None
+    f = tracker.update("номер временно заблокирован", final=True)
+    assert f.call_class is C.ANN_TEMPORARILY_BLOCKED and f.final and f.available
+    # the repetition starts: a partial with no decisive match must not erase the final one
+    g = tracker.update("извините", final=False)
+    assert g.call_class is C.ANN_TEMPORARILY_BLOCKED
+    assert g.text == "номер временно заблокирован извините"
+    assert PhraseTracker(None).facts().available is False
+
+
+def test_call_analysis_reports_a_busy_tone() -> None:
+    x = cadence(TONE_HZ, *BUSY_CADENCE_MS, 3000, -10.0)
+    pcm = np.round(x).astype("<i2").tobytes()
+    call = CallAnalysis(PLAN)
+    for i in range(0, len(pcm) // 320):
+        call.feed_frame(pcm[i * 320 : (i + 1) * 320], i)
+    facts = call.audio_facts()
+    assert facts.available and facts.tone is Tone.BUSY
+    assert facts.tone_at_ms is not None and facts.tone_at_ms <= 1100
+    assert call.phrase_facts().available is False
+
+
+class ScriptedRecognizer:
+    """Stands in for Vosk: says the given texts when the given amount of audio has been fed."""
+
+    def __init__(self, script: list[tuple[int, str, bool]], at_finish: str = "") -> None:
+        self.script = list(script)
+        self.fed_ms = 0
+        self.at_finish = at_finish
+
+    def accept(self, pcm: bytes) -> RecognizerUpdate | None:
+        self.fed_ms += len(pcm) // 16
+        if self.script and self.fed_ms >= self.script[0][0]:
+            _, text, final = self.script.pop(0)
+            return RecognizerUpdate(text, final)
+        return None
+
+    def finish(self) -> RecognizerUpdate | None:
+        return RecognizerUpdate(self.at_finish, True) if self.at_finish else None
+
+
+def test_replay_decides_on_a_recognised_announcement_in_early_media() -> None:
+    pcm = np.zeros(8000 * 6, dtype=np.int16)
+    script = NetworkScript(progress_ms=0, hangup_ms=6000, cause=1, dial_status="NOANSWER")
+    rec = ScriptedRecognizer([(1000, "набранный", False), (2000, "набранный вами номер не обслуживается", True)])
+    res = analyse_call(pcm, script, PLAN, catalogue=CATALOGUE, recognizer_factory=lambda: rec)
+    assert res.decision is not None and res.decided_at_ms == 2000
+    assert res.decision.evidence.call_class is C.ANN_NOT_IN_SERVICE
+    assert res.decision.action is Action.HANGUP and res.asr
+    # without the recogniser the same call is decided by the network at the hang-up: retry path
+    plain = analyse_call(pcm, script, PLAN)
+    assert plain.decided_at_ms == 6000 and plain.decision is not None
+    assert plain.decision.evidence.call_class is C.UNALLOCATED and plain.decision.action is Action.RECORD
+
+
+def test_replay_flushes_the_recogniser_at_hangup() -> None:
+    pcm = np.zeros(8000 * 3, dtype=np.int16)
+    script = NetworkScript(progress_ms=0, hangup_ms=3000, cause=16, dial_status="NOANSWER")
+    rec = ScriptedRecognizer([], at_finish="абонент временно недоступен")
+    res = analyse_call(pcm, script, PLAN, catalogue=CATALOGUE, recognizer_factory=lambda: rec)
+    assert res.decision is not None and res.decided_at_ms == 3000
+    assert res.decision.evidence.call_class is C.ANN_TEMPORARILY_UNAVAILABLE
+    assert res.decision.action is Action.RECORD
+
+
+def test_answered_call_with_nothing_ending_it_is_undecided_only_if_fusion_waits() -> None:
+    # 2 s of silence after an answer at 0: the fusion is still waiting when the audio ends
+    res = analyse_call(np.zeros(8000 * 2, dtype=np.int16), NetworkScript(answered_ms=0, dial_status="ANSWER"), PLAN)
+    assert res.decision is None and res.decided_at_ms is None
+
+
+# --- the command ----------------------------------------------------------------------------------
+SMALL_SET = [
+    Recipe("busy1", "busy", C.BUSY, tone_ms=3000, tone_level_dbm0=-10.0, lead_gap_ms=0, cause=17, dial_status="BUSY"),
+    Recipe(
+        "cong1",
+        "congestion",
+        C.CONGESTION,
+        tone_ms=3000,
+        tone_level_dbm0=-20.0,
+        lead_gap_ms=100,
+        cause=34,
+        dial_status="CONGESTION",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def two_calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("two")
+    render_corpus(d, SMALL_SET, seed=1)
+    return d
+
+
+def test_cli_exits_nonzero_and_says_which_threshold_failed(two_calls: Path, tmp_path: Path) -> None:
+    impossible = tmp_path / "impossible.yaml"
+    impossible.write_text("version: 1\nlatency_ms:\n  busy: {p95_from_disc: 1}\n", encoding="utf-8")
+    rc, text = run_cli(["eval", str(two_calls), "--thresholds", str(impossible)])
+    assert rc == 1
+    assert "no speech model: evaluating with network+tone+VAD signals only" in text
+    assert "FAILED 1 threshold(s):" in text and "latency busy: p95 from the discriminating point" in text
+
+
+def test_cli_passes_when_thresholds_are_met(two_calls: Path, tmp_path: Path) -> None:
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(
+        "version: 1\nclasses:\n  busy: {precision: 1.0, recall: 1.0}\n  congestion: {precision: 1.0, recall: 1.0}\n",
+        encoding="utf-8",
+    )
+    rc, text = run_cli(["eval", str(two_calls), "--thresholds", str(ok)])
+    assert rc == 0, text
+    assert "All thresholds met." in text
+    assert text.count("no speech model") == 1
+
+
+def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    rc, text = run_cli(["eval", str(tmp_path / "nowhere")])
+    assert rc == 1 and "not a directory" in text
+    rc, text = run_cli(["eval", str(tmp_path), "--model", str(tmp_path / "no-model")])
+    assert rc == 1 and "no speech model there" in text

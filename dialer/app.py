@@ -24,11 +24,13 @@ from dialer.config import AmiEndpoint, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
 from dialer.domain.rules import RulesTable
+from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.pipeline import AsyncRecognizerFactory, load_phrase_catalogue, pipeline_factory
+from dialer.services import command_processor
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
-from dialer.storage.repo import ClaimedContact, Repository
+from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.worker import Clock, PipelineFactory, SystemClock, Worker, WorkerConfig, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Runtime:
     pool: ServerPool
     publisher: OutboxPublisher | None
     worker: Worker
+    commands: CommandSubscriber | None = None
 
 
 async def build(settings: Settings, opts: RunOptions) -> Runtime:
@@ -114,7 +117,19 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             on_call_finished=opts.on_call_finished,
         )
         holder["w"] = worker
-        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker)
+        subscriber: CommandSubscriber | None = None
+        if publisher is not None:
+            processor = command_processor(
+                repo,
+                rules,
+                own_numbers_path=settings.own_numbers_path,
+                clock=opts.clock.now,
+                default_campaign=default_campaign(settings),
+                region=settings.campaign.region,
+                on_change=worker.wake,
+            )
+            subscriber = CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
+        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker, subscriber)
     except BaseException:
         await db.dispose()
         raise
@@ -124,16 +139,31 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
     """Run the worker until ``stop`` is set; then stop everything in order."""
     if rt.publisher is not None:
         await rt.publisher.start()
+    if rt.commands is not None:
+        await rt.commands.start()
     rt.pool.start()
     try:
         await rt.pool.wait_any_ready(connect_timeout_s)
         return await rt.worker.run(stop)
     finally:
+        if rt.commands is not None:
+            await rt.commands.stop()
         await rt.pool.close()
         await rt.audiosocket.close()
         if rt.publisher is not None:
             await rt.publisher.stop()
         await rt.db.dispose()
+
+
+def default_campaign(settings: Settings, name: str = "") -> CampaignSettings:
+    c = settings.campaign
+    return CampaignSettings(
+        name=name,
+        timezone=c.timezone,
+        weekday_window=c.weekday_window,
+        weekend_window=c.weekend_window,
+        concurrency=c.concurrency,
+    )
 
 
 def model_path_or_none(settings: Settings) -> Path | None:

@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.plan",
     "dialer.commands.run",
     "dialer.commands.demo",
+    "dialer.commands.operator",
 ]
 
 EXIT_USAGE = 2

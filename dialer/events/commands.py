@@ -66,6 +66,11 @@ class OperatorOutcome(enum.StrEnum):
     CALLBACK = "callback"  # a call-back time was agreed
     WRONG_PERSON = "wrong_person"  # not the owner / not responsible → «Некорректный контакт»
     COMPLETED = "completed"  # survey done
+    # The same values as dialer.domain.rules.OperatorResult (the rules table decides the result):
+    INCONVENIENT = "inconvenient"  # «неудобно разговаривать», no call-back time given
+    BAD_LINE = "bad_line"  # picked up but cannot hear
+    NOT_RESPONSIBLE = "not_responsible"  # organisation employee not responsible for the car
+    COMPANY_EMPLOYEE = "company_employee"  # an employee's mobile while the owner is a client
 
     @property
     def result(self) -> ResultCode:
@@ -73,7 +78,7 @@ class OperatorOutcome(enum.StrEnum):
 
     @property
     def incorrect_contact(self) -> bool:
-        return self is OperatorOutcome.WRONG_PERSON
+        return self in (OperatorOutcome.WRONG_PERSON, OperatorOutcome.NOT_RESPONSIBLE, OperatorOutcome.COMPANY_EMPLOYEE)
 
 
 _OUTCOME_RESULTS = {
@@ -81,6 +86,11 @@ _OUTCOME_RESULTS = {
     OperatorOutcome.CALLBACK: ResultCode.CALLBACK,
     OperatorOutcome.WRONG_PERSON: ResultCode.UNAVAILABLE,  # «Недоступен» + «Некорректный контакт»
     OperatorOutcome.COMPLETED: ResultCode.COMPLETED,
+    # What these lead to in the default rules (the ack of the real handler reports the rules' verdict):
+    OperatorOutcome.INCONVENIENT: ResultCode.REFUSED,
+    OperatorOutcome.BAD_LINE: ResultCode.UNAVAILABLE,
+    OperatorOutcome.NOT_RESPONSIBLE: ResultCode.UNAVAILABLE,
+    OperatorOutcome.COMPANY_EMPLOYEE: ResultCode.UNAVAILABLE,
 }
 
 

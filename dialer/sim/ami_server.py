@@ -100,7 +100,7 @@ class SimAsterisk:
         time_scale: float = 1.0,
         trunk_template: str = "IAX2/carrier/{number}",
         version: str = "13.0.0",
-        number_map: Mapping[str, str] | None = None,
+        number_map: Mapping[str, str | Scenario] | None = None,
         dialplan: Mapping[str, Sequence[DialplanStep]] | None = None,
         trunk_context: str = "from-carrier",
         ring_s: int = 30,
@@ -115,7 +115,7 @@ class SimAsterisk:
         self.time_scale = time_scale
         self.trunk_template = trunk_template
         self.version = version
-        self.number_map: dict[str, str] = dict(number_map or {})
+        self.number_map: dict[str, str | Scenario] = dict(number_map or {})
         self.trunk_context = trunk_context
         self.audiosocket_idle_s = audiosocket_idle_s
         base = default_dialplan(trunk_template, audiosocket_addr=audiosocket_addr, ring_s=ring_s)
@@ -188,8 +188,8 @@ class SimAsterisk:
     def live_channels(self) -> list[Channel]:
         return [ch for ch, _call in self._channels.values()]
 
-    def assign(self, number: str, scenario: str) -> None:
-        """Make ``number`` play ``scenario`` (a key of SCENARIOS)."""
+    def assign(self, number: str, scenario: str | Scenario) -> None:
+        """Make ``number`` play ``scenario`` (a key of SCENARIOS, or a custom Scenario)."""
         self.number_map[number] = scenario
 
     def scenario_for(self, number: str) -> Scenario:

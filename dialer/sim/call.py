@@ -405,7 +405,7 @@ class SimCall:
             elif isinstance(step, sc.Play):
                 pcm = clip(step.clip).pcm
                 for _ in range(step.times):
-                    await self._stream(iter((pcm,)), len(pcm) / 16000)
+                    await self._stream(iter((pcm,)), len(pcm) / 16000, playback=True)
             elif isinstance(step, sc.Busy):
                 self.reject_control(Cause.USER_BUSY)
             elif isinstance(step, sc.Congestion):
@@ -416,33 +416,45 @@ class SimCall:
             elif isinstance(step, sc.DropAmi):
                 self.host.drop_ami_connections()
 
-    async def _stream(self, chunks: Iterator[bytes], duration_s: float) -> None:
-        """Media at the real pace (scaled); before progress/answer nothing flows, time passes."""
-        frame_s = FRAME_S * self._scale
+    async def _stream(self, chunks: Iterator[bytes], duration_s: float, *, playback: bool = False) -> None:
+        """Media at the real pace (scaled); before progress/answer nothing flows, time passes.
+
+        A file playback ends with its own short frame (frames.log 04: 88 bytes between the two
+        announcements); generated tones and silence come in whole 20 ms frames.
+        """
         if not self._media_flowing or self.host.audiosocket_addr is None:
             # Nobody can hear it: let the time pass in one sleep instead of 50 wake-ups a second.
             await asyncio.sleep(duration_s * self._scale)
             return
         for pcm in chunks:
             for frame in self._chunker.feed(pcm):
-                self._next_frame_at += frame_s
-                delay = self._next_frame_at - self._loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self.finished:
+                if not await self._send_paced(frame):
                     return
-                self._deliver(frame)
+        if playback:
+            rest = self._chunker.flush()
+            if rest:
+                await self._send_paced(rest)
+
+    async def _send_paced(self, frame: bytes) -> bool:
+        delay = self._next_frame_at - self._loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self.finished:
+            return False
+        self._deliver(frame)
+        self._next_frame_at += len(frame) / 16000 * self._scale  # the frame's own duration
+        return True
 
     def _start_media(self) -> None:
         if not self._media_flowing:
             self._media_flowing = True
-            self._next_frame_at = self._loop.time() - FRAME_S * self._scale
+            self._next_frame_at = self._loop.time()
 
     def _flush_media(self) -> None:
         if self._media_flowing:
             rest = self._chunker.flush()
-            # The carrier's last packet is short (frames.log: 88–228 bytes).
-            self._deliver(rest or bytes(160))
+            if rest:
+                self._deliver(rest)
 
     def _deliver(self, frame: bytes) -> None:
         if self._leg is not None and self._leg.open:

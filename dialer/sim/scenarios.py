@@ -11,8 +11,8 @@ NN name                         far end
 02 congestion                   congestion at once (cause 34, DialEnd CONGESTION)
 03 no_answer                    rings, never answers: the Dial/Originate ring timeout ends it
 04 early_unreachable_20         early media: 0.5 s silence, announcement twice, cause 20
-05 sit_not_in_service_1         early media: SIT, announcement twice, cause 1
-06 person                       rings 3 s, answers, a person says «Алло, слушаю», waits, hangs up
+05 sit_not_in_service_1         early media: SIT, announcement, cause 1
+06 person                       rings 3 s, answers, a person says «Алло? Говорите…», waits, hangs up
 07 answered_announcement        answers at once, announcement twice, hangs up (false answer)
 08 answered_silence             answers, 20 s of silence, hangs up
 09 unallocated                  rejects at once with cause 1
@@ -38,6 +38,7 @@ After a ``Redirect`` into the operator context the far end talks to the operator
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -172,22 +173,20 @@ _ALL: tuple[Scenario, ...] = (
         "Early media: SIT tones, «номер не обслуживается», then cause 1",
         Progress(),
         Tone("sit"),
-        Play("not_in_service", 2),
+        Play("not_in_service"),
         Hangup(1),
         transcript="05-early-sit-announcement-cause1",
     ),
     _s(
         "06",
         "person",
-        "Rings 3 s, a person answers «Алло, слушаю», waits, hangs up",
+        "Rings 3 s, a person answers «Алло? Говорите, я вас слушаю», waits, hangs up",
         Ring(),
         Wait(3.0),
         Answer(),
         Wait(0.5),
-        Play("person_hello"),
-        Silence(3.0),
         Play("person_again"),
-        Silence(25.0),
+        Silence(30.0),
         Hangup(16),
         transcript="06-person-answers",
     ),
@@ -330,10 +329,15 @@ BY_ENDING: dict[str, Scenario] = {s.number: s for s in _ALL}
 FALLBACK_CYCLE: tuple[Scenario, ...] = tuple(s for s in _ALL if s.name not in ("drop_mid_call", "ami_drop"))
 
 
-def scenario_for_number(number: str, explicit: dict[str, str] | None = None) -> Scenario:
-    """The scenario the simulator plays for a dialled number (see the module table)."""
+def scenario_for_number(number: str, explicit: Mapping[str, str | Scenario] | None = None) -> Scenario:
+    """The scenario the simulator plays for a dialled number (see the module table).
+
+    ``explicit`` maps exact numbers to a scenario name or to a custom ``Scenario``.
+    """
     if explicit and number in explicit:
         name = explicit[number]
+        if isinstance(name, Scenario):
+            return name
         if name not in SCENARIOS:
             raise KeyError(f"unknown scenario {name!r} for {number}; known: {', '.join(SCENARIOS)}")
         return SCENARIOS[name]

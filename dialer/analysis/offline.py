@@ -150,15 +150,16 @@ class CallAnalysis:
         matcher: PhraseMatcher | None = None,
         asr_available: bool | None = None,
     ) -> None:
-        """``asr_available``: a speech model decodes this call (default: a recogniser factory was
-        given). The worker, which decodes in an executor and calls :meth:`feed_text`, passes True."""
+        """``asr_available``: a speech model decodes this call. Default: there is something to
+        match text against (a catalogue or matcher) — the worker decodes in an executor and hands
+        text to :meth:`feed_text`; offline, a recogniser factory decodes in line."""
         self.analyzer = CallAudioAnalyzer(plan, sample_rate)
         if matcher is None and catalogue is not None:
             matcher = PhraseMatcher(catalogue)
         if recognizer_factory is not None and matcher is None:
             raise ValueError("a recogniser needs a phrase catalogue (or matcher) to match its text against")
         self._recognizer: Recognizer | None = recognizer_factory() if recognizer_factory is not None else None
-        available = recognizer_factory is not None if asr_available is None else asr_available
+        available = matcher is not None if asr_available is None else asr_available
         self.phrases = PhraseTracker(matcher, available)
         self.observations: list[Observation] = []
         self._last_index: int | None = None

@@ -197,10 +197,11 @@ class Voice:
     engine: Engine
     speed: int  # espeak: words per minute; festival: Duration_Stretch in percent (100 = normal)
     pitch: int = 50  # espeak only (0..99)
+    lang: str = "ru"  # espeak only: e.g. "ko" to exercise the Korean model of CI
 
     def describe(self) -> str:
         if self.engine == "espeak":
-            return f"espeak-ng -v ru -s {self.speed} -p {self.pitch}"
+            return f"espeak-ng -v {self.lang} -s {self.speed} -p {self.pitch}"
         return f"festival {FESTIVAL_VOICE} stretch {self.speed / 100:.2f}"
 
 
@@ -342,7 +343,17 @@ class Synthesiser:
     @staticmethod
     def _espeak(say: Say) -> Int16Array:
         wav_bytes = _run(
-            ["espeak-ng", "-v", "ru", "-s", str(say.voice.speed), "-p", str(say.voice.pitch), "--stdout", say.text],
+            [
+                "espeak-ng",
+                "-v",
+                say.voice.lang,
+                "-s",
+                str(say.voice.speed),
+                "-p",
+                str(say.voice.pitch),
+                "--stdout",
+                say.text,
+            ],
             what=f"«{say.text}»",
         )
         return _sox_to_slin8k(wav_bytes, f"«{say.text}»")

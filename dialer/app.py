@@ -24,6 +24,8 @@ from dialer.config import AmiEndpoint, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
 from dialer.domain.rules import RulesTable
+from dialer.errors import DialerError
+from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.pipeline import AsyncRecognizerFactory, load_phrase_catalogue, pipeline_factory
@@ -93,7 +95,12 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         )
         publisher: OutboxPublisher | None = None
         if opts.mqtt and settings.mqtt.enabled:
-            publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
+            publisher = OutboxPublisher(
+                repo,
+                settings.mqtt,
+                worker_id=opts.worker_id,
+                health_details=lambda: holder["w"].health(),
+            )
 
         fusion = FusionConfig()
         worker = Worker(
@@ -142,10 +149,14 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
     if rt.commands is not None:
         await rt.commands.start()
     rt.pool.start()
+    reporter = asyncio.create_task(report_status(rt), name="status-reporter") if rt.publisher else None
     try:
         await rt.pool.wait_any_ready(connect_timeout_s)
         return await rt.worker.run(stop)
     finally:
+        if reporter is not None:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
         if rt.commands is not None:
             await rt.commands.stop()
         await rt.pool.close()
@@ -153,6 +164,36 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
         if rt.publisher is not None:
             await rt.publisher.stop()
         await rt.db.dispose()
+
+
+async def report_status(rt: Runtime, debounce_s: float = 1.0) -> None:
+    """Keep the retained per-campaign status topics current: after attempts are recorded (at most
+    once per ``debounce_s``), read the counts and hand them to the publisher."""
+    assert rt.publisher is not None
+    publisher = rt.publisher
+    while True:
+        await rt.worker.activity.wait()
+        rt.worker.activity.clear()
+        await asyncio.sleep(debounce_s)
+        try:
+            statuses = await rt.repo.status(None, rt.worker.clock.now())
+        except DialerError as exc:
+            log.warning("campaign status: %s", exc)
+            continue
+        wanted = set(rt.worker.config.campaigns)
+        for st in statuses:
+            if wanted and st.name not in wanted:
+                continue
+            publisher.set_campaign_status(
+                st.name,
+                payloads.campaign_status(
+                    campaign=st.name,
+                    occurred_at=rt.worker.clock.now(),
+                    contacts=st.by_state,
+                    results=st.by_result,
+                    live_calls=rt.worker.live_calls_of(st.name),
+                ),
+            )
 
 
 def default_campaign(settings: Settings, name: str = "") -> CampaignSettings:

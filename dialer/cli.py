@@ -31,6 +31,9 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.run",
     "dialer.commands.demo",
     "dialer.commands.operator",
+    "dialer.commands.models",
+    "dialer.commands.corpus",
+    "dialer.commands.eval",
 ]
 
 EXIT_USAGE = 2

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -169,6 +169,7 @@ class Worker:
         self._accepting = True
         self._campaign_cache: dict[str, CampaignSettings] = {}
         self._server_ups: asyncio.Queue[ServerUp] = asyncio.Queue()
+        self.activity = asyncio.Event()  # set after every recorded attempt (status reporting)
 
     # ---- callbacks from adapters (wired by the composition root) -----------------------------
 
@@ -413,6 +414,7 @@ class Worker:
         if self.on_call_finished is not None:
             self.on_call_finished(call.attempt_id, call.claimed, evidence)
         call.finished.set()
+        self.activity.set()
         self.notify_events()
         self._forget_if_done(call)
         self._wake.set()
@@ -546,3 +548,9 @@ class Worker:
     @property
     def live_calls(self) -> int:
         return len(self._calls)
+
+    def live_calls_of(self, campaign: str) -> int:
+        return sum(1 for c in self._calls.values() if c.campaign.name == campaign)
+
+    def health(self) -> dict[str, object]:
+        return {"live_calls": self.live_calls, "accepting": self._accepting, **asdict(self.stats)}

@@ -133,12 +133,28 @@ def _ev(
     )
 
 
-def _phrase_class(phrase: PhraseFacts, cfg: FusionConfig) -> CallClass | None:
-    """The phrase match if it is strong enough for its class, else None."""
+# Causes that contradict "this number does not work": the network itself says the subscriber
+# exists (busy, absent, no answer). A grammar-bound recogniser can force a confident-looking
+# not-working phrase out of another announcement, so such a match is not trusted then.
+_CAUSES_OF_A_WORKING_NUMBER = frozenset(
+    {Cause.USER_BUSY, Cause.NO_ANSWER, Cause.NO_USER_RESPONSE, Cause.SUBSCRIBER_ABSENT}
+)
+
+
+def _phrase_class(phrase: PhraseFacts, cfg: FusionConfig, net: NetworkFacts | None = None) -> CallClass | None:
+    """The phrase match if it is strong enough for its class, else None.
+
+    «Некорректный контакт» classes need more: a higher score, a final (not partial) result, and
+    no network cause saying the subscriber exists."""
     if phrase.call_class is None:
         return None
-    need = cfg.not_working_min_score if phrase.call_class in NOT_WORKING_CLASSES else cfg.phrase_min_score
-    return phrase.call_class if phrase.score >= need else None
+    if phrase.call_class in NOT_WORKING_CLASSES:
+        if phrase.score < cfg.not_working_min_score or not phrase.final:
+            return None
+        if net is not None and net.hangup_cause in _CAUSES_OF_A_WORKING_NUMBER:
+            return None
+        return phrase.call_class
+    return phrase.call_class if phrase.score >= cfg.phrase_min_score else None
 
 
 def class_from_network(net: NetworkFacts) -> tuple[CallClass, float, str]:
@@ -176,7 +192,7 @@ def fuse(
     cfg: FusionConfig | None = None,
 ) -> Decision:
     cfg = cfg or FusionConfig()
-    strong = _phrase_class(phrase, cfg)
+    strong = _phrase_class(phrase, cfg, net)
     action_if_live = Action.RECORD if net.ended else Action.HANGUP
 
     if net.answered:
@@ -242,13 +258,9 @@ def _fuse_answered(
 
     if net.ended:
         if audio.speech_ms == 0 and since_answer <= cfg.answered_hangup_ms:
-            return Decision(
-                Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net)
-            )
+            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net))
         if audio.speech_ms == 0:
-            return Decision(
-                Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net)
-            )
+            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net))
         return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.6, "answered, spoke, call dropped", net, phrase))
 
     if not audio.available:

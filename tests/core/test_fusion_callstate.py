@@ -70,8 +70,20 @@ def test_cause_1_alone_is_never_incorrect_contact() -> None:
     assert d.action is Action.RECORD
 
 
+def test_not_working_needs_a_final_result_and_no_contradicting_cause() -> None:
+    partial = PhraseFacts(True, CallClass.ANN_DOES_NOT_EXIST, 0.95, "номер не существует", "номер не существует")
+    assert fuse(NetworkFacts(progress=True), AudioFacts(available=True), partial, 3000).action is Action.WAIT
+    final = PhraseFacts(True, CallClass.ANN_DOES_NOT_EXIST, 0.95, "номер не существует", "номер не существует", True)
+    busy_net = NetworkFacts(progress=True, ended=True, hangup_cause=17, dial_status="BUSY")
+    d = fuse(busy_net, AudioFacts(available=True), final, 6000)
+    assert d.evidence.call_class is CallClass.BUSY
+    assert "not trusted" in d.evidence.reason
+
+
 def test_confident_announcement_in_early_media_hangs_up_before_network() -> None:
-    phrase = PhraseFacts(True, CallClass.ANN_DOES_NOT_EXIST, 0.95, "номер не существует", "номер не существует")
+    phrase = PhraseFacts(
+        True, CallClass.ANN_DOES_NOT_EXIST, 0.95, "номер не существует", "номер не существует", final=True
+    )
     d = fuse(NetworkFacts(progress=True), AudioFacts(available=True, sit=True), phrase, 3000)
     assert d.action is Action.HANGUP
     assert d.evidence.call_class is CallClass.ANN_DOES_NOT_EXIST

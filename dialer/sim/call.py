@@ -200,6 +200,9 @@ class SimCall:
         self._media_flowing = False
         self._chunker = FrameChunker()
         self._next_frame_at = 0.0
+        # The far end's script runs on absolute deadlines so that loop lateness never piles up
+        # from step to step (a loaded test box must not reorder a hang-up and a dialplan Wait).
+        self._script_at = 0.0
         self._closing: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ helpers
@@ -386,6 +389,7 @@ class SimCall:
 
     # ------------------------------------------------------------------ far end script
     async def _far_end(self, steps: tuple[sc.Step, ...]) -> None:
+        self._script_at = self._loop.time()
         for step in steps:
             if self.finished:
                 return
@@ -396,8 +400,8 @@ class SimCall:
             elif isinstance(step, sc.Answer):
                 self.answer()
             elif isinstance(step, sc.Wait):
-                await asyncio.sleep(step.seconds * self._scale)
-                self._next_frame_at = self._loop.time()
+                await self._sleep_script(step.seconds)
+                self._next_frame_at = self._script_at
             elif isinstance(step, sc.Silence):
                 await self._stream(iter((silence(step.seconds),)), step.seconds)
             elif isinstance(step, sc.Tone):
@@ -424,7 +428,7 @@ class SimCall:
         """
         if not self._media_flowing or self.host.audiosocket_addr is None:
             # Nobody can hear it: let the time pass in one sleep instead of 50 wake-ups a second.
-            await asyncio.sleep(duration_s * self._scale)
+            await self._sleep_script(duration_s)
             return
         for pcm in chunks:
             for frame in self._chunker.feed(pcm):
@@ -434,6 +438,13 @@ class SimCall:
             rest = self._chunker.flush()
             if rest:
                 await self._send_paced(rest)
+        self._script_at = self._next_frame_at
+
+    async def _sleep_script(self, seconds: float) -> None:
+        self._script_at = max(self._script_at, 0.0) + seconds * self._scale
+        delay = self._script_at - self._loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _send_paced(self, frame: bytes) -> bool:
         delay = self._next_frame_at - self._loop.time()
@@ -448,7 +459,7 @@ class SimCall:
     def _start_media(self) -> None:
         if not self._media_flowing:
             self._media_flowing = True
-            self._next_frame_at = self._loop.time()
+            self._next_frame_at = max(self._script_at, self._loop.time() - FRAME_S * self._scale)
 
     def _flush_media(self) -> None:
         if self._media_flowing:

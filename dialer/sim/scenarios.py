@@ -267,7 +267,7 @@ _ALL: tuple[Scenario, ...] = (
         Silence(0.3),
         Play("voicemail"),
         Tone("beep"),
-        Silence(9.0),
+        Silence(7.5),
         Hangup(16),
         transcript="14-voicemail",
     ),

@@ -104,6 +104,7 @@ async def run_backend(name: str, url: str, csv_path: Path, args: argparse.Namesp
         repo = await Repository.open(db)
         rows, secs = await do_import(repo, csv_path, args.import_batch)
         print(f"[{name}] import: {rows} contacts in {secs:.1f} s = {rows / secs:,.0f} rows/s")
+        await repo.analyze()
         lat = await do_claims(repo, args.claims, args.claim_batch)
         print(
             f"[{name}] claim {args.claim_batch} of {rows} contacts: p50 {statistics.median(lat) * 1000:.1f} ms, "

@@ -106,6 +106,8 @@ async def _import(args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         opened.close()
     progress.finish(rows)
+    if total.inserted > 10_000:
+        await repo.analyze()
     print(
         f"{args.csv}: {rows + bad} rows: {total.inserted} new, {total.updated} updated, {total.unchanged} "
         f"unchanged, {total.settled_without_dialling} settled without dialling, {bad} bad rows skipped"

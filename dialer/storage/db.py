@@ -54,7 +54,15 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
             _install_sqlite_hooks(engine)
             return engine
         if backend == "postgresql":
-            return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+            # Custom plans per execution: a prepared statement's generic plan made while a table was
+            # small (or never analysed: autovacuum may be off) would keep seq-scanning 1 M contacts.
+            return create_async_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+            )
         return create_async_engine(url, echo=echo)
     except (NoSuchModuleError, ArgumentError) as exc:
         raise StorageError(f"cannot use database URL {redact_url(url)!r}: {exc}") from None

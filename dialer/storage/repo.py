@@ -628,6 +628,11 @@ class Repository:
         await conn.execute(sa.update(contacts).where(contacts.c.id == old["id"]).values(**changes))
         counts.updated += 1
 
+    async def analyze(self) -> None:
+        """Refresh planner statistics after a big import (autovacuum may be off or lagging)."""
+        async with self.db.write() as conn:
+            await conn.execute(sa.text("ANALYZE contacts" if not self.db.is_sqlite else "ANALYZE"))
+
     # ---- claim / attempts -----------------------------------------------------------------
 
     async def claim_due(

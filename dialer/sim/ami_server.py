@@ -219,7 +219,11 @@ class SimAsterisk:
 
     def new_trunk_name(self, tech: str, peer: str) -> str:
         if tech.upper() == "IAX2":
-            return f"{tech}/{peer}-{self._random.randint(1, 16383)}"  # IAX2 call number
+            # IAX2 call numbers are random but unique among live calls.
+            while True:
+                name = f"{tech}/{peer}-{self._random.randint(1, 16383)}"
+                if name not in self._channels:
+                    return name
         return f"{tech}/{peer}-{next(self._trunk_counter):08x}"
 
     def register(self, channel: Channel, call: SimCall) -> None:

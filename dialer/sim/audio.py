@@ -90,6 +90,18 @@ def silence(duration_s: float) -> bytes:
     return bytes(2 * _samples(duration_s))
 
 
+_SILENT_SECOND = bytes(2 * SAMPLE_RATE_HZ)
+
+
+def silence_chunks(duration_s: float) -> Iterator[bytes]:
+    """Silence lazily, a second at a time (20 s of it per call would cost 320 kB each)."""
+    total = 2 * _samples(duration_s)
+    while total > 0:
+        piece = _SILENT_SECOND[:total]
+        total -= len(piece)
+        yield piece
+
+
 @dataclass(frozen=True)
 class Clip:
     name: str

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dialer.sim import scenarios as sc
-from dialer.sim.audio import FRAME_S, FrameChunker, clip, silence, tone_chunks, tone_duration_s
+from dialer.sim.audio import FRAME_S, FrameChunker, clip, silence_chunks, tone_chunks, tone_duration_s
 from dialer.sim.audiosocket_client import AudioSocketLeg, EndReason
 from dialer.sim.channels import (
     Cause,
@@ -403,7 +403,7 @@ class SimCall:
                 await self._sleep_script(step.seconds)
                 self._next_frame_at = self._script_at
             elif isinstance(step, sc.Silence):
-                await self._stream(iter((silence(step.seconds),)), step.seconds)
+                await self._stream(silence_chunks(step.seconds), step.seconds)
             elif isinstance(step, sc.Tone):
                 await self._stream(tone_chunks(step.name, step.seconds), tone_duration_s(step.name, step.seconds))
             elif isinstance(step, sc.Play):

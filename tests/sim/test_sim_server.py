@@ -327,3 +327,31 @@ def test_scenario_choice_by_number() -> None:
     assert all(s.title for s in SCENARIOS.values())
     with pytest.raises(KeyError):
         scenario_for_number("1", {"1": "no-such-scenario"})
+
+
+async def test_live_channel_names_stay_unique_under_load() -> None:
+    sim = SimAsterisk(time_scale=0.2, seed=7)  # 20 s of answered silence → 4 s, ended by us sooner
+    await sim.start()
+    client = await RawAmi.connect(sim.port)
+    try:
+        await client.login()
+        ids = [originate(client, "79990000008", action_id=f"u{i}") for i in range(300)]
+        await client.wait_for(lambda m: m.action_id == "u299" and m.response is not None)
+        while len(events_named(client, "OriginateResponse")) < 300:
+            await client.sync()
+        names = [ch.name for ch in sim.live_channels()]
+        assert len(names) == 900 and len(set(names)) == 900  # IAX2 call numbers never collide
+        for channel_id in ids:
+            client.send(("Action", "Hangup"), ("Channel", channel_id))
+        await asyncio.wait_for(sim.wait_idle(), 10)
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+def test_standalone_entry_point_lists_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    from dialer.sim.__main__ import main
+
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{s.number}  {s.name}" in out for s in SCENARIOS.values())

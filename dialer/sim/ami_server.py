@@ -32,21 +32,21 @@ BAD_LOGIN_DELAY_S = 1.0  # manager.c sleeps a second before refusing credentials
 
 
 def default_dialplan(
-    trunk_template: str,
     *,
-    audiosocket_addr: tuple[str, int] | None,
     dial_context: str = "dialer-dial",
     analysis_context: str = "dialer-analyse",
     operator_context: str = "dialer-operator",
-    ring_s: int = 30,
     queue: str = "operators",
 ) -> dict[str, list[DialplanStep]]:
-    """The dialplan contract the worker relies on (deploy/asterisk/), as the simulator runs it."""
-    host, port = audiosocket_addr or ("127.0.0.1", 9099)
-    trunk = trunk_template.replace("{number}", "${EXTEN}")
+    """deploy/asterisk/extensions_dialer.conf, as the simulator runs it.
+
+    The worker passes DIALER_DIALSTRING, DIALER_RING_S and DIALER_AUDIOSOCKET as Originate
+    variables; a client that does not gets the simulator's own trunk template, ring time and
+    AudioSocket address (``SimAsterisk.default_variables``).
+    """
     return {
-        dial_context: [("Dial", f"{trunk},{ring_s}"), ("Hangup", "${HANGUPCAUSE}")],
-        analysis_context: [("AudioSocket", f"${{UNIQUEID}},{host}:{port}"), ("Hangup", "")],
+        dial_context: [("Dial", "${DIALER_DIALSTRING},${DIALER_RING_S}"), ("Hangup", "${HANGUPCAUSE}")],
+        analysis_context: [("AudioSocket", "${UNIQUEID},${DIALER_AUDIOSOCKET}"), ("Hangup", "")],
         operator_context: [("Queue", queue), ("Hangup", "")],
     }
 
@@ -118,7 +118,8 @@ class SimAsterisk:
         self.number_map: dict[str, str | Scenario] = dict(number_map or {})
         self.trunk_context = trunk_context
         self.audiosocket_idle_s = audiosocket_idle_s
-        base = default_dialplan(trunk_template, audiosocket_addr=audiosocket_addr, ring_s=ring_s)
+        self.ring_s = ring_s
+        base = default_dialplan()
         if dialplan is not None:
             base.update({k: list(v) for k, v in dialplan.items()})
         self.dialplan: dict[str, list[DialplanStep]] = base
@@ -204,6 +205,15 @@ class SimAsterisk:
         await self._all_idle.wait()
 
     # ------------------------------------------------------------------ CallHost
+    def default_variables(self, exten: str) -> dict[str, str]:
+        """Dialplan variables a client did not set (the contract's, from this simulator's config)."""
+        host, port = self.audiosocket_addr or ("127.0.0.1", 9099)
+        return {
+            "DIALER_DIALSTRING": self.trunk_template.format(number=exten),
+            "DIALER_RING_S": str(self.ring_s),
+            "DIALER_AUDIOSOCKET": f"{host}:{port}",
+        }
+
     def emit(self, headers: list[Header]) -> None:
         data = serialize(headers)
         self.events_sent += 1

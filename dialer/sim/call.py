@@ -75,6 +75,7 @@ class CallHost(Protocol):
     audiosocket_addr: tuple[str, int] | None
 
     def emit(self, headers: list[Header]) -> None: ...
+    def default_variables(self, exten: str) -> dict[str, str]: ...
     def new_uniqueid(self) -> str: ...
     def new_local_id(self) -> str: ...
     def new_trunk_name(self, tech: str, peer: str) -> str: ...
@@ -279,6 +280,7 @@ class SimCall:
             "HANGUPCAUSE": str(self.trunk.hangup_cause if self.trunk else 0),
             "CONTEXT": ch.context,
         }
+        values.update(self.host.default_variables(self.number))
         values.update(ch.variables)
         return re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: values.get(m[1], ""), template)
 
@@ -795,16 +797,18 @@ class SimCall:
 
     async def _app_audiosocket(self, data: str) -> bool:
         """Returns True when the app ended normally (the dialplan goes on), False on -1."""
-        uuid_text, _, addr = data.partition(",")
+        uuid_text, _, _app_addr = data.partition(",")
         if self.host.audiosocket_addr is None:
             await asyncio.Event().wait()  # no worker attached: play along silently until hangup
             return True
-        host, _, port = addr.strip().rpartition(":")
+        # The simulator's configured address wins over the app data: in tests and the demo the
+        # worker may advertise an address meant for a real Asterisk.
+        host, port = self.host.audiosocket_addr
         leg = AudioSocketLeg(uuid=uuid_text.strip(), inactivity_s=self.idle_s())
         try:
-            await leg.connect(host or "127.0.0.1", int(port))
+            await leg.connect(host, port)
         except (OSError, ValueError) as exc:
-            log.warning("sim: AudioSocket connect to %s failed for %s: %s", addr, self.l1.name, exc)
+            log.warning("sim: AudioSocket connect to %s:%s failed for %s: %s", host, port, self.l1.name, exc)
             await leg.close()
             return False
         self._leg = leg

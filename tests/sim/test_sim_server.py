@@ -355,3 +355,17 @@ def test_standalone_entry_point_lists_the_scenarios(capsys: pytest.CaptureFixtur
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(f"{s.number}  {s.name}" in out for s in SCENARIOS.values())
+
+
+async def test_contract_variables_choose_the_trunk_and_ring_time(sim: SimAsterisk, ami: RawAmi) -> None:
+    originate(ami, "79990000003", Variable="DIALER_DIALSTRING=PJSIP/79990000003@trunk,DIALER_RING_S=5")
+    response = await ami.wait_for(lambda m: m.event == "OriginateResponse", deadline_s=5)
+    assert response["Reason"] == "0"  # Dial(…,5) ran out long before the 30 s Originate timeout
+    await ami.sync()
+    dial = next(m for m in events_named(ami, "Newexten") if m["Application"] == "Dial")
+    assert dial["AppData"] == "PJSIP/79990000003@trunk,5"
+    begin = next(m for m in events_named(ami, "DialBegin") if "Channel" in m)
+    assert begin["DialString"] == "79990000003@trunk"
+    assert begin["DestChannel"].startswith("PJSIP/trunk-") and len(begin["DestChannel"]) == len("PJSIP/trunk-") + 8
+    assert {m["Device"] for m in events_named(ami, "DeviceStateChange")} >= {"PJSIP/trunk"}
+    assert [m["DialStatus"] for m in events_named(ami, "DialEnd")] == ["NOANSWER", "NOANSWER"]

@@ -90,7 +90,7 @@ contacts = sa.Table(
     sa.Column("imported_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("campaign_id", "external_id"),
-    sa.Index("ix_contacts_due", "campaign_id", "state", "next_due_at"),
+    sa.Index("ix_contacts_due", "campaign_id", "state", "next_due_at", "id"),  # claim order
     sa.Index("ix_contacts_e164", "e164"),
 )
 

@@ -170,6 +170,7 @@ class CallAnalysis:
         self._pattern: SpeechPattern | None = None
         self._speech_done_ms = 0
         self._speech_open_ms: int | None = None
+        self._last_speech_end_ms: int | None = None
 
     # --- input --------------------------------------------------------------------------------
     @property
@@ -230,6 +231,7 @@ class CallAnalysis:
         elif isinstance(o, SpeechEnded):
             self._speech_open_ms = None
             self._speech_done_ms += o.duration_ms
+            self._last_speech_end_ms = o.at_ms
         elif isinstance(o, SpeechPattern):
             self._pattern = o
 
@@ -258,7 +260,17 @@ class CallAnalysis:
             speech_reason=p.reason if p is not None else "",
             speech_at_ms=p.at_ms if p is not None else None,
             speech_ms=speech_ms,
+            speaking=self._speech_open_ms is not None,
+            quiet_ms=self._quiet_ms(now, answered),
         )
+
+    def _quiet_ms(self, now: int, answered: int | None) -> int:
+        if self._speech_open_ms is not None:
+            return 0
+        since = self._last_speech_end_ms
+        if since is None or (answered is not None and since < answered):
+            since = answered if answered is not None else 0
+        return max(0, now - since)
 
     def phrase_facts(self) -> PhraseFacts:
         return self.phrases.facts()

@@ -190,7 +190,12 @@ class CallMachine:
         candidates = [self.config.max_call_ms]
         if self.net.answered and self.net.answered_at_ms is not None:
             a = self.net.answered_at_ms
-            candidates += [a + f.audio_wait_ms, a + f.silence_after_answer_ms, a + f.unsure_after_answer_ms]
+            candidates += [
+                a + f.audio_wait_ms,
+                a + f.silence_after_answer_ms,
+                a + f.unsure_after_answer_ms,
+                a + f.unsure_max_ms,
+            ]
         elif self.net.progress:
             candidates.append(f.early_media_max_ms)
         return min(candidates)
@@ -283,8 +288,10 @@ class CallMachine:
                 self._set_phase(CallPhase.ENDED, now_ms)
             return []
         if self.phase is CallPhase.HANGING_UP:
-            grace_over = isinstance(event, Tick) and self.decided_at_ms is not None and (
-                now_ms >= self.decided_at_ms + self.config.hangup_grace_ms
+            grace_over = (
+                isinstance(event, Tick)
+                and self.decided_at_ms is not None
+                and (now_ms >= self.decided_at_ms + self.config.hangup_grace_ms)
             )
             if isinstance(event, Gone) or grace_over:
                 self._set_phase(CallPhase.ENDED, now_ms)

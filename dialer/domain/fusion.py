@@ -87,6 +87,8 @@ class AudioFacts:
     speech_reason: str = ""
     speech_at_ms: int | None = None
     speech_ms: int = 0  # speech heard in total (early media and after answer)
+    speaking: bool = False  # the far end is talking right now
+    quiet_ms: int = 0  # how long the far end has been silent (since its last speech, or the answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,9 @@ class FusionConfig:
     not_working_min_score: float = 0.9  # «Некорректный контакт» needs more
     early_media_max_ms: int = 45_000  # stop listening to early media; the network decides
     silence_after_answer_ms: int = 6_000  # nothing said after answer → answered silence
-    unsure_after_answer_ms: int = 5_000  # answered, still unsure → operator
+    unsure_after_answer_ms: int = 5_000  # answered, still unsure → operator (at a pause)
+    unsure_max_ms: int = 8_000  # … or by then even while the far end keeps talking
+    pause_for_us_ms: int = 600  # a pause this long means the far end waits for us
     audio_wait_ms: int = 1_500  # answered but no audio arrives → operator
     answered_hangup_ms: int = 3_000  # far end hung up this soon after answering, no speech
 
@@ -282,7 +286,9 @@ def _fuse_answered(
             Action.HANGUP,
             _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
         )
-    if since_answer >= cfg.unsure_after_answer_ms:
+    # Wait for a pause before giving up: a greeting still running may yet end in a beep.
+    paused = not audio.speaking and audio.quiet_ms >= cfg.pause_for_us_ms
+    if since_answer >= cfg.unsure_max_ms or (since_answer >= cfg.unsure_after_answer_ms and paused):
         why = audio.speech_reason or "speech pattern not conclusive"
         return Decision(
             Action.HAND_TO_OPERATOR,

@@ -130,11 +130,29 @@ def test_answered_unsure_waits_then_operator_never_hangup() -> None:
         speech_ms=700,
         speech_reason="short noise",
         frames_after_answer_ms=900,
+        quiet_ms=5000,
     )
     assert fuse(net, audio, PhraseFacts(), 2000).action is Action.WAIT
     late = fuse(net, audio, PhraseFacts(), 7000)
     assert late.action is Action.HAND_TO_OPERATOR
     assert "short noise" in late.evidence.reason
+
+
+def test_unsure_waits_for_a_pause_then_operator() -> None:
+    net = NetworkFacts(answered=True, answered_at_ms=0)
+    talking = AudioFacts(
+        available=True, speech=SpeechVerdict.UNSURE, speech_ms=4000, speaking=True, frames_after_answer_ms=6000
+    )
+    assert fuse(net, talking, PhraseFacts(), 6000).action is Action.WAIT
+    assert fuse(net, talking, PhraseFacts(), 8000).action is Action.HAND_TO_OPERATOR
+    breath = AudioFacts(
+        available=True, speech=SpeechVerdict.UNSURE, speech_ms=4000, quiet_ms=200, frames_after_answer_ms=6000
+    )
+    assert fuse(net, breath, PhraseFacts(), 6000).action is Action.WAIT
+    paused = AudioFacts(
+        available=True, speech=SpeechVerdict.UNSURE, speech_ms=4000, quiet_ms=700, frames_after_answer_ms=6000
+    )
+    assert fuse(net, paused, PhraseFacts(), 6000).action is Action.HAND_TO_OPERATOR
 
 
 def test_answered_silence_is_hung_up_after_timeout() -> None:

@@ -42,6 +42,7 @@ from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, DialerError, StorageError
 from dialer.logging import call_log
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class Worker:
         self.correlator = sig.Correlator()
         self.stats = WorkerStats()
         self._calls: dict[uuid.UUID, _Call] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(log)
         self._wake = asyncio.Event()
         self._accepting = True
         self._campaign_cache: dict[str, CampaignSettings] = {}
@@ -526,8 +527,7 @@ class Worker:
                 # Asterisk never confirmed: record with what we know.
                 ev = Evidence(CallClass.ABORTED, 0.0, "worker stopped; Asterisk did not confirm the hangup")
                 await asyncio.shield(self._record(call, ev))
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
         for call in self._calls.values():
             if call.timer is not None:
                 call.timer.cancel()
@@ -535,15 +535,7 @@ class Worker:
     # ---- tasks ------------------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[object, object, None], *, name: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+        return self._tasks.spawn(coro, name=name)
 
     @property
     def live_calls(self) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.corpus.labels import LABELS_FILE, SAMPLE_RATE_HZ, CallLabel, NetworkScript, write_labels
+from dialer.domain.fusion import NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
 from dialer.domain.q850 import Cause, DialStatus
 from dialer.errors import DialerError
@@ -159,18 +160,7 @@ _ENDINGS: dict[CallClass, tuple[tuple[int, str | None], ...]] = {
     ),
 }
 
-_NOT_WORKING = frozenset(
-    c.value
-    for c in (
-        CallClass.ANN_NOT_IN_SERVICE,
-        CallClass.ANN_BLOCKED,
-        CallClass.ANN_WRONG_NUMBER,
-        CallClass.ANN_DOES_NOT_EXIST,
-        CallClass.ANN_FOR_SALE,
-        CallClass.ANN_DISCONNECTED,
-        CallClass.ANN_NUMBER_CHANGED,
-    )
-)
+_NOT_WORKING = frozenset(c.value for c in NOT_WORKING_CLASSES)
 
 # --- tones (RU plan, indications.conf) -----------------------------------------------------------
 TONE_HZ = 425.0

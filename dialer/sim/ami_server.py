@@ -25,6 +25,7 @@ from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
 from dialer.sim.call import DialplanStep, OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
 from dialer.sim.channels import Channel, Privilege
 from dialer.sim.scenarios import Scenario, scenario_for_number
+from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class SimAsterisk:
         self._sessions: dict[int, _Session] = {}
         self._session_ids = itertools.count(1)
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(log, "sim task")
         self._channels: dict[str, tuple[Channel, SimCall]] = {}
         self._by_uniqueid: dict[str, tuple[Channel, SimCall]] = {}
         self._uniqueid_epoch = int(time.time())
@@ -157,12 +158,7 @@ class SimAsterisk:
             self._server.close()
         for session in list(self._sessions.values()):
             session.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
@@ -252,15 +248,7 @@ class SimAsterisk:
             self._all_idle.set()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sim task %s failed", task.get_name(), exc_info=task.exception())
+        return self._tasks.spawn(coro, name=name)
 
     # ------------------------------------------------------------------ sessions
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

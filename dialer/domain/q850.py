@@ -31,6 +31,29 @@ class Cause(enum.IntEnum):
     INTERWORKING = 127
 
 
+# ast_cause2str() texts, as Asterisk prints them in Hangup events (Cause-txt).
+CAUSE_TEXT: dict[int, str] = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    22: "Number changed",
+    27: "Destination out of order",
+    28: "Invalid number format",
+    31: "Normal, unspecified",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+    41: "Temporary failure",
+    42: "Switching equipment congestion",
+    127: "Interworking, unspecified",
+}
+
+
 CONGESTION_CAUSES = frozenset(
     {
         Cause.NORMAL_CIRCUIT_CONGESTION,
@@ -63,6 +86,10 @@ class DialStatus(enum.StrEnum):
     DONTCALL = "DONTCALL"
     TORTURE = "TORTURE"
     INVALIDARGS = "INVALIDARGS"
+    # DialState only (the call is still being set up)
+    RINGING = "RINGING"
+    PROCEEDING = "PROCEEDING"
+    PROGRESS = "PROGRESS"
 
 
 class OriginateReason(enum.IntEnum):
@@ -70,7 +97,7 @@ class OriginateReason(enum.IntEnum):
 
     FAILURE = 0
     HANGUP = 1
-    RINGING = 3  # ring timeout: nobody answered
+    RING_TIMEOUT = 3  # AST_CONTROL_RINGING: the ring timeout passed, nobody answered
     ANSWERED = 4
     BUSY = 5
     CONGESTION = 8

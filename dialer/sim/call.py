@@ -415,7 +415,7 @@ class SimCall:
             elif isinstance(step, sc.Busy):
                 self.reject_control(Cause.USER_BUSY)
             elif isinstance(step, sc.Congestion):
-                self.reject_control(Cause.CONGESTION)
+                self.reject_control(Cause.NORMAL_CIRCUIT_CONGESTION)
             elif isinstance(step, sc.Hangup):
                 self._flush_media()
                 self.far_hangup(step.cause)

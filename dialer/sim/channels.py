@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from dialer.domain.q850 import CAUSE_TEXT, Cause, DialStatus, OriginateReason
+
+__all__ = ["CAUSE_TEXT", "Cause", "Channel", "ChannelState", "DialStatus", "Header", "OriginateReason", "Privilege"]
+
 Header = tuple[str, str]
 
 UNKNOWN = "<unknown>"
@@ -33,82 +37,17 @@ class Privilege(enum.StrEnum):
     SECURITY = "security,all"
 
 
-class Cause(enum.IntEnum):
-    """Q.850 causes the simulator uses (include/asterisk/causes.h)."""
-
-    NOT_DEFINED = 0
-    UNALLOCATED = 1
-    NO_ROUTE_DESTINATION = 3
-    NORMAL_CLEARING = 16
-    USER_BUSY = 17
-    NO_USER_RESPONSE = 18
-    NO_ANSWER = 19
-    SUBSCRIBER_ABSENT = 20
-    CALL_REJECTED = 21
-    NUMBER_CHANGED = 22
-    DESTINATION_OUT_OF_ORDER = 27
-    INVALID_NUMBER_FORMAT = 28
-    NORMAL_UNSPECIFIED = 31
-    CONGESTION = 34
-    NETWORK_OUT_OF_ORDER = 38
-    TEMPORARY_FAILURE = 41
-    SWITCH_CONGESTION = 42
-
-
-# ast_cause2str() texts, as printed in Hangup events.
-CAUSE_TEXT: dict[int, str] = {
-    0: "Unknown",
-    1: "Unallocated (unassigned) number",
-    3: "No route to destination",
-    16: "Normal Clearing",
-    17: "User busy",
-    18: "No user responding",
-    19: "User alerting, no answer",
-    20: "Subscriber absent",
-    21: "Call Rejected",
-    22: "Number changed",
-    27: "Destination out of order",
-    28: "Invalid number format",
-    31: "Normal, unspecified",
-    34: "Circuit/channel congestion",
-    38: "Network out of order",
-    41: "Temporary failure",
-    42: "Switching equipment congestion",
-    127: "Interworking, unspecified",
-}
 
 
 def cause_text(cause: int) -> str:
     return CAUSE_TEXT.get(cause, "Unknown")
 
 
-class OriginateReason(enum.IntEnum):
-    """``Reason`` of OriginateResponse (the AST_CONTROL_* that ended the originate's dial)."""
-
-    FAILURE = 0
-    HANGUP = 1
-    RING_TIMEOUT = 3
-    ANSWERED = 4
-    BUSY = 5
-    CONGESTION = 8
-
-
-class DialStatus(enum.StrEnum):
-    ANSWER = "ANSWER"
-    BUSY = "BUSY"
-    CONGESTION = "CONGESTION"
-    CANCEL = "CANCEL"
-    CHANUNAVAIL = "CHANUNAVAIL"
-    NOANSWER = "NOANSWER"
-    RINGING = "RINGING"
-    PROGRESS = "PROGRESS"
-
-
 def dial_status_for_cause(cause: int) -> DialStatus:
     """DialEnd status when the dialled channel hangs up (ast_hangup_cause_to_dial_status)."""
     if cause == Cause.USER_BUSY:
         return DialStatus.BUSY
-    if cause == Cause.CONGESTION:
+    if cause == Cause.NORMAL_CIRCUIT_CONGESTION:
         return DialStatus.CONGESTION
     if cause in (Cause.NO_ROUTE_DESTINATION, Cause.SUBSCRIBER_ABSENT):
         return DialStatus.CHANUNAVAIL
@@ -119,7 +58,7 @@ def dialstatus_variable_for_cause(cause: int) -> DialStatus:
     """``${DIALSTATUS}`` after Dial() saw its only callee hang up (app_dial handle_cause)."""
     if cause == Cause.USER_BUSY:
         return DialStatus.BUSY
-    if cause == Cause.CONGESTION:
+    if cause == Cause.NORMAL_CIRCUIT_CONGESTION:
         return DialStatus.CONGESTION
     if cause in (Cause.NORMAL_CLEARING, Cause.NO_ANSWER, Cause.NOT_DEFINED):
         return DialStatus.NOANSWER

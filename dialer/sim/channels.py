@@ -37,8 +37,6 @@ class Privilege(enum.StrEnum):
     SECURITY = "security,all"
 
 
-
-
 def cause_text(cause: int) -> str:
     return CAUSE_TEXT.get(cause, "Unknown")
 

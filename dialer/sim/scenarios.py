@@ -295,13 +295,15 @@ _ALL: tuple[Scenario, ...] = (
     _s(
         "17",
         "ami_drop",
-        "A person answers; mid-call every AMI connection drops, the call lives on",
+        "A person answers; right after the answer every AMI connection drops, the call lives on",
         Ring(),
         Wait(1.0),
         Answer(),
+        # Dropped before the person speaks, so the worker decides "person" while AMI is down
+        # and must hand the call over after it reconnects.
+        DropAmi(),
         Wait(0.3),
         Play("person_hello"),
-        DropAmi(),
         Silence(3.0),
         Play("person_again"),
         Silence(20.0),

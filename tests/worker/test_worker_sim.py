@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from dialer import app
@@ -133,3 +134,75 @@ async def test_restart_recovers_attempt_left_in_progress(tmp_path: Path) -> None
         # The crashed attempt is not counted: the busy one is attempt 1.
         contacts = await contacts_by_number(h.settings.database_url)
         assert contacts[BUSY].attempts_made == 1  # type: ignore[attr-defined]
+
+
+async def test_ami_drop_mid_call_person_still_reaches_operator(tmp_path: Path) -> None:
+    """Scenario 17: every AMI connection drops while a person is on the line. The worker hands the
+    person over (never a hang-up), reconnects, reconciles with CoreShowChannels, and records the
+    attempt exactly once."""
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        ami_drop = "+79990000017"
+        await seed(h.settings, [ami_drop, BUSY], h.clock.now())
+        rt = await app.build(h.settings, h.options(ami_port, as_port))
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(rt, stop))
+        try:
+            await h.wait_finished(2)
+
+            async def reconnected() -> None:
+                # The simulator has no "client logged in" hook: sample its action log.
+                while not (len(actions(h.sim, "Login")) >= 2 and actions(h.sim, "CoreShowChannels")):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+
+            await asyncio.wait_for(reconnected(), 15)
+            await asyncio.wait_for(h.sim.wait_idle(), 15)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        by_number = {f.number: f for f in h.finished}
+        assert len(h.finished) == 2
+        assert by_number[ami_drop].evidence.call_class is CallClass.PERSON
+        person_id = str(by_number[ami_drop].attempt_id)
+        assert person_id in {a.get("Channel") for a in actions(h.sim, "Redirect")}
+        assert person_id not in {a.get("Channel") for a in actions(h.sim, "Hangup")}
+        db = Database(h.settings.database_url)
+        repo = await Repository.open(db)
+        contacts = await contacts_by_number(h.settings.database_url)
+        attempts = await repo.attempts_of(contacts[ami_drop].id)  # type: ignore[attr-defined]
+        await db.dispose()
+        assert [a.call_class for a in attempts] == [CallClass.PERSON.value]
+
+
+async def test_events_reach_the_real_broker(tmp_path: Path) -> None:
+    """Attempt events go from the outbox through the real Mosquitto to a subscriber."""
+    import json
+    import os
+
+    import aiomqtt
+
+    host, _, port = os.environ.get("DIALER_TEST_MQTT", "127.0.0.1:1883").partition(":")
+    prefix = f"dialer-test-{uuid.uuid4().hex[:8]}"
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        h.settings = replace(
+            h.settings,
+            mqtt=replace(h.settings.mqtt, host=host, port=int(port or 1883), topic_prefix=prefix, enabled=True),
+        )
+        await seed(h.settings, [BUSY, SILENCE], h.clock.now())
+        received: list[tuple[str, dict[str, object]]] = []
+        async with aiomqtt.Client(host, int(port or 1883), identifier=f"{prefix}-sub") as sub:
+            await sub.subscribe(f"{prefix}/#", qos=1)
+            await run_until(h, h.options(ami_port, as_port, mqtt=True), 2)
+
+            async def collect() -> None:
+                async for msg in sub.messages:
+                    received.append((str(msg.topic), json.loads(bytes(msg.payload))))
+                    attempts = [p for t, p in received if p.get("type") == "attempt_finished"]
+                    if len(attempts) >= 2:
+                        return
+
+            await asyncio.wait_for(collect(), 15)
+        attempts = {p["e164"]: p for t, p in received if p.get("type") == "attempt_finished"}
+        assert set(attempts) == {BUSY, SILENCE}
+        assert attempts[BUSY]["call_class"] == CallClass.BUSY.value
+        assert all(t.startswith(f"{prefix}/") for t, _ in received)
+        assert all(p.get("event_id") and p.get("occurred_at") for _, p in received)

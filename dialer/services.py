@@ -74,7 +74,13 @@ class RepositoryCommandHandler:
             comment=command.comment or None,
         )
         await self.repo.record_operator_result(
-            contact.id, outcome, now, operator=command.operator, callback=result is DomainOperatorResult.CALLBACK
+            contact.id,
+            outcome,
+            now,
+            operator=command.operator,
+            callback=result is DomainOperatorResult.CALLBACK,
+            command_id=command.command_id,
+            attempt_id=command.attempt_id,
         )
         self.on_change()
         return {
@@ -118,7 +124,15 @@ class RepositoryCommandHandler:
     async def apply_exclusion(self, command: ExclusionRequest, /) -> Mapping[str, Any]:
         kind = ExclusionKind.ALL if command.not_a_client else command.kind
         res = await self.repo.add_exclusion(
-            command.number, kind, self.clock(), source=command.requested_by, reason=command.comment
+            command.number,
+            kind,
+            self.clock(),
+            source=command.requested_by,
+            reason=command.comment,
+            not_a_client=command.not_a_client,
+            campaign=command.campaign,
+            external_id=command.external_id,
+            command_id=command.command_id,
         )
         return {
             "number": command.number,

@@ -9,8 +9,9 @@ Every event is a flat JSON object with the same envelope:
 
 Builders take every time as an argument (they never read the clock) and return an
 :class:`OutboxEvent` — the relative topic, the payload and the per-contact ordering key — ready
-for the storage's ``add_event(session, topic, payload, key)`` inside the state change's
-transaction. Stable codes (``result: "refused"``) travel together with the Russian titles the
+for the storage's ``add_event(conn, event, now)`` inside the state change's transaction — the
+repository builds every outbox row with these functions, so what is stored is exactly what is
+published. Stable codes (``result: "refused"``) travel together with the Russian titles the
 contact centre uses («Отказался разговаривать»).
 """
 
@@ -42,11 +43,21 @@ JsonObject = dict[str, Any]
 class EventType(enum.StrEnum):
     ATTEMPT_FINISHED = "attempt_finished"
     CONTACT_SETTLED = "contact_settled"
+    OPERATOR_RESULT = "operator_result"
     EXCLUSION_NOTICE = "exclusion_notice"
+    EXCLUSION_REMOVED = "exclusion_removed"
     CAMPAIGN_STATUS = "campaign_status"
     WORKER_HEALTH = "worker_health"
     COMMAND_ACK = "command_ack"
     COMMAND_ERROR = "command_error"
+
+
+class SettledBy(enum.StrEnum):
+    """Who decided a contact's final result (``source`` of contact_settled)."""
+
+    DIALER = "dialer"  # the rules, after an attempt
+    OPERATOR = "operator"  # an operator's result (inbound command)
+    IMPORT = "import"  # known without dialling: no number, wrong number, «НЕ ЗВОНИТЬ»
 
 
 class WorkerStatus(enum.StrEnum):
@@ -112,6 +123,11 @@ def contact_key(contact_id: int) -> str:
     return f"contact:{contact_id}"
 
 
+def number_key(number: str) -> str:
+    """Exclusions are ordered per number: a notice and the removal of one number never swap."""
+    return f"number:{number}"
+
+
 def result_fields(result: ResultCode | None, incorrect_contact: bool) -> JsonObject:
     """Stable code plus the Russian titles shown on the CRM card."""
     title = RESULT_TITLES_RU[result] if result is not None else None
@@ -167,6 +183,7 @@ def attempt_finished(
         next_due_at=_iso_or_none(outcome.next_due_at),
         journal_line=outcome.journal_line,
         rule=outcome.rule,
+        counted=outcome.counts_as_attempt,  # false: our own failure, the attempt is not used up
         worker_id=worker_id,
         asterisk_uniqueid=asterisk_uniqueid,
     )
@@ -179,12 +196,12 @@ def contact_settled(
     contact_id: int,
     external_id: str,
     e164: str | None,
-    result: ResultCode,
+    result: ResultCode | None,
     incorrect_contact: bool,
     attempts_made: int,
     journal: str,
     occurred_at: datetime,
-    source: str = "dialer",
+    source: SettledBy = SettledBy.DIALER,
     last_attempt_id: uuid.UUID | None = None,
     callback_at: datetime | None = None,
     event_id: uuid.UUID | None = None,
@@ -202,11 +219,46 @@ def contact_settled(
         **result_fields(result, incorrect_contact),
         attempts_made=attempts_made,
         journal=journal,
-        source=source,
+        source=SettledBy(source).value,
         last_attempt_id=str(last_attempt_id) if last_attempt_id else None,
         callback_at=_iso_or_none(callback_at),
     )
     return OutboxEvent(topics.contact_settled(campaign), payload, contact_key(contact_id))
+
+
+def operator_result(
+    *,
+    campaign: str,
+    contact_id: int,
+    external_id: str,
+    e164: str | None,
+    outcome: Outcome,
+    occurred_at: datetime,
+    operator: str = "",
+    command_id: str | None = None,
+    attempt_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """An operator set a result on the contact (seeds/01). ``settled: false`` with
+    ``result: "callback"`` is an agreed call-back at ``callback_at``; any other unsettled
+    result is retried at ``next_due_at`` by the rules."""
+    payload = envelope(EventType.OPERATOR_RESULT, occurred_at, event_id)
+    payload.update(
+        campaign=campaign,
+        contact_id=contact_id,
+        external_id=external_id,
+        e164=e164,
+        settled=outcome.settled,
+        **result_fields(outcome.result, outcome.incorrect_contact),
+        next_due_at=None if outcome.settled else _iso_or_none(outcome.next_due_at),
+        callback_at=_iso_or_none(outcome.next_due_at) if outcome.result is ResultCode.CALLBACK else None,
+        journal_line=outcome.journal_line,
+        rule=outcome.rule,
+        operator=operator,
+        command_id=command_id,
+        attempt_id=str(attempt_id) if attempt_id else None,
+    )
+    return OutboxEvent(topics.operator_result(campaign), payload, contact_key(contact_id))
 
 
 def exclusion_notice(
@@ -244,8 +296,29 @@ def exclusion_notice(
         requested_by=requested_by,
         command_id=command_id,
     )
-    key = contact_key(contact_id) if contact_id is not None else f"number:{number}"
-    return OutboxEvent(topics.EXCLUSION, payload, key)
+    return OutboxEvent(topics.EXCLUSION, payload, number_key(number))
+
+
+def exclusion_removed(
+    *,
+    number: str,
+    kind: ExclusionKind,
+    occurred_at: datetime,
+    calls_allowed: bool,
+    contacts_released: int,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """An exclusion was lifted. ``calls_allowed`` is false when another exclusion of the number
+    still blocks survey calls; ``contacts_released`` counts the held-back contacts now due."""
+    payload = envelope(EventType.EXCLUSION_REMOVED, occurred_at, event_id)
+    payload.update(
+        number=number,
+        kind=kind.value,
+        blocks_calls=kind.blocks_calls,
+        calls_allowed=calls_allowed,
+        contacts_released=contacts_released,
+    )
+    return OutboxEvent(topics.EXCLUSION_REMOVED, payload, number_key(number))
 
 
 def campaign_status(

@@ -2,6 +2,11 @@
 published to MQTT, QoS 1, strictly in outbox id order, and marked published only after the
 broker acknowledged them.
 
+Rows are published exactly as stored: the storage builds every row with
+:mod:`dialer.events.payloads`, so each payload already carries its envelope and its ``event_id``
+(fixed when the row was written; a re-send repeats it). The relay adds nothing — there are no
+rows of an older layout to patch, the outbox schema starts with this one.
+
 Guarantees (docs/events.md): at least once — a crash or an outage between the broker's ack and
 ``mark_published`` re-sends a row, so consumers deduplicate on ``event_id``; in order per
 contact — rows go out one by one in id order and the relay stops at the first failure, so a
@@ -20,7 +25,6 @@ import contextlib
 import json
 import logging
 import random
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,7 +57,7 @@ class OutboxRowLike(Protocol):
     @property
     def topic(self) -> str: ...  # relative to the prefix, see dialer.events.topics
     @property
-    def payload(self) -> Mapping[str, Any]: ...
+    def payload(self) -> Mapping[str, Any]: ...  # complete, envelope included (payloads.py)
     @property
     def key(self) -> str | None: ...
     @property
@@ -74,29 +78,6 @@ class OutboxStore(Protocol):
 
 def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-# Namespace of event ids derived from outbox rows (uuid5 of the row's identity).
-_OUTBOX_EVENT_NS = uuid.UUID("6f0c3b7e-2d4a-5e8b-9c1d-0a7e5b3c2f19")
-_ENVELOPE = ("schema", "type", "event_id", "occurred_at")
-
-
-def with_envelope(row: OutboxRowLike) -> dict[str, Any]:
-    """The payload as published: rows written with dialer.events.payloads already carry the
-    envelope; rows written without one (plain dicts from storage) get it here, with an
-    ``event_id`` derived from the row's id and creation time, so a re-send after an outage
-    carries the same id and consumers can deduplicate."""
-    payload = dict(row.payload)
-    if all(k in payload for k in _ENVELOPE):
-        return payload
-    envelope: dict[str, Any] = {
-        "schema": payloads.SCHEMA_VERSION,
-        "type": row.topic.replace("/", "_"),  # "attempt/finished" → "attempt_finished"
-        "event_id": str(uuid.uuid5(_OUTBOX_EVENT_NS, f"outbox/{row.id}/{payloads.iso_utc(row.created_at)}")),
-        "occurred_at": payloads.iso_utc(row.created_at),
-    }
-    envelope.update(payload)  # what the writer set wins
-    return envelope
 
 
 class OutboxPublisher:
@@ -293,7 +274,7 @@ class OutboxPublisher:
                 for row in rows:
                     try:
                         topic = topics.join(self._prefix, row.topic)
-                        body = encode(with_envelope(row))
+                        body = encode(row.payload)
                     except (InputError, TypeError, ValueError) as exc:
                         await self._poison(row.id, f"cannot encode: {exc}")
                         continue

@@ -6,8 +6,10 @@ stored events; the publisher joins the two.
 
     <prefix>/campaign/<campaign>/attempt      attempt finished            QoS 1
     <prefix>/campaign/<campaign>/contact      contact settled             QoS 1
+    <prefix>/campaign/<campaign>/operator-result  operator's result       QoS 1
     <prefix>/campaign/<campaign>/status       campaign status             QoS 1, retained
     <prefix>/exclusion                        exclusion notice            QoS 1
+    <prefix>/exclusion/removed                exclusion lifted            QoS 1
     <prefix>/worker/<worker>/health           worker health (+ Last Will) QoS 1, retained
     <prefix>/cmd/<command type>               inbound commands            QoS 1
     <prefix>/cmd/<command type>/ack           command accepted            QoS 1
@@ -53,11 +55,16 @@ def contact_settled(campaign: str) -> str:
     return f"campaign/{level(campaign)}/contact"
 
 
+def operator_result(campaign: str) -> str:
+    return f"campaign/{level(campaign)}/operator-result"
+
+
 def campaign_status(campaign: str) -> str:
     return f"campaign/{level(campaign)}/status"
 
 
 EXCLUSION = "exclusion"
+EXCLUSION_REMOVED = "exclusion/removed"
 
 
 def worker_health(worker_id: str) -> str:

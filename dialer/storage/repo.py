@@ -21,6 +21,11 @@ Re-import policy (``import_contacts``): a row whose (campaign, external_id) alre
 changes the stored number, journal, attempts, state or result. It updates owner name, owner kind
 and card flags; when the new flags carry «НЕ ЗВОНИТЬ» and the contact is still pending, the contact
 is settled with the pre-dial outcome the caller prepared (never dialled).
+
+Outbox rows are built only by :mod:`dialer.events.payloads` (pure functions, no MQTT): the row
+holds the relative topic, the complete payload with its envelope (``event_id`` is fixed when
+the row is written, so a re-send carries the same id) and the ordering key ``contact:<id>``
+(exclusions: ``number:<e164>``). docs/events.md documents them.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from dialer.domain.model import (
     ResultCode,
 )
 from dialer.errors import StorageError
+from dialer.events import payloads
+from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
 from dialer.storage.tables import (
@@ -67,20 +74,13 @@ from dialer.storage.tables import (
     outbox,
 )
 
-# Outbox topics (relative; the MQTT publisher adds its prefix).
-TOPIC_ATTEMPT_FINISHED: Final = "attempt/finished"
-TOPIC_CONTACT_SETTLED: Final = "contact/settled"
-TOPIC_OPERATOR_RESULT: Final = "contact/operator_result"
-TOPIC_EXCLUSION_COORDINATOR: Final = "exclusion/coordinator"  # «Координатор опросов»
-TOPIC_EXCLUSION_SMS_MANAGER: Final = "exclusion/sms_manager"  # «СМС-менеджер»
-TOPIC_EXCLUSION_REMOVED: Final = "exclusion/removed"
-
 ATTEMPT_IN_PROGRESS: Final = "in_progress"
 ATTEMPT_FINISHED: Final = "finished"
 
 _BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
 _CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
 ABORTED_REASON: Final = "worker restarted; attempt closed without a verdict"
+PREDIAL_REASON: Final = "settled before dialling"
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,9 +303,12 @@ def _insert_ignore(db: Database, table: sa.Table) -> Any:
     return pg_insert(table).on_conflict_do_nothing()
 
 
-async def add_event(conn: AsyncConnection, topic: str, payload: dict[str, Any], key: str | None, now: datetime) -> None:
-    """Queue an event in the outbox inside the caller's transaction."""
-    await conn.execute(sa.insert(outbox).values(topic=topic, payload=payload, key=key, created_at=now, attempts=0))
+async def add_event(conn: AsyncConnection, event: OutboxEvent, now: datetime) -> None:
+    """Queue an event (built by dialer.events.payloads) in the outbox inside the caller's
+    transaction."""
+    await conn.execute(
+        sa.insert(outbox).values(topic=event.topic, payload=event.payload, key=event.key, created_at=now, attempts=0)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,7 +503,9 @@ class Repository:
                 ids.update({str(x.external_id): int(x.id) for x in res})
             for r in predial:
                 assert r.predial is not None
-                await self._record_predial(conn, campaign.name, ids[r.external_id], r, attempt_no=1, now=now)
+                await self._record_predial(
+                    conn, campaign.name, ids[r.external_id], r, r.e164, r.journal, attempt_no=1, now=now
+                )
             counts.settled_without_dialling += len(predial)
 
     @staticmethod
@@ -520,13 +525,18 @@ class Repository:
         campaign: str,
         contact_id: int,
         r: NewContact,
+        e164: str | None,
+        journal: str,
         *,
         attempt_no: int,
         now: datetime,
     ) -> None:
+        """The pre-dial attempt row and its events; ``e164`` and ``journal`` are the contact's
+        stored ones (a re-import never changes the stored number), the journal before this line."""
         assert r.predial is not None
         o = r.predial.outcome
         attempt_id = uuid.uuid4()
+        evidence = Evidence(r.predial.call_class, 1.0, PREDIAL_REASON)
         await conn.execute(
             sa.insert(attempts).values(
                 id=attempt_id,
@@ -536,52 +546,53 @@ class Repository:
                 state=ATTEMPT_FINISHED,
                 started_at=now,
                 ended_at=now,
-                call_class=r.predial.call_class.value,
-                confidence=1.0,
-                reason="settled before dialling",
-                answered=False,
+                call_class=evidence.call_class.value,
+                confidence=evidence.confidence,
+                reason=evidence.reason,
+                answered=evidence.answered,
                 result=o.result.value if o.result else None,
                 incorrect_contact=o.incorrect_contact,
                 rule=o.rule,
                 journal_line=o.journal_line,
             )
         )
-        # A pre-dial case is settled whatever the rule says: it is never dialled.
+        # A pre-dial case is settled whatever the rule says: it is never dialled. The attempt row
+        # exists (it counts as the contact's attempt), so it is announced like any other attempt.
+        final = Outcome(True, o.result, o.incorrect_contact, None, o.journal_line, o.rule)
         await add_event(
             conn,
-            TOPIC_CONTACT_SETTLED,
-            self._settled_payload(
-                campaign, contact_id, r.external_id, o, attempt_no, r.predial.call_class, dialled=False
+            payloads.attempt_finished(
+                campaign=campaign,
+                contact_id=contact_id,
+                external_id=r.external_id,
+                e164=e164,
+                attempt_id=attempt_id,
+                attempt_no=attempt_no,
+                attempt_kind=AttemptKind.CAMPAIGN,
+                started_at=now,
+                ended_at=now,
+                evidence=evidence,
+                outcome=final,
             ),
-            str(contact_id),
             now,
         )
-
-    @staticmethod
-    def _settled_payload(
-        campaign: str,
-        contact_id: int,
-        external_id: str,
-        o: Outcome,
-        attempts_made: int,
-        call_class: CallClass | None,
-        *,
-        dialled: bool,
-    ) -> dict[str, Any]:
-        return {
-            "campaign": campaign,
-            "contact_id": contact_id,
-            "external_id": external_id,
-            "result": o.result.value if o.result else None,
-            "result_ru": RESULT_TITLES_RU[o.result] if o.result else None,
-            "incorrect_contact": o.incorrect_contact,
-            "incorrect_contact_ru": INCORRECT_CONTACT_RU if o.incorrect_contact else None,
-            "journal_line": o.journal_line,
-            "attempts_made": attempts_made,
-            "call_class": call_class.value if call_class else None,
-            "rule": o.rule,
-            "dialled": dialled,
-        }
+        await add_event(
+            conn,
+            payloads.contact_settled(
+                campaign=campaign,
+                contact_id=contact_id,
+                external_id=r.external_id,
+                e164=e164,
+                result=o.result,
+                incorrect_contact=o.incorrect_contact,
+                attempts_made=attempt_no,
+                journal=append_line(journal, o.journal_line),
+                occurred_at=now,
+                source=payloads.SettledBy.IMPORT,
+                last_attempt_id=attempt_id,
+            ),
+            now,
+        )
 
     async def _reimport(
         self,
@@ -620,7 +631,14 @@ class Repository:
                 self._settled_values(old["journal"], row.predial.outcome, attempts_made=int(attempts_made) + 1)
             )
             await self._record_predial(
-                conn, campaign.name, int(old["id"]), row, attempt_no=int(attempts_made) + 1, now=now
+                conn,
+                campaign.name,
+                int(old["id"]),
+                row,
+                old["e164"],
+                old["journal"],
+                attempt_no=int(attempts_made) + 1,
+                now=now,
             )
             counts.settled_without_dialling += 1
         changes["updated_at"] = now
@@ -895,6 +913,7 @@ class Repository:
             if next_due is None:
                 raise StorageError(f"outcome for attempt {attempt_id} neither settles nor schedules")
         journal = append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"]
+        incorrect = bool(c["incorrect_contact"]) or outcome.incorrect_contact
         await conn.execute(
             sa.update(attempts)
             .where(attempts.c.id == attempt_id)
@@ -922,7 +941,7 @@ class Repository:
                 attempts_made=attempts_made,
                 journal=journal,
                 result=result,
-                incorrect_contact=bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                incorrect_contact=incorrect,
                 next_due_at=next_due,
                 next_attempt_kind=next_kind.value,
                 callback_plan=plan,
@@ -933,57 +952,53 @@ class Repository:
                 version=contacts.c.version + 1,
             )
         )
-        key = str(c["id"])
+        final_result = ResultCode(result) if result else None
+        # What this attempt decided, as stored: the effective settlement and next due time (a
+        # dropped-call call-back may end the series), the final result once settled.
+        decided = Outcome(
+            settled=settled,
+            result=final_result if settled else outcome.result,
+            incorrect_contact=outcome.incorrect_contact,
+            next_due_at=next_due,
+            journal_line=outcome.journal_line,
+            rule=outcome.rule,
+            counts_as_attempt=count_attempt,
+        )
         await add_event(
             conn,
-            TOPIC_ATTEMPT_FINISHED,
-            {
-                "campaign": c["campaign_name"],
-                "contact_id": int(c["id"]),
-                "external_id": c["external_id"],
-                "attempt_id": str(attempt_id),
-                "attempt_no": int(a["attempt_no"]),
-                "kind": kind.value,
-                "call_class": evidence.call_class.value,
-                "confidence": evidence.confidence,
-                "reason": evidence.reason,
-                "hangup_cause": evidence.hangup_cause,
-                "dial_status": evidence.dial_status,
-                "answered": evidence.answered,
-                "started_at": _iso(a["started_at"]),
-                "ended_at": _iso(now),
-                "settled": settled,
-                "result": result,
-                "incorrect_contact": outcome.incorrect_contact,
-                "journal_line": outcome.journal_line,
-                "next_due_at": _iso(next_due),
-                "counted": count_attempt,
-            },
-            key,
+            payloads.attempt_finished(
+                campaign=c["campaign_name"],
+                contact_id=int(c["id"]),
+                external_id=c["external_id"],
+                e164=c["e164"],
+                attempt_id=attempt_id,
+                attempt_no=int(a["attempt_no"]),
+                attempt_kind=kind,
+                started_at=a["started_at"],
+                ended_at=now,
+                evidence=evidence,
+                outcome=decided,
+                worker_id=a["worker_id"],
+                asterisk_uniqueid=a["asterisk_uniqueid"],
+            ),
             now,
         )
         if settled:
-            final = Outcome(
-                settled=True,
-                result=ResultCode(result) if result else None,
-                incorrect_contact=bool(c["incorrect_contact"]) or outcome.incorrect_contact,
-                next_due_at=None,
-                journal_line=outcome.journal_line,
-                rule=outcome.rule,
-            )
             await add_event(
                 conn,
-                TOPIC_CONTACT_SETTLED,
-                self._settled_payload(
-                    c["campaign_name"],
-                    int(c["id"]),
-                    c["external_id"],
-                    final,
-                    attempts_made,
-                    evidence.call_class,
-                    dialled=True,
+                payloads.contact_settled(
+                    campaign=c["campaign_name"],
+                    contact_id=int(c["id"]),
+                    external_id=c["external_id"],
+                    e164=c["e164"],
+                    result=final_result,
+                    incorrect_contact=incorrect,
+                    attempts_made=attempts_made,
+                    journal=journal,
+                    occurred_at=now,
+                    source=payloads.SettledBy.DIALER,
+                    last_attempt_id=attempt_id,
                 ),
-                key,
                 now,
             )
         return FinishResult(int(c["id"]), False, state, settled)
@@ -1059,9 +1074,12 @@ class Repository:
         *,
         operator: str = "",
         callback: bool = False,
+        command_id: str | None = None,
+        attempt_id: uuid.UUID | None = None,
     ) -> None:
         """Store what an operator set (e.g. «Отказался разговаривать», a call-back time). When the
-        outcome is not settled its ``next_due_at`` is the call-back time (attempt kind callback)."""
+        outcome is not settled its ``next_due_at`` is the call-back time (attempt kind callback).
+        ``command_id`` and ``attempt_id`` only travel in the operator_result event."""
         async with self.db.write() as conn:
             c = (
                 (
@@ -1095,19 +1113,40 @@ class Repository:
                         next_attempt_kind=(AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value,
                     )
             await conn.execute(sa.update(contacts).where(contacts.c.id == contact_id).values(**values))
-            payload = self._settled_payload(
-                c["campaign_name"],
-                contact_id,
-                c["external_id"],
-                outcome,
-                int(c["attempts_made"]),
-                None,
-                dialled=True,
+            await add_event(
+                conn,
+                payloads.operator_result(
+                    campaign=c["campaign_name"],
+                    contact_id=contact_id,
+                    external_id=c["external_id"],
+                    e164=c["e164"],
+                    outcome=outcome,
+                    occurred_at=now,
+                    operator=operator,
+                    command_id=command_id,
+                    attempt_id=attempt_id,
+                ),
+                now,
             )
-            payload.update(operator=operator, callback_at=_iso(outcome.next_due_at))
-            await add_event(conn, TOPIC_OPERATOR_RESULT, payload, str(contact_id), now)
-            if outcome.settled:
-                await add_event(conn, TOPIC_CONTACT_SETTLED, payload, str(contact_id), now)
+            # contact_settled only when this settles the contact: during a call the contact stays
+            # in progress and the attempt's end announces the settlement.
+            if values.get("state") == ContactState.SETTLED.value:
+                await add_event(
+                    conn,
+                    payloads.contact_settled(
+                        campaign=c["campaign_name"],
+                        contact_id=contact_id,
+                        external_id=c["external_id"],
+                        e164=c["e164"],
+                        result=ResultCode(values["result"]) if values["result"] else None,
+                        incorrect_contact=values["incorrect_contact"],
+                        attempts_made=int(c["attempts_made"]),
+                        journal=values["journal"],
+                        occurred_at=now,
+                        source=payloads.SettledBy.OPERATOR,
+                    ),
+                    now,
+                )
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
@@ -1133,13 +1172,48 @@ class Repository:
     # ---- exclusions ---------------------------------------------------------------------------
 
     async def add_exclusion(
-        self, number: str, kind: ExclusionKind, now: datetime, *, source: str = "", reason: str = ""
+        self,
+        number: str,
+        kind: ExclusionKind,
+        now: datetime,
+        *,
+        source: str = "",
+        reason: str = "",
+        not_a_client: bool = False,
+        campaign: str | None = None,
+        external_id: str | None = None,
+        command_id: str | None = None,
     ) -> AddExclusionResult:
+        """Exclude ``number`` (idempotent per number and kind) and announce it once with an
+        exclusion_notice. ``source`` is who asked (the notice's ``requested_by``), ``reason`` the
+        free comment; ``campaign``/``external_id`` say where it was asked (optional context)."""
         async with self.db.write() as conn:
-            return await self._add_exclusion(conn, number, kind, now, source, reason)
+            return await self._add_exclusion(
+                conn,
+                number,
+                kind,
+                now,
+                source,
+                reason,
+                not_a_client=not_a_client,
+                campaign=campaign,
+                external_id=external_id,
+                command_id=command_id,
+            )
 
     async def _add_exclusion(
-        self, conn: AsyncConnection, number: str, kind: ExclusionKind, now: datetime, source: str, reason: str
+        self,
+        conn: AsyncConnection,
+        number: str,
+        kind: ExclusionKind,
+        now: datetime,
+        source: str,
+        reason: str,
+        *,
+        not_a_client: bool = False,
+        campaign: str | None = None,
+        external_id: str | None = None,
+        command_id: str | None = None,
     ) -> AddExclusionResult:
         res = await conn.execute(
             _insert_ignore(self.db, exclusions).values(
@@ -1156,17 +1230,32 @@ class Repository:
                 .values(state=ContactState.EXCLUDED.value, updated_at=now, version=contacts.c.version + 1)
             )
             excluded = int(res.rowcount or 0)
-        payload = {
-            "number": number,
-            "kind": kind.value,
-            "source": source,
-            "reason": reason,
-            "created_at": _iso(now),
-            "subject": "ИСКЛЮЧИТЬ",
-        }
-        await add_event(conn, TOPIC_EXCLUSION_COORDINATOR, payload, number, now)
-        if kind.notifies_sms_manager:
-            await add_event(conn, TOPIC_EXCLUSION_SMS_MANAGER, payload, number, now)
+        contact_id: int | None = None
+        if campaign is not None and external_id is not None:
+            found = (
+                await conn.execute(
+                    sa.select(contacts.c.id)
+                    .join(campaigns)
+                    .where(campaigns.c.name == campaign, contacts.c.external_id == external_id)
+                )
+            ).scalar()
+            contact_id = int(found) if found is not None else None
+        await add_event(
+            conn,
+            payloads.exclusion_notice(
+                number=number,
+                kind=kind,
+                occurred_at=now,
+                not_a_client=not_a_client,
+                campaign=campaign,
+                contact_id=contact_id,
+                external_id=external_id,
+                requested_by=source,
+                comment=reason,
+                command_id=command_id,
+            ),
+            now,
+        )
         return AddExclusionResult(True, excluded)
 
     async def remove_exclusion(self, number: str, kind: ExclusionKind, now: datetime) -> bool:
@@ -1185,8 +1274,9 @@ class Repository:
                     .where(exclusions.c.number == number, exclusions.c.kind.in_(_BLOCKING_KINDS))
                 )
             ).scalar_one()
+            released = 0
             if not still:
-                await conn.execute(
+                res = await conn.execute(
                     sa.update(contacts)
                     .where(contacts.c.e164 == number, contacts.c.state == ContactState.EXCLUDED.value)
                     .values(
@@ -1196,11 +1286,16 @@ class Repository:
                         version=contacts.c.version + 1,
                     )
                 )
+                released = int(res.rowcount or 0)
             await add_event(
                 conn,
-                TOPIC_EXCLUSION_REMOVED,
-                {"number": number, "kind": kind.value, "removed_at": _iso(now)},
-                number,
+                payloads.exclusion_removed(
+                    number=number,
+                    kind=kind,
+                    occurred_at=now,
+                    calls_allowed=not still,
+                    contacts_released=released,
+                ),
                 now,
             )
             return True
@@ -1505,10 +1600,10 @@ class Repository:
                 .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
             )
 
-    async def add_event(self, topic: str, payload: dict[str, Any], key: str | None, now: datetime) -> None:
+    async def add_event(self, event: OutboxEvent, now: datetime) -> None:
         """Queue an event on its own (no state change to go with it)."""
         async with self.db.write() as conn:
-            await add_event(conn, topic, payload, key, now)
+            await add_event(conn, event, now)
 
     # ---- inbound command idempotency ---------------------------------------------------------------
 
@@ -1538,12 +1633,6 @@ class Repository:
 
 
 __all__ = [
-    "TOPIC_ATTEMPT_FINISHED",
-    "TOPIC_CONTACT_SETTLED",
-    "TOPIC_EXCLUSION_COORDINATOR",
-    "TOPIC_EXCLUSION_REMOVED",
-    "TOPIC_EXCLUSION_SMS_MANAGER",
-    "TOPIC_OPERATOR_RESULT",
     "AddExclusionResult",
     "AttemptRow",
     "CampaignSettings",

@@ -11,9 +11,6 @@ import pytest
 from dialer.domain.model import AttemptKind, CallClass, Evidence, ExclusionKind, Outcome, ResultCode
 from dialer.errors import InputError
 from dialer.events import payloads, topics
-from dialer.events.publisher import with_envelope
-
-from .support import Row
 
 T0 = datetime(2025, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -119,7 +116,7 @@ def test_contact_settled_by_operator() -> None:
         attempts_made=2,
         journal="04/01 Не отвечает\n05/01 Клиент отказывается от анкетирования",
         occurred_at=T0,
-        source="operator",
+        source=payloads.SettledBy.OPERATOR,
     )
     assert ev.topic == "campaign/c/contact" and ev.key == "contact:7"
     assert ev.payload["result_title"] == "Отказался разговаривать"
@@ -147,7 +144,8 @@ def test_exclusion_for_someone_not_a_client() -> None:
     ev = payloads.exclusion_notice(
         number="+79161234567", kind=ExclusionKind.ALL, occurred_at=T0, not_a_client=True, contact_id=5
     )
-    assert ev.key == "contact:5"
+    assert ev.key == "number:+79161234567"  # ordered per number, like its removal
+    assert ev.payload["contact_id"] == 5 and ev.payload["not_a_client"] is True
     assert ev.payload["comment_ru"].startswith("При звонке на номер отвечает человек, не являющийся клиентом")
 
 
@@ -156,13 +154,61 @@ def test_worker_health_will_has_no_time() -> None:
     assert body["status"] == "offline" and body["occurred_at"] is None and body["worker_id"] == "w1"
 
 
-def test_envelope_is_added_to_plain_rows_with_a_stable_id() -> None:
-    row = Row(17, "exclusion/coordinator", {"number": "+79161234567", "kind": "calls"}, "+79161234567", T0)
-    a, b = with_envelope(row), with_envelope(row)
-    assert a == b  # a re-send after an outage carries the same event_id
-    assert a["type"] == "exclusion_coordinator" and a["schema"] == payloads.SCHEMA_VERSION
-    assert a["occurred_at"] == "2025-01-04T10:00:00.000000Z" and a["number"] == "+79161234567"
-    other = with_envelope(Row(18, row.topic, row.payload, row.key, T0))
-    assert other["event_id"] != a["event_id"]
-    built = payloads.exclusion_notice(number="+79161234567", kind=ExclusionKind.CALLS, occurred_at=T0)
-    assert with_envelope(Row(19, built.topic, built.payload, built.key, T0)) == built.payload
+def test_attempt_not_counted_says_so() -> None:
+    ev = payloads.attempt_finished(
+        campaign="c",
+        contact_id=1,
+        external_id="x",
+        e164="+79161234567",
+        attempt_id=uuid.uuid4(),
+        attempt_no=2,
+        attempt_kind=AttemptKind.CAMPAIGN,
+        started_at=T0,
+        ended_at=T0,
+        evidence=Evidence(CallClass.ABORTED, 0.0, "worker restarted"),
+        outcome=Outcome(False, None, False, T0, "", "aborted", counts_as_attempt=False),
+    )
+    assert ev.payload["counted"] is False and ev.payload["settled"] is False
+
+
+def test_operator_callback_result() -> None:
+    at = T0 + timedelta(hours=8)
+    ev = payloads.operator_result(
+        campaign="ТО-январь",
+        contact_id=7,
+        external_id="crm-7",
+        e164="+79161234567",
+        outcome=Outcome(False, ResultCode.CALLBACK, False, at, "04/01 Перезвонить вечером", "operator:callback"),
+        occurred_at=T0,
+        operator="op-17",
+        command_id="op-1",
+    )
+    p = ev.payload
+    assert ev.topic == "campaign/ТО-январь/operator-result" and ev.key == "contact:7"
+    assert p["type"] == "operator_result" and p["settled"] is False
+    assert p["result"] == "callback" and p["result_title"] == "Перезвонить"
+    assert p["callback_at"] == p["next_due_at"] == "2025-01-04T18:00:00.000000Z"
+    assert p["operator"] == "op-17" and p["command_id"] == "op-1" and p["attempt_id"] is None
+
+
+def test_operator_result_that_retries_has_no_callback_time() -> None:
+    due = T0 + timedelta(days=1)
+    ev = payloads.operator_result(
+        campaign="c",
+        contact_id=7,
+        external_id="crm-7",
+        e164=None,
+        outcome=Outcome(False, None, False, due, "04/01 Неудобно говорить", "operator:inconvenient"),
+        occurred_at=T0,
+    )
+    assert ev.payload["callback_at"] is None and ev.payload["next_due_at"] == "2025-01-05T10:00:00.000000Z"
+
+
+def test_exclusion_removed_is_ordered_with_the_notices_of_its_number() -> None:
+    ev = payloads.exclusion_removed(
+        number="+79161234567", kind=ExclusionKind.CALLS, occurred_at=T0, calls_allowed=True, contacts_released=2
+    )
+    notice = payloads.exclusion_notice(number="+79161234567", kind=ExclusionKind.CALLS, occurred_at=T0)
+    assert ev.topic == "exclusion/removed" and ev.key == notice.key
+    assert ev.payload["type"] == "exclusion_removed" and ev.payload["blocks_calls"] is True
+    assert ev.payload["calls_allowed"] is True and ev.payload["contacts_released"] == 2

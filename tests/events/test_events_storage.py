@@ -15,7 +15,7 @@ from dialer.config import MqttSettings
 from dialer.domain.model import ExclusionKind, ResultCode
 from dialer.events import payloads
 from dialer.events.commands import CommandProcessor, CommandStore
-from dialer.events.publisher import OutboxPublisher, OutboxStore, with_envelope
+from dialer.events.publisher import OutboxPublisher, OutboxStore
 from dialer.storage import migrate
 from dialer.storage.db import Database
 from dialer.storage.repo import OutboxRow, Repository
@@ -56,30 +56,35 @@ async def test_outbox_rows_from_storage_are_published_in_order_and_marked(repo: 
         journal="18/11 Клиент отказывается от анкетирования",
         occurred_at=NOW,
     )
-    await repo.add_event(built.topic, built.payload, built.key, NOW)
-    # Rows the repository writes itself (plain dicts, its own topic names).
+    await repo.add_event(built, NOW)
+    # A row the repository writes itself, inside its own state change.
     await repo.add_exclusion("+79161234567", ExclusionKind.ONLINE, NOW, source="op-1")
     rows_before = await repo.fetch_unpublished(100)
-    assert len(rows_before) == 3
+    assert len(rows_before) == 2
 
     store = MemoryTrackingStore(repo)
     pub = OutboxPublisher(store, mqtt, worker_id="w-int", poll_interval_s=3600.0, heartbeat_interval_s=3600.0)
     async with Collector(mqtt.host, mqtt.port, f"{mqtt.topic_prefix}/#") as col:
         await pub.start()
         try:
-            await col.wait_for(lambda: len([m for m in col.messages if "/worker/" not in m.topic]) == 3)
-            await wait_until(lambda: store.marked >= 3, store.changed)
+            await col.wait_for(lambda: len([m for m in col.messages if "/worker/" not in m.topic]) == 2)
+            await wait_until(lambda: store.marked >= 2, store.changed)
         finally:
             await pub.stop()
 
     assert await repo.fetch_unpublished(100) == []  # marked in the database
     events = [m for m in col.messages if "/worker/" not in m.topic]
-    assert [m.topic.removeprefix(mqtt.topic_prefix + "/") for m in events] == [r.topic for r in rows_before]
-    assert events[0].body == built.payload  # our envelope kept as written
-    for m, row in zip(events[1:], rows_before[1:], strict=True):
-        assert m.body["schema"] == payloads.SCHEMA_VERSION
-        assert m.body["event_id"] == with_envelope(row)["event_id"]  # stable across re-sends
-        assert m.body["number"] == "+79161234567" and m.body["subject"] == "ИСКЛЮЧИТЬ"
+    assert [m.topic.removeprefix(mqtt.topic_prefix + "/") for m in events] == [
+        "campaign/autumn/contact",
+        "exclusion",
+    ]
+    # What goes on the wire is the stored row, byte for byte the builder's payload.
+    assert [m.body for m in events] == [row.payload for row in rows_before]
+    assert events[0].body == built.payload
+    notice = events[1].body
+    assert notice["type"] == "exclusion_notice" and notice["schema"] == payloads.SCHEMA_VERSION
+    assert notice["number"] == "+79161234567" and notice["subject"] == "ИСКЛЮЧИТЬ"
+    assert notice["notify"] == ["survey_coordinator", "sms_manager"] and notice["requested_by"] == "op-1"
 
 
 async def test_command_idempotency_survives_a_new_processor(repo: Repository) -> None:

@@ -78,6 +78,10 @@ async def test_wrong_person_settles_with_incorrect_contact(repo: Repository, rul
     c = await repo.get_contact(CAMPAIGN.name, "e1")
     assert c.state is ContactState.SETTLED
     assert c.result is ResultCode.UNAVAILABLE and c.incorrect_contact
+    events = [e.payload for e in await repo.fetch_unpublished(100) if e.key == f"contact:{c.id}"]
+    assert [e["type"] for e in events] == ["operator_result", "contact_settled"]
+    assert events[0]["command_id"] == "op-2" and events[1]["source"] == "operator"
+    assert events[1]["result_text"] == "Недоступен, Некорректный контакт"
 
 
 async def test_unknown_contact_is_an_error_reply_not_an_exception(repo: Repository, rules: RulesTable) -> None:
@@ -97,6 +101,27 @@ async def test_exclusion_request_blocks_claims(repo: Repository, rules: RulesTab
     assert reply.ok and reply.payload["detail"]["new"] is True
     assert [e.kind for e in await repo.list_exclusions(mobile(0))] == [ExclusionKind.CALLS]
     assert await repo.claim_due(CAMPAIGN.name, "w", NOW + timedelta(days=1), 10) == []
+
+
+async def test_not_a_client_exclusion_notice_carries_the_request(repo: Repository, rules: RulesTable) -> None:
+    await seed(repo, rules, n=1)
+    p = processor(repo, rules, [])
+    body = {
+        "command_id": "ex-2",
+        "number": mobile(0),
+        "not_a_client": True,
+        "campaign": CAMPAIGN.name,
+        "contact": "e0",
+        "requested_by": "op-17",
+    }
+    assert (await p.process("exclusion", raw(body))).ok
+    (notice,) = [e for e in await repo.fetch_unpublished(100) if e.topic == "exclusion"]
+    contact = await repo.get_contact(CAMPAIGN.name, "e0")
+    assert notice.key == f"number:{mobile(0)}"
+    assert notice.payload["kind"] == "all" and notice.payload["not_a_client"] is True
+    assert notice.payload["comment_ru"].startswith("При звонке на номер отвечает человек, не являющийся клиентом")
+    assert (notice.payload["command_id"], notice.payload["contact_id"]) == ("ex-2", contact.id)
+    assert notice.payload["external_id"] == "e0" and notice.payload["requested_by"] == "op-17"
 
 
 async def test_dropped_callback_for_unknown_caller_plans_three_tries(repo: Repository, rules: RulesTable) -> None:

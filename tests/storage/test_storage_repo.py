@@ -23,6 +23,7 @@ from dialer.domain.model import (
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import dropped_callback_times
 from dialer.errors import StorageError
+from dialer.events.payloads import OutboxEvent
 from dialer.storage import repo as r
 from dialer.storage import tables
 from dialer.storage.db import Database
@@ -76,9 +77,15 @@ async def test_import_settles_predial_cases_and_is_idempotent(repo: Repository, 
         assert attempt.call_class is cls and attempt.kind is AttemptKind.CAMPAIGN
         assert attempt.journal_line == c.journal
 
-    settled_events = [e for e in await repo.fetch_unpublished(100) if e.topic == r.TOPIC_CONTACT_SETTLED]
+    events = await repo.fetch_unpublished(100)
+    settled_events = [e for e in events if e.topic == "campaign/autumn/contact"]
     assert sorted(e.payload["external_id"] for e in settled_events) == ["dnc", "none", "own", "short"]
-    assert all(e.payload["dialled"] is False for e in settled_events)
+    assert all(e.payload["source"] == "import" for e in settled_events)
+    # The pre-dial attempt row is announced too, so its class reaches the CRM.
+    classes = {
+        e.payload["external_id"]: e.payload["call_class"] for e in events if e.topic == "campaign/autumn/attempt"
+    }
+    assert classes == {"none": "no_number", "short": "invalid_number", "dnc": "do_not_call", "own": "own_number"}
 
     # Re-import: nothing duplicated, nothing reset (even after an attempt was made).
     (claimed,) = await repo.claim_due("autumn", "w1", NOW, 10)
@@ -179,10 +186,11 @@ async def test_finish_attempt_is_atomic_idempotent_and_keeps_journal(repo: Repos
     assert c.state is ContactState.SETTLED and c.result is ResultCode.UNAVAILABLE and not c.incorrect_contact
     assert c.journal == odd + "\r\n18/11 Не отвечает" * 3
     events = await repo.fetch_unpublished(100)
-    assert [e.topic for e in events].count(r.TOPIC_ATTEMPT_FINISHED) == 3
-    settled = [e for e in events if e.topic == r.TOPIC_CONTACT_SETTLED]
-    assert len(settled) == 1 and settled[0].payload["result_ru"] == "Недоступен"
-    assert settled[0].key == str(c.id)
+    assert [e.topic for e in events].count("campaign/autumn/attempt") == 3
+    settled = [e for e in events if e.topic == "campaign/autumn/contact"]
+    assert len(settled) == 1 and settled[0].payload["result_title"] == "Недоступен"
+    assert settled[0].payload["journal"] == c.journal and settled[0].payload["attempts_made"] == 3
+    assert {e.key for e in events} == {f"contact:{c.id}"}
     attempts = await repo.attempts_of(c.id)
     assert [a.state for a in attempts] == ["finished"] * 3 and [a.attempt_no for a in attempts] == [1, 2, 3]
 
@@ -222,13 +230,14 @@ async def test_exclusions_notify_and_block(repo: Repository, rules: RulesTable) 
     assert res == r.AddExclusionResult(True, 1)
     assert (await repo.add_exclusion(mobile(1), ExclusionKind.CALLS, NOW)).new is False
     await repo.add_exclusion(mobile(2), ExclusionKind.ONLINE, NOW)
-    topics = [
-        (e.topic, e.payload["number"]) for e in await repo.fetch_unpublished(100) if e.topic.startswith("exclusion/")
+    notices = [
+        (e.topic, e.key, e.payload["number"], e.payload["notify"])
+        for e in await repo.fetch_unpublished(100)
+        if e.topic.startswith("exclusion")
     ]
-    assert topics == [
-        (r.TOPIC_EXCLUSION_COORDINATOR, mobile(1)),
-        (r.TOPIC_EXCLUSION_COORDINATOR, mobile(2)),
-        (r.TOPIC_EXCLUSION_SMS_MANAGER, mobile(2)),
+    assert notices == [  # one notice per new exclusion, naming everyone who must act
+        ("exclusion", f"number:{mobile(1)}", mobile(1), ["survey_coordinator"]),
+        ("exclusion", f"number:{mobile(2)}", mobile(2), ["survey_coordinator", "sms_manager"]),
     ]
     listed = await repo.list_exclusions()
     assert [(x.number, x.kind) for x in listed] == [(mobile(1), ExclusionKind.CALLS), (mobile(2), ExclusionKind.ONLINE)]
@@ -236,6 +245,9 @@ async def test_exclusions_notify_and_block(repo: Repository, rules: RulesTable) 
     assert [c.contact.external_id for c in claimed] == ["b"]
     assert await repo.remove_exclusion(mobile(1), ExclusionKind.CALLS, NOW)
     assert not await repo.remove_exclusion(mobile(1), ExclusionKind.CALLS, NOW)
+    (removed,) = [e for e in await repo.fetch_unpublished(100) if e.topic == "exclusion/removed"]
+    assert removed.key == f"number:{mobile(1)}"
+    assert removed.payload["calls_allowed"] is True and removed.payload["contacts_released"] == 1
     assert (await repo.get_contact("autumn", "a")).state is ContactState.PENDING
     assert [c.contact.external_id for c in await repo.claim_due("autumn", "w", NOW, 10)] == ["a"]
     new, old = await repo.import_exclusions(
@@ -256,10 +268,12 @@ async def test_exclusion_during_call_leaves_contact_excluded(repo: Repository, r
 
 
 async def test_outbox_publish_bookkeeping_and_commands(repo: Repository) -> None:
-    await repo.add_event("t/1", {"n": 1}, "k", NOW)
-    await repo.add_event("t/2", {"n": 2, "ru": "Недоступен"}, None, NOW)
+    first = OutboxEvent("t/1", {"n": 1}, "k")
+    second = OutboxEvent("t/2", {"n": 2, "ru": "Недоступен"}, None)
+    await repo.add_event(first, NOW)
+    await repo.add_event(second, NOW)
     rows = await repo.fetch_unpublished(10)
-    assert [(x.topic, x.payload) for x in rows] == [("t/1", {"n": 1}), ("t/2", {"n": 2, "ru": "Недоступен"})]
+    assert [OutboxEvent(x.topic, x.payload, x.key) for x in rows] == [first, second]
     assert rows[0].id < rows[1].id
     await repo.record_publish_error(rows[0].id, "broker down")
     await repo.mark_published([rows[1].id], NOW)

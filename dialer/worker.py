@@ -91,6 +91,7 @@ class WorkerConfig:
     idle_wait_s: float = 2.0  # safety re-check when nothing is due; wake-ups are event-driven
     time_scale: float = 1.0  # simulator only: 0.05 = everything 20× faster
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
+    originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
     fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
@@ -113,6 +114,7 @@ class _Call:
     t0: float  # loop time of the originate
     pipeline: CallPipeline | None = None
     timer: asyncio.TimerHandle | None = None
+    originate_check: asyncio.TimerHandle | None = None
     server: str | None = None
     uniqueid: str | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -299,6 +301,22 @@ class Worker:
         if call.pipeline is not None and call.attempt_id in self._calls:
             self._feed(call, cs.PhraseUpdate(call.pipeline.phrase_facts()))
 
+    def _check_failed_originate(self, call: _Call) -> None:
+        if call.gone or call.attempt_id not in self._calls or not self.correlator.is_tracked(call.attempt_id):
+            return
+        facts = self.correlator.facts(call.attempt_id)
+        if facts.channels_live:
+            return
+        if not facts.uniqueids:
+            self.correlator.forget(call.attempt_id)
+            call.gone = True
+            self.pool.release(call.attempt_id)
+            self._feed(call, cs.OriginateRejected("OriginateResponse Failure and no channel was created"))
+            return
+        gone = self.correlator.finish(call.attempt_id, asyncio.get_running_loop().time())
+        if gone is not None:
+            self._on_signal(call, gone)
+
     def _now_ms(self, call: _Call) -> int:
         elapsed = asyncio.get_running_loop().time() - call.t0
         return int(elapsed * 1000 / self.config.time_scale)
@@ -319,6 +337,12 @@ class Worker:
                 self._feed(call, cs.HungUp(cause))
             case sig.OriginateResult(reason=reason):
                 self._feed(call, cs.OriginateResult(reason if reason is not None else -1, s.success))
+                if not s.success:
+                    # A failed originate may have created no channel at all; then no Hangup will
+                    # ever come. Look again shortly instead of waiting for the call time cap.
+                    loop = asyncio.get_running_loop()
+                    grace_s = self.config.originate_grace_s * self.config.time_scale
+                    call.originate_check = loop.call_later(grace_s, self._check_failed_originate, call)
             case sig.CallGone(facts=facts):
                 call.gone = True
                 self.pool.release(call.attempt_id)
@@ -426,8 +450,9 @@ class Worker:
         if not call.finished.is_set():
             return
         if call.gone or call.machine.phase in (cs.CallPhase.WITH_OPERATOR, cs.CallPhase.ENDED):
-            if call.timer is not None:
-                call.timer.cancel()
+            for handle in (call.timer, call.originate_check):
+                if handle is not None:
+                    handle.cancel()
             self._calls.pop(call.attempt_id, None)
             if call.gone:
                 self.correlator.forget(call.attempt_id)

@@ -206,3 +206,19 @@ async def test_events_reach_the_real_broker(tmp_path: Path) -> None:
         assert attempts[BUSY]["call_class"] == CallClass.BUSY.value
         assert all(t.startswith(f"{prefix}/") for t, _ in received)
         assert all(p.get("event_id") and p.get("occurred_at") for _, p in received)
+
+
+async def test_originate_failing_without_any_channel_is_recorded_as_our_failure(tmp_path: Path) -> None:
+    """Asterisk accepts the Originate, then answers OriginateResponse Failure without creating a
+    channel (here: a dial context it does not know). No Hangup will ever come; the attempt must
+    still be closed promptly, as our own failure that does not use up one of the contact's tries."""
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        h.settings = replace(
+            h.settings, dial=replace(h.settings.dial, channel_template="Local/{number}@no-such-context/n")
+        )
+        await seed(h.settings, [BUSY], h.clock.now())
+        await run_until(h, h.options(ami_port, as_port), 1, timeout_s=10)
+        assert [f.evidence.call_class for f in h.finished] == [CallClass.ORIGINATE_FAILED]
+        contacts = await contacts_by_number(h.settings.database_url)
+        c = contacts[BUSY]
+        assert c.state is ContactState.PENDING and c.attempts_made == 0  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from dialer.errors import DialerError
 from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
+from dialer.logging import register_secret
 from dialer.pipeline import AsyncRecognizerFactory, load_phrase_catalogue, pipeline_factory
 from dialer.services import command_processor
 from dialer.storage.db import Database
@@ -71,7 +72,19 @@ class Runtime:
     commands: CommandSubscriber | None = None
 
 
+def register_secrets(settings: Settings, endpoints: Sequence[AmiEndpoint]) -> None:
+    """Tell the log filter every secret value, so none can leak into a log line."""
+    for ep in endpoints:
+        register_secret(ep.secret)
+    register_secret(settings.mqtt.password)
+    _scheme, sep, rest = settings.database_url.partition("://")
+    creds = rest.rpartition("@")[0] if sep else ""
+    if ":" in creds:
+        register_secret(creds.partition(":")[2])
+
+
 async def build(settings: Settings, opts: RunOptions) -> Runtime:
+    register_secrets(settings, opts.ami_endpoints if opts.ami_endpoints is not None else settings.ami)
     db = Database(settings.database_url)
     try:
         await ensure_current(db)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from dialer import app
 from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
@@ -222,3 +225,23 @@ async def test_originate_failing_without_any_channel_is_recorded_as_our_failure(
         contacts = await contacts_by_number(h.settings.database_url)
         c = contacts[BUSY]
         assert c.state is ContactState.PENDING and c.attempts_made == 0  # type: ignore[attr-defined]
+
+
+async def test_secrets_never_reach_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The AMI secret and the database password are registered at start-up; no log line of a
+    whole run (including the failed login to a server with another secret) contains them."""
+    from dialer.config import AmiEndpoint, Secret
+    from dialer.logging import SecretFilter
+
+    caplog.handler.addFilter(SecretFilter())
+    caplog.set_level(logging.DEBUG)
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        await seed(h.settings, [BUSY], h.clock.now())
+        bad = AmiEndpoint("bad", "127.0.0.1", ami_port, "dialer", Secret("wrong-secret-9f3a"), max_calls=1)
+        good = AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("sim"), max_calls=5)
+        opts = h.options(ami_port, as_port, ami_endpoints=[bad, good])
+        await run_until(h, opts, 1)
+        text = caplog.text
+        assert "wrong-secret-9f3a" not in text
+        assert "bad" in text  # the failed server was logged, without its secret
+        assert repr(bad).count("wrong-secret") == 0

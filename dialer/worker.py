@@ -46,6 +46,8 @@ from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
+STOP_DISPATCH_S = 10.0  # at shutdown, how long the dispatcher may take to finish its round
+
 
 class Clock(Protocol):
     """Wall-clock time for the domain (due times, journal dates)."""
@@ -119,6 +121,7 @@ class _Call:
     uniqueid: str | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     gone: bool = False
+    recording: bool = False  # _record() started: the verdict is being written
 
 
 class _Sink(AudioSink):
@@ -207,8 +210,12 @@ class Worker:
         log.info("worker %s stopping: no new calls, draining %d live", self.config.worker_id, len(self._calls))
         self._accepting = False
         self._wake.set()
-        for t in (dispatcher, reconciler):
-            t.cancel()
+        # The dispatcher may be inside a database transaction: let it finish its round rather
+        # than cancel it mid-write (a cancelled SQLite writer can keep the lock).
+        reconciler.cancel()
+        done, _pending = await asyncio.wait({dispatcher}, timeout=STOP_DISPATCH_S)
+        if not done:
+            dispatcher.cancel()
         await asyncio.gather(dispatcher, reconciler, return_exceptions=True)
         await self._drain()
         return self.stats
@@ -412,6 +419,9 @@ class Worker:
             return False
 
     async def _record(self, call: _Call, evidence: Evidence) -> None:
+        if call.recording:
+            return  # one verdict per attempt, whoever asks first
+        call.recording = True
         contact = call.claimed.contact
         tz = contact.timezone or call.campaign.timezone
         windows = CallingWindows.parse(call.campaign.weekday_window, call.campaign.weekend_window)
@@ -548,7 +558,7 @@ class Worker:
             for p in pending:
                 p.cancel()
         for call in list(self._calls.values()):
-            if not call.finished.is_set():
+            if not call.finished.is_set() and not call.recording:
                 # Asterisk never confirmed: record with what we know.
                 ev = Evidence(CallClass.ABORTED, 0.0, "worker stopped; Asterisk did not confirm the hangup")
                 await asyncio.shield(self._record(call, ev))

@@ -297,6 +297,9 @@ class AmiClient:
                     self._set_state(ConnState.AUTH_FAILED)
                     if self._first_outcome is not None and not self._first_outcome.done():
                         self._first_outcome.set_exception(error)
+                        # Marked retrieved: in a pool another server may be serving, and nobody
+                        # waits for this one (the error is logged and kept in the client state).
+                        self._first_outcome.exception()
                     return
                 reason = await self._session()
                 self.last_disconnect_reason = reason

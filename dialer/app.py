@@ -9,6 +9,7 @@ finish or are handed over, then adapters close).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from dialer.ami.pool import ServerPool
 from dialer.asr.catalogue import Catalogue
+from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
 from dialer.audiosocket.server import AudioSocketServer
 from dialer.config import AmiEndpoint, Settings
@@ -226,18 +228,42 @@ def model_path_or_none(settings: Settings) -> Path | None:
 
 
 def pipeline_factory_from_settings(settings: Settings) -> PipelineFactory:
-    """Tone/VAD analysis always; speech recognition when the model is present (said once)."""
+    """Tone/VAD analysis always; known-recording fingerprints when the library has any; speech
+    recognition when the model is present (each absence said once)."""
     plans = load_toneplans(settings.tones_path)
     plan = plans.get(settings.campaign.region)
+    library = fingerprint_library(settings.announcements_path)
     model = model_path_or_none(settings)
     if model is None:
         log.warning(
-            "no speech model at %s: announcements are judged by tones and causes only (dialer models pull fetches it)",
+            "no speech model at %s: announcements are judged by %stones and causes only "
+            "(dialer models pull fetches it)",
             settings.asr.model_path,
+            "known recordings, " if library else "",
         )
-        return pipeline_factory(plan)
+        return pipeline_factory(plan, fingerprints=library)
     catalogue = load_phrase_catalogue(settings.phrases_path)
-    return pipeline_factory(plan, catalogue, recognizer_factory_for(model, catalogue, settings))
+    return pipeline_factory(plan, catalogue, recognizer_factory_for(model, catalogue, settings), library)
+
+
+@functools.cache
+def fingerprint_library(path: Path | None) -> FingerprintLibrary | None:
+    """The known announcement recordings, read and fingerprinted once per process.
+
+    No directory configured, or none there: no library (said once). A directory whose index is
+    broken is a :class:`ConfigError` naming the file and line — the worker does not start."""
+    if path is None:
+        log.info("no announcements library configured: known recordings are not fingerprinted")
+        return None
+    if not path.is_dir():
+        log.warning("no announcements library at %s: known recordings are not fingerprinted", path)
+        return None
+    library = load_library(path)
+    if not library:
+        log.info("announcements library %s lists no recordings yet", library.source)
+        return None
+    log.info("announcements library %s: %d known recordings", library.source, len(library))
+    return library
 
 
 def recognizer_factory_for(model: Path, catalogue: Catalogue, settings: Settings) -> AsyncRecognizerFactory:

@@ -136,6 +136,8 @@ class Settings:
     own_numbers_path: Path
     region_zones_path: Path
     source: str = "<defaults>"
+    # directory of known announcement recordings (announcements.yaml + audio); None = no library
+    announcements_path: Path | None = None
 
     def __repr__(self) -> str:
         return (
@@ -236,6 +238,7 @@ def load_settings(path: Path | None = None) -> Settings:
             own_numbers_path=_path(base, p.get("own_numbers"), "own_numbers.txt"),
             region_zones_path=_path(base, p.get("region_zones"), "region_zones.yaml"),
             source=source,
+            announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value: {exc}", source=source) from None

@@ -1,6 +1,7 @@
 """The live per-call audio pipeline the worker feeds from AudioSocket.
 
-Tone/VAD analysis runs in line (a few Goertzel filters per 20 ms frame: cheap); speech
+Tone/VAD analysis and fingerprint matching against the known recordings run in line (a few
+Goertzel filters and an FFT or two per 20 ms frame: cheap); speech
 recognition, when a model is loaded, runs in the ASR engine's bounded executor and hands its text
 back through :meth:`CallAnalysis.feed_text`, then pokes the worker with ``on_change``. Frames are
 handed to the recogniser through a small bounded queue: if decoding falls behind, the oldest audio
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from dialer.analysis.offline import CallAnalysis, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue, load_catalogue
+from dialer.audio.fingerprint import FingerprintLibrary
 from dialer.audio.frames import FRAME_MS
 from dialer.audio.toneplan import TonePlan
 from dialer.domain.fusion import AudioFacts, PhraseFacts
@@ -50,9 +52,12 @@ class LivePipeline:
         *,
         catalogue: Catalogue | None = None,
         recognizer_factory: AsyncRecognizerFactory | None = None,
+        fingerprints: FingerprintLibrary | None = None,
     ) -> None:
         self.attempt_id = attempt_id
-        self.analysis = CallAnalysis(plan, catalogue if recognizer_factory is not None else None)
+        self.analysis = CallAnalysis(
+            plan, catalogue if recognizer_factory is not None else None, fingerprints=fingerprints
+        )
         self._on_change = on_change
         self._frames = 0
         self._queue: asyncio.Queue[bytes] | None = None
@@ -65,14 +70,18 @@ class LivePipeline:
             )
 
     def feed_frame(self, pcm: bytes, frame_index: int) -> bool:
+        known = self.analysis.fingerprint
         observations = self.analysis.feed_audio(pcm, frame_index)
+        recognised = self.analysis.fingerprint is not known
+        if recognised:
+            log.info("attempt %s: known recording %s", self.attempt_id, self.analysis.fingerprint)
         self._frames += 1
         if self._queue is not None:
             if self._queue.full():
                 self._queue.get_nowait()
                 self.dropped_asr_frames += 1
             self._queue.put_nowait(pcm)
-        return bool(observations) or self._frames % REFRESH_EVERY_FRAMES == 0
+        return bool(observations) or recognised or self._frames % REFRESH_EVERY_FRAMES == 0
 
     def mark_answered(self) -> None:
         self.analysis.mark_answered(self.analysis.audio_clock_ms // FRAME_MS)
@@ -112,9 +121,20 @@ def pipeline_factory(
     plan: TonePlan,
     catalogue: Catalogue | None = None,
     recognizer_factory: AsyncRecognizerFactory | None = None,
+    fingerprints: FingerprintLibrary | None = None,
 ) -> Callable[[uuid.UUID, Callable[[], None]], LivePipeline]:
+    """One pipeline per call; the catalogue, recogniser factory and fingerprint library are
+    loaded once and shared."""
+
     def make(attempt_id: uuid.UUID, on_change: Callable[[], None]) -> LivePipeline:
-        return LivePipeline(attempt_id, plan, on_change, catalogue=catalogue, recognizer_factory=recognizer_factory)
+        return LivePipeline(
+            attempt_id,
+            plan,
+            on_change,
+            catalogue=catalogue,
+            recognizer_factory=recognizer_factory,
+            fingerprints=fingerprints,
+        )
 
     return make
 

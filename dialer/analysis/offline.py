@@ -35,6 +35,7 @@ from dialer.audio import (
     ToneDetected,
     TonePlan,
 )
+from dialer.audio.fingerprint import FingerprintLibrary, FingerprintMatch, FingerprintMatcher
 from dialer.audio.frames import FRAME_MS, frame_bytes
 from dialer.corpus.labels import NetworkScript
 from dialer.domain.fusion import (
@@ -149,11 +150,16 @@ class CallAnalysis:
         sample_rate: int = 8000,
         matcher: PhraseMatcher | None = None,
         asr_available: bool | None = None,
+        fingerprints: FingerprintLibrary | None = None,
     ) -> None:
         """``asr_available``: a speech model decodes this call. Default: there is something to
         match text against (a catalogue or matcher) — the worker decodes in an executor and hands
-        text to :meth:`feed_text`; offline, a recogniser factory decodes in line."""
+        text to :meth:`feed_text`; offline, a recogniser factory decodes in line.
+
+        ``fingerprints``: known recordings to recognise in the audio (an empty library is none)."""
         self.analyzer = CallAudioAnalyzer(plan, sample_rate)
+        self._fingerprints = FingerprintMatcher(fingerprints, sample_rate=sample_rate) if fingerprints else None
+        self.fingerprint: FingerprintMatch | None = None
         if matcher is None and catalogue is not None:
             matcher = PhraseMatcher(catalogue)
         if recognizer_factory is not None and matcher is None:
@@ -181,8 +187,15 @@ class CallAnalysis:
         self.analyzer.mark_answered(frame_index)
 
     def feed_audio(self, pcm: bytes, frame_index: int) -> list[Observation]:
-        """Tone/VAD/speech-pattern analysis of one payload starting at slot ``frame_index``."""
+        """Tone/VAD/speech-pattern analysis (and fingerprint matching) of one payload starting at
+        slot ``frame_index``."""
         obs = self.analyzer.feed(pcm, frame_index)
+        if self._fingerprints is not None:
+            found = self._fingerprints.feed(pcm, frame_index)
+            if found is not None:
+                self.fingerprint = found
+            if self._fingerprints.done:
+                self._fingerprints = None  # decided (or nothing to match): no more work per frame
         n_slots = max(1, -(-len(pcm) // frame_bytes(self.analyzer.sample_rate)))
         last = frame_index + n_slots - 1
         if self._last_index is None or last > self._last_index:
@@ -273,7 +286,24 @@ class CallAnalysis:
         return max(0, now - since)
 
     def phrase_facts(self) -> PhraseFacts:
-        return self.phrases.facts()
+        """The recognised text's best match, or a known recording's fingerprint match.
+
+        A fingerprint match is a whole recording recognised: it counts as a final result with
+        the matcher's score (≥ 0.9 by construction, so «Некорректный контакт» classes may act on
+        it). The ASR facts are kept instead only when they are final and score higher; the text
+        recognised so far is carried either way."""
+        asr = self.phrases.facts()
+        m = self.fingerprint
+        if m is None or (asr.call_class is not None and asr.final and asr.score > m.score):
+            return asr
+        return PhraseFacts(
+            available=True,
+            call_class=m.call_class,
+            score=m.score,
+            phrase=f"recording {m.name}",
+            text=asr.text,
+            final=True,
+        )
 
 
 # --- offline replay ---------------------------------------------------------------------------------
@@ -322,6 +352,7 @@ def analyse_call(
     matcher: PhraseMatcher | None = None,
     fusion: FusionConfig | None = None,
     sample_rate: int = 8000,
+    fingerprints: FingerprintLibrary | None = None,
 ) -> OfflineResult:
     """Replay one call (8 kHz slin from the originate on) and return the first non-WAIT decision.
 
@@ -331,7 +362,9 @@ def analyse_call(
     """
     pcm = samples if isinstance(samples, bytes) else np.asarray(samples, dtype="<i2").tobytes()
     cfg = fusion or FusionConfig()
-    call = CallAnalysis(plan, catalogue, recognizer_factory, sample_rate=sample_rate, matcher=matcher)
+    call = CallAnalysis(
+        plan, catalogue, recognizer_factory, sample_rate=sample_rate, matcher=matcher, fingerprints=fingerprints
+    )
     per = frame_bytes(sample_rate)
     n_slots = -(-len(pcm) // per)
     audio_ms = round(len(pcm) / 2 * 1000 / sample_rate)

@@ -2,8 +2,10 @@
 
 An embedded SQLite file, the simulator's AMI and AudioSocket on loopback, the demo contacts of
 config/demo_campaign.csv (one per simulator scenario plus the cases settled without dialling), the
-real worker. Simulated time runs ``--speed`` times faster, and when nothing is due the clock jumps
-to the next due contact, so retries hours apart take no wall time. Ends with a table of results.
+real worker, which knows the simulator's announcements by their fingerprints
+(dialer/sim/data/announcements.yaml). Simulated time runs ``--speed`` times faster, and when
+nothing is due the clock jumps to the next due contact, so retries hours apart take no wall time.
+Ends with a table of results.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dialer.domain.rules import RulesTable
 from dialer.errors import InputError
 from dialer.logging import configure_logging
 from dialer.sim import SimAsterisk, scenario_for_number
+from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
@@ -128,7 +131,8 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     db_file = args.db_file or Path(tmp.name) / "demo.sqlite"
     db_file.parent.mkdir(parents=True, exist_ok=True)
     db_file.unlink(missing_ok=True)
-    settings = replace(base, database_url=f"sqlite+aiosqlite:///{db_file}")
+    # the simulated network's recordings are the demo's library of known announcements
+    settings = replace(base, database_url=f"sqlite+aiosqlite:///{db_file}", announcements_path=SIM_ANNOUNCEMENTS)
     try:
         db = Database(settings.database_url)
         await upgrade(db)

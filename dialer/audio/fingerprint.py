@@ -186,7 +186,7 @@ class KnownRecording:
     name: str
     call_class: CallClass
     text: str
-    prints: tuple[Fingerprint, ...]
+    prints: tuple[Fingerprint, ...] = field(repr=False)
     duration_ms: int
     speech_ms: int  # the part that is compared (not the recording's pauses)
     params: FingerprintParams = DEFAULT_PARAMS
@@ -259,7 +259,9 @@ class FingerprintMatch:
 @dataclass(frozen=True, slots=True)
 class MatcherConfig:
     max_ber: float = 0.13  # accept a hypothesis whose bit error rate is at most this …
-    max_recent_ber: float = 0.38  # … and no stretch of about half a second along it above this
+    max_recent_ber: float = 0.38  # … and no stretch of about half a second along it above this …
+    max_current_ber: float = 0.22  # … and the stretch just heard matching well: a shared opening
+    # followed by other words is refused while the words differ, not accepted on the opening
     recent_ms: float = 500.0  # time constant of the "recent" error rate
     # How much of the recording's speech a hypothesis must have run through before it decides:
     # announcements share words («номер абонента …», «здравствуйте, вы позвонили …»), and the
@@ -268,7 +270,9 @@ class MatcherConfig:
     share_of_recording: float = 0.5  # … or this share of a long recording's speech …
     max_speech_ms: float = 1500.0  # … but never more than this …
     share_of_short_recording: float = 1.0  # … and of a short one, all of it.
-    compared_share: float = 0.5  # of that speech, at least this share really compared (frame loss)
+    # of that speech, at least this share really compared: a lost 20 ms frame spoils the ~6
+    # windows over it, so 5 % frame loss leaves a short recording with ~70 % on average
+    compared_share: float = 0.35
 
 
 @dataclass
@@ -396,7 +400,7 @@ class FingerprintMatcher:
         gap = start - end_of_buf
         parts_x = [self._buf]
         parts_ok = [self._ok]
-        if gap > 0:
+        if gap > 0:  # lost audio: the windows over it are not compared (concealing it did worse)
             parts_x.append(np.zeros(gap))
             parts_ok.append(np.zeros(gap, dtype=bool))
         parts_x.append(x)
@@ -463,7 +467,8 @@ class FingerprintMatcher:
         ber = self._err[idx] / np.maximum(self._bits[idx], 1)
         # the stretch just heard counts even before the running average has settled
         worst = np.maximum(self._worst[idx], recent[idx])
-        ber = np.where(worst <= self.config.max_recent_ber, ber, 1.0)
+        ok_now = (worst <= self.config.max_recent_ber) & (recent[idx] <= self.config.max_current_ber)
+        ber = np.where(ok_now, ber, 1.0)
         k = int(np.argmin(ber))
         best = float(ber[k])
         if best > self.config.max_ber:

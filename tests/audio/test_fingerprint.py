@@ -329,3 +329,23 @@ def test_offline_replay_settles_sit_and_announcement_on_the_recording(
     assert with_lib.decision.evidence.call_class is CallClass.ANN_NOT_IN_SERVICE
     assert with_lib.decision.action is Action.HANGUP  # decided while the announcement still played
     assert with_lib.decided_at_ms is not None and with_lib.decided_at_ms < end_ms
+
+
+def test_settings_point_at_the_shipped_library_and_the_app_loads_it_once(tmp_path: Path) -> None:
+    from dialer import app
+    from dialer.config import load_settings
+
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "config" / "dialer.toml")
+    assert settings.announcements_path == root / "config" / "announcements"
+    assert app.fingerprint_library(settings.announcements_path) is None  # the shipped list is empty
+    assert app.fingerprint_library(tmp_path / "absent") is None  # missing directory: no library
+    lib = app.fingerprint_library(DATA_DIR)
+    assert lib is not None and len(lib) == len(EXPECTED)
+    assert app.fingerprint_library(DATA_DIR) is lib  # once per process
+
+    toml = tmp_path / "dialer.toml"
+    toml.write_text('[paths]\nannouncements = "anns"\n', encoding="utf-8")
+    assert load_settings(toml).announcements_path == tmp_path / "anns"
+    toml.write_text("[paths]\n", encoding="utf-8")
+    assert load_settings(toml).announcements_path is None

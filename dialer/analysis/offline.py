@@ -49,6 +49,7 @@ from dialer.domain.fusion import (
     Tone,
     fuse,
 )
+from dialer.domain.model import CallClass
 from dialer.domain.q850 import DialStatus
 
 
@@ -75,6 +76,10 @@ class Recognizer(Protocol):
 
 RecognizerFactory = Callable[[], Recognizer]
 
+# Consecutive partial results (200 ms chunks) a partial match must survive before it counts; the
+# ASR engine uses the same rule.
+DEFAULT_CONFIRM_PARTIALS = 3
+
 
 class PhraseTracker:
     """Recognised text of one call → the best phrase-catalogue match, as PhraseFacts. Pure.
@@ -82,11 +87,20 @@ class PhraseTracker:
     Finished utterances accumulate; the current partial text is matched after them. A match
     found on final text stays unless a later final match scores higher: the second repetition
     of an announcement must not erase what the first one said.
+
+    A match on partial text counts only once it has named the same class on ``confirm_partials``
+    consecutive partial results (the engine's rule: partials of a shared model vary from run to
+    run, so one stray partial must not decide a call). Final results count at once.
     """
 
-    def __init__(self, matcher: PhraseMatcher | None, available: bool = True) -> None:
+    def __init__(
+        self, matcher: PhraseMatcher | None, available: bool = True, *, confirm_partials: int = DEFAULT_CONFIRM_PARTIALS
+    ) -> None:
         self._matcher = matcher
         self.available = available and matcher is not None
+        self._confirm = max(1, confirm_partials)
+        self._streak_class: CallClass | None = None
+        self._streak = 0
         self._finals: list[str] = []
         self._partial = ""
         self._final_match: Match | None = None
@@ -102,6 +116,7 @@ class PhraseTracker:
         if final:
             self._partial = ""
             self._partial_match = None
+            self._streak_class, self._streak = None, 0
             if text:
                 self._finals.append(text)
             if self._matcher is not None and text:
@@ -110,9 +125,13 @@ class PhraseTracker:
                     self._final_match = m
         elif text != self._partial:
             self._partial = text
-            self._partial_match = (
+            candidate = (
                 self._matcher.best_match(self.text, partial=True) if self._matcher is not None and text else None
             )
+            cls = candidate.call_class if candidate is not None else None
+            self._streak = self._streak + 1 if cls is not None and cls is self._streak_class else 1
+            self._streak_class = cls
+            self._partial_match = candidate if cls is not None and self._streak >= self._confirm else None
         return self.facts()
 
     def facts(self) -> PhraseFacts:

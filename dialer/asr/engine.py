@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dialer.analysis.offline import RecognizerUpdate
+from dialer.analysis.offline import DEFAULT_CONFIRM_PARTIALS, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.matcher import Match, PhraseMatcher
 from dialer.config import AsrSettings
@@ -39,7 +39,6 @@ T = TypeVar("T")
 UNK = "[unk]"
 BYTES_PER_SAMPLE = 2  # signed 16-bit little-endian mono PCM (AudioSocket slin)
 DEFAULT_CHUNK_MS = 200  # audio handed to the decoder per job: fewer hops, still ~5 partials/s
-DEFAULT_CONFIRM_PARTIALS = 3  # consecutive chunks a partial match must survive to decide
 
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()

@@ -205,6 +205,20 @@ def test_phrase_tracker_partial_then_final_and_sticky() -> None:
     assert PhraseTracker(None).facts().available is False
 
 
+def test_phrase_tracker_partial_match_needs_confirmation() -> None:
+    tracker = PhraseTracker(PhraseMatcher(CATALOGUE), confirm_partials=3)
+    base = "аппарат абонента выключен или находится"
+    texts = [base, f"{base} вне", f"{base} вне зоны", f"{base} вне зоны действия"]
+    seen = [tracker.update(t, final=False).call_class for t in texts]
+    # the matcher names the class from the first of these partials; the tracker waits for three
+    assert seen[:2] == [None, None]
+    assert seen[2] is C.ANN_SWITCHED_OFF and seen[3] is C.ANN_SWITCHED_OFF
+    # a different class in between restarts the count
+    other = PhraseTracker(PhraseMatcher(CATALOGUE), confirm_partials=2)
+    assert other.update(base, final=False).call_class is None
+    assert other.update("абонент временно недоступен", final=True).call_class is C.ANN_TEMPORARILY_UNAVAILABLE
+
+
 def test_call_analysis_reports_a_busy_tone() -> None:
     x = cadence(TONE_HZ, *BUSY_CADENCE_MS, 3000, -10.0)
     pcm = np.round(x).astype("<i2").tobytes()

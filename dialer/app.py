@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dialer.ami.pool import ServerPool
-from dialer.asr.catalogue import Catalogue
+from dialer.asr.catalogue import Catalogue, load_catalogue
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
 from dialer.audiosocket.server import AudioSocketServer
@@ -31,7 +31,7 @@ from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.logging import register_secret
-from dialer.pipeline import AsyncRecognizerFactory, load_phrase_catalogue, pipeline_factory
+from dialer.pipeline import AsyncRecognizerFactory, pipeline_factory
 from dialer.services import command_processor
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
@@ -242,7 +242,7 @@ def pipeline_factory_from_settings(settings: Settings) -> PipelineFactory:
             "known recordings, " if library else "",
         )
         return pipeline_factory(plan, fingerprints=library)
-    catalogue = load_phrase_catalogue(settings.phrases_path)
+    catalogue = load_catalogue(settings.phrases_path)
     return pipeline_factory(plan, catalogue, recognizer_factory_for(model, catalogue, settings), library)
 
 

@@ -146,7 +146,7 @@ class Settings:
         )
 
 
-def _secret(section: dict[str, Any], key: str, source: str) -> Secret:
+def _secret(section: dict[str, Any], key: str) -> Secret:
     env_key = section.get(f"{key}_env")
     if env_key:
         return Secret(env=str(env_key))
@@ -194,7 +194,7 @@ def load_settings(path: Path | None = None) -> Settings:
                     host=str(a.get("host", "127.0.0.1")),
                     port=int(a.get("port", 5038)),
                     username=str(a.get("username", "dialer")),
-                    secret=_secret(a, "secret", source),
+                    secret=_secret(a, "secret"),
                     max_calls=int(a.get("max_calls", 30)),
                     action_timeout_s=float(a.get("action_timeout_s", 5.0)),
                     ping_interval_s=float(a.get("ping_interval_s", 5.0)),
@@ -213,7 +213,7 @@ def load_settings(path: Path | None = None) -> Settings:
             host=os.environ.get("DIALER_MQTT_HOST") or str(m.get("host", "127.0.0.1")),
             port=int(os.environ.get("DIALER_MQTT_PORT") or m.get("port", 1883)),
             username=str(m.get("username", "")),
-            password=_secret(m, "password", source),
+            password=_secret(m, "password"),
             topic_prefix=str(m.get("topic_prefix", "dialer")),
             client_id=str(m.get("client_id", "dialer-worker")),
             keepalive_s=int(m.get("keepalive_s", 30)),

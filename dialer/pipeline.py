@@ -15,11 +15,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from dialer.analysis.offline import CallAnalysis, RecognizerUpdate
-from dialer.asr.catalogue import Catalogue, load_catalogue
+from dialer.asr.catalogue import Catalogue
 from dialer.audio.fingerprint import FingerprintLibrary
 from dialer.audio.frames import FRAME_MS
 from dialer.audio.toneplan import TonePlan
@@ -137,7 +136,3 @@ def pipeline_factory(
         )
 
     return make
-
-
-def load_phrase_catalogue(path: Path) -> Catalogue:
-    return load_catalogue(path)

@@ -232,21 +232,6 @@ def test_originate_failure_before_any_channel_waits_for_channels() -> None:
     assert corr.is_tracked(attempt)
 
 
-@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.name)
-def test_same_facts_through_the_package_transcript_loader(path: Path) -> None:
-    """dialer.ami.transcript (the simulator's loader) feeds the correlator the same messages."""
-    from dialer.ami.transcript import load_transcript
-
-    ours, _ = replay(path, as_is)
-    events = load(path)
-    corr = Correlator()
-    corr.track(attempt_of(events), at=0.0)
-    theirs: list[Signal] = []
-    for t, message in load_transcript(path):
-        theirs += corr.feed(message.to_dict(), at=t)
-    assert theirs == ours
-
-
 def test_describe_gives_log_fields_per_signal() -> None:
     signals, _ = replay(AMI_REFERENCE / "local" / "01-busy.txt", as_is)
     described = [describe(s) for s in signals]

@@ -1,13 +1,12 @@
-"""Tiny reader of the recorded AMI transcripts (shared/reference/ami/*), for the correlator tests.
-
-Duplicates in spirit what the simulator's loader does; kept here so these tests do not depend on
-another part's module.
-"""
+"""The recorded AMI transcripts (shared/reference/ami/*) as plain header dicts, for the
+correlator tests; parsing is the package's own loader (dialer.ami.transcript)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from dialer.ami.transcript import load_transcript
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AMI_REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ami"
@@ -20,33 +19,8 @@ class Recorded:
 
 
 def load(path: Path) -> list[Recorded]:
-    """Every message of a transcript with its ``# t=`` stamp; the banner line is skipped."""
-    out: list[Recorded] = []
-    t = 0.0
-    headers: dict[str, str] = {}
-
-    def flush() -> None:
-        nonlocal headers
-        if headers:
-            out.append(Recorded(t, headers))
-        headers = {}
-
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.rstrip("\r")
-        if line.startswith("# t="):
-            flush()
-            t = float(line[4:])
-            continue
-        if not line.strip():
-            flush()
-            continue
-        if line.startswith("Asterisk Call Manager/"):
-            continue
-        key, sep, value = line.partition(":")
-        if sep and key not in headers:
-            headers[key] = value.strip()
-    flush()
-    return out
+    """Every message of a transcript with its ``# t=`` stamp (first occurrence of each header)."""
+    return [Recorded(t, message.to_dict()) for t, message in load_transcript(path)]
 
 
 def local_transcripts() -> list[Path]:

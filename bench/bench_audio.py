@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dialer.audio import CallAudioAnalyzer, SitDetected, SpeechPattern, ToneDetected, Verdict  # noqa: E402
+from dialer.audio import CallAudioAnalyzer, SitDetected, SpeechPattern, SpeechVerdict, ToneDetected  # noqa: E402
 from dialer.audio.toneplan import load_toneplans  # noqa: E402
 from tests.audio.synth import (  # noqa: E402
     add_noise,
@@ -85,7 +85,7 @@ def latencies(trials: int) -> dict[str, list[int]]:
         obs = feed(CallAudioAnalyzer(plan, answered_at_ms=0), codec(to_int16(x), "alaw"))
         verdicts = [o for o in obs if isinstance(o, SpeechPattern)]
         end = lead + len(greeting) * 1000 // 8000
-        ok = verdicts and verdicts[0].verdict is Verdict.PERSON
+        ok = verdicts and verdicts[0].verdict is SpeechVerdict.PERSON
         out.setdefault("person (after greeting end)", []).append(verdicts[0].at_ms - end if ok else -1)
     return out
 

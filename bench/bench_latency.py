@@ -21,10 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dialer.asr.catalogue import load_catalogue  # noqa: E402
+from dialer.asr.matcher import PhraseMatcher  # noqa: E402
 from dialer.audio import load_toneplans  # noqa: E402
 from dialer.corpus.evaluate import build_report, evaluate_corpus  # noqa: E402
 from dialer.corpus.generate import FULL, SMALL, generate  # noqa: E402
 from dialer.corpus.labels import read_labels  # noqa: E402
+from dialer.session.session import SessionSetup  # noqa: E402
 
 
 def main() -> int:
@@ -43,25 +45,26 @@ def main() -> int:
             t0 = time.perf_counter()
             generate(corpus, seed=args.seed, size=SMALL if args.small else FULL)
             print(f"generated {corpus} (seed {args.seed}) in {time.perf_counter() - t0:.1f} s")
-        plan = load_toneplans(ROOT / "config" / "tones.yaml").get()
-        factory = catalogue = None
+        catalogue = load_catalogue(args.catalogue)
+        setup = SessionSetup(load_toneplans(ROOT / "config" / "tones.yaml").get(), matcher=PhraseMatcher(catalogue))
+        engine = None
         if args.model is not None:
-            from dialer.corpus.vosk_adapter import vosk_factory
+            from dialer.corpus.vosk_adapter import VoskEngine
 
-            catalogue = load_catalogue(args.catalogue)
-            factory = vosk_factory(args.model, catalogue)
+            engine = VoskEngine(args.model, catalogue)
+            engine.load()
         durations = {label.id: label.duration_ms for label in read_labels(corpus)}
         t0 = time.perf_counter()
-        outcomes = evaluate_corpus(corpus, plan, catalogue=catalogue, recognizer_factory=factory)
+        outcomes = evaluate_corpus(corpus, setup, engine=engine)
         cpu_s = time.perf_counter() - t0
-        report = build_report(outcomes, model=factory is not None, runtime_s=cpu_s)
+        report = build_report(outcomes, model=engine is not None, runtime_s=cpu_s)
     # the replay stops at the decision: count the audio actually analysed
     audio_s = sum(min(durations[o.id], o.decided_at_ms or durations[o.id]) for o in outcomes) / 1000
 
     print(
         f"{len(outcomes)} calls, {audio_s:.0f} s of audio (up to each decision) replayed in {cpu_s:.2f} s on one core "
         f"(real-time factor {cpu_s / audio_s:.4f}; ≈{audio_s / cpu_s:.0f} concurrent calls per core "
-        f"for analysis+fusion{' +ASR' if factory else ''}, file reading included)"
+        f"for the call session{' +ASR' if engine else ''}, file reading included)"
     )
     print("speech model:", args.model or "none (network + tones + VAD)")
     print()

@@ -90,7 +90,6 @@ async def phase(
         ami_endpoints=[AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("b"), max_calls=concurrency)],
         audiosocket_bind=("127.0.0.1", as_port),
         clock=DemoClock(START, time_scale),
-        pipeline_factory=app.pipeline_factory_from_settings(settings),
         on_call_finished=on_finished,
         drain_s=0.0,
     )

@@ -1,9 +1,9 @@
 """The composition root: settings → adapters → services. The CLI (`dialer run`, `dialer demo`)
 and the integration tests build the worker here and nowhere else.
 
-Start order: database (migrated) → repository → AudioSocket server → AMI pool → outbox publisher →
-worker. Stop order is the reverse, after the worker drained its calls (no new calls, live calls
-finish or are handed over, then adapters close).
+Start order: database (migrated) → repository → call registry → AudioSocket server → AMI pool →
+outbox publisher → speech service → recorder → worker. Stop order is the reverse, after the worker
+drained its calls (no new calls, live calls finish or are handed over, then adapters close).
 """
 
 from __future__ import annotations
@@ -16,13 +16,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from dialer.ami.pool import ServerPool
-from dialer.asr.catalogue import Catalogue, load_catalogue
+from dialer.asr.catalogue import load_catalogue
+from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.port import RecognizerEngine
+from dialer.asr.service import AsrService
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
 from dialer.audiosocket.server import AudioSocketServer
-from dialer.config import AmiEndpoint, Settings
+from dialer.calls import CallRegistry
+from dialer.config import AmiEndpoint, RecordingSettings, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
 from dialer.domain.rules import RulesTable
@@ -31,12 +36,13 @@ from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.logging import register_secret
-from dialer.pipeline import AsyncRecognizerFactory, pipeline_factory
 from dialer.services import command_processor
+from dialer.session.recording import Recorder
+from dialer.session.session import SessionConfig, SessionSetup
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
-from dialer.worker import Clock, PipelineFactory, SystemClock, Worker, WorkerConfig, WorkerStats
+from dialer.worker import Clock, SystemClock, Worker, WorkerConfig, WorkerStats
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,10 @@ class RunOptions:
     drain_s: float = 30.0
     concurrency_override: int | None = None
     clock: Clock = field(default_factory=SystemClock)
-    pipeline_factory: PipelineFactory | None = None
+    audio_analysis: bool = True  # False: no audio analysed, every answered call goes to an operator
+    setup: SessionSetup | None = None  # override how calls are decided (default: from the settings)
+    asr_engine: RecognizerEngine | Literal["settings"] | None = "settings"
+    recording: RecordingSettings | None = None  # override the settings' [recording]
     on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None
     connect_timeout_s: float = 10.0
 
@@ -72,6 +81,8 @@ class Runtime:
     publisher: OutboxPublisher | None
     worker: Worker
     commands: CommandSubscriber | None = None
+    asr: AsrService | None = None
+    recorder: Recorder | None = None
 
 
 def register_secrets(settings: Settings, endpoints: Sequence[AmiEndpoint]) -> None:
@@ -94,8 +105,8 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         rules = RulesTable.load(settings.rules_path)
         bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
 
-        holder: dict[str, Worker] = {}
-        audiosocket = AudioSocketServer(lambda uid: holder["w"].audio_for(uid), host=bind[0], port=bind[1])
+        registry = CallRegistry()
+        audiosocket = AudioSocketServer(registry.audio_sink, host=bind[0], port=bind[1])
         await audiosocket.start()
         advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
         if not advertise:
@@ -103,21 +114,15 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             advertise = f"{host}:{audiosocket.port}"
 
         endpoints = tuple(opts.ami_endpoints) if opts.ami_endpoints is not None else settings.ami
-        pool = ServerPool(
-            endpoints,
-            on_event=lambda ev: holder["w"].on_ami_event(ev),
-            on_server_up=lambda up: holder["w"].on_server_up(up),
-        )
+        pool = ServerPool(endpoints, on_event=registry.on_ami_event, on_server_up=registry.on_server_up)
         publisher: OutboxPublisher | None = None
         if opts.mqtt and settings.mqtt.enabled:
-            publisher = OutboxPublisher(
-                repo,
-                settings.mqtt,
-                worker_id=opts.worker_id,
-                health_details=lambda: holder["w"].health(),
-            )
+            publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
 
-        fusion = FusionConfig()
+        setup = opts.setup or session_setup(settings)
+        engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
+        asr = AsrService(engine, max_workers=settings.asr.max_workers) if engine and opts.audio_analysis else None
+        recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
         worker = Worker(
             config=WorkerConfig(
                 worker_id=opts.worker_id,
@@ -127,18 +132,21 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 concurrency_override=opts.concurrency_override,
                 drain_s=opts.drain_s,
                 time_scale=opts.time_scale,
-                fusion=fusion,
             ),
             repo=repo,
             pool=pool,
-            audiosocket=audiosocket,
+            registry=registry,
+            setup=setup,
             rules=rules,
             clock=opts.clock,
-            pipeline_factory=opts.pipeline_factory,
+            audio=opts.audio_analysis,
+            asr=asr,
+            recorder=recorder if recorder.settings.enabled else None,
             notify_events=publisher.notify if publisher is not None else (lambda: None),
             on_call_finished=opts.on_call_finished,
         )
-        holder["w"] = worker
+        if publisher is not None:
+            publisher.health_from(worker.health)
         subscriber: CommandSubscriber | None = None
         if publisher is not None:
             processor = command_processor(
@@ -151,7 +159,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 on_change=worker.wake,
             )
             subscriber = CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
-        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker, subscriber)
+        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker, subscriber, asr, worker.recorder)
     except BaseException:
         await db.dispose()
         raise
@@ -164,6 +172,10 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
     if rt.commands is not None:
         await rt.commands.start()
     rt.pool.start()
+    if rt.asr is not None:
+        await rt.asr.start()  # the model loads off the loop; without it calls go on unrecognised
+    if rt.recorder is not None:
+        rt.recorder.start()
     reporter = asyncio.create_task(report_status(rt), name="status-reporter") if rt.publisher else None
     try:
         await rt.pool.wait_any_ready(connect_timeout_s)
@@ -176,6 +188,10 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
             await rt.commands.stop()
         await rt.pool.close()
         await rt.audiosocket.close()
+        if rt.asr is not None:
+            await rt.asr.aclose()
+        if rt.recorder is not None:
+            await rt.recorder.aclose()
         if rt.publisher is not None:
             await rt.publisher.stop()
         await rt.db.dispose()
@@ -222,28 +238,32 @@ def default_campaign(settings: Settings, name: str = "") -> CampaignSettings:
     )
 
 
-def model_path_or_none(settings: Settings) -> Path | None:
-    p = settings.asr.model_path
-    return p if p is not None and p.exists() else None
-
-
-def pipeline_factory_from_settings(settings: Settings) -> PipelineFactory:
-    """Tone/VAD analysis always; known-recording fingerprints when the library has any; speech
-    recognition when the model is present (each absence said once)."""
+def session_setup(settings: Settings, *, fusion: FusionConfig | None = None) -> SessionSetup:
+    """How calls are decided, from the settings: the region's tone plan, the phrase catalogue (read
+    and validated whether or not a speech model is installed), the known recordings."""
     plans = load_toneplans(settings.tones_path)
-    plan = plans.get(settings.campaign.region)
-    library = fingerprint_library(settings.announcements_path)
-    model = model_path_or_none(settings)
-    if model is None:
-        log.warning(
-            "no speech model at %s: announcements are judged by %stones and causes only "
-            "(dialer models pull fetches it)",
-            settings.asr.model_path,
-            "known recordings, " if library else "",
-        )
-        return pipeline_factory(plan, fingerprints=library)
     catalogue = load_catalogue(settings.phrases_path)
-    return pipeline_factory(plan, catalogue, recognizer_factory_for(model, catalogue, settings), library)
+    return SessionSetup(
+        plan=plans.get(settings.campaign.region),
+        config=SessionConfig(
+            fusion=fusion or FusionConfig(),
+            max_call_ms=int(settings.dial.max_call_s * 1000),
+        ),
+        matcher=PhraseMatcher(catalogue),
+        fingerprints=fingerprint_library(settings.announcements_path),
+        sample_rate=settings.asr.sample_rate,
+    )
+
+
+def asr_engine(settings: Settings) -> RecognizerEngine | None:
+    """The speech engine the settings ask for, not loaded yet; None (said once) when none is
+    installed — announcements are then judged by known recordings, tones and causes."""
+    log.warning(
+        "no speech model at %s: announcements are judged by known recordings, tones and causes only "
+        "(dialer models pull fetches it)",
+        settings.asr.model_path,
+    )
+    return None
 
 
 @functools.cache
@@ -264,11 +284,3 @@ def fingerprint_library(path: Path | None) -> FingerprintLibrary | None:
         return None
     log.info("announcements library %s: %d known recordings", library.source, len(library))
     return library
-
-
-def recognizer_factory_for(model: Path, catalogue: Catalogue, settings: Settings) -> AsyncRecognizerFactory:
-    """The shared Vosk model (loaded once) and one grammar recogniser per call."""
-    from dialer.asr.engine import live_recognizer_factory  # vosk is imported only when a model exists
-
-    factory: AsyncRecognizerFactory = live_recognizer_factory(model, catalogue, max_workers=settings.asr.max_workers)
-    return factory

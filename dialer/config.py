@@ -7,6 +7,7 @@ repr/str never reveal the value, so a settings object can be logged safely.
 
 from __future__ import annotations
 
+import enum
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -112,6 +113,22 @@ class AsrSettings:
     sample_rate: int = 8000
 
 
+class RecordUntil(enum.StrEnum):
+    DECISION = "decision"  # audio until the call is decided
+    HANGUP = "hangup"  # audio until the call ends (never after a hand-over to an operator)
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """``[recording]``: call recordings for replay (dialer.session.recording)."""
+
+    enabled: bool = False
+    dir: Path = Path("recordings")
+    until: RecordUntil = RecordUntil.DECISION
+    keep_days: int = 14
+    max_mb: int = 2048
+
+
 @dataclass(frozen=True)
 class CampaignDefaults:
     timezone: str = "Europe/Moscow"
@@ -138,6 +155,7 @@ class Settings:
     source: str = "<defaults>"
     # directory of known announcement recordings (announcements.yaml + audio); None = no library
     announcements_path: Path | None = None
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     def __repr__(self) -> str:
         return (
@@ -156,6 +174,19 @@ def _secret(section: dict[str, Any], key: str) -> Secret:
 def _path(base: Path, value: Any, default: str) -> Path:
     p = Path(str(value)) if value else Path(default)
     return p if p.is_absolute() else (base / p).resolve()
+
+
+def _recording(base: Path, r: dict[str, Any]) -> RecordingSettings:
+    until = str(r.get("until", RecordUntil.DECISION.value))
+    if until not in RecordUntil.__members__.values():
+        raise ValueError(f"[recording] until must be one of {', '.join(RecordUntil)}, got {until!r}")
+    return RecordingSettings(
+        enabled=bool(r.get("enabled", False)),
+        dir=_path(base, r.get("dir"), "../var/recordings"),
+        until=RecordUntil(until),
+        keep_days=int(r.get("keep_days", 14)),
+        max_mb=int(r.get("max_mb", 2048)),
+    )
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -239,6 +270,7 @@ def load_settings(path: Path | None = None) -> Settings:
             region_zones_path=_path(base, p.get("region_zones"), "region_zones.yaml"),
             source=source,
             announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
+            recording=_recording(base, data.get("recording", {})),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value: {exc}", source=source) from None

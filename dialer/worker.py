@@ -1,14 +1,14 @@
-"""The worker loop (`dialer run`): claim due contacts, originate, drive one state machine per call,
-execute its commands, record every attempt.
+"""The worker loop (`dialer run`): claim due contacts, originate, let one call session per call
+decide, carry out its commands, record every attempt.
 
 Wiring (the composition root, dialer.app, builds these):
 
     Repository ──claim──► Worker ──originate/hangup/redirect──► ServerPool (AMI)
-        ▲                   │  ▲                                    │ events
-        │ finish_attempt    │  └──────── Correlator ◄───────────────┘
-        └───────────────────┤
-                            ▲ AudioUpdate / PhraseUpdate
-               AudioSocketServer ─► CallPipeline (tones, VAD, ASR)
+        ▲                   │ registers                             │ events
+        │ finish_attempt    ▼                                       ▼
+        └────────────── CallRegistry ──► LiveCall ──► CallSession ◄─ Correlator
+                            ▲ audio by attempt id        │ recognizer commands
+               AudioSocketServer                    AsrService (executor)
 
 Shutdown is ordered (arq style): stop claiming, let live calls finish up to ``drain_s``, then feed
 ``StopRequested`` (undecided answered calls go to an operator, others are hung up and recorded as
@@ -22,25 +22,37 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from dialer.ami import signals as sig
-from dialer.ami.client import AmiEvent
-from dialer.ami.pool import ServerPool, ServerUp
-from dialer.audiosocket.server import AudioSink, AudioSocketServer
+from dialer.ami.pool import ServerPool
+from dialer.asr.service import AsrService
+from dialer.calls import CallClock, CallRegistry, LiveCall
 from dialer.config import DialSettings
-from dialer.domain import callstate as cs
-from dialer.domain.fusion import AudioFacts, FusionConfig, PhraseFacts
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
-from dialer.errors import AmiError, DialerError, StorageError
+from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
 from dialer.logging import call_log
+from dialer.session.inputs import (
+    Answered,
+    Command,
+    Gone,
+    HandToOperator,
+    Hangup,
+    Input,
+    OriginateRejected,
+    OriginateResult,
+    Record,
+    StopRequested,
+)
+from dialer.session.recording import Recorder
+from dialer.session.session import SessionSetup
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.tasks import OwnedTasks
 
@@ -60,28 +72,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class CallPipeline(Protocol):
-    """Per-call audio analysis (tones, VAD, ASR) as facts for the fusion."""
-
-    def feed_frame(self, pcm: bytes, frame_index: int) -> bool:
-        """Feed one frame; True when the facts changed."""
-
-    def mark_answered(self) -> None: ...
-
-    def audio_facts(self) -> AudioFacts: ...
-
-    def phrase_facts(self) -> PhraseFacts: ...
-
-    def stop(self) -> None:
-        """The call is decided: stop decoding, free the recognizer."""
-
-    async def aclose(self) -> None:
-        """Stop and wait for the pipeline's own tasks to end."""
-
-
-PipelineFactory = Callable[[uuid.UUID, Callable[[], None]], CallPipeline]
-
-
 @dataclass(frozen=True)
 class WorkerConfig:
     worker_id: str
@@ -94,7 +84,6 @@ class WorkerConfig:
     time_scale: float = 1.0  # simulator only: 0.05 = everything 20× faster
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
-    fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
 @dataclass
@@ -107,41 +96,12 @@ class WorkerStats:
     recovered: int = 0
 
 
-@dataclass(eq=False)
-class _Call:
-    attempt_id: uuid.UUID
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """The worker's own data about one live call."""
+
     claimed: ClaimedContact
     campaign: CampaignSettings
-    machine: cs.CallMachine
-    t0: float  # loop time of the originate
-    pipeline: CallPipeline | None = None
-    timer: asyncio.TimerHandle | None = None
-    originate_check: asyncio.TimerHandle | None = None
-    server: str | None = None
-    uniqueid: str | None = None
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    gone: bool = False
-    recording: bool = False  # _record() started: the verdict is being written
-
-
-class _Sink(AudioSink):
-    """AudioSocket → the call's pipeline → the call's state machine."""
-
-    def __init__(self, worker: Worker, call: _Call) -> None:
-        self._worker = worker
-        self._call = call
-
-    def on_frame(self, pcm: bytes, frame_index: int) -> None:
-        p = self._call.pipeline
-        if p is not None and p.feed_frame(pcm, frame_index):
-            self._worker._feed(self._call, cs.AudioUpdate(p.audio_facts()))
-            self._worker._feed(self._call, cs.PhraseUpdate(p.phrase_facts()))
-
-    def on_dtmf(self, digit: str) -> None:
-        log.debug("attempt %s: DTMF %s ignored", self._call.attempt_id, digit)
-
-    def on_end(self, reason: str) -> None:
-        call_log(log, "audio_end", self._call.attempt_id, self._call.uniqueid, reason=reason)
 
 
 class Worker:
@@ -151,50 +111,34 @@ class Worker:
         config: WorkerConfig,
         repo: Repository,
         pool: ServerPool,
-        audiosocket: AudioSocketServer | None,
+        registry: CallRegistry,
+        setup: SessionSetup,
         rules: RulesTable,
         clock: Clock,
-        pipeline_factory: PipelineFactory | None,
+        audio: bool = True,
+        asr: AsrService | None = None,
+        recorder: Recorder | None = None,
         notify_events: Callable[[], None] = lambda: None,
         on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None,
     ) -> None:
         self.config = config
         self.repo = repo
         self.pool = pool
-        self.audiosocket = audiosocket
+        self.registry = registry
+        self.setup = setup
         self.rules = rules
         self.clock = clock
-        self.pipeline_factory = pipeline_factory
+        self.audio = audio  # AudioSocket analysis is on (off: every answered call goes to an operator)
+        self.asr = asr
+        self.recorder = recorder
         self.notify_events = notify_events
         self.on_call_finished = on_call_finished
-        self.correlator = sig.Correlator()
         self.stats = WorkerStats()
-        self._calls: dict[uuid.UUID, _Call] = {}
         self._tasks = OwnedTasks(log)
         self._wake = asyncio.Event()
         self._accepting = True
         self._campaign_cache: dict[str, CampaignSettings] = {}
-        self._server_ups: asyncio.Queue[ServerUp] = asyncio.Queue()
         self.activity = asyncio.Event()  # set after every recorded attempt (status reporting)
-
-    # ---- callbacks from adapters (wired by the composition root) -----------------------------
-
-    def on_ami_event(self, event: AmiEvent) -> None:
-        loop = asyncio.get_running_loop()
-        for s in self.correlator.feed(event.headers, loop.time()):
-            call = self._calls.get(s.attempt_id)
-            if call is not None:
-                self._on_signal(call, s)
-
-    def on_server_up(self, up: ServerUp) -> None:
-        self._server_ups.put_nowait(up)
-        self._wake.set()
-
-    def audio_for(self, attempt_id: uuid.UUID) -> AudioSink | None:
-        call = self._calls.get(attempt_id)
-        if call is None or (call.machine.finished and call.machine.phase is cs.CallPhase.ENDED):
-            return None
-        return _Sink(self, call)
 
     def wake(self) -> None:
         """New work may be due (import, operator command, call-back request)."""
@@ -207,7 +151,7 @@ class Worker:
         dispatcher = self._spawn(self._dispatch(stop), name="dispatch")
         reconciler = self._spawn(self._reconcile_loop(stop), name="reconcile")
         await stop.wait()
-        log.info("worker %s stopping: no new calls, draining %d live", self.config.worker_id, len(self._calls))
+        log.info("worker %s stopping: no new calls, draining %d live", self.config.worker_id, len(self.registry))
         self._accepting = False
         self._wake.set()
         # The dispatcher may be inside a database transaction: let it finish its round rather
@@ -250,8 +194,7 @@ class Worker:
             if free <= 0:
                 break
             cap = self.config.concurrency_override or camp.concurrency
-            live_here = sum(1 for c in self._calls.values() if c.campaign.name == camp.name)
-            want = min(free, cap - live_here)
+            want = min(free, cap - self.live_calls_of(camp.name))
             if want <= 0:
                 continue
             now = self.clock.now()
@@ -263,24 +206,29 @@ class Worker:
 
     # ---- one call -------------------------------------------------------------------------------
 
-    def _machine_config(self) -> cs.MachineConfig:
-        dial = self.config.dial
-        return cs.MachineConfig(
-            fusion=self.config.fusion,
-            ring_timeout_ms=int(dial.ring_timeout_s * 1000),
-            max_call_ms=int(dial.max_call_s * 1000),
-        )
-
     async def _start_call(self, claimed: ClaimedContact, camp: CampaignSettings) -> None:
         attempt_id = uuid.uuid4()
         loop = asyncio.get_running_loop()
-        call = _Call(attempt_id, claimed, camp, cs.CallMachine(attempt_id, self._machine_config()), loop.time())
+        decoding = self.asr is not None and self.asr.ready and self.audio
+        session = self.setup.session(attempt_id, decoding=decoding, audio=self.audio)
+        recording = None
+        if self.recorder is not None:
+            recording = self.recorder.open_call(attempt_id, self._recording_meta(claimed, camp, decoding))
+        call = LiveCall(
+            session,
+            CallClock(loop.time(), self.config.time_scale),
+            self,
+            context=CallContext(claimed, camp),
+            recording=recording,
+            record_until_decision=self.recorder is None or self.recorder.settings.until == "decision",
+        )
+        if decoding and self.asr is not None:
+            try:
+                call.asr = self.asr.open_channel(call.feed, name=str(attempt_id))
+            except AsrUnavailable as exc:
+                log.warning("attempt %s: no speech recognition: %s", attempt_id, exc)
         await self.repo.start_attempt(claimed, attempt_id, self.clock.now())
-        self._calls[attempt_id] = call
-        self.correlator.track(attempt_id, loop.time())
-        if self.pipeline_factory is not None:
-            call.pipeline = self.pipeline_factory(attempt_id, lambda: self._pipeline_changed(call))
-            self._feed(call, cs.AudioUpdate(call.pipeline.audio_facts()))
+        self.registry.add(call)
         number = (claimed.contact.e164 or "").lstrip("+")
         call_log(log, "originate", attempt_id, None, contact=claimed.contact.external_id, attempt_no=claimed.attempt_no)
         try:
@@ -293,7 +241,7 @@ class Worker:
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
-            self._feed(call, cs.OriginateRejected(str(exc)))
+            call.feed(OriginateRejected(str(exc)))
             return
         self.stats.originated += 1
         call.server = client.name
@@ -303,99 +251,70 @@ class Worker:
         except StorageError as exc:
             log.warning("attempt %s: could not note channel: %s", attempt_id, exc)
 
-    def _pipeline_changed(self, call: _Call) -> None:
-        """ASR results arrive from the executor via the loop; re-feed the machine."""
-        if call.pipeline is not None and call.attempt_id in self._calls:
-            self._feed(call, cs.PhraseUpdate(call.pipeline.phrase_facts()))
+    def _recording_meta(self, claimed: ClaimedContact, camp: CampaignSettings, decoding: bool) -> dict[str, Any]:
+        return {
+            "started_at": self.clock.now().isoformat(),
+            "campaign": camp.name,
+            "contact": claimed.contact.external_id,
+            "attempt_no": claimed.attempt_no,
+            "worker": self.config.worker_id,
+            "decoding": decoding,
+            "engine": self.asr.engine.name if decoding and self.asr is not None else None,
+            "audio": self.audio,
+            "settings": self.setup.describe(),
+        }
 
-    def _check_failed_originate(self, call: _Call) -> None:
-        if call.gone or call.attempt_id not in self._calls or not self.correlator.is_tracked(call.attempt_id):
+    def _check_failed_originate(self, call: LiveCall) -> None:
+        """A failed originate may have created no channel at all; then no Hangup will ever come."""
+        corr = self.registry.correlator
+        if call.gone or call.attempt_id not in self.registry or not corr.is_tracked(call.attempt_id):
             return
-        facts = self.correlator.facts(call.attempt_id)
+        facts = corr.facts(call.attempt_id)
         if facts.channels_live:
             return
         if not facts.uniqueids:
-            self.correlator.forget(call.attempt_id)
-            call.gone = True
+            corr.forget(call.attempt_id)
             self.pool.release(call.attempt_id)
-            self._feed(call, cs.OriginateRejected("OriginateResponse Failure and no channel was created"))
+            call.feed(OriginateRejected("OriginateResponse Failure and no channel was created"))
             return
-        gone = self.correlator.finish(call.attempt_id, asyncio.get_running_loop().time())
+        gone = corr.finish(call.attempt_id, asyncio.get_running_loop().time())
         if gone is not None:
-            self._on_signal(call, gone)
+            call.feed(gone)
 
-    def _now_ms(self, call: _Call) -> int:
-        elapsed = asyncio.get_running_loop().time() - call.t0
-        return int(elapsed * 1000 / self.config.time_scale)
+    # ---- what a call asks for (CallEffects) -----------------------------------------------------
 
-    def _on_signal(self, call: _Call, s: sig.Signal) -> None:
-        match s:
-            case sig.Ringing():
-                self._feed(call, cs.Ringing())
-            case sig.Progress():
-                self._feed(call, cs.Progress())
-            case sig.Answered():
-                if call.pipeline is not None:
-                    call.pipeline.mark_answered()
-                self._feed(call, cs.Answered())
-            case sig.DialEnded(dial_status=status):
-                self._feed(call, cs.DialEnded(status))
-            case sig.HungUp(role=role, cause=cause) if role is sig.ChannelRole.TRUNK:
-                self._feed(call, cs.HungUp(cause))
-            case sig.OriginateResult(reason=reason):
-                self._feed(call, cs.OriginateResult(reason if reason is not None else -1, s.success))
-                if not s.success:
-                    # A failed originate may have created no channel at all; then no Hangup will
-                    # ever come. Look again shortly instead of waiting for the call time cap.
-                    loop = asyncio.get_running_loop()
-                    grace_s = self.config.originate_grace_s * self.config.time_scale
-                    call.originate_check = loop.call_later(grace_s, self._check_failed_originate, call)
-            case sig.CallGone(facts=facts):
-                call.gone = True
-                self.pool.release(call.attempt_id)
-                if facts.dial_status:
-                    self._feed(call, cs.DialEnded(facts.dial_status))
-                self._feed(call, cs.HungUp(facts.cause))
-                self._feed(call, cs.Gone())
-                self._forget_if_done(call)
+    def carry_out(self, call: LiveCall, commands: Sequence[Command]) -> None:
+        self._spawn(self._execute(call, commands), name=f"call-{call.attempt_id}")
 
-    def _feed(self, call: _Call, event: cs.CallInput) -> None:
-        before = call.machine.phase
-        commands = call.machine.feed(event, self._now_ms(call))
-        if call.machine.phase is not before:
-            call_log(log, "state", call.attempt_id, call.uniqueid, phase=call.machine.phase.value, was=before.value)
-        if commands:
-            self._spawn(self._execute(call, commands), name=f"call-{call.attempt_id}")
-        self._arm_timer(call)
-
-    def _arm_timer(self, call: _Call) -> None:
-        if call.timer is not None:
-            call.timer.cancel()
-            call.timer = None
-        deadline_ms = call.machine.next_deadline_ms()
-        if deadline_ms is None:
-            return
-        loop = asyncio.get_running_loop()
-        at = call.t0 + deadline_ms / 1000 * self.config.time_scale
-        call.timer = loop.call_at(at, self._feed, call, cs.Tick())
-
-    async def _execute(self, call: _Call, commands: Sequence[cs.Command]) -> None:
+    async def _execute(self, call: LiveCall, commands: Sequence[Command]) -> None:
         for cmd in commands:
             match cmd:
-                case cs.StopAnalysis():
-                    if call.pipeline is not None:
-                        await call.pipeline.aclose()
-                case cs.HangupCall():
+                case Hangup():
                     self.stats.hung_up_by_us += 1
-                    await self._safely(self.pool.hangup(call.attempt_id), call.attempt_id, call.uniqueid, "hangup")
-                case cs.RedirectToOperator():
+                    await self._safely(self.pool.hangup(call.attempt_id), call, "hangup")
+                case HandToOperator():
                     self.stats.handed_to_operator += 1
                     if not await self._redirect_to_operator(call):
                         log.error("attempt %s: redirect to operators failed; the call may be lost", call.attempt_id)
-                case cs.Finish(evidence=evidence):
+                case Record(evidence=evidence):
                     await asyncio.shield(self._record(call, evidence))
+        if call.session.decision is not None:
+            await call.aclose_asr()
+        self._forget_if_done(call)
 
-    async def _redirect_to_operator(self, call: _Call) -> bool:
+    def observe(self, call: LiveCall, inp: Input) -> None:
+        match inp:
+            case OriginateResult() if not inp.success:
+                # A failed originate may have created no channel at all; then no Hangup will ever
+                # come. Look again shortly instead of waiting for the call time cap.
+                loop = asyncio.get_running_loop()
+                grace_s = self.config.originate_grace_s * self.config.time_scale
+                call.originate_check = loop.call_later(grace_s, self._check_failed_originate, call)
+            case Gone():
+                self.pool.release(call.attempt_id)  # Asterisk is done with it: free its slot
+                self._forget_if_done(call)
+
+    async def _redirect_to_operator(self, call: LiveCall) -> bool:
         """A person is on the line: keep trying through an AMI reconnect rather than lose them."""
         d = self.config.dial
         try:
@@ -411,22 +330,23 @@ class Worker:
             call_log(log, "redirect_failed", call.attempt_id, call.uniqueid, error=str(exc))
         return False
 
-    async def _safely(self, aw: Awaitable[bool], attempt_id: uuid.UUID, uniqueid: str | None, what: str) -> bool:
+    async def _safely(self, aw: Awaitable[bool], call: LiveCall, what: str) -> bool:
         try:
             return await aw
         except (AmiError, DialerError) as exc:
-            call_log(log, f"{what}_failed", attempt_id, uniqueid, error=str(exc))
+            call_log(log, f"{what}_failed", call.attempt_id, call.uniqueid, error=str(exc))
             return False
 
-    async def _record(self, call: _Call, evidence: Evidence) -> None:
-        if call.recording:
+    async def _record(self, call: LiveCall, evidence: Evidence) -> None:
+        if call.finished.is_set() or call.verdict_started:
             return  # one verdict per attempt, whoever asks first
-        call.recording = True
-        contact = call.claimed.contact
-        tz = contact.timezone or call.campaign.timezone
-        windows = CallingWindows.parse(call.campaign.weekday_window, call.campaign.weekend_window)
+        call.verdict_started = True
+        ctx: CallContext = call.context
+        contact = ctx.claimed.contact
+        tz = contact.timezone or ctx.campaign.timezone
+        windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window)
         now = self.clock.now()
-        outcome = apply_attempt(contact, evidence.call_class, call.claimed.attempt_no, now, self.rules, windows, tz)
+        outcome = apply_attempt(contact, evidence.call_class, ctx.claimed.attempt_no, now, self.rules, windows, tz)
         try:
             await self.repo.finish_attempt(
                 call.attempt_id, evidence, outcome, now, counts_as_attempt=outcome.counts_as_attempt
@@ -447,25 +367,19 @@ class Worker:
             journal=outcome.journal_line,
         )
         if self.on_call_finished is not None:
-            self.on_call_finished(call.attempt_id, call.claimed, evidence)
+            self.on_call_finished(call.attempt_id, ctx.claimed, evidence)
         call.finished.set()
         self.activity.set()
         self.notify_events()
         self._forget_if_done(call)
         self._wake.set()
 
-    def _forget_if_done(self, call: _Call) -> None:
+    def _forget_if_done(self, call: LiveCall) -> None:
         """Drop a call once its verdict is recorded and Asterisk is done with it (or it is the
         operators' now: the worker no longer needs its events)."""
-        if not call.finished.is_set():
-            return
-        if call.gone or call.machine.phase in (cs.CallPhase.WITH_OPERATOR, cs.CallPhase.ENDED):
-            for handle in (call.timer, call.originate_check):
-                if handle is not None:
-                    handle.cancel()
-            self._calls.pop(call.attempt_id, None)
-            if call.gone:
-                self.correlator.forget(call.attempt_id)
+        if call.done and call.attempt_id in self.registry:
+            call.release()
+            self.registry.remove(call)
 
     # ---- recovery -------------------------------------------------------------------------------
 
@@ -482,7 +396,8 @@ class Worker:
 
     async def _reconcile_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            up = await self._server_ups.get()
+            up = await self.registry.server_ups.get()
+            self._wake.set()  # a server (back) up: capacity may have come back too
             try:
                 live = await self.pool.reconcile(up.server)
             except AmiError as exc:
@@ -491,30 +406,28 @@ class Worker:
             await self._refresh_answer_state(up.server, live)
             loop = asyncio.get_running_loop()
             for attempt_id in self.pool.calls_on(up.server):
-                call = self._calls.get(attempt_id)
+                call = self.registry.get(attempt_id)
                 if attempt_id in live or call is None:
                     continue
                 # The call vanished while we were disconnected: its Hangup events are lost.
-                gone = self.correlator.finish(attempt_id, loop.time())
-                if gone is not None:
-                    self._on_signal(call, gone)
-                else:
-                    call.gone = True
-                    self.pool.release(attempt_id)
-                    self._feed(call, cs.Gone())
-            orphans = live - set(self._calls)
+                gone = self.registry.correlator.finish(attempt_id, loop.time())
+                call.feed(gone if gone is not None else Gone(forced=True))
+            orphans = live - {c.attempt_id for c in self.registry}
             for attempt_id in orphans:
                 # Live on Asterisk but unknown to this run (we crashed mid-call): never leave it
                 # hanging and never dial it twice. Its attempt row was closed by recovery.
                 log.warning("orphan call %s on %s: hanging it up", attempt_id, up.server)
                 self.pool.assign(attempt_id, up.server)
-                await self._safely(self.pool.hangup(attempt_id), attempt_id, str(attempt_id), "hangup")
+                try:
+                    await self.pool.hangup(attempt_id)
+                except (AmiError, DialerError) as exc:
+                    call_log(log, "hangup_failed", attempt_id, str(attempt_id), error=str(exc))
                 self.pool.release(attempt_id)
 
     async def _refresh_answer_state(self, server: str, live: set[uuid.UUID]) -> None:
         """Events sent while we were disconnected are lost: a call may have been answered in the
         meantime. Read the channel states so an answered call is never treated as unanswered."""
-        tracked = [a for a in live if a in self._calls and not self._calls[a].machine.net.answered]
+        tracked = {a for a in live if (c := self.registry.get(a)) is not None and not c.session.net.answered}
         if not tracked:
             return
         try:
@@ -522,50 +435,36 @@ class Worker:
         except AmiError as exc:
             log.warning("reconcile %s: cannot read channel states: %s", server, exc)
             return
-        answered: set[uuid.UUID] = set()
-        for ch in channels:
-            fields = {k.lower(): v for k, v in ch.items()}
-            up = fields.get("channelstatedesc", "").lower() == "up" or fields.get("channelstate") == "6"
-            parsed = sig.parse_attempt_uid(fields.get("uniqueid", ""))
-            if up and parsed is not None and parsed[1] is sig.ChannelRole.LOCAL2:
-                answered.add(parsed[0])
-            linked = sig.parse_attempt_uid(fields.get("linkedid", ""))
-            if up and parsed is None and linked is not None:
-                answered.add(linked[0])  # the trunk leg is Up: the far end answered
-        for attempt_id in answered & set(tracked):
-            call = self._calls[attempt_id]
-            log.info("attempt %s was answered while AMI was disconnected", attempt_id)
-            if call.pipeline is not None:
-                call.pipeline.mark_answered()
-            self._feed(call, cs.Answered())
+        for attempt_id in sig.answered_attempts(channels) & tracked:
+            call = self.registry.get(attempt_id)
+            if call is not None:
+                log.info("attempt %s was answered while AMI was disconnected", attempt_id)
+                call.feed(Answered())
 
     # ---- shutdown -------------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        live = [c for c in self._calls.values() if not c.finished.is_set()]
-        if live:
-            waits = [asyncio.ensure_future(c.finished.wait()) for c in live]
-            _done, pending = await asyncio.wait(waits, timeout=self.config.drain_s * self.config.time_scale)
-            for p in pending:
-                p.cancel()
-        for call in list(self._calls.values()):
+        await self._wait_finished(self.config.drain_s * self.config.time_scale)
+        for call in self.registry:
             if not call.finished.is_set():
-                self._feed(call, cs.StopRequested())
-        grace_s = self._machine_config().hangup_grace_ms / 1000 * self.config.time_scale + 1.0
-        late = [asyncio.ensure_future(c.finished.wait()) for c in self._calls.values() if not c.finished.is_set()]
-        if late:
-            _done, pending = await asyncio.wait(late, timeout=grace_s)
-            for p in pending:
-                p.cancel()
-        for call in list(self._calls.values()):
-            if not call.finished.is_set() and not call.recording:
+                call.feed(StopRequested())
+        await self._wait_finished(self.setup.config.hangup_grace_ms / 1000 * self.config.time_scale + 1.0)
+        for call in self.registry:
+            if not call.finished.is_set() and not call.verdict_started:
                 # Asterisk never confirmed: record with what we know.
                 ev = Evidence(CallClass.ABORTED, 0.0, "worker stopped; Asterisk did not confirm the hangup")
                 await asyncio.shield(self._record(call, ev))
         await self._tasks.wait()
-        for call in self._calls.values():
-            if call.timer is not None:
-                call.timer.cancel()
+        for call in self.registry:
+            await call.aclose_asr()
+            call.release()
+
+    async def _wait_finished(self, timeout_s: float) -> None:
+        waits = [asyncio.ensure_future(c.finished.wait()) for c in self.registry if not c.finished.is_set()]
+        if waits:
+            _done, pending = await asyncio.wait(waits, timeout=timeout_s)
+            for p in pending:
+                p.cancel()
 
     # ---- tasks ------------------------------------------------------------------------------------
 
@@ -574,10 +473,10 @@ class Worker:
 
     @property
     def live_calls(self) -> int:
-        return len(self._calls)
+        return len(self.registry)
 
     def live_calls_of(self, campaign: str) -> int:
-        return sum(1 for c in self._calls.values() if c.campaign.name == campaign)
+        return sum(1 for c in self.registry if c.context.campaign.name == campaign)
 
     def health(self) -> dict[str, object]:
         return {"live_calls": self.live_calls, "accepting": self._accepting, **asdict(self.stats)}

@@ -20,30 +20,34 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.domain.q850 import Cause, DialStatus, OriginateReason
+from dialer.session.inputs import (
+    Answered,
+    ChannelRole,
+    DialEnded,
+    Gone,
+    HungUp,
+    NetworkInput,
+    OperatorAnswered,
+    OriginateResult,
+    Progress,
+    Ringing,
+)
 
 __all__ = [
-    "Answered",
     "CallFacts",
-    "CallGone",
     "Cause",
     "ChannelRole",
     "Correlator",
-    "DialEnded",
     "DialState",
     "DialStatus",
-    "HungUp",
-    "OperatorAnswered",
     "OriginateReason",
-    "OriginateResult",
-    "Progress",
-    "Ringing",
-    "Signal",
-    "describe",
+    "Routed",
+    "answered_attempts",
     "parse_attempt_uid",
 ]
 
@@ -58,14 +62,6 @@ class DialState(enum.StrEnum):
     PROGRESS = "PROGRESS"
 
 
-class ChannelRole(enum.StrEnum):
-    LOCAL1 = "local1"  # Local ;1: the originated half, runs the analysis/operator contexts
-    LOCAL2 = "local2"  # Local ;2: runs Dial(<trunk>)
-    TRUNK = "trunk"  # the far end, dialled by ;2
-    OPERATOR = "operator"  # dialled by ;1 from the operator Queue
-    LINKED = "linked"  # linked to the attempt, role not known yet
-
-
 class ChannelStateNum(enum.IntEnum):
     DOWN = 0
     RSRVD = 1
@@ -77,97 +73,14 @@ class ChannelStateNum(enum.IntEnum):
     BUSY = 7
 
 
-# --- signals -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
-class Signal:
+class Routed:
+    """What one AMI event told about one attempt: the call session's inputs (often none — a
+    DialBegin only names the trunk channel for later events). ``at`` is the time it was fed."""
+
     attempt_id: uuid.UUID
     at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Ringing(Signal):
-    """The far end is ringing (trunk Ringing or ;2 DialState RINGING)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Progress(Signal):
-    """;1 went Up before the far end answered: early media is flowing into the analysis context."""
-
-
-@dataclass(frozen=True, slots=True)
-class Answered(Signal):
-    """The far end really answered (trunk Up, ;2 Up or ;2→trunk DialEnd ANSWER)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DialEnded(Signal):
-    dial_status: str
-
-
-@dataclass(frozen=True, slots=True)
-class HungUp(Signal):
-    role: ChannelRole
-    uniqueid: str
-    channel: str
-    cause: int | None
-    cause_txt: str
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateResult(Signal):
-    reason: int | None
-    response: str  # Success | Failure
-
-    @property
-    def success(self) -> bool:
-        return self.response.lower() == "success"
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorAnswered(Signal):
-    """The operator Queue (dialled from ;1 after a Redirect) connected someone."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallGone(Signal):
-    """Final: every channel of the attempt has hung up and the OriginateResponse is in (or the
-    caller forced the end with :meth:`Correlator.finish`)."""
-
-    facts: CallFacts
-
-
-def describe(signal: Signal) -> tuple[str, str | None, dict[str, object]]:
-    """(event name, Uniqueid, fields) of a signal, for one structured log line per state change:
-    ``event, uid, fields = describe(s); call_log(log, event, s.attempt_id, uid, **fields)``."""
-    uid: str | None = str(signal.attempt_id)
-    fields: dict[str, object] = {}
-    if isinstance(signal, HungUp):
-        uid = signal.uniqueid
-        fields = {
-            "role": signal.role.value,
-            "channel": signal.channel,
-            "cause": signal.cause,
-            "cause_txt": signal.cause_txt,
-        }
-    elif isinstance(signal, DialEnded):
-        fields = {"dial_status": signal.dial_status}
-    elif isinstance(signal, OriginateResult):
-        fields = {"reason": signal.reason, "response": signal.response}
-    elif isinstance(signal, CallGone):
-        f = signal.facts
-        uid = f.trunk_uniqueid or uid
-        fields = {
-            "answered": f.answered,
-            "progress": f.progress,
-            "dial_status": f.dial_status,
-            "cause": f.cause,
-            "originate_reason": f.originate_reason,
-            "forced": f.forced,
-        }
-    name = "".join("_" + c.lower() if c.isupper() else c for c in type(signal).__name__).lstrip("_")
-    return name, uid, fields
+    inputs: tuple[NetworkInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -235,6 +148,24 @@ def parse_attempt_uid(uniqueid: str) -> tuple[uuid.UUID, ChannelRole] | None:
     except ValueError:
         return None
     return value, (ChannelRole.LOCAL2 if sep else ChannelRole.LOCAL1)
+
+
+def answered_attempts(channels: Iterable[Mapping[str, str]]) -> set[uuid.UUID]:
+    """Attempts whose far end is Up in a ``CoreShowChannels`` listing (reconcile after a
+    reconnect: the events of an answer sent while we were away are lost)."""
+    answered: set[uuid.UUID] = set()
+    for ch in channels:
+        fields = {k.lower(): v for k, v in ch.items()}
+        up = fields.get("channelstatedesc", "").lower() == "up" or fields.get("channelstate") == "6"
+        if not up:
+            continue
+        parsed = parse_attempt_uid(fields.get("uniqueid", ""))
+        if parsed is not None and parsed[1] is ChannelRole.LOCAL2:
+            answered.add(parsed[0])
+        linked = parse_attempt_uid(fields.get("linkedid", ""))
+        if parsed is None and linked is not None:
+            answered.add(linked[0])  # the trunk leg is Up: the far end answered
+    return answered
 
 
 ORIGINATE_ACTION_PREFIX = "dialer-orig/"
@@ -337,17 +268,19 @@ class CorrelatorStats:
 
 
 class Correlator:
-    """Feed raw AMI events (any case-insensitive or plain mapping), get typed per-attempt signals.
+    """Feed raw AMI events (any case-insensitive or plain mapping), get the call session's
+    inputs per attempt (:class:`Routed`).
 
     ``track(attempt_id, at)`` before the Originate (or after a reconnect for calls that are still
     live); events of attempts not tracked are ignored and counted. An attempt is dropped from
-    memory when its :class:`CallGone` is emitted; the facts travel with that signal.
+    memory when its :class:`Gone` is emitted; its final facts stay readable through :meth:`facts`
+    for the ``recent_gone`` most recent attempts.
     """
 
     def __init__(self, recent_gone: int = 1024) -> None:
         self._calls: dict[uuid.UUID, _Call] = {}
         self._uid_index: dict[str, uuid.UUID] = {}
-        self._gone: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._gone: OrderedDict[uuid.UUID, CallFacts] = OrderedDict()
         self._recent_gone = recent_gone
         self.stats = CorrelatorStats()
 
@@ -366,14 +299,18 @@ class Correlator:
         return frozenset(self._calls)
 
     def facts(self, attempt_id: uuid.UUID) -> CallFacts:
+        """The facts so far of a tracked attempt, or the final facts of a recently gone one."""
         call = self._calls.get(attempt_id)
-        if call is None:
+        if call is not None:
+            return call.facts()
+        gone = self._gone.get(attempt_id)
+        if gone is None:
             raise KeyError(f"attempt {attempt_id} is not tracked")
-        return call.facts()
+        return gone
 
-    def finish(self, attempt_id: uuid.UUID, at: float) -> CallGone | None:
+    def finish(self, attempt_id: uuid.UUID, at: float) -> Gone | None:
         """Force the end of an attempt (its channels vanished while we were disconnected, or the
-        OriginateResponse never came). Returns the final signal, None if not tracked."""
+        OriginateResponse never came). Returns the final input, None if not tracked."""
         call = self._calls.get(attempt_id)
         if call is None:
             return None
@@ -387,13 +324,15 @@ class Correlator:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def feed(self, event: Mapping[str, Any], at: float) -> list[Signal]:
+    def feed(self, event: Mapping[str, Any], at: float) -> Routed | None:
+        """The attempt this event belongs to and the session inputs it carries; None when it
+        belongs to no tracked attempt."""
         self.stats.events += 1
         ev = normalise(event)
         name = ev.get("event", "").lower()
         if not name:
             self.stats.unrelated += 1
-            return []
+            return None
         if name == "originateresponse":
             return self._originate_response(ev, at)
 
@@ -401,39 +340,40 @@ class Correlator:
         dest_uid = ev.get("destuniqueid", "")
         if not uid and not dest_uid:
             self.stats.unrelated += 1
-            return []
+            return None
 
         located = self._locate(uid, ev.get("linkedid", "")) if uid else None
         if located is None and name.startswith("dial") and dest_uid:
             # Originate's own pseudo-dial of ;1 has no Channel/Uniqueid, only Dest* fields.
             dest = self._locate(dest_uid, ev.get("destlinkedid", ""))
             if dest is not None:
-                return []  # says nothing the ;1/;2 channel events do not say better
+                return Routed(dest[0].attempt_id, at)  # says nothing the ;1/;2 events do not say better
         if located is None:
             self._count_miss(uid or dest_uid, ev.get("linkedid", ""))
-            return []
+            return None
         call, chan = located
         if ev.get("channel"):
             chan.channel = ev["channel"]
 
+        inputs: list[NetworkInput] = []
         if name == "newstate":
-            return self._newstate(call, chan, ev, at)
-        if name in ("dialbegin", "dialstate", "dialend"):
-            return self._dial(call, chan, name, ev, at)
-        if name == "hangup":
-            return self._hangup(call, chan, ev, at)
-        return []
+            inputs = self._newstate(call, chan, ev, at)
+        elif name in ("dialbegin", "dialstate", "dialend"):
+            inputs = self._dial(call, chan, name, ev, at)
+        elif name == "hangup":
+            inputs = self._hangup(call, chan, ev, at)
+        return Routed(call.attempt_id, at, tuple(inputs))
 
     # -- event handlers ----------------------------------------------------------------------
 
-    def _newstate(self, call: _Call, chan: _Chan, ev: dict[str, str], at: float) -> list[Signal]:
+    def _newstate(self, call: _Call, chan: _Chan, ev: dict[str, str], at: float) -> list[NetworkInput]:
         state = _int(ev.get("channelstate"))
-        out: list[Signal] = []
+        out: list[NetworkInput] = []
         if state == ChannelStateNum.UP:
             if chan.role is ChannelRole.LOCAL1:
                 if call.answered_at is None and call.progress_at is None:
                     call.progress_at = at
-                    out.append(Progress(call.attempt_id, at))
+                    out.append(Progress())
             elif chan.role in (ChannelRole.TRUNK, ChannelRole.LOCAL2):
                 out += self._answer(call, at)
         elif state == ChannelStateNum.RINGING and chan.role in (
@@ -444,10 +384,10 @@ class Correlator:
             out += self._ring(call, at)
         return out
 
-    def _dial(self, call: _Call, chan: _Chan, name: str, ev: dict[str, str], at: float) -> list[Signal]:
+    def _dial(self, call: _Call, chan: _Chan, name: str, ev: dict[str, str], at: float) -> list[NetworkInput]:
         dest_uid = ev.get("destuniqueid", "")
         status = ev.get("dialstatus", "").upper()
-        out: list[Signal] = []
+        out: list[NetworkInput] = []
         if chan.role is ChannelRole.LOCAL2:
             if dest_uid:
                 self._adopt(call, dest_uid, ChannelRole.TRUNK, ev.get("destchannel", ""))
@@ -456,29 +396,27 @@ class Correlator:
             elif name == "dialend" and status:
                 if call.dial_status is None:
                     call.dial_status = status
-                    out.append(DialEnded(call.attempt_id, at, status))
+                    out.append(DialEnded(status))
                 if status == DialStatus.ANSWER:
                     out += self._answer(call, at)
         elif chan.role is ChannelRole.LOCAL1 and dest_uid:
             self._adopt(call, dest_uid, ChannelRole.OPERATOR, ev.get("destchannel", ""))
             if name == "dialend" and status == DialStatus.ANSWER and not call.operator_answered:
                 call.operator_answered = True
-                out.append(OperatorAnswered(call.attempt_id, at))
+                out.append(OperatorAnswered())
         return out
 
-    def _hangup(self, call: _Call, chan: _Chan, ev: dict[str, str], at: float) -> list[Signal]:
+    def _hangup(self, call: _Call, chan: _Chan, ev: dict[str, str], at: float) -> list[NetworkInput]:
         if chan.hung_up:
             return []
         chan.hung_up = True
         chan.cause = _int(ev.get("cause"))
         chan.cause_txt = ev.get("cause-txt", "")
-        out: list[Signal] = [
-            HungUp(call.attempt_id, at, chan.role, chan.uniqueid, chan.channel, chan.cause, chan.cause_txt)
-        ]
+        out: list[NetworkInput] = [HungUp(chan.role, chan.cause, chan.cause_txt, chan.channel, chan.uniqueid)]
         out += self._maybe_gone(call, at)
         return out
 
-    def _originate_response(self, ev: dict[str, str], at: float) -> list[Signal]:
+    def _originate_response(self, ev: dict[str, str], at: float) -> Routed | None:
         attempt: uuid.UUID | None = None
         parsed = parse_attempt_uid(ev.get("uniqueid", ""))
         if parsed is not None:
@@ -493,30 +431,30 @@ class Correlator:
         call = self._calls.get(attempt) if attempt is not None else None
         if call is None:
             self._count_miss(ev.get("uniqueid", ""), "", attempt)
-            return []
+            return None
         if call.originate_response is not None:
-            return []  # a duplicate (the client surfaces it once; be safe anyway)
+            return Routed(call.attempt_id, at)  # a duplicate (the client surfaces it once; be safe anyway)
         call.originate_reason = _int(ev.get("reason"))
         call.originate_response = ev.get("response", "")
-        out: list[Signal] = [OriginateResult(call.attempt_id, at, call.originate_reason, call.originate_response)]
+        out: list[NetworkInput] = [OriginateResult(call.originate_reason, call.originate_response)]
         out += self._maybe_gone(call, at)
-        return out
+        return Routed(call.attempt_id, at, tuple(out))
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _ring(self, call: _Call, at: float) -> list[Signal]:
+    def _ring(self, call: _Call, at: float) -> list[NetworkInput]:
         if call.ringing_at is None and call.answered_at is None:
             call.ringing_at = at
-            return [Ringing(call.attempt_id, at)]
+            return [Ringing()]
         return []
 
-    def _answer(self, call: _Call, at: float) -> list[Signal]:
+    def _answer(self, call: _Call, at: float) -> list[NetworkInput]:
         if call.answered_at is None:
             call.answered_at = at
-            return [Answered(call.attempt_id, at)]
+            return [Answered()]
         return []
 
-    def _maybe_gone(self, call: _Call, at: float) -> list[Signal]:
+    def _maybe_gone(self, call: _Call, at: float) -> list[NetworkInput]:
         if call.originate_response is None or call.ended_at is not None:
             return []
         if call.live() > 0:
@@ -528,15 +466,15 @@ class Correlator:
             return []
         return [self._gone_signal(call, at)]
 
-    def _gone_signal(self, call: _Call, at: float) -> CallGone:
+    def _gone_signal(self, call: _Call, at: float) -> Gone:
         call.ended_at = at
         facts = call.facts()
         self._calls.pop(call.attempt_id, None)
         self._drop_index(call)
-        self._gone[call.attempt_id] = None
+        self._gone[call.attempt_id] = facts
         while len(self._gone) > self._recent_gone:
             self._gone.popitem(last=False)
-        return CallGone(call.attempt_id, at, facts)
+        return Gone(facts.cause, facts.dial_status, facts.forced)
 
     def _drop_index(self, call: _Call) -> None:
         for uid in call.chans:

@@ -25,16 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dialer.analysis.offline import DEFAULT_CONFIRM_PARTIALS, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.matcher import Match, PhraseMatcher
 from dialer.config import AsrSettings
 from dialer.domain.model import CallClass
 from dialer.errors import AsrUnavailable
+from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizerUpdate:
+    """The utterance text so far (``final=False``) or a finished utterance (``final=True``)."""
+
+    text: str
+    final: bool
+
 
 UNK = "[unk]"
 BYTES_PER_SAMPLE = 2  # signed 16-bit little-endian mono PCM (AudioSocket slin)

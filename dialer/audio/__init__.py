@@ -13,10 +13,11 @@ from dialer.audio.analyzer import (
     SpeechStarted,
     ToneDetected,
 )
-from dialer.audio.speech import SpeechParams, Verdict
+from dialer.audio.speech import SpeechParams
 from dialer.audio.toneplan import TonePlan, TonePlans, load_toneplans, parse_toneplans
-from dialer.audio.tones import ToneKind, ToneParams
+from dialer.audio.tones import ToneParams
 from dialer.audio.vad import VadParams
+from dialer.domain.model import SpeechVerdict, ToneKind
 
 __all__ = [
     "BeepDetected",
@@ -27,13 +28,13 @@ __all__ = [
     "SpeechParams",
     "SpeechPattern",
     "SpeechStarted",
+    "SpeechVerdict",
     "ToneDetected",
     "ToneKind",
     "ToneParams",
     "TonePlan",
     "TonePlans",
     "VadParams",
-    "Verdict",
     "load_toneplans",
     "parse_toneplans",
 ]

@@ -19,10 +19,11 @@ import numpy as np
 
 from dialer.audio.frames import FRAME_MS, FrameClock, frame_bytes, slin_to_float
 from dialer.audio.levels import level_dbm0, power_spectrum
-from dialer.audio.speech import PatternDecision, SpeechParams, SpeechPatternClassifier, Verdict
+from dialer.audio.speech import PatternDecision, SpeechParams, SpeechPatternClassifier
 from dialer.audio.toneplan import TonePlan
-from dialer.audio.tones import BeepDetector, CadenceDetector, ToneKind, ToneParams
+from dialer.audio.tones import BeepDetector, CadenceDetector, ToneParams
 from dialer.audio.vad import Vad, VadParams
+from dialer.domain.model import SpeechVerdict, ToneKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class SpeechEnded:
 
 @dataclass(frozen=True, slots=True)
 class SpeechPattern:
-    verdict: Verdict
+    verdict: SpeechVerdict
     at_ms: int
     reason: str
     confidence: float
@@ -122,6 +123,11 @@ class CallAudioAnalyzer:
     def _answer(self, at_ms: int) -> None:
         self.answered_at_ms = at_ms
         self._speech = SpeechPatternClassifier(at_ms, self._speech_params)
+
+    @property
+    def in_speech(self) -> bool:
+        """The voice-activity detector's state after the last slot (hang-over included)."""
+        return self._vad.in_speech
 
     @property
     def verdict(self) -> PatternDecision | None:

@@ -16,15 +16,9 @@ A dropped call is the caller's to see (the stream ends); this module only classi
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
-
-class Verdict(enum.StrEnum):
-    PERSON = "person"
-    VOICEMAIL = "voicemail"
-    SILENCE = "silence"
-    UNSURE = "unsure"
+from dialer.domain.model import SpeechVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +33,7 @@ class SpeechParams:
 
 @dataclass(frozen=True, slots=True)
 class PatternDecision:
-    verdict: Verdict
+    verdict: SpeechVerdict
     at_ms: int
     reason: str
     confidence: float
@@ -72,13 +66,15 @@ class SpeechPatternClassifier:
         start = self._greeting_start_ms
         if start is None:
             if since_answer >= p.initial_silence_ms:
-                return self._decide(Verdict.SILENCE, now_ms, f"no speech for {_s(since_answer)} after the answer", 0.8)
+                return self._decide(
+                    SpeechVerdict.SILENCE, now_ms, f"no speech for {_s(since_answer)} after the answer", 0.8
+                )
             return None
         if in_speech:
             span = now_ms - start
             if span >= p.machine_min_monologue_ms:
                 return self._decide(
-                    Verdict.VOICEMAIL,
+                    SpeechVerdict.VOICEMAIL,
                     now_ms,
                     f"monologue of {_s(span)} without a pause for us (voicemail or IVR: phrases decide)",
                     0.7,
@@ -90,15 +86,18 @@ class SpeechPatternClassifier:
                 self._greeting_start_ms = None  # a click: wait for a real greeting
             elif greeting <= p.person_max_greeting_ms:
                 return self._decide(
-                    Verdict.PERSON, now_ms, f"greeting of {_s(greeting)} then a {_s(pause)} pause for us", 0.8
+                    SpeechVerdict.PERSON, now_ms, f"greeting of {_s(greeting)} then a {_s(pause)} pause for us", 0.8
                 )
             elif greeting >= p.machine_min_monologue_ms:
                 return self._decide(
-                    Verdict.VOICEMAIL, now_ms, f"monologue of {_s(greeting)} (voicemail or IVR: phrases decide)", 0.7
+                    SpeechVerdict.VOICEMAIL,
+                    now_ms,
+                    f"monologue of {_s(greeting)} (voicemail or IVR: phrases decide)",
+                    0.7,
                 )
             else:
                 return self._decide(
-                    Verdict.UNSURE,
+                    SpeechVerdict.UNSURE,
                     now_ms,
                     f"greeting of {_s(greeting)}: longer than a person's "
                     f"(≤ {_s(p.person_max_greeting_ms)}), shorter than a machine's "
@@ -106,7 +105,7 @@ class SpeechPatternClassifier:
                     0.5,
                 )
         if since_answer >= p.max_analysis_ms:
-            return self._decide(Verdict.UNSURE, now_ms, f"no clear speech pattern in {_s(since_answer)}", 0.4)
+            return self._decide(SpeechVerdict.UNSURE, now_ms, f"no clear speech pattern in {_s(since_answer)}", 0.4)
         return None
 
     def beep(self, at_ms: int, frequency_hz: float) -> PatternDecision | None:
@@ -117,10 +116,10 @@ class SpeechPatternClassifier:
         spoken = at_ms - self._greeting_start_ms
         before = f" (earlier: {self.verdict.verdict})" if self.verdict is not None else ""
         self.verdict = PatternDecision(
-            Verdict.VOICEMAIL, at_ms, f"beep of {frequency_hz:.0f} Hz after {_s(spoken)} of speech{before}", 0.9
+            SpeechVerdict.VOICEMAIL, at_ms, f"beep of {frequency_hz:.0f} Hz after {_s(spoken)} of speech{before}", 0.9
         )
         return self.verdict
 
-    def _decide(self, verdict: Verdict, at_ms: int, reason: str, confidence: float) -> PatternDecision:
+    def _decide(self, verdict: SpeechVerdict, at_ms: int, reason: str, confidence: float) -> PatternDecision:
         self.verdict = PatternDecision(verdict, at_ms, reason, confidence)
         return self.verdict

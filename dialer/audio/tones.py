@@ -15,7 +15,6 @@ longer gaps break the cadence (UNKNOWN) rather than guess.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -25,20 +24,13 @@ import numpy.typing as npt
 
 from dialer.audio.levels import peak_share
 from dialer.audio.toneplan import TonePlan, ToneSpec
+from dialer.domain.model import ToneKind
 
 FloatArray = npt.NDArray[np.float64]
 
 SILENT = -1  # quiet: an "off" part of a cadence
 OTHER = -2  # sound that is no tone of the plan (speech, noise)
 UNKNOWN = -3  # audio missing for longer than we dare bridge
-
-
-class ToneKind(enum.StrEnum):
-    BUSY = "busy"
-    CONGESTION = "congestion"
-    RINGBACK = "ringback"
-    SIT = "sit"
-    BEEP = "beep"
 
 
 #: Which indications.conf tone each detected kind comes from.

@@ -168,7 +168,6 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
             audiosocket_bind=("127.0.0.1", as_port),
             drain_s=10.0,
             clock=clock,
-            pipeline_factory=app.pipeline_factory_from_settings(settings),
             on_call_finished=on_finished,
         )
         rt = await app.build(settings, opts)

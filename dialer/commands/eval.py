@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from dialer.analysis.offline import RecognizerFactory
-from dialer.asr.catalogue import Catalogue, load_catalogue
+from dialer.app import session_setup
+from dialer.asr.catalogue import load_catalogue
+from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.port import RecognizerEngine
 from dialer.audio import load_toneplans
 from dialer.commands.common import CliContext, Subparsers
 from dialer.config import DEFAULT_CONFIG_DIR, Settings
@@ -42,13 +45,6 @@ def register(subparsers: Subparsers) -> None:
     ev.set_defaults(handler=_eval)
 
 
-def vosk_recognizer_factory(model_path: Path, catalogue: Catalogue, sample_rate: int = 8000) -> RecognizerFactory:
-    """One shared model, one grammar-restricted recogniser per call."""
-    from dialer.corpus.vosk_adapter import vosk_factory
-
-    return vosk_factory(model_path, catalogue, sample_rate)
-
-
 async def _eval(args: argparse.Namespace, ctx: CliContext) -> int:
     settings = ctx.settings
     # file reading, model loading and decoding are blocking: one worker thread does it all
@@ -61,21 +57,28 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"{corpus_dir}: not a directory")
     th_path: Path = args.thresholds or DEFAULT_THRESHOLDS
     thresholds = load_thresholds(th_path)
-    plan = load_toneplans(settings.tones_path).get(args.tones)
+    # The worker's own decision settings, without the known-recordings library: the generated
+    # corpus speaks with synthetic voices, not the carriers' recordings.
+    setup = replace(
+        session_setup(settings), fingerprints=None, plan=load_toneplans(settings.tones_path).get(args.tones)
+    )
+    catalogue = load_catalogue(args.catalogue or settings.phrases_path)
+    setup = replace(setup, matcher=PhraseMatcher(catalogue))
     model_path: Path | None = args.model or settings.asr.model_path
-    factory: RecognizerFactory | None = None
-    catalogue: Catalogue | None = None
+    engine: RecognizerEngine | None = None
     if model_path is not None and (args.model is not None or model_path.is_dir()):
         if not model_path.is_dir():
             raise AsrUnavailable(f"{model_path}: no speech model there")
-        catalogue = load_catalogue(args.catalogue or settings.phrases_path)
-        factory = vosk_recognizer_factory(model_path, catalogue, settings.asr.sample_rate)
+        from dialer.corpus.vosk_adapter import VoskEngine
+
+        engine = VoskEngine(model_path, catalogue, settings.asr.sample_rate)
+        engine.load()
         print(f"speech model: {model_path}; catalogue: {catalogue.source} ({len(catalogue)} phrases)")
     else:
         print(NO_MODEL_NOTE)
     started = time.monotonic()
-    outcomes = evaluate_corpus(corpus_dir, plan, catalogue=catalogue, recognizer_factory=factory)
-    report = build_report(outcomes, model=factory is not None, runtime_s=time.monotonic() - started)
+    outcomes = evaluate_corpus(corpus_dir, setup, engine=engine)
+    report = build_report(outcomes, model=engine is not None, runtime_s=time.monotonic() - started)
     failures = check(report, thresholds)
     print(format_report(report, failures))
     if args.show_calls:

@@ -51,7 +51,6 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
         campaigns=tuple(args.campaign),
         mqtt=not args.no_mqtt,
         drain_s=args.drain_s,
-        pipeline_factory=app.pipeline_factory_from_settings(settings),
     )
     if args.worker_id:
         opts.worker_id = args.worker_id

@@ -1,6 +1,9 @@
 """Evaluate the call-progress analysis over a labelled corpus (``dialer eval CORPUS_DIR``).
 
-Every call is replayed through :func:`dialer.analysis.offline.analyse_call`; the report gives
+Every call is replayed through the worker's own decision path — a
+:class:`~dialer.session.CallSession` driven by :func:`dialer.session.replay.drive` with the call's
+network script, its audio arriving frame by frame, the session's deadlines and (with a model) the
+recognizer decoding in line; the report gives
 per-class precision/recall, the confusion matrix (rows expected, columns decided), decision
 latency percentiles from the start of the audio and from the end of the discriminating word, and
 the checks of ``config/eval_thresholds.yaml``.
@@ -14,30 +17,31 @@ The metric functions are pure; only :func:`evaluate_corpus` reads files.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialer.analysis.offline import RecognizerFactory, analyse_call
-from dialer.asr.catalogue import Catalogue
-from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.port import RecognizerEngine
 from dialer.audio import (
     BeepDetected,
     Observation,
     SitDetected,
     SpeechPattern,
+    SpeechVerdict,
     ToneDetected,
     ToneKind,
-    TonePlan,
-    Verdict,
 )
 from dialer.corpus.generate import read_wav
 from dialer.corpus.labels import CallLabel, read_labels
-from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES, Action, FusionConfig
+from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES, Action
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError
+from dialer.session.replay import Replayed, corpus_timeline, drive
+from dialer.session.session import SessionSetup
 from dialer.yamlload import YNode, load_yaml_file
 
 UNDECIDED = "(none)"  # column of calls still undecided when their audio ran out
@@ -67,8 +71,8 @@ class CallOutcome:
     decided: CallClass | None  # None: undecided
     action: Action | None
     decided_at_ms: int | None
-    disc_end_ms: int
-    answered: bool  # the network script answers the call
+    disc_end_ms: int | None  # None: not known (a recorded call)
+    answered: bool  # the network answered the call
     signal_at_ms: int | None = None  # first audio observation that names the expected class
     reason: str = ""
     text: str = ""
@@ -79,11 +83,15 @@ class CallOutcome:
 
     @property
     def latency_from_disc_ms(self) -> int | None:
-        return None if self.decided_at_ms is None else self.decided_at_ms - self.disc_end_ms
+        if self.decided_at_ms is None or self.disc_end_ms is None:
+            return None
+        return self.decided_at_ms - self.disc_end_ms
 
     @property
     def signal_latency_ms(self) -> int | None:
-        return None if self.signal_at_ms is None else self.signal_at_ms - self.disc_end_ms
+        if self.signal_at_ms is None or self.disc_end_ms is None:
+            return None
+        return self.signal_at_ms - self.disc_end_ms
 
     @property
     def decided_key(self) -> str:
@@ -100,12 +108,12 @@ def signal_at_ms(expected: CallClass, observations: Iterable[Observation]) -> in
         if expected is CallClass.SIT_UNRECOGNISED and isinstance(o, SitDetected):
             return o.at_ms
         if expected is CallClass.VOICEMAIL and (
-            isinstance(o, BeepDetected) or (isinstance(o, SpeechPattern) and o.verdict is Verdict.VOICEMAIL)
+            isinstance(o, BeepDetected) or (isinstance(o, SpeechPattern) and o.verdict is SpeechVerdict.VOICEMAIL)
         ):
             return o.at_ms
         if isinstance(o, SpeechPattern) and (
-            (expected is CallClass.PERSON and o.verdict is Verdict.PERSON)
-            or (expected is CallClass.ANSWERED_SILENCE and o.verdict is Verdict.SILENCE)
+            (expected is CallClass.PERSON and o.verdict is SpeechVerdict.PERSON)
+            or (expected is CallClass.ANSWERED_SILENCE and o.verdict is SpeechVerdict.SILENCE)
         ):
             return o.at_ms
     return None
@@ -447,53 +455,56 @@ def check(report: Report, th: Thresholds) -> list[str]:
 # --- running -----------------------------------------------------------------------------------------
 def evaluate_corpus(
     corpus_dir: Path,
-    plan: TonePlan,
+    setup: SessionSetup,
     *,
-    catalogue: Catalogue | None = None,
-    recognizer_factory: RecognizerFactory | None = None,
-    fusion: FusionConfig | None = None,
+    engine: RecognizerEngine | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CallOutcome]:
+    """Replay every labelled call of ``corpus_dir`` through a call session. ``engine``: a loaded
+    speech engine that decodes each call in line (None: no speech recognition)."""
     labels = list(read_labels(corpus_dir))
-    matcher = PhraseMatcher(catalogue) if catalogue is not None and recognizer_factory is not None else None
     out = []
     for i, label in enumerate(labels):
-        out.append(evaluate_call(corpus_dir, label, plan, matcher, recognizer_factory, fusion))
+        out.append(evaluate_call(corpus_dir, label, setup, engine))
         if progress is not None:
             progress(i + 1, len(labels))
     return out
 
 
 def evaluate_call(
-    corpus_dir: Path,
-    label: CallLabel,
-    plan: TonePlan,
-    matcher: PhraseMatcher | None,
-    recognizer_factory: RecognizerFactory | None,
-    fusion: FusionConfig | None = None,
+    corpus_dir: Path, label: CallLabel, setup: SessionSetup, engine: RecognizerEngine | None = None
 ) -> CallOutcome:
-    samples = read_wav(corpus_dir / f"{label.id}.wav")
-    res = analyse_call(
-        samples,
-        label.network,
-        plan,
-        matcher=matcher,
-        recognizer_factory=recognizer_factory if matcher is not None else None,
-        fusion=fusion,
-    )
-    ev = res.decision.evidence if res.decision is not None else None
+    pcm = read_wav(corpus_dir / f"{label.id}.wav").astype("<i2").tobytes()
+    session = setup.session(uuid.uuid5(uuid.NAMESPACE_URL, label.id), decoding=engine is not None)
+    timeline = corpus_timeline(pcm, label.network, setup.sample_rate)
+    res = drive(session, timeline, recognizer=engine.open() if engine is not None else None, confirm_hangup=True)
+    return outcome_of(label.id, label.call_class, res, disc_end_ms=label.disc_end_ms,
+                      answered=label.network.answered_ms is not None)  # fmt: skip
+
+
+def outcome_of(
+    call_id: str, expected: CallClass, res: Replayed, *, disc_end_ms: int | None, answered: bool
+) -> CallOutcome:
+    """What the session decided about one call, as the report counts it."""
+    session = res.session
+    ev = session.evidence
+    observations = [_on_call_clock(o, session.to_call_ms) for o in session.listening.observations]
     return CallOutcome(
-        id=label.id,
-        expected=label.call_class,
+        id=call_id,
+        expected=expected,
         decided=ev.call_class if ev is not None else None,
         action=res.action,
         decided_at_ms=res.decided_at_ms,
-        disc_end_ms=label.disc_end_ms,
-        answered=label.network.answered_ms is not None,
-        signal_at_ms=signal_at_ms(label.call_class, res.observations),
-        reason=ev.reason if ev is not None else "no decision before the audio ended",
-        text=res.text,
+        disc_end_ms=disc_end_ms,
+        answered=answered,
+        signal_at_ms=signal_at_ms(expected, observations),
+        reason=ev.reason if ev is not None else "no decision",
+        text=session.phrases.text,
     )
+
+
+def _on_call_clock(o: Observation, to_call_ms: Callable[[int], int]) -> Observation:
+    return dataclasses.replace(o, at_ms=to_call_ms(o.at_ms))
 
 
 # --- printing ----------------------------------------------------------------------------------------

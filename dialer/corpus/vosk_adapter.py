@@ -1,10 +1,7 @@
-"""A synchronous Vosk recogniser for offline evaluation, behind the :class:`Recognizer` protocol.
-
-The worker decodes through :mod:`dialer.asr.engine` (executor, back-pressure); offline we decode
-in line but reuse its pieces so the evaluation measures what the worker does: the same
-process-wide model (:func:`~dialer.asr.engine.load_model`), the same grammar of catalogue words
-the model knows (:func:`~dialer.asr.engine.build_grammar`) and the same decoding chunk
-(:data:`~dialer.asr.engine.DEFAULT_CHUNK_MS`), which sets how often partial text appears.
+"""A Vosk recognizer behind the recognizer port (:mod:`dialer.asr.port`), decoding only, for
+``dialer eval --model``: the same process-wide model (:func:`~dialer.asr.engine.load_model`), the
+same grammar of catalogue words the model knows (:func:`~dialer.asr.engine.build_grammar`) and the
+same decoding chunk (:data:`~dialer.asr.engine.DEFAULT_CHUNK_MS`) as the live engine.
 """
 
 from __future__ import annotations
@@ -13,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dialer.analysis.offline import RecognizerFactory, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.engine import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, UNK, build_grammar, load_model
+from dialer.asr.port import Hypothesis
 from dialer.errors import AsrUnavailable
 
 
@@ -23,44 +20,69 @@ class VoskRecognizer:
     def __init__(self, model: Any, sample_rate: int, grammar_json: str, chunk_ms: int = DEFAULT_CHUNK_MS) -> None:
         import vosk
 
-        self._rec = vosk.KaldiRecognizer(model, float(sample_rate), grammar_json)
+        self._rec: Any = vosk.KaldiRecognizer(model, float(sample_rate), grammar_json)
         self._chunk = max(BYTES_PER_SAMPLE, sample_rate * BYTES_PER_SAMPLE * chunk_ms // 1000)
+        self._rate = sample_rate
         self._buf = bytearray()
         self._partial = ""
+        self._decoded = 0
 
-    def accept(self, pcm: bytes) -> RecognizerUpdate | None:
+    def _audio_ms(self) -> int:
+        return self._decoded * 1000 // (BYTES_PER_SAMPLE * self._rate)
+
+    def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
+        if self._rec is None:
+            return []
         self._buf.extend(pcm)
         if len(self._buf) < self._chunk:
-            return None
+            return []
         chunk = bytes(self._buf)
         self._buf.clear()
+        self._decoded += len(chunk)
         if self._rec.AcceptWaveform(chunk):
             self._partial = ""
             text = str(json.loads(self._rec.Result()).get("text", ""))
-            return RecognizerUpdate(text, True) if text else None
+            return [Hypothesis(text, True, None, self._audio_ms())] if text else []
         partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
         if partial == self._partial:
-            return None
+            return []
         self._partial = partial
-        return RecognizerUpdate(partial, False)
+        return [Hypothesis(partial, False, None, self._audio_ms())]
 
-    def finish(self) -> RecognizerUpdate | None:
+    def flush(self) -> list[Hypothesis]:
+        if self._rec is None:
+            return []
         if self._buf:
             self._rec.AcceptWaveform(bytes(self._buf))
+            self._decoded += len(self._buf)
             self._buf.clear()
         text = str(json.loads(self._rec.FinalResult()).get("text", ""))
-        return RecognizerUpdate(text, True) if text else None
+        return [Hypothesis(text, True, None, self._audio_ms())] if text else []
+
+    def close(self) -> None:
+        self._rec = None
 
 
-def vosk_factory(model_path: Path, catalogue: Catalogue, sample_rate: int = 8000) -> RecognizerFactory:
-    """Load the model once (blocking, seconds); each call of the factory makes a recogniser."""
-    model = load_model(model_path)
-    grammar, _dropped = build_grammar(model, catalogue.grammar_phrases())
-    if not [g for g in grammar if g != UNK]:
-        raise AsrUnavailable(f"none of the words of {catalogue.source} is known to the model at {model_path}")
-    grammar_json = json.dumps(grammar, ensure_ascii=False)
+class VoskEngine:
+    """One Vosk model (loaded once) and a grammar recognizer per call."""
 
-    def make() -> VoskRecognizer:
-        return VoskRecognizer(model, sample_rate, grammar_json)
+    name = "vosk"
 
-    return make
+    def __init__(self, model_path: Path, catalogue: Catalogue, sample_rate: int = 8000) -> None:
+        self._path = model_path
+        self._catalogue = catalogue
+        self._rate = sample_rate
+        self._model: Any = None
+        self._grammar_json = ""
+
+    def load(self) -> None:
+        model = load_model(self._path)
+        grammar, _dropped = build_grammar(model, self._catalogue.grammar_phrases())
+        if not [g for g in grammar if g != UNK]:
+            raise AsrUnavailable(f"none of the words of {self._catalogue.source} is known to the model at {self._path}")
+        self._model, self._grammar_json = model, json.dumps(grammar, ensure_ascii=False)
+
+    def open(self) -> VoskRecognizer:
+        if self._model is None:
+            raise AsrUnavailable("the Vosk engine is not loaded")
+        return VoskRecognizer(self._model, self._rate, self._grammar_json)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from dialer.domain.model import CallClass, Evidence
+from dialer.domain.model import CallClass, Evidence, SpeechVerdict, ToneKind
 from dialer.domain.q850 import CONGESTION_CAUSES, Cause, DialStatus, cause_name
 
 # Classes that lead to «Некорректный контакт»: demand a confident match before using them.
@@ -43,21 +43,6 @@ class Action(enum.StrEnum):
     RECORD = "record"  # the call already ended by itself; only record it
 
 
-class Tone(enum.StrEnum):
-    BUSY = "busy"
-    CONGESTION = "congestion"
-    RINGBACK = "ringback"
-    SIT = "sit"
-    BEEP = "beep"
-
-
-class SpeechVerdict(enum.StrEnum):
-    PERSON = "person"
-    VOICEMAIL = "voicemail"
-    SILENCE = "silence"
-    UNSURE = "unsure"
-
-
 @dataclass(frozen=True, slots=True)
 class NetworkFacts:
     """What AMI told us about the attempt so far."""
@@ -79,7 +64,7 @@ class AudioFacts:
 
     available: bool = False  # the worker analyses audio for this call (AudioSocket enabled)
     frames_after_answer_ms: int = 0  # audio actually received since the real answer
-    tone: Tone | None = None
+    tone: ToneKind | None = None
     tone_at_ms: int | None = None
     sit: bool = False
     beep: bool = False
@@ -101,6 +86,7 @@ class PhraseFacts:
     phrase: str = ""
     text: str = ""
     final: bool = False  # from a final (not partial) result
+    asr_confidence: float | None = None  # the engine's confidence in that final result, if it gives one
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +194,9 @@ def fuse(
             action_if_live,
             _ev(strong, phrase.score, f"announcement «{phrase.phrase}» recognised in early media", net, phrase),
         )
-    if audio.tone is Tone.BUSY:
+    if audio.tone is ToneKind.BUSY:
         return Decision(action_if_live, _ev(CallClass.BUSY, 0.92, "busy tone in early media", net))
-    if audio.tone is Tone.CONGESTION:
+    if audio.tone is ToneKind.CONGESTION:
         return Decision(action_if_live, _ev(CallClass.CONGESTION, 0.9, "congestion tone in early media", net))
     if not net.ended:
         if net.progress and now_ms >= cfg.early_media_max_ms:

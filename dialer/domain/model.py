@@ -34,6 +34,25 @@ class NumberProblem(enum.StrEnum):
     INVALID_FOR_REGION = "invalid_for_region"  # wrong prefix / not valid in RU
 
 
+class ToneKind(enum.StrEnum):
+    """In-band tones the audio analysis recognises (dialer.audio) and the fusion weighs."""
+
+    BUSY = "busy"
+    CONGESTION = "congestion"
+    RINGBACK = "ringback"
+    SIT = "sit"
+    BEEP = "beep"
+
+
+class SpeechVerdict(enum.StrEnum):
+    """Who is on the line after a real answer, from the shape of the speech alone."""
+
+    PERSON = "person"
+    VOICEMAIL = "voicemail"
+    SILENCE = "silence"
+    UNSURE = "unsure"
+
+
 class CallClass(enum.StrEnum):
     """Everything an attempt can end as. One value per situation of DESIGN.md §2 and
     reference/announcements.md. Values are stable identifiers (stored, published, used as keys in

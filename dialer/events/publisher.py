@@ -134,6 +134,11 @@ class OutboxPublisher:
 
     # --- public API ---------------------------------------------------------------------------
 
+    def health_from(self, details: Callable[[], Mapping[str, Any]]) -> None:
+        """Where the health payload's details come from (the worker, built after the publisher
+        because it notifies it)."""
+        self._health_details = details
+
     def notify(self) -> None:
         """New outbox rows were committed: publish them now instead of at the next poll."""
         self._wake.set()

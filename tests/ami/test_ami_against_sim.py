@@ -11,9 +11,10 @@ import pytest
 
 from dialer.ami.client import AmiClient, AmiEvent, ConnState
 from dialer.ami.pool import ServerPool, ServerUp
-from dialer.ami.signals import Answered, CallFacts, CallGone, Correlator, Progress, Signal
+from dialer.ami.signals import CallFacts, Correlator
 from dialer.config import AmiEndpoint, DialSettings, Secret
 from dialer.errors import AmiAuthError
+from dialer.session.inputs import Answered, Gone, NetworkInput, Progress
 from dialer.sim import SimAsterisk
 
 from .test_ami_signals import EXPECTED
@@ -39,11 +40,11 @@ def endpoint(port: int, name: str = "sim", secret: str = SECRET, **kw: float) ->
 
 @dataclass
 class Tracker:
-    """Correlates the events of one or more clients; resolves a future per attempt on CallGone."""
+    """Correlates the events of one or more clients; resolves a future per attempt on Gone."""
 
     corr: Correlator = field(default_factory=Correlator)
     gone: dict[uuid.UUID, asyncio.Future[CallFacts]] = field(default_factory=dict)
-    signals: dict[uuid.UUID, list[Signal]] = field(default_factory=dict)
+    signals: dict[uuid.UUID, list[NetworkInput]] = field(default_factory=dict)
     waiters: dict[tuple[uuid.UUID, type], asyncio.Event] = field(default_factory=dict)
 
     def track(self, attempt: uuid.UUID) -> asyncio.Future[CallFacts]:
@@ -58,11 +59,15 @@ class Tracker:
         return self.waiters.setdefault((attempt, kind), asyncio.Event())
 
     def __call__(self, ev: AmiEvent) -> None:
-        for s in self.corr.feed(ev.headers, at=asyncio.get_running_loop().time()):
-            self.signals[s.attempt_id].append(s)
-            self.seen(s.attempt_id, type(s)).set()
-            if isinstance(s, CallGone) and not self.gone[s.attempt_id].done():
-                self.gone[s.attempt_id].set_result(s.facts)
+        routed = self.corr.feed(ev.headers, at=asyncio.get_running_loop().time())
+        if routed is None:
+            return
+        attempt = routed.attempt_id
+        for s in routed.inputs:
+            self.signals[attempt].append(s)
+            self.seen(attempt, type(s)).set()
+            if isinstance(s, Gone) and not self.gone[attempt].done():
+                self.gone[attempt].set_result(self.corr.facts(attempt))
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dialer.ami.client import AmiClient, AmiEvent, ConnState
-from dialer.ami.signals import CallGone, Correlator, OriginateResult, Progress, Signal
+from dialer.ami.signals import Correlator
 from dialer.config import AmiEndpoint, DialSettings, Secret
 from dialer.errors import AmiActionError, AmiAuthError, AmiError, AmiTimeout
 from dialer.logging import configure_logging
+from dialer.session.inputs import Gone, NetworkInput, OriginateResult, Progress
 
 from .fake_ami import FakeAmi
 
@@ -209,16 +210,17 @@ async def test_not_started_client_fails_fast() -> None:
 
 async def test_originate_fields_and_correlated_signals(fake: FakeAmi) -> None:
     corr = Correlator()
-    signals: list[Signal] = []
+    signals: list[NetworkInput] = []
     got_gone = asyncio.Event()
     got_result = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     def on_event(ev: AmiEvent) -> None:
         assert ev.server == "ami-test"
-        for s in corr.feed(ev.headers, at=loop.time()):
+        routed = corr.feed(ev.headers, at=loop.time())
+        for s in routed.inputs if routed is not None else ():
             signals.append(s)
-            if isinstance(s, CallGone):
+            if isinstance(s, Gone):
                 got_gone.set()
             if isinstance(s, OriginateResult):
                 got_result.set()
@@ -260,8 +262,8 @@ async def test_originate_fields_and_correlated_signals(fake: FakeAmi) -> None:
         assert await client.hangup(str(attempt), cause=16) is True
         async with asyncio.timeout(2):
             await got_gone.wait()
-        gone = next(s for s in signals if isinstance(s, CallGone))
-        assert gone.facts.originate_reason == 4 and gone.facts.cause == 16
+        gone = next(s for s in signals if isinstance(s, Gone))
+        assert corr.facts(attempt).originate_reason == 4 and gone.cause == 16
         assert await client.hangup(str(attempt)) is False  # already gone
         assert await client.redirect(str(attempt), "dialer-operator", "s") is False
     finally:

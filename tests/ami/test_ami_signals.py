@@ -9,23 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from dialer.ami.signals import (
+from dialer.ami.signals import CallFacts, ChannelRole, Correlator, Routed, parse_attempt_uid
+from dialer.session.inputs import (
     Answered,
-    CallFacts,
-    CallGone,
-    ChannelRole,
-    Correlator,
     DialEnded,
+    Gone,
     HungUp,
+    NetworkInput,
     OriginateResult,
     Progress,
     Ringing,
-    Signal,
-    describe,
-    parse_attempt_uid,
 )
 
-from .transcripts import AMI_REFERENCE, Recorded, load, local_transcripts
+from .transcripts import AMI_REFERENCE, REPO_ROOT, Recorded, load, local_transcripts
 
 # scenario prefix → (answered, progress, dial_status, cause, originate reason)
 EXPECTED: dict[str, tuple[bool, bool, str | None, int, int]] = {
@@ -101,15 +97,26 @@ ORDERS: list[Callable[[list[Recorded]], list[Recorded]]] = [
 ]
 
 
-def replay(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> tuple[list[Signal], Correlator]:
+Timed = tuple[float, NetworkInput]
+
+
+def replay(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> tuple[list[Timed], Correlator]:
+    """Every session input the correlator makes of a transcript, with the time it was fed."""
     events = load(path)
     attempt = attempt_of(events)
     corr = Correlator()
     corr.track(attempt, at=0.0)
-    signals: list[Signal] = []
+    signals: list[Timed] = []
     for ev in order(events):
-        signals += corr.feed(ev.headers, at=ev.t)
+        routed = corr.feed(ev.headers, at=ev.t)
+        if routed is not None:
+            assert routed.attempt_id == attempt and routed.at == ev.t
+            signals += [(routed.at, i) for i in routed.inputs]
     return signals, corr
+
+
+def inputs(signals: list[Timed]) -> list[NetworkInput]:
+    return [i for _, i in signals]
 
 
 @pytest.mark.parametrize("order", ORDERS, ids=lambda f: f.__name__)
@@ -117,12 +124,14 @@ def replay(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> tup
 def test_transcript_facts(path: Path, order: Callable[[list[Recorded]], list[Recorded]]) -> None:
     answered, progress, dial_status, cause, reason = EXPECTED[path.name[:2]]
     signals, corr = replay(path, order)
+    ins = inputs(signals)
 
-    gone = [s for s in signals if isinstance(s, CallGone)]
-    assert len(gone) == 1, "exactly one CallGone"
-    assert signals[-1] is gone[0], "CallGone is the last signal"
-    facts: CallFacts = gone[0].facts
+    gone = [s for s in ins if isinstance(s, Gone)]
+    assert len(gone) == 1, "exactly one Gone"
+    assert ins[-1] is gone[0], "Gone is the last input"
     assert not corr.tracked, "a gone attempt is dropped from memory"
+    facts: CallFacts = corr.facts(attempt_of(load(path)))  # the final facts stay readable
+    assert (gone[0].cause, gone[0].dial_status, gone[0].forced) == (facts.cause, facts.dial_status, False)
 
     assert facts.answered is answered
     assert facts.progress is progress
@@ -134,12 +143,12 @@ def test_transcript_facts(path: Path, order: Callable[[list[Recorded]], list[Rec
     assert facts.uniqueids[ChannelRole.LOCAL2] == f"{facts.attempt_id};2"
     assert facts.trunk_uniqueid is not None and ";" not in facts.trunk_uniqueid
 
-    kinds = [type(s) for s in signals]
+    kinds = [type(s) for s in ins]
     assert kinds.count(Answered) == int(answered)
     assert kinds.count(Progress) == int(progress)
     assert kinds.count(OriginateResult) == 1
     assert kinds.count(HungUp) == 3
-    assert [s.dial_status for s in signals if isinstance(s, DialEnded)] == [dial_status]
+    assert [s.dial_status for s in ins if isinstance(s, DialEnded)] == [dial_status]
     assert corr.stats.unknown_attempt == 0
 
 
@@ -147,26 +156,27 @@ def test_transcript_facts(path: Path, order: Callable[[list[Recorded]], list[Rec
 def test_signal_order_in_real_order(path: Path) -> None:
     """In the recorded order: ringing/progress/answer precede the hangups, times are the stamps."""
     signals, _ = replay(path, as_is)
-    first_hangup = next(i for i, s in enumerate(signals) if isinstance(s, HungUp))
-    for s in signals:
+    ins = inputs(signals)
+    first_hangup = next(i for i, s in enumerate(ins) if isinstance(s, HungUp))
+    for i, s in enumerate(ins):
         if isinstance(s, Progress | Answered | Ringing):
-            assert signals.index(s) < first_hangup
-    ats = [s.at for s in signals]
+            assert i < first_hangup
+    ats = [at for at, _ in signals]
     assert ats == sorted(ats)
 
 
 def test_early_media_progress_precedes_trunk_answer_and_is_not_an_answer() -> None:
     path = AMI_REFERENCE / "local" / "04-early-announcement-cause20.txt"
     signals, _ = replay(path, as_is)
-    progress = [s for s in signals if isinstance(s, Progress)]
-    assert progress and progress[0].at < 0.01
+    progress = [at for at, s in signals if isinstance(s, Progress)]
+    assert progress and progress[0] < 0.01
     # The pseudo-dial of ;1 says DialEnd ANSWER at progress time: it must not count as an answer.
-    assert not any(isinstance(s, Answered) for s in signals)
+    assert not any(isinstance(s, Answered) for s in inputs(signals))
 
 
 def test_busy_causes_per_role() -> None:
     signals, _ = replay(AMI_REFERENCE / "local" / "01-busy.txt", as_is)
-    causes = {s.role: s.cause for s in signals if isinstance(s, HungUp)}
+    causes = {s.role: s.cause for s in inputs(signals) if isinstance(s, HungUp)}
     assert causes == {ChannelRole.TRUNK: 17, ChannelRole.LOCAL2: 17, ChannelRole.LOCAL1: 17}
 
 
@@ -174,8 +184,8 @@ def test_events_of_untracked_attempts_are_counted_not_signalled() -> None:
     events = load(AMI_REFERENCE / "local" / "06-person-answers.txt")
     corr = Correlator()
     corr.track(uuid.uuid4(), at=0.0)  # some other attempt
-    out = [s for ev in events for s in corr.feed(ev.headers, at=ev.t)]
-    assert out == []
+    out = [corr.feed(ev.headers, at=ev.t) for ev in events]
+    assert out == [None] * len(events)
     assert corr.stats.unknown_attempt > 10
     assert corr.stats.unrelated > 0  # FullyBooted, DeviceStateChange, responses
 
@@ -190,7 +200,7 @@ def test_late_events_after_gone_are_counted_as_late() -> None:
         corr.feed(ev.headers, at=ev.t)
     assert not corr.is_tracked(attempt)
     hangup = next(e for e in events if e.headers.get("Event") == "Hangup")
-    assert corr.feed(hangup.headers, at=99.0) == []
+    assert corr.feed(hangup.headers, at=99.0) is None
     assert corr.stats.late == 1
 
 
@@ -200,7 +210,7 @@ def test_keys_are_case_insensitive_and_lists_take_first() -> None:
     corr.track(attempt, at=0.0)
     corr.feed({"EVENT": "Newchannel", "uniqueid": str(attempt), "LINKEDID": str(attempt)}, at=0.0)
     out = corr.feed({"event": "Newstate", "UniqueID": str(attempt), "channelstate": ["6", "5"]}, at=1.0)
-    assert out == [Progress(attempt, 1.0)]
+    assert out == Routed(attempt, 1.0, (Progress(),))
 
 
 def test_finish_forces_the_end_when_channels_vanished() -> None:
@@ -210,7 +220,9 @@ def test_finish_forces_the_end_when_channels_vanished() -> None:
     corr.feed({"Event": "Newchannel", "Uniqueid": str(attempt), "Linkedid": str(attempt)}, at=0.1)
     # OriginateResponse Failure before any channel would not end it: channels may still come.
     gone = corr.finish(attempt, at=5.0)
-    assert gone is not None and gone.facts.forced and gone.facts.channels_live == 1
+    assert gone is not None and gone.forced
+    facts = corr.facts(attempt)
+    assert facts.forced and facts.channels_live == 1
     assert corr.finish(attempt, at=6.0) is None
 
 
@@ -228,16 +240,23 @@ def test_originate_failure_before_any_channel_waits_for_channels() -> None:
         },
         at=0.1,
     )
-    assert out == [OriginateResult(attempt, 0.1, 0, "Failure")]
+    assert out == Routed(attempt, 0.1, (OriginateResult(0, "Failure"),))
+    assert out.inputs[0].success is False  # type: ignore[union-attr]
     assert corr.is_tracked(attempt)
 
 
-def test_describe_gives_log_fields_per_signal() -> None:
+def test_session_step_log_names_each_network_input() -> None:
+    """The session's step log (``dialer replay --explain``) says what each input was."""
+    from dialer.audio import load_toneplans
+    from dialer.session.session import SessionSetup
+
     signals, _ = replay(AMI_REFERENCE / "local" / "01-busy.txt", as_is)
-    described = [describe(s) for s in signals]
-    names = [d[0] for d in described]
-    assert names[-1] == "call_gone" and "hung_up" in names and "dial_ended" in names
-    hung = next(d for d in described if d[0] == "hung_up" and d[2]["role"] == "trunk")
-    assert hung[1] == "1795418600.2" and hung[2]["cause"] == 17
-    gone = described[-1]
-    assert gone[2]["cause"] == 17 and gone[2]["dial_status"] == "BUSY" and gone[1] == "1795418600.2"
+    session = SessionSetup(load_toneplans(REPO_ROOT / "config" / "tones.yaml").get("ru")).session(uuid.uuid4())
+    for at, inp in signals:
+        session.feed(inp, int(at * 1000))
+    texts = [st.text for st in session.trace if st.kind == "net"]
+    assert texts[-1] == "every channel gone (cause 17, DialStatus BUSY)"
+    assert "DialEnd BUSY" in texts
+    trunk = next(t for t in texts if t.startswith("Hangup of the trunk leg"))
+    assert "cause 17" in trunk
+    assert session.evidence is not None and session.evidence.call_class.value == "busy"

@@ -9,8 +9,8 @@ from dialer.audio.analyzer import CallAudioAnalyzer, SpeechStarted, ToneDetected
 from dialer.audio.frames import FrameClock, frame_bytes, frame_slots, slin_to_int16, split_frames
 from dialer.audio.levels import level_dbm0, sine_peak_for_dbm0
 from dialer.audio.toneplan import TonePlans
-from dialer.audio.tones import ToneKind
 from dialer.audio.vad import Vad
+from dialer.domain.model import ToneKind
 from dialer.errors import AudioSocketError
 
 from .synth import add_noise, feed, render_tone, silence, sine, synthetic_voice, to_int16

@@ -20,8 +20,8 @@ from dialer.audio.analyzer import (
     SpeechStarted,
     ToneDetected,
 )
-from dialer.audio.speech import Verdict
 from dialer.audio.toneplan import TonePlans
+from dialer.domain.model import SpeechVerdict
 
 from .synth import (
     FloatArray,
@@ -101,7 +101,7 @@ def test_person_is_decided_within_half_a_second_after_the_greeting(
     drop = random_drops(len(x) // 160, 0.05, np.random.default_rng(speed)) if loss else set()
     analyzer = CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0)
     found = patterns(feed(analyzer, x, drop=drop))
-    assert [p.verdict for p in found] == [Verdict.PERSON], found
+    assert [p.verdict for p in found] == [SpeechVerdict.PERSON], found
     greeting_end = lead + ms(greeting)
     assert found[0].at_ms - greeting_end <= 500, f"person decided {found[0].at_ms - greeting_end} ms after"
     assert "greeting" in found[0].reason
@@ -118,7 +118,7 @@ def test_voicemail_monologue_then_beep(toneplans: TonePlans, voice: Voice, speed
     analyzer = CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0)
     obs = feed(analyzer, prepare(x, codec_name, 30.0, speed))
     found = patterns(obs)
-    assert found and all(p.verdict is Verdict.VOICEMAIL for p in found), found
+    assert found and all(p.verdict is SpeechVerdict.VOICEMAIL for p in found), found
     # the monologue alone is enough after 3 s of speech
     assert found[0].at_ms <= lead + 3000 + 100
     beeps = [o for o in obs if isinstance(o, BeepDetected)]
@@ -126,7 +126,7 @@ def test_voicemail_monologue_then_beep(toneplans: TonePlans, voice: Voice, speed
     assert beep_start + 200 <= beeps[0].at_ms <= beep_start + 300
     assert abs(beeps[0].frequency_hz - 1000) <= 50
     assert "beep" in found[-1].reason and found[-1].confidence > found[0].confidence
-    assert analyzer.verdict is not None and analyzer.verdict.verdict is Verdict.VOICEMAIL
+    assert analyzer.verdict is not None and analyzer.verdict.verdict is SpeechVerdict.VOICEMAIL
 
 
 @pytest.mark.parametrize("line_noise_dbm0", [None, -60.0, -45.0])
@@ -138,7 +138,7 @@ def test_silence_after_answer(toneplans: TonePlans, line_noise_dbm0: float | Non
     obs = feed(analyzer, codec(to_int16(x), "alaw"))
     assert not [o for o in obs if isinstance(o, SpeechStarted)]
     found = patterns(obs)
-    assert [p.verdict for p in found] == [Verdict.SILENCE]
+    assert [p.verdict for p in found] == [SpeechVerdict.SILENCE]
     assert 4000 <= found[0].at_ms <= 4040
 
 
@@ -147,7 +147,7 @@ def test_greeting_too_long_for_a_person_too_short_for_a_machine_is_unsure(tonepl
     assert 2100 <= ms(talk) <= 2900
     x = np.concatenate([silence(300), talk, silence(3000)])
     found = patterns(feed(CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0), to_int16(x)))
-    assert [p.verdict for p in found] == [Verdict.UNSURE]
+    assert [p.verdict for p in found] == [SpeechVerdict.UNSURE]
     assert "longer than a person's" in found[0].reason
 
 
@@ -158,7 +158,7 @@ def test_short_pause_inside_a_greeting_does_not_split_it(toneplans: TonePlans, v
     x = np.concatenate([silence(300), hello[:half], silence(250), hello[half:], silence(2000)])
     found = patterns(feed(CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0), to_int16(x)))
     end = 300 + ms(hello) + 250
-    assert [p.verdict for p in found] == [Verdict.PERSON]
+    assert [p.verdict for p in found] == [SpeechVerdict.PERSON]
     assert end < found[0].at_ms <= end + 500
 
 
@@ -174,7 +174,7 @@ def test_no_pattern_before_the_answer_and_timing_from_mark_answered(toneplans: T
     analyzer.mark_answered(150)
     late = [o for i in range(150, len(pcm) // 160) for o in analyzer.feed(pcm[i * 160 : (i + 1) * 160].tobytes(), i)]
     found = patterns(late)
-    assert [p.verdict for p in found] == [Verdict.PERSON]
+    assert [p.verdict for p in found] == [SpeechVerdict.PERSON]
     assert found[0].at_ms - (3300 + ms(hello)) <= 500
 
 
@@ -194,7 +194,7 @@ def test_beep_inside_speech_is_not_reported_and_no_beep_before_speech(toneplans:
     x = np.concatenate([silence(300), sine(1000, 500, -12.0), silence(4500)])
     obs = feed(CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0), to_int16(x))
     assert not [o for o in obs if isinstance(o, BeepDetected)]
-    assert [p.verdict for p in patterns(obs)] == [Verdict.SILENCE]
+    assert [p.verdict for p in patterns(obs)] == [SpeechVerdict.SILENCE]
     # speech alone gives no beep either
     y = np.concatenate([silence(300), voice("voicemail", 175), silence(1000)])
     obs = feed(CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0), to_int16(y))

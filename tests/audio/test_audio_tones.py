@@ -9,7 +9,7 @@ import pytest
 
 from dialer.audio.analyzer import CallAudioAnalyzer, Observation, SitDetected, ToneDetected
 from dialer.audio.toneplan import TonePlans
-from dialer.audio.tones import ToneKind
+from dialer.domain.model import ToneKind
 
 from .synth import (
     FRAME,

@@ -9,13 +9,15 @@ loader the worker uses. Other speech comes from espeak-ng with the simulator cli
 from __future__ import annotations
 
 import shutil
+import uuid
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dialer.analysis.offline import CallAnalysis, analyse_call
+from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.port import Hypothesis
 from dialer.audio.fingerprint import (
     FingerprintLibrary,
     FingerprintMatch,
@@ -30,6 +32,9 @@ from dialer.corpus.labels import NetworkScript
 from dialer.domain.fusion import Action, AudioFacts, NetworkFacts, fuse
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError
+from dialer.session.inputs import AudioFrame, Progress, Recognized
+from dialer.session.replay import corpus_timeline, drive
+from dialer.session.session import CallSession, SessionSetup
 from dialer.sim.audio import DATA_DIR, clip, tone
 from dialer.sim.audio import silence as sim_silence
 
@@ -279,12 +284,25 @@ def test_recordings_named_twice_are_refused() -> None:
         FingerprintLibrary.build([rec, rec])
 
 
-# --- integration with the call analysis and the fusion -------------------------------------------------
-def test_call_analysis_turns_a_match_into_final_phrase_facts(library: FingerprintLibrary, toneplans: TonePlans) -> None:
-    call = CallAnalysis(toneplans.get("ru"), fingerprints=library)
+# --- integration with the call session and the fusion -------------------------------------------------
+def _session(toneplans: TonePlans, library: FingerprintLibrary, *, decoding: bool = False) -> CallSession:
+    from dialer.asr.catalogue import load_catalogue
+
+    root = Path(__file__).resolve().parents[2]
+    matcher = PhraseMatcher(load_catalogue(root / "config" / "phrases.yaml"))
+    return SessionSetup(toneplans.get("ru"), matcher=matcher, fingerprints=library).session(
+        uuid.uuid4(), decoding=decoding
+    )
+
+
+def test_call_session_turns_a_match_into_final_phrase_facts(library: FingerprintLibrary, toneplans: TonePlans) -> None:
+    call = _session(toneplans, library)
     assert not call.phrase_facts().available  # no speech model, nothing matched yet
+    call.feed(Progress(), 0)
     for i, pcm in enumerate(frames_of(to_int16(samples("not_in_service")))):
-        call.feed_audio(pcm, i)
+        call.feed(AudioFrame(pcm, i), (i + 1) * 20)
+    # the session acted on it at once: a known not-working recording in early media
+    assert call.evidence is not None and call.evidence.call_class is CallClass.ANN_NOT_IN_SERVICE
     facts = call.phrase_facts()
     assert facts.available and facts.final
     assert facts.call_class is CallClass.ANN_NOT_IN_SERVICE
@@ -297,38 +315,42 @@ def test_call_analysis_turns_a_match_into_final_phrase_facts(library: Fingerprin
 def test_a_better_final_asr_match_is_kept_over_the_fingerprint(
     library: FingerprintLibrary, toneplans: TonePlans
 ) -> None:
-    from dialer.asr.catalogue import load_catalogue
-
-    root = Path(__file__).resolve().parents[2]
-    call = CallAnalysis(toneplans.get("ru"), load_catalogue(root / "config" / "phrases.yaml"), fingerprints=library)
-    for i, pcm in enumerate(frames_of(to_int16(samples("blocked")))):
-        call.feed_audio(pcm, i)
-    assert call.fingerprint is not None and call.fingerprint.score < 1.0
+    call = _session(toneplans, library, decoding=True)
+    call.feed(Progress(), 0)
+    heard = list(frames_of(to_int16(samples("blocked"))))
+    for i, pcm in enumerate(heard):
+        call.feed(AudioFrame(pcm, i), (i + 1) * 20)
+    fp = call.listening.fingerprint
+    assert fp is not None and fp.score < 1.0
+    t = len(heard) * 20
     # a partial ASR result does not displace it (its text is carried along) …
-    call.feed_text("абонент временно недоступен", final=False)
+    call.feed(Recognized(Hypothesis("абонент временно недоступен", False)), t)
     facts = call.phrase_facts()
     assert facts.call_class is CallClass.ANN_BLOCKED and facts.phrase == "recording blocked"
     assert facts.text == "абонент временно недоступен"
     # … a final one that scores higher does
-    call.feed_text("абонент временно недоступен попробуйте позвонить позже", final=True)
+    call.feed(Recognized(Hypothesis("абонент временно недоступен попробуйте позвонить позже", True)), t)
     facts = call.phrase_facts()
-    assert facts.call_class is CallClass.ANN_TEMPORARILY_UNAVAILABLE and facts.score > call.fingerprint.score
+    assert facts.call_class is CallClass.ANN_TEMPORARILY_UNAVAILABLE and facts.score > fp.score
 
 
-def test_offline_replay_settles_sit_and_announcement_on_the_recording(
+def test_replay_settles_sit_and_announcement_on_the_recording(
     library: FingerprintLibrary, toneplans: TonePlans
 ) -> None:
-    """Scenario 05 offline: SIT, «номер не обслуживается», cause 1 — without a speech model."""
+    """Scenario 05 through the call session: SIT, «номер не обслуживается», cause 1 — without a
+    speech model."""
     pcm = tone("sit") + clip("not_in_service").pcm
     end_ms = len(pcm) // 16
     script = NetworkScript(progress_ms=0, hangup_ms=end_ms, cause=1, dial_status="NOANSWER")
-    without = analyse_call(pcm, script, toneplans.get("ru"))
-    assert without.decision is not None and without.decision.evidence.call_class is CallClass.SIT_UNRECOGNISED
-    with_lib = analyse_call(pcm, script, toneplans.get("ru"), fingerprints=library)
-    assert with_lib.decision is not None
-    assert with_lib.decision.evidence.call_class is CallClass.ANN_NOT_IN_SERVICE
-    assert with_lib.decision.action is Action.HANGUP  # decided while the announcement still played
+    plain = SessionSetup(toneplans.get("ru")).session(uuid.uuid4())
+    without = drive(plain, corpus_timeline(pcm, script, 8000), confirm_hangup=True)
+    assert without.evidence is not None and without.evidence.call_class is CallClass.SIT_UNRECOGNISED
+    with_lib = drive(_session(toneplans, library), corpus_timeline(pcm, script, 8000), confirm_hangup=True)
+    assert with_lib.evidence is not None
+    assert with_lib.evidence.call_class is CallClass.ANN_NOT_IN_SERVICE
+    assert with_lib.action is Action.HANGUP  # decided while the announcement still played
     assert with_lib.decided_at_ms is not None and with_lib.decided_at_ms < end_ms
+    assert any(st.kind == "fingerprint" and "not_in_service" in st.text for st in with_lib.session.trace)
 
 
 def test_settings_point_at_the_shipped_library_and_the_app_loads_it_once(tmp_path: Path) -> None:

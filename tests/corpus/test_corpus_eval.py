@@ -1,16 +1,18 @@
 """Evaluation: metric arithmetic on hand-made outcomes, threshold checks and file errors, the
-phrase tracker, the offline replay (with a scripted recogniser), and the CLI's exit status."""
+phrase tracker, the replay of a corpus call through the call session (with a scripted recogniser
+behind the recognizer port), and the CLI's exit status."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dialer.analysis.offline import CallAnalysis, PhraseTracker, RecognizerUpdate, analyse_call, network_facts_at
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.port import Hypothesis
 from dialer.audio import load_toneplans
 from dialer.config import DEFAULT_CONFIG_DIR
 from dialer.corpus.evaluate import (
@@ -30,15 +32,28 @@ from dialer.corpus.evaluate import (
 )
 from dialer.corpus.generate import BUSY_CADENCE_MS, TONE_HZ, Recipe, cadence, render_corpus
 from dialer.corpus.labels import NetworkScript
-from dialer.domain.fusion import Action, Tone
-from dialer.domain.model import CallClass
+from dialer.domain.fusion import Action
+from dialer.domain.model import CallClass, ToneKind
 from dialer.errors import ConfigError
+from dialer.session.inputs import Answered, AudioEnded, AudioFrame, ChannelRole, DialEnded, Gone, HungUp, Progress
+from dialer.session.phrases import PhraseTracker
+from dialer.session.replay import Replayed, corpus_timeline, drive
+from dialer.session.session import CallSession, SessionSetup
 
 from .cli_harness import run_cli
 
 C = CallClass
 PLAN = load_toneplans(DEFAULT_CONFIG_DIR / "tones.yaml").get()
 CATALOGUE = load_catalogue(DEFAULT_CONFIG_DIR / "phrases.yaml")
+SETUP = SessionSetup(PLAN, matcher=PhraseMatcher(CATALOGUE))
+
+
+def session(decoding: bool = False) -> CallSession:
+    return SETUP.session(uuid.uuid4(), decoding=decoding)
+
+
+def hyp(text: str, final: bool) -> Hypothesis:
+    return Hypothesis(text, final)
 
 
 def out(
@@ -182,102 +197,160 @@ def test_threshold_file_errors_name_file_and_line(tmp_path: Path) -> None:
         load_thresholds(p)
 
 
-def test_network_facts_follow_the_script() -> None:
+def test_corpus_timeline_follows_the_script() -> None:
+    pcm = np.zeros(8000, dtype=np.int16).tobytes()  # 1 s: 50 frames
+    answered = corpus_timeline(pcm, NetworkScript(progress_ms=0, answered_ms=300, dial_status="ANSWER"), 8000)
+    frames = [t for t in answered if isinstance(t.input, AudioFrame)]
+    assert len(frames) == 50 and frames[0].at_ms == 20 and frames[-1].at_ms == 1000  # each arrives as it ends
+    assert [t.input for t in answered if t.at_ms == 300] == [
+        AudioFrame(pcm[14 * 320 : 15 * 320], 14),  # the frame ending at the answer was heard by then
+        DialEnded("ANSWER"),
+        Answered(),
+    ]
+    assert isinstance(answered[-1].input, AudioEnded)  # the recording ran out; nobody hung up
+    busy = corpus_timeline(pcm, NetworkScript(hangup_ms=500, cause=17, dial_status="BUSY"), 8000)
+    assert busy[0].input == Progress()
+    assert max(t.at_ms for t in busy if isinstance(t.input, AudioFrame)) == 500  # the hang-up cuts the audio
+    tail = [t.input for t in busy if t.at_ms == 500][-4:]
+    assert tail == [DialEnded("BUSY"), HungUp(ChannelRole.TRUNK, 17), Gone(17, "BUSY"), AudioEnded("hung up")]
+
+
+def test_network_facts_follow_the_timeline() -> None:
     script = NetworkScript(progress_ms=0, answered_ms=3000, hangup_ms=None, dial_status="ANSWER")
-    assert not network_facts_at(script, 2999).answered
-    f = network_facts_at(script, 3000)
-    assert f.answered and f.answered_at_ms == 3000 and f.dial_status == "ANSWER" and not f.ended
-    busy = NetworkScript(hangup_ms=5000, cause=17, dial_status="BUSY")
-    assert network_facts_at(busy, 4980).hangup_cause is None
-    g = network_facts_at(busy, 5000)
+    s = session()
+    for t in corpus_timeline(np.zeros(8000 * 4, dtype=np.int16).tobytes(), script, 8000):
+        if t.at_ms > 3000:
+            break
+        if t.at_ms == 3000 and isinstance(t.input, Answered):
+            assert not s.net.answered
+        s.feed(t.input, t.at_ms)
+    assert s.net.answered and s.net.answered_at_ms == 3000 and s.net.dial_status == "ANSWER" and not s.net.ended
+    busy = session()
+    for t in corpus_timeline(np.zeros(8000 * 6, dtype=np.int16).tobytes(), NetworkScript(hangup_ms=5000, cause=17,
+                             dial_status="BUSY"), 8000):  # fmt: skip
+        busy.feed(t.input, t.at_ms)
+        if t.at_ms < 5000:
+            assert busy.net.hangup_cause is None
+    g = busy.net
     assert g.ended and g.hangup_cause == 17 and g.dial_status == "BUSY" and g.ended_at_ms == 5000
 
 
 def test_phrase_tracker_partial_then_final_and_sticky() -> None:
-    tracker = PhraseTracker(PhraseMatcher(CATALOGUE))
-    assert tracker.update("абонент", final=False).call_class is None
-    f = tracker.update("номер временно заблокирован", final=True)
+    tracker = PhraseTracker(PhraseMatcher(CATALOGUE), decoding=True)
+    tracker.update(hyp("абонент", final=False))
+    assert tracker.facts().call_class is None
+    tracker.update(hyp("номер временно заблокирован", final=True))
+    f = tracker.facts()
     assert f.call_class is C.ANN_TEMPORARILY_BLOCKED and f.final and f.available
     # the repetition starts: a partial with no decisive match must not erase the final one
-    g = tracker.update("извините", final=False)
+    tracker.update(hyp("извините", final=False))
+    g = tracker.facts()
     assert g.call_class is C.ANN_TEMPORARILY_BLOCKED
     assert g.text == "номер временно заблокирован извините"
-    assert PhraseTracker(None).facts().available is False
+    assert PhraseTracker(None, decoding=True).facts().available is False
+    assert PhraseTracker(PhraseMatcher(CATALOGUE), decoding=False).facts().available is False
 
 
 def test_phrase_tracker_partial_match_needs_confirmation() -> None:
-    tracker = PhraseTracker(PhraseMatcher(CATALOGUE), confirm_partials=3)
+    tracker = PhraseTracker(PhraseMatcher(CATALOGUE), decoding=True, confirm_partials=3)
     base = "аппарат абонента выключен или находится"
     texts = [base, f"{base} вне", f"{base} вне зоны", f"{base} вне зоны действия"]
-    seen = [tracker.update(t, final=False).call_class for t in texts]
+    seen = []
+    for t in texts:
+        tracker.update(hyp(t, final=False))
+        seen.append(tracker.facts().call_class)
     # the matcher names the class from the first of these partials; the tracker waits for three
     assert seen[:2] == [None, None]
     assert seen[2] is C.ANN_SWITCHED_OFF and seen[3] is C.ANN_SWITCHED_OFF
     # a different class in between restarts the count
-    other = PhraseTracker(PhraseMatcher(CATALOGUE), confirm_partials=2)
-    assert other.update(base, final=False).call_class is None
-    assert other.update("абонент временно недоступен", final=True).call_class is C.ANN_TEMPORARILY_UNAVAILABLE
+    other = PhraseTracker(PhraseMatcher(CATALOGUE), decoding=True, confirm_partials=2)
+    other.update(hyp(base, final=False))
+    assert other.facts().call_class is None
+    other.update(hyp("абонент временно недоступен", final=True))
+    assert other.facts().call_class is C.ANN_TEMPORARILY_UNAVAILABLE
 
 
-def test_call_analysis_reports_a_busy_tone() -> None:
+def test_call_session_reports_a_busy_tone() -> None:
     x = cadence(TONE_HZ, *BUSY_CADENCE_MS, 3000, -10.0)
     pcm = np.round(x).astype("<i2").tobytes()
-    call = CallAnalysis(PLAN)
+    s = session()
+    s.feed(Progress(), 0)
+    decided_at = None
     for i in range(0, len(pcm) // 320):
-        call.feed_frame(pcm[i * 320 : (i + 1) * 320], i)
-    facts = call.audio_facts()
-    assert facts.available and facts.tone is Tone.BUSY
+        s.feed(AudioFrame(pcm[i * 320 : (i + 1) * 320], i), (i + 1) * 20)
+        if s.decision is not None and decided_at is None:
+            decided_at = (i + 1) * 20
+    facts = s.audio_facts()
+    assert facts.available and facts.tone is ToneKind.BUSY
     assert facts.tone_at_ms is not None and facts.tone_at_ms <= 1100
-    assert call.phrase_facts().available is False
+    assert s.phrase_facts().available is False
+    assert s.evidence is not None and s.evidence.call_class is C.BUSY and decided_at == facts.tone_at_ms
 
 
 class ScriptedRecognizer:
-    """Stands in for Vosk: says the given texts when the given amount of audio has been fed."""
+    """Stands in for an engine behind the recognizer port: says the given texts when the given
+    amount of audio has been fed, and ``at_finish`` when flushed."""
 
     def __init__(self, script: list[tuple[int, str, bool]], at_finish: str = "") -> None:
         self.script = list(script)
         self.fed_ms = 0
         self.at_finish = at_finish
+        self.flushed = self.closed = False
 
-    def accept(self, pcm: bytes) -> RecognizerUpdate | None:
+    def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
         self.fed_ms += len(pcm) // 16
         if self.script and self.fed_ms >= self.script[0][0]:
             _, text, final = self.script.pop(0)
-            return RecognizerUpdate(text, final)
-        return None
+            return [Hypothesis(text, final)]
+        return []
 
-    def finish(self) -> RecognizerUpdate | None:
-        return RecognizerUpdate(self.at_finish, True) if self.at_finish else None
+    def flush(self) -> list[Hypothesis]:
+        self.flushed = True
+        return [Hypothesis(self.at_finish, True)] if self.at_finish else []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def replay(pcm: np.ndarray, script: NetworkScript, rec: ScriptedRecognizer | None = None) -> Replayed:  # type: ignore[type-arg]
+    return drive(session(decoding=rec is not None), corpus_timeline(pcm.tobytes(), script, 8000), recognizer=rec,
+                 confirm_hangup=True)  # fmt: skip
 
 
 def test_replay_decides_on_a_recognised_announcement_in_early_media() -> None:
     pcm = np.zeros(8000 * 6, dtype=np.int16)
     script = NetworkScript(progress_ms=0, hangup_ms=6000, cause=1, dial_status="NOANSWER")
     rec = ScriptedRecognizer([(1000, "набранный", False), (2000, "набранный вами номер не обслуживается", True)])
-    res = analyse_call(pcm, script, PLAN, catalogue=CATALOGUE, recognizer_factory=lambda: rec)
-    assert res.decision is not None and res.decided_at_ms == 2000
-    assert res.decision.evidence.call_class is C.ANN_NOT_IN_SERVICE
-    assert res.decision.action is Action.HANGUP and res.asr
+    res = replay(pcm, script, rec)
+    assert res.decided and res.decided_at_ms == 2000
+    assert res.evidence is not None and res.evidence.call_class is C.ANN_NOT_IN_SERVICE
+    assert res.action is Action.HANGUP and rec.closed and not rec.flushed  # decided: decoding stopped
     # without the recogniser the same call is decided by the network at the hang-up: retry path
-    plain = analyse_call(pcm, script, PLAN)
-    assert plain.decided_at_ms == 6000 and plain.decision is not None
-    assert plain.decision.evidence.call_class is C.UNALLOCATED and plain.decision.action is Action.RECORD
+    plain = replay(pcm, script)
+    assert plain.decided_at_ms == 6000 and plain.evidence is not None
+    assert plain.evidence.call_class is C.UNALLOCATED and plain.action is Action.RECORD
 
 
 def test_replay_flushes_the_recogniser_at_hangup() -> None:
     pcm = np.zeros(8000 * 3, dtype=np.int16)
     script = NetworkScript(progress_ms=0, hangup_ms=3000, cause=16, dial_status="NOANSWER")
     rec = ScriptedRecognizer([], at_finish="абонент временно недоступен")
-    res = analyse_call(pcm, script, PLAN, catalogue=CATALOGUE, recognizer_factory=lambda: rec)
-    assert res.decision is not None and res.decided_at_ms == 3000
-    assert res.decision.evidence.call_class is C.ANN_TEMPORARILY_UNAVAILABLE
-    assert res.decision.action is Action.RECORD
+    res = replay(pcm, script, rec)
+    assert rec.flushed and rec.closed
+    assert res.decided and res.decided_at_ms == 3000
+    assert res.evidence is not None and res.evidence.call_class is C.ANN_TEMPORARILY_UNAVAILABLE
+    assert res.action is Action.RECORD
+    steps = [st.text for st in res.session.trace if st.kind == "flush"]
+    assert steps == ["audio over: flushing the recognizer before deciding", "recognizer flushed"]
 
 
-def test_answered_call_with_nothing_ending_it_is_undecided_only_if_fusion_waits() -> None:
-    # 2 s of silence after an answer at 0: the fusion is still waiting when the audio ends
-    res = analyse_call(np.zeros(8000 * 2, dtype=np.int16), NetworkScript(answered_ms=0, dial_status="ANSWER"), PLAN)
-    assert res.decision is None and res.decided_at_ms is None
+def test_answered_call_whose_audio_stops_goes_to_an_operator_at_the_unsure_deadline() -> None:
+    # 2 s of silence after an answer at 0, then no more audio and nobody hangs up: the session is
+    # driven by its deadlines, as in the worker, and never hangs up on a possible person.
+    res = replay(np.zeros(8000 * 2, dtype=np.int16), NetworkScript(answered_ms=0, dial_status="ANSWER"))
+    assert res.action is Action.HAND_TO_OPERATOR
+    assert res.decided_at_ms == SETUP.config.fusion.unsure_after_answer_ms
+    assert res.evidence is not None and res.evidence.call_class is C.UNSURE_ANSWERED
 
 
 # --- the command ----------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class Harness:
     settings: Settings
     sim: SimAsterisk
     clock: DemoClock
+    time_scale: float = TIME_SCALE
     finished: list[Finished] = field(default_factory=list)
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -67,12 +68,11 @@ class Harness:
             worker_id="test-worker",
             campaigns=("t",),
             mqtt=False,
-            time_scale=TIME_SCALE,
+            time_scale=self.time_scale,
             ami_endpoints=[AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("sim"), max_calls=20)],
             audiosocket_bind=("127.0.0.1", as_port),
             drain_s=5.0,
             clock=self.clock,
-            pipeline_factory=app.pipeline_factory_from_settings(self.settings),
             on_call_finished=self.on_finished,
         )
         for k, v in kw.items():
@@ -100,14 +100,19 @@ async def seed(settings: Settings, numbers: list[str], now: datetime, *, owner: 
 
 
 @asynccontextmanager
-async def harness(tmp_path: Path, db_url: str | None = None) -> AsyncIterator[tuple[Harness, int, int]]:
+async def harness(
+    tmp_path: Path, db_url: str | None = None, *, time_scale: float = TIME_SCALE
+) -> AsyncIterator[tuple[Harness, int, int]]:
+    """The simulator and settings on a fresh database. ``time_scale``: how fast simulated time runs
+    (0.02 = 50× real time); calls whose audio the worker must analyse in full (fingerprints) need
+    a gentler pace, or a loaded machine falls behind the audio."""
     base = load_settings()
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite'}"
     settings = replace(base, database_url=url)
     as_port = free_port()
-    sim = SimAsterisk(audiosocket_addr=("127.0.0.1", as_port), time_scale=TIME_SCALE, secret="sim")
+    sim = SimAsterisk(audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="sim")
     ami_port = await sim.start()
-    h = Harness(settings, sim, DemoClock(START, TIME_SCALE))
+    h = Harness(settings, sim, DemoClock(START, time_scale), time_scale=time_scale)
     try:
         yield h, ami_port, as_port
     finally:

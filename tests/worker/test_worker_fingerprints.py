@@ -16,7 +16,7 @@ UNREACHABLE, SIT_NOT_IN_SERVICE, PERSON, BLOCKED = "+79990000004", "+79990000005
 
 
 async def test_fingerprinted_announcements_decide_through_the_worker(tmp_path: Path) -> None:
-    async with harness(tmp_path) as (h, ami_port, as_port):
+    async with harness(tmp_path, time_scale=0.1) as (h, ami_port, as_port):
         h.settings = replace(h.settings, announcements_path=DATA_DIR)
         assert h.settings.asr.model_path is None or not h.settings.asr.model_path.exists()  # no ASR here
         numbers = [UNREACHABLE, SIT_NOT_IN_SERVICE, PERSON, BLOCKED]

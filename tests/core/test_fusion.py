@@ -1,47 +1,18 @@
-"""Signal fusion and the per-call state machine (pure)."""
+"""Signal fusion (pure). The call session that drives it: tests/core/test_session.py."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from dialer.domain.callstate import (
-    Answered,
-    AudioUpdate,
-    CallMachine,
-    CallPhase,
-    DialEnded,
-    Finish,
-    Gone,
-    HangupCall,
-    HungUp,
-    MachineConfig,
-    OriginateRejected,
-    OriginateResult,
-    PhraseUpdate,
-    Progress,
-    RedirectToOperator,
-    Ringing,
-    StopAnalysis,
-    StopRequested,
-    Tick,
-)
 from dialer.domain.fusion import (
     Action,
     AudioFacts,
     NetworkFacts,
     PhraseFacts,
-    SpeechVerdict,
-    Tone,
     class_from_network,
     fuse,
 )
-from dialer.domain.model import CallClass
-
-
-def finishes(cmds: list[object]) -> list[Finish]:
-    return [c for c in cmds if isinstance(c, Finish)]
+from dialer.domain.model import CallClass, SpeechVerdict, ToneKind
 
 
 @pytest.mark.parametrize(
@@ -104,7 +75,7 @@ def test_temporary_announcement_needs_lower_score_than_not_working() -> None:
 
 
 def test_busy_tone_decides_without_cause() -> None:
-    d = fuse(NetworkFacts(progress=True), AudioFacts(available=True, tone=Tone.BUSY), PhraseFacts(), 1100)
+    d = fuse(NetworkFacts(progress=True), AudioFacts(available=True, tone=ToneKind.BUSY), PhraseFacts(), 1100)
     assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.BUSY)
 
 
@@ -174,107 +145,3 @@ def test_ivr_phrase_after_answer() -> None:
     phrase = PhraseFacts(True, CallClass.IVR, 0.9, "наберите добавочный номер")
     d = fuse(NetworkFacts(answered=True, answered_at_ms=0), AudioFacts(available=True), phrase, 4000)
     assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.IVR)
-
-
-# ---- state machine -------------------------------------------------------------------------------
-
-
-def machine() -> CallMachine:
-    return CallMachine(uuid.uuid4(), MachineConfig(ring_timeout_ms=30_000, max_call_ms=60_000))
-
-
-@pytest.mark.parametrize("originate_first", [True, False])
-def test_busy_through_local_records_once_in_any_order(originate_first: bool) -> None:
-    m = machine()
-    out: list[object] = []
-    out += m.feed(Ringing(), 2)
-    events: list[object] = [DialEnded("BUSY"), HungUp(17), Gone()]
-    orig = OriginateResult(0, False)
-    seq = [orig, *events] if originate_first else [*events, orig]
-    for i, e in enumerate(seq):
-        out += m.feed(e, 3 + i)  # type: ignore[arg-type]
-    f = finishes(out)
-    assert len(f) == 1
-    assert f[0].evidence.call_class is CallClass.BUSY
-    assert m.phase is CallPhase.ENDED
-    assert not any(isinstance(c, HangupCall) for c in out)
-
-
-def test_person_redirected_and_recorded_then_gone_is_quiet() -> None:
-    m = machine()
-    m.feed(Ringing(), 2)
-    m.feed(AudioUpdate(AudioFacts(available=True)), 2)
-    assert m.feed(Answered(), 3000) == []
-    person = AudioFacts(available=True, speech=SpeechVerdict.PERSON, speech_ms=800, frames_after_answer_ms=1300)
-    out = m.feed(AudioUpdate(person), 4300)
-    assert any(isinstance(c, RedirectToOperator) for c in out)
-    assert any(isinstance(c, StopAnalysis) for c in out)
-    assert finishes(out)[0].evidence.call_class is CallClass.PERSON
-    assert m.feed(Gone(), 20_000) == []
-    assert m.phase is CallPhase.ENDED
-
-
-def test_machine_hangup_waits_for_gone_then_finishes() -> None:
-    m = machine()
-    m.feed(Progress(), 5)
-    out = m.feed(PhraseUpdate(PhraseFacts(True, CallClass.ANN_SWITCHED_OFF, 0.9, "аппарат абонента выключен")), 2500)
-    assert any(isinstance(c, HangupCall) for c in out) and not finishes(out)
-    assert m.phase is CallPhase.HANGING_UP
-    # Late events after the decision change nothing.
-    assert m.feed(HungUp(16), 2600) == []
-    done = m.feed(Gone(), 2610)
-    assert [f.evidence.call_class for f in finishes(done)] == [CallClass.ANN_SWITCHED_OFF]
-
-
-def test_hangup_not_confirmed_finishes_after_grace() -> None:
-    m = machine()
-    m.feed(Progress(), 5)
-    m.feed(AudioUpdate(AudioFacts(available=True, tone=Tone.BUSY)), 1000)
-    deadline = m.next_deadline_ms()
-    assert deadline == 1000 + m.config.hangup_grace_ms
-    out = m.feed(Tick(), deadline)
-    f = finishes(out)
-    assert len(f) == 1 and "not confirmed" in f[0].evidence.reason
-
-
-def test_forced_decision_at_max_call_time() -> None:
-    m = machine()
-    m.feed(Ringing(), 2)
-    assert m.next_deadline_ms() == 60_000
-    out = m.feed(Tick(), 60_000)
-    assert any(isinstance(c, HangupCall) for c in out)
-    assert m.decision is not None and m.decision.evidence.call_class is CallClass.NO_ANSWER
-
-
-def test_stop_requested_hands_answered_call_to_operator() -> None:
-    m = machine()
-    m.feed(AudioUpdate(AudioFacts(available=True)), 50)
-    assert m.feed(Answered(), 100) == []
-    m.feed(AudioUpdate(AudioFacts(available=True, speech=SpeechVerdict.UNSURE, speech_ms=300)), 500)
-    out = m.feed(StopRequested(), 900)
-    assert any(isinstance(c, RedirectToOperator) for c in out)
-    assert not any(isinstance(c, HangupCall) for c in out)
-
-
-def test_stop_requested_unanswered_is_aborted() -> None:
-    m = machine()
-    m.feed(Ringing(), 100)
-    out = m.feed(StopRequested(), 900)
-    assert any(isinstance(c, HangupCall) for c in out)
-    done = m.feed(Gone(), 950)
-    assert finishes(done)[0].evidence.call_class is CallClass.ABORTED
-
-
-def test_originate_rejected_records_failure() -> None:
-    m = machine()
-    out = m.feed(OriginateRejected("Response: Error"), 10)
-    assert finishes(out)[0].evidence.call_class is CallClass.ORIGINATE_FAILED
-
-
-def test_nothing_after_end() -> None:
-    m = machine()
-    m.feed(HungUp(17), 1)
-    m.feed(Gone(), 2)
-    assert m.feed(Gone(), 3) == []
-    assert m.feed(Tick(), 100_000) == []
-    assert m.next_deadline_ms() is None

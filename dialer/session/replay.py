@@ -1,0 +1,258 @@
+"""Drive a :class:`CallSession` through a timeline of inputs, in line: the replay of a recorded
+call (``dialer replay``) and of a labelled corpus call (``dialer eval``).
+
+The driver does what the worker does, minus the waiting: it feeds every input at its time, feeds
+a :class:`Tick` whenever the session's next deadline comes before the next input, and executes the
+session's recognizer commands on a :class:`~dialer.asr.port.Recognizer` in line (each hypothesis
+goes back in at the same instant). A recording made with a recognizer carries the hypotheses the
+live recognizer gave, with their times; replayed without an engine those are fed as recorded, so
+the replay reproduces the live decision. Given an engine, the audio is decoded again.
+
+Without a real network behind it, a Hangup the session asks for is confirmed at once when
+``confirm_hangup`` is set (a corpus call); a recording carries the real confirmation.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from dialer.ami.signals import Correlator
+from dialer.asr.port import Hypothesis, Recognizer
+from dialer.audio.frames import FRAME_MS, frame_bytes
+from dialer.corpus.labels import NetworkScript
+from dialer.domain.fusion import Action
+from dialer.domain.model import Evidence
+from dialer.domain.q850 import DialStatus
+from dialer.session.inputs import (
+    Answered,
+    AudioEnded,
+    AudioFrame,
+    ChannelRole,
+    CloseRecognizer,
+    Command,
+    DialEnded,
+    FlushRecognizer,
+    Gone,
+    HandToOperator,
+    Hangup,
+    HungUp,
+    Input,
+    OriginateRejected,
+    Progress,
+    Recognize,
+    Recognized,
+    RecognizerFlushed,
+    Record,
+    StopRequested,
+    Tick,
+)
+from dialer.session.recording import Recording
+from dialer.session.session import CallPhase, CallSession
+
+# Inputs at the same millisecond: audio first (a frame that ends at t was heard by t), then the rest.
+AUDIO_FIRST, OTHERS_NEXT = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    at_ms: int
+    input: Input
+
+
+@dataclass
+class Replayed:
+    """What the session did with a timeline."""
+
+    session: CallSession
+    action: Action | None = None  # the action of the decision (None: undecided)
+    decided_at_ms: int | None = None
+    evidence: Evidence | None = None  # what was recorded (None: nothing was, the timeline ran out)
+    recorded_at_ms: int | None = None
+    commands: list[tuple[int, Command]] = field(default_factory=list)  # hang-ups, hand-overs, records
+    end_ms: int = 0  # the time of the last input or tick fed
+
+    @property
+    def decided(self) -> bool:
+        return self.action is not None
+
+
+def drive(
+    session: CallSession,
+    timeline: Iterable[Timed],
+    *,
+    recognizer: Recognizer | None = None,
+    confirm_hangup: bool = False,
+) -> Replayed:
+    """Feed ``timeline`` (sorted by time) and the ticks the session asks for; return what it did.
+
+    Stops once the verdict is recorded and the call is over (or with the operators), or when the
+    timeline is exhausted and the session asks for no more ticks."""
+    result = Replayed(session)
+    pending: list[tuple[int, int, int, Input]] = []  # (at, priority, seq, input) — inputs the driver made
+    seq = count()
+    items = iter(timeline)
+    nxt = next(items, None)
+
+    def feed(inp: Input, at: int) -> None:
+        result.end_ms = at
+        queue: list[Input] = [inp]
+        while queue:
+            for cmd in session.feed(queue.pop(0), at):
+                queue.extend(_execute(cmd, at))
+
+    def _execute(cmd: Command, at: int) -> list[Input]:
+        match cmd:
+            case Recognize(pcm=pcm, voiced=voiced):
+                return [Recognized(h) for h in recognizer.accept(pcm, voiced)] if recognizer else []
+            case FlushRecognizer():
+                if recognizer is None:
+                    return []  # a recording carries what the live flush gave, at its time
+                return [*(Recognized(h) for h in recognizer.flush()), RecognizerFlushed()]
+            case CloseRecognizer():
+                if recognizer is not None:
+                    recognizer.close()
+                return []
+            case Hangup():
+                result.commands.append((at, cmd))
+                _decided(at)
+                if confirm_hangup:
+                    heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), Gone(session.net.hangup_cause)))
+                return []
+            case HandToOperator():
+                result.commands.append((at, cmd))
+                _decided(at)
+                return []
+            case Record(evidence=ev):
+                result.commands.append((at, cmd))
+                _decided(at)
+                result.evidence, result.recorded_at_ms = ev, at
+                return []
+        return []
+
+    def _decided(at: int) -> None:
+        if result.action is None and session.decision is not None:
+            result.action = session.decision.action
+            result.decided_at_ms = session.decided_at_ms if session.decided_at_ms is not None else at
+
+    while not _over(session):
+        deadline = session.next_deadline_ms()
+        candidates: list[int] = []
+        if nxt is not None:
+            candidates.append(nxt.at_ms)
+        if pending:
+            candidates.append(pending[0][0])
+        if not candidates and deadline is None:
+            break
+        soonest = min(candidates) if candidates else None
+        if deadline is not None and (soonest is None or deadline <= soonest):
+            feed(Tick(), deadline)
+            continue
+        if pending and (nxt is None or pending[0][0] <= nxt.at_ms):
+            at, _prio, _n, inp = heapq.heappop(pending)
+            feed(inp, at)
+            continue
+        assert nxt is not None
+        feed(nxt.input, nxt.at_ms)
+        nxt = next(items, None)
+    if recognizer is not None and session.phase is not CallPhase.ENDED and not session.recorded:
+        recognizer.close()
+    return result
+
+
+def _over(session: CallSession) -> bool:
+    return session.recorded and session.phase in (CallPhase.ENDED, CallPhase.WITH_OPERATOR)
+
+
+# --- timelines ---------------------------------------------------------------------------------------
+
+
+def corpus_timeline(pcm: bytes, script: NetworkScript, sample_rate: int) -> list[Timed]:
+    """A labelled corpus call as the worker would see it: 20 ms frames arriving as they end, and
+    the network script's progress / answer / hang-up as the AMI correlator would report them.
+
+    The audio starts at the originate (the corpus' convention); frames the network's hang-up cut
+    off are not heard. Audio that runs out with no hang-up ends the stream (:class:`AudioEnded`):
+    the call then goes on, silent, until the session decides."""
+    per = frame_bytes(sample_rate)
+    n_slots = -(-len(pcm) // per)
+    hangup = script.hangup_ms
+    events: list[tuple[int, int, Input]] = []
+    for i in range(n_slots):
+        arrival = (i + 1) * FRAME_MS
+        if hangup is not None and arrival > hangup:
+            break
+        events.append((arrival, AUDIO_FIRST, AudioFrame(pcm[i * per : (i + 1) * per], i)))
+    else:
+        if hangup is None:
+            events.append((n_slots * FRAME_MS, OTHERS_NEXT, AudioEnded("end of the recorded audio")))
+    if script.progress_ms is not None and (script.answered_ms is None or script.progress_ms < script.answered_ms):
+        events.append((script.progress_ms, OTHERS_NEXT, Progress()))
+    if script.answered_ms is not None and (hangup is None or script.answered_ms < hangup):
+        events.append((script.answered_ms, OTHERS_NEXT, DialEnded(DialStatus.ANSWER.value)))
+        events.append((script.answered_ms, OTHERS_NEXT, Answered()))
+    if hangup is not None:
+        status = script.dial_status
+        if status and script.answered_ms is None:
+            events.append((hangup, OTHERS_NEXT, DialEnded(status)))
+        events.append((hangup, OTHERS_NEXT, HungUp(ChannelRole.TRUNK, script.cause)))
+        events.append((hangup, OTHERS_NEXT, Gone(script.cause, status)))
+        events.append((hangup, OTHERS_NEXT, AudioEnded("hung up")))
+    events.sort(key=lambda e: (e[0], e[1]))  # stable: same-time inputs keep their order
+    return [Timed(at, inp) for at, _prio, inp in events]
+
+
+def merge(*timelines: Iterable[Timed]) -> Iterator[Timed]:
+    """Timelines merged by time (stable)."""
+    return heapq.merge(*timelines, key=lambda t: t.at_ms)
+
+
+def recording_timeline(rec: Recording) -> list[Timed]:
+    """A recorded call's inputs as the live session got them: AMI events through a fresh
+    correlator, frames, recognizer hypotheses (as the live recognizer gave them), and the inputs
+    the worker made itself."""
+    corr = Correlator()
+    corr.track(rec.attempt_id, 0.0)
+    out: list[Timed] = []
+    for e in rec.entries:
+        d = e.data
+        match e.kind:
+            case "ami":
+                routed = corr.feed(d["h"], e.t_ms / 1000)
+                if routed is not None and routed.attempt_id == rec.attempt_id:
+                    out += [Timed(e.t_ms, i) for i in routed.inputs]
+            case "frame":
+                out.append(Timed(e.t_ms, AudioFrame(e.pcm, int(d["i"]))))
+            case "asr":
+                conf = d.get("conf")
+                hyp = Hypothesis(str(d["text"]), bool(d["final"]), None if conf is None else float(conf),
+                                 int(d.get("audio_ms", 0)))  # fmt: skip
+                out.append(Timed(e.t_ms, Recognized(hyp)))
+            case "flushed":
+                out.append(Timed(e.t_ms, RecognizerFlushed()))
+            case "audio_end":
+                out.append(Timed(e.t_ms, AudioEnded(str(d.get("reason", "")))))
+            case "in":
+                made = worker_input(d)
+                if made is not None:
+                    out.append(Timed(e.t_ms, made))
+    return out
+
+
+def worker_input(d: Mapping[str, Any]) -> Input | None:
+    """An input the worker made itself, from its recorded form (see dialer.session.recording)."""
+    match d.get("type"):
+        case "answered":
+            return Answered()
+        case "gone":
+            cause, status = d.get("cause"), d.get("dial_status")
+            return Gone(None if cause is None else int(cause), None if status is None else str(status),
+                        bool(d.get("forced", False)))  # fmt: skip
+        case "originate_rejected":
+            return OriginateRejected(str(d.get("reason", "")))
+        case "stop":
+            return StopRequested()
+    return None

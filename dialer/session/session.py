@@ -1,0 +1,487 @@
+"""One call, decided: the :class:`CallSession`.
+
+The session owns everything decided about one attempt: the call's phase, the network facts, the
+audio analysis (tones, SIT, VAD, speech pattern, fingerprints — :mod:`dialer.session.listening`),
+the recognised phrases (:mod:`dialer.session.phrases`), the recognizer's life, and the fusion
+(:func:`dialer.domain.fusion.fuse`). Inputs come in with ``now_ms`` (milliseconds since the
+originate); commands come out. Nothing here reads a clock or does I/O.
+
+Drivers: the worker (live, :mod:`dialer.calls`), the replay of a recorded call and ``dialer eval``
+(:mod:`dialer.session.replay`). They feed the same inputs and execute the same commands, so what is
+measured is what runs.
+
+Rules of the road:
+
+* Exactly one :class:`Record` per call, whatever order the inputs come in.
+* The session asks the fusion after every input and acts on the first decision that is not WAIT.
+* When the audio ends (the network hung up, or the stream closed) while a recognizer is decoding,
+  the session flushes it and waits for its last words (:class:`RecognizerFlushed`, or
+  ``flush_timeout_ms``) before its final decision — live as in replay.
+* :meth:`CallSession.next_deadline_ms` tells the driver when to feed a :class:`Tick` if nothing else
+  happens, so the driver arms one timer instead of polling.
+* A step log (:attr:`CallSession.trace`) says when each signal arrived and what the session
+  concluded, for ``dialer replay --explain``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from dialer.asr.matcher import PhraseMatcher
+from dialer.audio import BeepDetected, Observation, SitDetected, SpeechEnded, SpeechPattern, ToneDetected, TonePlan
+from dialer.audio.fingerprint import FingerprintLibrary
+from dialer.audio.frames import DEFAULT_SAMPLE_RATE, FRAME_MS, frame_slots
+from dialer.audio.speech import SpeechParams
+from dialer.domain.fusion import Action, AudioFacts, Decision, FusionConfig, NetworkFacts, PhraseFacts, fuse
+from dialer.domain.model import CallClass, Evidence
+from dialer.domain.q850 import Cause
+from dialer.session.inputs import (
+    Answered,
+    AudioEnded,
+    AudioFrame,
+    ChannelRole,
+    CloseRecognizer,
+    Command,
+    DialEnded,
+    FlushRecognizer,
+    Gone,
+    HandToOperator,
+    Hangup,
+    HungUp,
+    Input,
+    OperatorAnswered,
+    OriginateRejected,
+    OriginateResult,
+    Progress,
+    Recognize,
+    Recognized,
+    RecognizerFlushed,
+    Record,
+    Ringing,
+    StopRequested,
+    Tick,
+)
+from dialer.session.listening import Listening
+from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS, PhraseTracker
+
+TRACE_MAX_STEPS = 400  # a call's step log is for people; keep it bounded
+_UNINFORMATIVE_CAUSES = (None, Cause.NOT_DEFINED, Cause.NORMAL_CLEARING)
+
+
+class CallPhase(enum.StrEnum):
+    ORIGINATING = "originating"
+    RINGING = "ringing"
+    EARLY_MEDIA = "early_media"
+    ANSWERED = "answered"
+    HANGING_UP = "hanging_up"  # we decided "machine" and asked Asterisk to hang up
+    WITH_OPERATOR = "with_operator"  # redirected to the operator context
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Settings of the call decision (per process)."""
+
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    max_call_ms: int = 90_000  # a decision is forced by then
+    hangup_grace_ms: int = 5_000  # Asterisk should confirm a hangup within this
+    audio_drain_ms: int = 1_000  # after the hang-up, wait this long for audio still in flight to end
+    flush_timeout_ms: int = 3_000  # at the end of audio, wait this long for the recognizer's last words
+    confirm_partials: int = DEFAULT_CONFIRM_PARTIALS
+    speech: SpeechParams | None = None
+
+
+@dataclass(frozen=True)
+class SessionSetup:
+    """What every call of a process shares: the settings and the data loaded once (tone plan,
+    phrase matcher, known recordings)."""
+
+    plan: TonePlan
+    config: SessionConfig = field(default_factory=SessionConfig)
+    matcher: PhraseMatcher | None = None  # matches the recognizer's text (when one decodes)
+    fingerprints: FingerprintLibrary | None = None
+    sample_rate: int = DEFAULT_SAMPLE_RATE
+
+    def describe(self) -> dict[str, Any]:
+        """The settings, as stored with a recording (replay compares them with its own)."""
+        return {
+            "tone_plan": self.plan.country,
+            "sample_rate": self.sample_rate,
+            "session": asdict(self.config),
+            "catalogue": self.matcher.catalogue.source if self.matcher is not None else None,
+            "fingerprints": [r.name for r in self.fingerprints.recordings] if self.fingerprints else [],
+        }
+
+    def session(self, attempt_id: uuid.UUID, *, decoding: bool = False, audio: bool = True) -> CallSession:
+        """A new call. ``decoding``: a recognizer is attached (the session sends it audio);
+        ``audio``: the call's audio reaches the worker at all (AudioSocket)."""
+        return CallSession(attempt_id, self, decoding=decoding, audio=audio)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One line of the session's step log: what arrived or what was concluded, on the call clock."""
+
+    at_ms: int
+    kind: str  # net | audio | asr | fingerprint | flush | decision | phase
+    text: str
+
+
+class CallSession:
+    """Everything decided about one call. Feed inputs with :meth:`feed`; execute the commands."""
+
+    def __init__(self, attempt_id: uuid.UUID, setup: SessionSetup, *, decoding: bool, audio: bool) -> None:
+        cfg = setup.config
+        self.attempt_id = attempt_id
+        self.config = cfg
+        self.phase = CallPhase.ORIGINATING
+        self.net = NetworkFacts()
+        self.audio_available = audio
+        self.listening = Listening(
+            setup.plan, sample_rate=setup.sample_rate, fingerprints=setup.fingerprints, speech_params=cfg.speech
+        )
+        matcher = setup.matcher if decoding else None
+        self.phrases = PhraseTracker(matcher, decoding=decoding, confirm_partials=cfg.confirm_partials)
+        self.decision: Decision | None = None
+        self.decided_at_ms: int | None = None
+        self.recorded = False  # the one Record command was given
+        self.operator_answered = False
+        self.trace: list[Step] = []
+        self.history: list[tuple[int, str]] = []  # (ms, phase)
+        self.audio_offset_ms: int | None = None  # call time of the stream's t=0 (first frame)
+        self._sample_rate = setup.sample_rate
+        self._decoding = decoding and matcher is not None
+        self._asr_fed = False  # the recognizer has been given audio
+        self._flush_deadline_ms: int | None = None  # set while waiting for the recognizer's last words
+        self._flushed = False
+        self._audio_started = False
+        self._audio_ended = False
+        self._drain_deadline_ms: int | None = None  # set while waiting for the stream to end after a hang-up
+        self._phrase_facts: PhraseFacts | None = None  # cache, invalidated when the text or a match changes
+        self._now_ms = 0  # the latest time fed: deadlines at or before it have been seen
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """The verdict is recorded (the call may live on with an operator)."""
+        return self.recorded
+
+    @property
+    def evidence(self) -> Evidence | None:
+        return self.decision.evidence if self.decision is not None else None
+
+    def feed(self, event: Input, now_ms: int) -> list[Command]:
+        if self.phase is CallPhase.ENDED:
+            return []
+        due = self.next_deadline_ms()  # a deadline reached by this input counts, tick or not
+        self._now_ms = max(self._now_ms, now_ms)
+        out: list[Command] = []
+        if isinstance(event, AudioFrame):
+            # Before the answer the fusion reads only what the analysers observe (tones, SIT,
+            # phrases) and deadlines: a frame that observed nothing cannot change its answer.
+            observed = self._frame(event.pcm, event.index, now_ms, out)
+            if not (observed or self.net.answered or (due is not None and now_ms >= due)):
+                return out
+        else:
+            self._absorb(event, now_ms, out)
+        if isinstance(event, StopRequested):
+            out += self._stop(now_ms)
+        elif self.decision is not None:
+            out += self._after_decision(event, now_ms)
+        elif self._waiting_for_flush(event, now_ms, out):
+            pass
+        else:
+            out += self._decide(now_ms)
+        return out
+
+    def next_deadline_ms(self) -> int | None:
+        """When the driver should feed a :class:`Tick` if nothing else happens: the earliest
+        deadline still ahead of the latest time fed (one already passed has been seen)."""
+        if self.phase is CallPhase.ENDED or self.phase is CallPhase.WITH_OPERATOR:
+            return None
+        if self.phase is CallPhase.HANGING_UP and self.decided_at_ms is not None:
+            return self.decided_at_ms + self.config.hangup_grace_ms
+        f = self.config.fusion
+        candidates = [self.config.max_call_ms]
+        for pending in (self._drain_deadline_ms, self._flush_deadline_ms):
+            if pending is not None:
+                candidates.append(pending)
+        if self.net.answered and self.net.answered_at_ms is not None:
+            a = self.net.answered_at_ms
+            candidates += [
+                a + f.audio_wait_ms,
+                a + f.silence_after_answer_ms,
+                a + f.unsure_after_answer_ms,
+                a + f.unsure_max_ms,
+            ]
+        elif self.net.progress:
+            candidates.append(f.early_media_max_ms)
+        ahead = [c for c in candidates if c > self._now_ms]
+        return min(ahead) if ahead else None
+
+    def audio_facts(self) -> AudioFacts:
+        if not self.audio_available:
+            return AudioFacts(available=False)
+        return self.listening.facts()
+
+    def phrase_facts(self) -> PhraseFacts:
+        if self._phrase_facts is None:
+            self._phrase_facts = self.phrases.facts(self.listening.fingerprint)
+        return self._phrase_facts
+
+    def to_call_ms(self, stream_ms: int) -> int:
+        """A time on the audio stream's clock → the call's clock."""
+        return stream_ms + (self.audio_offset_ms or 0)
+
+    # -- inputs -----------------------------------------------------------------------------------
+
+    def _absorb(self, event: Input, now_ms: int, out: list[Command]) -> None:
+        match event:
+            case Recognized(hypothesis=hyp):
+                changed = self.phrases.update(hyp)
+                self._phrase_facts = None
+                facts = self.phrase_facts()
+                if changed and facts.call_class is not None:
+                    kind = "final" if facts.final else "confirmed partial"
+                    what = f"{kind} match {facts.call_class.value} «{facts.phrase}» ({facts.score:.2f})"
+                    self._note(now_ms, "asr", f"{what} in «{facts.text}»")
+                elif hyp.final and hyp.text:
+                    self._note(now_ms, "asr", f"heard «{hyp.text}» (no phrase matched)")
+            case RecognizerFlushed():
+                self._flushed = True
+                self._note(now_ms, "flush", "recognizer flushed")
+            case AudioEnded(reason=reason):
+                self._audio_ended = True
+                self._drain_deadline_ms = None
+                self._note(now_ms, "audio", f"audio ended ({reason})" if reason else "audio ended")
+            case Tick() | StopRequested():
+                pass
+            case _:
+                self._network(event, now_ms)
+
+    def _network(self, event: Input, now_ms: int) -> None:
+        n = self.net
+        live = self.decision is None
+        match event:
+            case Ringing():
+                if live and self.phase is CallPhase.ORIGINATING:
+                    self._set_phase(CallPhase.RINGING, now_ms)
+            case Progress():
+                self.net = replace(n, progress=True)
+                if live and self.phase in (CallPhase.ORIGINATING, CallPhase.RINGING):
+                    self._set_phase(CallPhase.EARLY_MEDIA, now_ms)
+            case Answered():
+                if not n.answered:
+                    self.net = replace(n, answered=True, answered_at_ms=now_ms)
+                    self.listening.mark_answered()
+                if live:
+                    self._set_phase(CallPhase.ANSWERED, now_ms)
+            case DialEnded(dial_status=status):
+                self.net = replace(n, dial_status=status)
+            case HungUp(role=role, cause=cause):
+                # The trunk's cause is what the network said; keep the first meaningful one.
+                if role is ChannelRole.TRUNK and n.hangup_cause in _UNINFORMATIVE_CAUSES and cause is not None:
+                    self.net = replace(n, hangup_cause=cause)
+            case OriginateResult(reason=reason):
+                self.net = replace(n, originate_reason=reason if reason is not None else -1)
+            case OriginateRejected():
+                self.net = replace(n, originate_failed=True, ended=True, ended_at_ms=now_ms)
+            case OperatorAnswered():
+                self.operator_answered = True
+            case Gone(cause=cause, dial_status=status):
+                if status:
+                    n = replace(n, dial_status=status)
+                if n.hangup_cause in _UNINFORMATIVE_CAUSES and cause is not None:
+                    n = replace(n, hangup_cause=cause)
+                self.net = replace(n, ended=True, ended_at_ms=now_ms)
+        self._note(now_ms, "net", _describe_network(event))
+
+    def _frame(self, pcm: bytes, index: int, now_ms: int, out: list[Command]) -> bool:
+        """Analyse one frame; True when the analysers observed something."""
+        if self.decision is not None or not self.audio_available:
+            return False  # decided: the analysis has stopped
+        if self.audio_offset_ms is None:
+            self.audio_offset_ms = now_ms - (index + frame_slots(len(pcm), self._sample_rate)) * FRAME_MS
+        self._audio_started = True
+        obs, found = self.listening.feed(pcm, index)
+        for o in obs:
+            self._note_observation(o)
+        if found is not None:
+            self._phrase_facts = None
+            what = f"known recording {found.name} ({found.call_class.value}, score {found.score:.2f})"
+            self._note(now_ms, "fingerprint", what)
+        if self._decoding and self._flush_deadline_ms is None and not self._flushed:
+            self._asr_fed = True
+            out.append(Recognize(pcm, self.listening.voiced))
+        return bool(obs) or found is not None
+
+    # -- the end of audio ---------------------------------------------------------------------------
+
+    def _waiting_for_flush(self, event: Input, now_ms: int, out: list[Command]) -> bool:
+        """True while the final decision must wait for the rest of the audio.
+
+        After the hang-up the stream's last frames may still be in flight (AudioSocket and AMI are
+        two sockets): wait for the stream to end, up to ``audio_drain_ms``. Then, if a recognizer is
+        decoding, flush it and wait for its last words, up to ``flush_timeout_ms``."""
+        if self._draining(now_ms):
+            return True
+        if self._flush_deadline_ms is not None:
+            if self._flushed or now_ms >= self._flush_deadline_ms:
+                if not self._flushed:
+                    self._note(now_ms, "flush", "recognizer did not answer in time; deciding without it")
+                self._flush_deadline_ms = None
+                self._flushed = True
+                self._close_recognizer(out)
+                return False
+            return True
+        audio_over = self._audio_ended or self.net.ended
+        if audio_over and self._decoding and self._asr_fed and not self._flushed:
+            self._flush_deadline_ms = now_ms + self.config.flush_timeout_ms
+            self._note(now_ms, "flush", "audio over: flushing the recognizer before deciding")
+            out.append(FlushRecognizer())
+            return True
+        return False
+
+    def _draining(self, now_ms: int) -> bool:
+        if not (self.net.ended and self._audio_started and not self._audio_ended and self.audio_available):
+            return False
+        if self._drain_deadline_ms is None:
+            self._drain_deadline_ms = now_ms + self.config.audio_drain_ms
+            self._note(now_ms, "audio", "hung up: waiting for the audio still in flight")
+        if now_ms < self._drain_deadline_ms:
+            return True
+        self._audio_ended = True  # gave up waiting: decide with what was heard
+        self._drain_deadline_ms = None
+        return False
+
+    def _close_recognizer(self, out: list[Command]) -> None:
+        if self._decoding:
+            self._decoding = False
+            out.append(CloseRecognizer())
+
+    # -- decisions --------------------------------------------------------------------------------
+
+    def _decide(self, now_ms: int) -> list[Command]:
+        d = fuse(self.net, self.audio_facts(), self.phrase_facts(), now_ms, self.config.fusion)
+        if d.action is Action.WAIT and now_ms >= self.config.max_call_ms:
+            d = self._forced_decision(now_ms)
+        if d.action is Action.WAIT:
+            return []
+        return self._act(d, now_ms)
+
+    def _forced_decision(self, now_ms: int) -> Decision:
+        cause, status = self.net.hangup_cause, self.net.dial_status
+        if self.net.answered:
+            # Never hang up on a possible person: an operator takes it.
+            why = f"no decision after {now_ms / 1000:.0f} s"
+            ev = Evidence(CallClass.UNSURE_ANSWERED, 0.3, why, cause, status, answered=True)
+            return Decision(Action.HAND_TO_OPERATOR, ev)
+        cls = CallClass.NO_ANSWER if not self.net.progress else CallClass.NO_CONNECTION
+        ev = Evidence(cls, 0.5, f"no answer and no verdict after {now_ms / 1000:.0f} s", cause, status)
+        return Decision(Action.HANGUP, ev)
+
+    def _act(self, d: Decision, now_ms: int) -> list[Command]:
+        self.decision = d
+        self.decided_at_ms = now_ms
+        ev = d.evidence
+        self._note(now_ms, "decision", f"{d.action.value}: {ev.call_class.value} ({ev.confidence:.2f}) — {ev.reason}")
+        out: list[Command] = []
+        self._close_recognizer(out)
+        if d.action is Action.RECORD:
+            self._set_phase(CallPhase.ENDED, now_ms)
+            return [*out, self._record(ev)]
+        if d.action is Action.HAND_TO_OPERATOR:
+            # The attempt's verdict is final now; the call lives on with the operator.
+            self._set_phase(CallPhase.WITH_OPERATOR, now_ms)
+            return [*out, HandToOperator(ev), self._record(ev)]
+        self._set_phase(CallPhase.HANGING_UP, now_ms)
+        if self.net.ended:
+            self._set_phase(CallPhase.ENDED, now_ms)
+            return [*out, self._record(ev)]
+        return [*out, Hangup(ev)]
+
+    def _record(self, ev: Evidence) -> Record:
+        self.recorded = True
+        return Record(ev)
+
+    def _after_decision(self, event: Input, now_ms: int) -> list[Command]:
+        assert self.decision is not None
+        if self.phase is CallPhase.WITH_OPERATOR:
+            if isinstance(event, Gone):
+                self._set_phase(CallPhase.ENDED, now_ms)
+            return []
+        if self.phase is not CallPhase.HANGING_UP:
+            return []
+        grace_over = self.decided_at_ms is not None and now_ms >= self.decided_at_ms + self.config.hangup_grace_ms
+        if not (isinstance(event, Gone) or grace_over):
+            return []
+        self._set_phase(CallPhase.ENDED, now_ms)
+        if self.recorded:
+            return []
+        ev = self.decision.evidence
+        if grace_over and not self.net.ended:
+            ev = replace(ev, reason=ev.reason + "; hangup not confirmed by Asterisk")
+        return [self._record(ev)]
+
+    def _stop(self, now_ms: int) -> list[Command]:
+        """Shutdown deadline: end what is still undecided, never dropping a possible person."""
+        if self.decision is not None:
+            return self._after_decision(Tick(), now_ms)
+        cause, status = self.net.hangup_cause, self.net.dial_status
+        if self.net.answered and not self.net.ended:
+            why = "worker stopping; answered call handed to an operator undecided"
+            ev = Evidence(CallClass.UNSURE_ANSWERED, 0.3, why, cause, status, answered=True)
+            return self._act(Decision(Action.HAND_TO_OPERATOR, ev), now_ms)
+        ev = Evidence(CallClass.ABORTED, 0.0, "worker stopping before a verdict", cause, status)
+        return self._act(Decision(Action.RECORD if self.net.ended else Action.HANGUP, ev), now_ms)
+
+    # -- step log ---------------------------------------------------------------------------------
+
+    def _set_phase(self, phase: CallPhase, now_ms: int) -> None:
+        if phase is not self.phase:
+            self.phase = phase
+            self.history.append((now_ms, phase.value))
+            self._note(now_ms, "phase", phase.value)
+
+    def _note(self, at_ms: int, kind: str, text: str) -> None:
+        if len(self.trace) < TRACE_MAX_STEPS:
+            self.trace.append(Step(at_ms, kind, text))
+
+    def _note_observation(self, o: Observation) -> None:
+        at = self.to_call_ms(o.at_ms)
+        match o:
+            case ToneDetected(kind=kind, confidence=c):
+                self._note(at, "audio", f"{kind.value} tone ({c:.2f})")
+            case SitDetected(confidence=c):
+                self._note(at, "audio", f"SIT tone ({c:.2f})")
+            case BeepDetected(frequency_hz=hz):
+                self._note(at, "audio", f"beep of {hz:.0f} Hz")
+            case SpeechEnded(duration_ms=d):
+                self._note(at, "audio", f"speech ended after {d / 1000:.2f} s")
+            case SpeechPattern(verdict=v, reason=why):
+                self._note(at, "audio", f"speech pattern: {v.value} — {why}")
+            case _:
+                self._note(at, "audio", "speech started")
+
+
+def _describe_network(event: Input) -> str:
+    match event:
+        case DialEnded(dial_status=s):
+            return f"DialEnd {s}"
+        case HungUp(role=role, cause=cause, cause_txt=txt):
+            return f"Hangup of the {role.value} leg, cause {cause}" + (f" ({txt})" if txt else "")
+        case OriginateResult(reason=reason, response=resp):
+            return f"OriginateResponse {resp}, reason {reason}"
+        case OriginateRejected(reason=reason):
+            return f"originate rejected: {reason}"
+        case Gone(cause=cause, dial_status=status, forced=forced):
+            return f"every channel gone (cause {cause}, DialStatus {status})" + (" [forced]" if forced else "")
+        case _:
+            return type(event).__name__
+
+
+__all__ = ["CallPhase", "CallSession", "SessionConfig", "SessionSetup", "Step"]

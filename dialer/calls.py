@@ -154,6 +154,8 @@ class LiveCall(AudioSink):
                 rec.mark(now, "in", type="originate_rejected", reason=reason)
             case StopRequested():
                 rec.mark(now, "in", type="stop")
+            case Tick():
+                rec.mark(now, "tick")
 
     def _feed(self, inp: Input, now: int) -> None:
         s = self.session

@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.models",
     "dialer.commands.corpus",
     "dialer.commands.eval",
+    "dialer.commands.replay",
 ]
 
 EXIT_USAGE = 2

@@ -1,8 +1,9 @@
-"""``dialer eval CORPUS_DIR [--model PATH] [--catalogue PATH] [--thresholds FILE]``.
+"""``dialer eval DIR [--model PATH] [--catalogue PATH] [--thresholds FILE] [--labels FILE]``.
 
-Replays every call of a labelled corpus (``dialer corpus generate``) through the call analysis and
-the fusion, prints precision/recall, the confusion matrix and decision latencies, and exits 1 when
-a threshold of ``config/eval_thresholds.yaml`` (or ``--thresholds``) is not met.
+Replays every call of a labelled corpus (``dialer corpus generate``) or of labelled call recordings
+(``[recording]``, labels from ``dialer label`` or ``--labels``) through the worker's call session,
+prints precision/recall, the confusion matrix and decision latencies, and exits 1 when a threshold
+of ``config/eval_thresholds.yaml`` (or ``--thresholds``) is not met.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from dialer.asr.port import RecognizerEngine
 from dialer.audio import load_toneplans
 from dialer.commands.common import CliContext, Subparsers
 from dialer.config import DEFAULT_CONFIG_DIR, Settings
-from dialer.corpus.evaluate import build_report, check, evaluate_corpus, format_calls, format_report, load_thresholds
+from dialer.corpus.evaluate import (
+    build_report,
+    check,
+    evaluate_corpus,
+    evaluate_recordings,
+    format_calls,
+    format_report,
+    load_thresholds,
+    read_recording_labels,
+)
+from dialer.corpus.labels import LABELS_FILE
 from dialer.errors import AsrUnavailable, InputError
 
 DEFAULT_THRESHOLDS = DEFAULT_CONFIG_DIR / "eval_thresholds.yaml"
@@ -36,7 +47,10 @@ def register(subparsers: Subparsers) -> None:
         "analysis and print per-class precision/recall, the confusion matrix and decision latencies. "
         "Exit status 1 when a threshold is not met.",
     )
-    ev.add_argument("corpus_dir", type=Path, metavar="CORPUS_DIR")
+    ev.add_argument("corpus_dir", type=Path, metavar="DIR", help="a generated corpus, or call recordings")
+    ev.add_argument(
+        "--labels", type=Path, metavar="FILE", help='recordings: JSON lines {"attempt_id": …, "call_class": …}'
+    )
     ev.add_argument("--model", type=Path, metavar="PATH", help="Vosk model dir (default: settings asr.model_path)")
     ev.add_argument("--catalogue", type=Path, metavar="PATH", help="phrase catalogue (default: settings)")
     ev.add_argument("--thresholds", type=Path, metavar="FILE", help=f"thresholds (default {DEFAULT_THRESHOLDS})")
@@ -77,7 +91,14 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(NO_MODEL_NOTE)
     started = time.monotonic()
-    outcomes = evaluate_corpus(corpus_dir, setup, engine=engine)
+    if (corpus_dir / LABELS_FILE).exists():
+        outcomes = evaluate_corpus(corpus_dir, setup, engine=engine)
+    else:
+        labels = read_recording_labels(args.labels) if args.labels is not None else None
+        outcomes, unlabelled = evaluate_recordings(corpus_dir, setup, labels=labels, engine=engine)
+        print(f"recorded calls: {len(outcomes)} labelled, {unlabelled} left out (no label)")
+        if not outcomes:
+            raise InputError(f"{corpus_dir}: no labelled corpus or recorded calls there")
     report = build_report(outcomes, model=engine is not None, runtime_s=time.monotonic() - started)
     failures = check(report, thresholds)
     print(format_report(report, failures))

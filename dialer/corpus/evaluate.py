@@ -18,6 +18,7 @@ The metric functions are pure; only :func:`evaluate_corpus` reads files.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import uuid
 from collections import Counter, defaultdict
@@ -39,8 +40,9 @@ from dialer.corpus.generate import read_wav
 from dialer.corpus.labels import CallLabel, read_labels
 from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES, Action
 from dialer.domain.model import CallClass
-from dialer.errors import ConfigError
-from dialer.session.replay import Replayed, corpus_timeline, drive
+from dialer.errors import ConfigError, InputError
+from dialer.session.recording import call_dirs, read_recording
+from dialer.session.replay import Replayed, corpus_timeline, drive, replay_recording
 from dialer.session.session import SessionSetup
 from dialer.yamlload import YNode, load_yaml_file
 
@@ -501,6 +503,51 @@ def outcome_of(
         reason=ev.reason if ev is not None else "no decision",
         text=session.phrases.text,
     )
+
+
+def evaluate_recordings(
+    root: Path,
+    setup: SessionSetup,
+    *,
+    labels: Mapping[str, CallClass] | None = None,
+    engine: RecognizerEngine | None = None,
+) -> tuple[list[CallOutcome], int]:
+    """Replay every labelled recorded call under ``root``; (outcomes, calls left out unlabelled).
+
+    A call's label comes from ``labels`` (attempt id → class) or its own ``label.json``
+    (``dialer label``). The recorded network facts answer "was it answered"; recorded calls have
+    no discriminating point, so latency is counted from the start of the call only."""
+    out: list[CallOutcome] = []
+    unlabelled = 0
+    for d in call_dirs(root):
+        rec = read_recording(d)
+        expected = (labels or {}).get(str(rec.attempt_id))
+        if expected is None and rec.label is not None:
+            expected = CallClass(str(rec.label["call_class"]))
+        if expected is None:
+            unlabelled += 1
+            continue
+        res = replay_recording(rec, setup, engine=engine)
+        out.append(outcome_of(str(rec.attempt_id), expected, res, disc_end_ms=None, answered=res.session.net.answered))
+    return out, unlabelled
+
+
+def read_recording_labels(path: Path) -> dict[str, CallClass]:
+    """A labels file for recordings: one JSON object per line, ``{"attempt_id": …, "call_class": …}``."""
+    out: dict[str, CallClass] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            out[str(uuid.UUID(str(obj["attempt_id"])))] = CallClass(obj["call_class"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{lineno}: {exc}") from None
+    return out
 
 
 def _on_call_clock(o: Observation, to_call_ms: Callable[[int], int]) -> Observation:

@@ -18,6 +18,8 @@ Layout (version 1), one directory per call, ``<dir>/<YYYY-MM-DD>/<attempt id>/``
     - ``{"t", "k": "asr", "text", "final", "conf", "audio_ms"}`` — a recognizer hypothesis, when it
       reached the session; ``{"t", "k": "flushed"}`` — the recognizer's flush returned;
     - ``{"t", "k": "audio_end", "reason"}`` — the AudioSocket stream ended;
+    - ``{"t", "k": "tick"}`` — the worker's timer for the session's next deadline fired (live timers
+      fire a little late; a replay with the recorded settings feeds them as recorded);
     - ``{"t", "k": "in", "type": "answered" | "gone" | "originate_rejected" | "stop", ...}`` — an
       input the worker made itself (a reconcile found the call answered or gone, the originate
       action failed, the worker stopped).
@@ -208,7 +210,7 @@ class CallRecording:
                      "audio_ms": h.audio_ms})  # fmt: skip
 
     def mark(self, t_ms: int, kind: str, **fields: Any) -> None:
-        """``flushed``, ``audio_end`` (reason=…), or ``in`` (type=…, fields)."""
+        """``flushed``, ``tick``, ``audio_end`` (reason=…), or ``in`` (type=…, fields)."""
         self._event({"t": t_ms, "k": kind, **fields})
 
     def stop_audio(self) -> None:

@@ -15,13 +15,14 @@ Without a real network behind it, a Hangup the session asks for is confirmed at 
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
 from dialer.ami.signals import Correlator
-from dialer.asr.port import Hypothesis, Recognizer
+from dialer.asr.port import Hypothesis, Recognizer, RecognizerEngine
 from dialer.audio.frames import FRAME_MS, frame_bytes
 from dialer.corpus.labels import NetworkScript
 from dialer.domain.fusion import Action
@@ -51,7 +52,7 @@ from dialer.session.inputs import (
     Tick,
 )
 from dialer.session.recording import Recording
-from dialer.session.session import CallPhase, CallSession
+from dialer.session.session import CallPhase, CallSession, SessionSetup
 
 # Inputs at the same millisecond: audio first (a frame that ends at t was heard by t), then the rest.
 AUDIO_FIRST, OTHERS_NEXT = 0, 1
@@ -86,11 +87,14 @@ def drive(
     *,
     recognizer: Recognizer | None = None,
     confirm_hangup: bool = False,
+    derive_ticks: bool = True,
 ) -> Replayed:
     """Feed ``timeline`` (sorted by time) and the ticks the session asks for; return what it did.
 
-    Stops once the verdict is recorded and the call is over (or with the operators), or when the
-    timeline is exhausted and the session asks for no more ticks."""
+    ``derive_ticks=False``: the timeline carries the ticks (a recording replayed with the settings
+    it was made with); ticks are derived only once it is exhausted. Stops once the verdict is
+    recorded and the call is over (or with the operators), or when the timeline is exhausted and
+    the session asks for no more ticks."""
     result = Replayed(session)
     pending: list[tuple[int, int, int, Input]] = []  # (at, priority, seq, input) — inputs the driver made
     seq = count()
@@ -139,7 +143,7 @@ def drive(
             result.decided_at_ms = session.decided_at_ms if session.decided_at_ms is not None else at
 
     while not _over(session):
-        deadline = session.next_deadline_ms()
+        deadline = session.next_deadline_ms() if derive_ticks or nxt is None else None
         candidates: list[int] = []
         if nxt is not None:
             candidates.append(nxt.at_ms)
@@ -233,6 +237,8 @@ def recording_timeline(rec: Recording) -> list[Timed]:
                 out.append(Timed(e.t_ms, Recognized(hyp)))
             case "flushed":
                 out.append(Timed(e.t_ms, RecognizerFlushed()))
+            case "tick":
+                out.append(Timed(e.t_ms, Tick()))
             case "audio_end":
                 out.append(Timed(e.t_ms, AudioEnded(str(d.get("reason", "")))))
             case "in":
@@ -256,3 +262,21 @@ def worker_input(d: Mapping[str, Any]) -> Input | None:
         case "stop":
             return StopRequested()
     return None
+
+
+def replay_recording(rec: Recording, setup: SessionSetup, *, engine: RecognizerEngine | None = None) -> Replayed:
+    """Replay a recorded call through a new session with ``setup``. Without ``engine`` the
+    recognizer's hypotheses are fed as the live recognizer gave them; with one, the audio is
+    decoded again (and the recorded hypotheses are left out)."""
+    decoding = engine is not None or bool(rec.meta.get("decoding"))
+    session = setup.session(rec.attempt_id, decoding=decoding, audio=bool(rec.meta.get("audio", True)))
+    timeline = recording_timeline(rec)
+    if engine is not None:
+        timeline = [t for t in timeline if not isinstance(t.input, Recognized | RecognizerFlushed)]
+    # With the settings it was recorded with, the live timer's ticks (a little late, as timers
+    # are) reproduce the live decision exactly; with other settings the deadlines move: derive them.
+    recorded_settings = json.loads(json.dumps(setup.describe(), default=str)) == rec.meta.get("settings")
+    if not recorded_settings:
+        timeline = [t for t in timeline if not isinstance(t.input, Tick)]
+    recognizer = engine.open() if engine is not None else None
+    return drive(session, timeline, recognizer=recognizer, derive_ticks=not recorded_settings)

@@ -223,6 +223,23 @@ class CallSession:
         ahead = [c for c in candidates if c > self._now_ms]
         return min(ahead) if ahead else None
 
+    @property
+    def dead_air_ms(self) -> int | None:
+        """For a call handed to an operator: the silence on the far end's side from the end of
+        its greeting to the hand-over (0 when it was still speaking); None when no greeting was
+        heard after the answer or the call was not handed over."""
+        d = self.decision
+        if d is None or d.action is not Action.HAND_TO_OPERATOR or self.decided_at_ms is None:
+            return None
+        answered = self.listening.answered_at_ms
+        facts = self.listening.facts()
+        if facts.speaking:
+            return 0
+        end = self.listening.last_speech_end_ms
+        if end is None or answered is None or end < answered:
+            return None
+        return max(0, self.decided_at_ms - self.to_call_ms(end))
+
     def audio_facts(self) -> AudioFacts:
         if not self.audio_available:
             return AudioFacts(available=False)

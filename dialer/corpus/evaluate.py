@@ -78,6 +78,7 @@ class CallOutcome:
     signal_at_ms: int | None = None  # first audio observation that names the expected class
     reason: str = ""
     text: str = ""
+    dead_air_ms: int | None = None  # handed over: silence on the far end's side after its greeting
 
     @property
     def latency_from_start_ms(self) -> int | None:
@@ -226,6 +227,25 @@ def safety_counts(outcomes: Iterable[CallOutcome]) -> SafetyCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadAir:
+    """Silence on a person's side between the end of their greeting and the hand-over."""
+
+    n: int  # person calls handed over after a greeting was heard
+    p50_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+
+
+def dead_air(outcomes: Iterable[CallOutcome]) -> DeadAir:
+    values = [
+        float(o.dead_air_ms)
+        for o in outcomes
+        if o.expected is CallClass.PERSON and o.action is Action.HAND_TO_OPERATOR and o.dead_air_ms is not None
+    ]
+    return DeadAir(len(values), percentile(values, 50), percentile(values, 95), max(values) if values else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     outcomes: tuple[CallOutcome, ...]
     model: bool  # a speech model decoded the calls
@@ -234,6 +254,7 @@ class Report:
     scores: dict[str, ClassScore]
     latency: dict[str, Latency]
     safety: SafetyCounts
+    dead_air: DeadAir
     runtime_s: float = 0.0
     audio_s: float = 0.0
 
@@ -248,6 +269,7 @@ def build_report(outcomes: Sequence[CallOutcome], model: bool, runtime_s: float 
         full=confusion(outcomes),
         scores=class_scores(scored),
         latency=latencies(outcomes),
+        dead_air=dead_air(outcomes),
         safety=safety_counts(outcomes),
         runtime_s=runtime_s,
     )
@@ -276,6 +298,8 @@ class Thresholds:
     no_model_announcement_not_working_max: int = 0
     no_model_announcement_retry_path_min_rate: float | None = None
     latency: dict[str, LatencyLimit] = field(default_factory=dict)
+    dead_air_p95_ms: float | None = None
+    dead_air_max_ms: float | None = None
     source: str = "<defaults>"
 
 
@@ -330,7 +354,7 @@ def load_thresholds(path: Path) -> Thresholds:
         raise ConfigError("thresholds file not found", source=str(path))
     root = load_yaml_file(path)
     top = _mapping(root, "thresholds")
-    allowed = {"version", "classes", "with_model", "safety", "without_model", "latency_ms"}
+    allowed = {"version", "classes", "with_model", "safety", "without_model", "latency_ms", "dead_air_ms"}
     for key in top:
         if key not in allowed:
             raise ConfigError(
@@ -385,8 +409,22 @@ def load_thresholds(path: Path) -> Thresholds:
         if "announcement_retry_path_min_rate" in without
         else None,
         latency=latency,
+        **_dead_air_limits(top),
         source=str(path),
     )
+
+
+def _dead_air_limits(top: dict[str, YNode]) -> dict[str, float | None]:
+    if "dead_air_ms" not in top:
+        return {}
+    m = _mapping(top["dead_air_ms"], "dead_air_ms")
+    unknown = set(m) - {"p95", "max"}
+    if unknown:
+        raise top["dead_air_ms"].error(f"dead_air_ms: unknown key(s) {', '.join(sorted(unknown))} (p95, max)")
+    return {
+        "dead_air_p95_ms": _ms(m["p95"], "dead_air_ms.p95") if "p95" in m else None,
+        "dead_air_max_ms": _ms(m["max"], "dead_air_ms.max") if "max" in m else None,
+    }
 
 
 def check(report: Report, th: Thresholds) -> list[str]:
@@ -437,6 +475,14 @@ def check(report: Report, th: Thresholds) -> list[str]:
             rate = s.announcement_retry_path / s.announcement_calls
             if rate < want:
                 failures.append(f"without model: {rate:.3f} of announcement calls on the retry path < {want:.3f}")
+    da = report.dead_air
+    for name, limit_ms, got in (("p95", th.dead_air_p95_ms, da.p95_ms), ("max", th.dead_air_max_ms, da.max_ms)):
+        if limit_ms is None:
+            continue
+        if got is None:
+            failures.append("dead air: no person call handed over after a greeting")
+        elif got > limit_ms:
+            failures.append(f"dead air {name} {got:.0f} ms > {limit_ms:.0f} ms (after {da.n} greetings)")
     for cls, ll in th.latency.items():
         lat = report.latency.get(cls)
         if lat is None:
@@ -502,6 +548,7 @@ def outcome_of(
         signal_at_ms=signal_at_ms(expected, observations),
         reason=ev.reason if ev is not None else "no decision",
         text=session.phrases.text,
+        dead_air_ms=session.dead_air_ms,
     )
 
 
@@ -600,6 +647,12 @@ def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
             f"{_fmt_ms(lat.p50_disc_ms):>9} {_fmt_ms(lat.p95_disc_ms):>6} "
             f"{_fmt_ms(lat.p50_signal_ms):>10} {_fmt_ms(lat.p95_signal_ms):>6}"
         )
+    da = report.dead_air
+    lines.append("")
+    lines.append(
+        f"Dead air after a person's greeting until the hand-over ({da.n} calls): p50 {_fmt_ms(da.p50_ms)} ms, "
+        f"p95 {_fmt_ms(da.p95_ms)} ms, max {_fmt_ms(da.max_ms)} ms"
+    )
     s = report.safety
     lines.append("")
     lines.append("Safety:")

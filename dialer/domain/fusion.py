@@ -10,7 +10,11 @@ Principles (DESIGN.md §3):
   bare cause code (carriers reuse causes loosely: cause 1 or 21 often hides a temporary state).
 - «Некорректный контакт» classes only on strong evidence: a confident phrase match. Weak evidence
   falls back to the retry path.
-- After a real answer, when unsure, the call goes to an operator — never hang up on a person.
+- After a real answer, hanging up needs positive machine evidence: a recognised voicemail / IVR /
+  announcement phrase, a known recording, a beep, or nothing said at all. A speech pattern alone
+  (a long greeting, no pause) never hangs up: when the far end pauses for us, the call goes to an
+  operator at once (people never wait in silence); when it never pauses, at ``unsure_max_ms``.
+  The policy table is docs/policy.md.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from dialer.audio.speech import SpeechParams
 from dialer.domain.model import CallClass, Evidence, SpeechVerdict, ToneKind
 from dialer.domain.q850 import CONGESTION_CAUSES, Cause, DialStatus, cause_name
 
@@ -74,6 +79,7 @@ class AudioFacts:
     speech_ms: int = 0  # speech heard in total (early media and after answer)
     speaking: bool = False  # the far end is talking right now
     quiet_ms: int = 0  # how long the far end has been silent (since its last speech, or the answer)
+    stream_ended: bool = False  # the audio stream is over (no more will come while the call lasts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +101,13 @@ class FusionConfig:
     not_working_min_score: float = 0.9  # «Некорректный контакт» needs more
     early_media_max_ms: int = 45_000  # stop listening to early media; the network decides
     silence_after_answer_ms: int = 6_000  # nothing said after answer → answered silence
-    unsure_after_answer_ms: int = 5_000  # answered, still unsure → operator (at a pause)
-    unsure_max_ms: int = 8_000  # … or by then even while the far end keeps talking
-    pause_for_us_ms: int = 600  # a pause this long means the far end waits for us
+    unsure_max_ms: int = 8_000  # answered, talking without a pause for us and no evidence → operator
+    # a pause this long after speech means the far end waits for us: the speech pattern's own
+    # threshold, so the hand-over comes with the pattern's verdict (dead air ≈ this)
+    pause_for_us_ms: int = SpeechParams().person_pause_ms
+    # after a monologue too long for a person's greeting, how long past the pause to listen for a
+    # voicemail's beep before the operator takes the call (dead air for the rare long greeter)
+    beep_wait_ms: int = 1_000
     audio_wait_ms: int = 1_500  # answered but no audio arrives → operator
     answered_hangup_ms: int = 3_000  # far end hung up this soon after answering, no speech
 
@@ -234,12 +244,13 @@ def _fuse_answered(
     live = Action.RECORD if net.ended else Action.HANGUP
     since_answer = now_ms - (net.answered_at_ms if net.answered_at_ms is not None else now_ms)
 
-    # A recognised announcement / IVR / voicemail phrase after a (false) answer.
+    # Positive machine evidence: a recognised announcement / IVR / voicemail phrase or a known
+    # recording after a (false) answer, a beep after speech.
     if strong is not None and strong is not CallClass.PERSON:
         return Decision(live, _ev(strong, phrase.score, f"answered; «{phrase.phrase}» recognised", net, phrase))
-    if audio.beep or audio.speech is SpeechVerdict.VOICEMAIL:
-        why = "beep after greeting" if audio.beep else f"voicemail pattern: {audio.speech_reason}"
-        return Decision(live, _ev(CallClass.VOICEMAIL, 0.8, f"answered; {why}", net))
+    if audio.beep:
+        why = f"beep after the greeting ({audio.speech_reason})" if audio.speech_reason else "beep after the greeting"
+        return Decision(live, _ev(CallClass.VOICEMAIL, 0.85, f"answered; {why}", net))
     if audio.speech is SpeechVerdict.PERSON or strong is CallClass.PERSON:
         why = audio.speech_reason or f"greeting «{phrase.phrase}»"
         if net.ended:
@@ -264,6 +275,11 @@ def _fuse_answered(
             Action.HAND_TO_OPERATOR,
             _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; no audio reached the worker, operator decides", net),
         )
+    if audio.stream_ended:
+        return Decision(
+            Action.HAND_TO_OPERATOR,
+            _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; the audio stream ended undecided, operator decides", net),
+        )
     if audio.speech is SpeechVerdict.SILENCE or (
         audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms
     ):
@@ -272,12 +288,19 @@ def _fuse_answered(
             Action.HANGUP,
             _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
         )
-    # Wait for a pause before giving up: a greeting still running may yet end in a beep.
-    paused = not audio.speaking and audio.quiet_ms >= cfg.pause_for_us_ms
-    if since_answer >= cfg.unsure_max_ms or (since_answer >= cfg.unsure_after_answer_ms and paused):
+    # Speech without machine evidence is never hung up on: at the first pause for us the call goes
+    # to an operator (a voicemail may still beep, but a person must not wait in silence), and a far
+    # end that never pauses goes to one at unsure_max_ms.
+    spoke = audio.speech in (SpeechVerdict.UNSURE, SpeechVerdict.VOICEMAIL)
+    pause_ms = cfg.pause_for_us_ms + (cfg.beep_wait_ms if audio.speech is SpeechVerdict.VOICEMAIL else 0)
+    paused = spoke and not audio.speaking and audio.quiet_ms >= pause_ms
+    if paused or (audio.speaking and since_answer >= cfg.unsure_max_ms):
         why = audio.speech_reason or "speech pattern not conclusive"
+        when = "at a pause for us" if paused else f"still talking after {since_answer / 1000:.1f} s"
+        if paused and audio.speech is SpeechVerdict.VOICEMAIL:
+            when += f" (no beep in {audio.quiet_ms / 1000:.1f} s)"
         return Decision(
             Action.HAND_TO_OPERATOR,
-            _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; unsure after {since_answer / 1000:.1f} s: {why}", net),
+            _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; no machine evidence {when}: {why}", net),
         )
     return Decision(Action.WAIT, _ev(CallClass.UNSURE_ANSWERED, 0.0, "analysing answered audio", net))

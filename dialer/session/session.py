@@ -215,7 +215,6 @@ class CallSession:
             candidates += [
                 a + f.audio_wait_ms,
                 a + f.silence_after_answer_ms,
-                a + f.unsure_after_answer_ms,
                 a + f.unsure_max_ms,
             ]
         elif self.net.progress:
@@ -243,7 +242,8 @@ class CallSession:
     def audio_facts(self) -> AudioFacts:
         if not self.audio_available:
             return AudioFacts(available=False)
-        return self.listening.facts()
+        facts = self.listening.facts()
+        return replace(facts, stream_ended=True) if self._audio_ended else facts
 
     def phrase_facts(self) -> PhraseFacts:
         if self._phrase_facts is None:

@@ -7,6 +7,7 @@ import pytest
 from dialer.domain.fusion import (
     Action,
     AudioFacts,
+    FusionConfig,
     NetworkFacts,
     PhraseFacts,
     class_from_network,
@@ -93,20 +94,28 @@ def test_answered_person_to_operator_voicemail_hung_up() -> None:
     assert (vm.action, vm.evidence.call_class) == (Action.HANGUP, CallClass.VOICEMAIL)
 
 
-def test_answered_unsure_waits_then_operator_never_hangup() -> None:
+def test_answered_unsure_goes_to_an_operator_at_the_first_pause_never_hung_up() -> None:
     net = NetworkFacts(answered=True, answered_at_ms=1000)
-    audio = AudioFacts(
+    talking = AudioFacts(
         available=True,
         speech=SpeechVerdict.UNSURE,
         speech_ms=700,
         speech_reason="short noise",
         frames_after_answer_ms=900,
-        quiet_ms=5000,
+        speaking=True,
     )
-    assert fuse(net, audio, PhraseFacts(), 2000).action is Action.WAIT
-    late = fuse(net, audio, PhraseFacts(), 7000)
-    assert late.action is Action.HAND_TO_OPERATOR
-    assert "short noise" in late.evidence.reason
+    assert fuse(net, talking, PhraseFacts(), 2000).action is Action.WAIT
+    paused = AudioFacts(
+        available=True,
+        speech=SpeechVerdict.UNSURE,
+        speech_ms=700,
+        speech_reason="short noise",
+        frames_after_answer_ms=900,
+        quiet_ms=400,
+    )
+    at_pause = fuse(net, paused, PhraseFacts(), 2000)
+    assert at_pause.action is Action.HAND_TO_OPERATOR  # at once: no waiting for a 5 s mark any more
+    assert "short noise" in at_pause.evidence.reason and "at a pause for us" in at_pause.evidence.reason
 
 
 def test_unsure_waits_for_a_pause_then_operator() -> None:
@@ -121,9 +130,35 @@ def test_unsure_waits_for_a_pause_then_operator() -> None:
     )
     assert fuse(net, breath, PhraseFacts(), 6000).action is Action.WAIT
     paused = AudioFacts(
-        available=True, speech=SpeechVerdict.UNSURE, speech_ms=4000, quiet_ms=700, frames_after_answer_ms=6000
+        available=True, speech=SpeechVerdict.UNSURE, speech_ms=4000, quiet_ms=360, frames_after_answer_ms=6000
     )
     assert fuse(net, paused, PhraseFacts(), 6000).action is Action.HAND_TO_OPERATOR
+
+
+def test_a_monologue_alone_never_hangs_up_it_waits_a_moment_for_a_beep() -> None:
+    """Issue 9: the speech pattern (long greeting, no pause) is no machine evidence."""
+    net = NetworkFacts(answered=True, answered_at_ms=0)
+    cfg = FusionConfig()
+    facts = {
+        "available": True,
+        "speech": SpeechVerdict.VOICEMAIL,
+        "speech_reason": "monologue of 3.1 s",
+        "speech_ms": 3100,
+        "frames_after_answer_ms": 5000,
+    }
+    still = fuse(net, AudioFacts(**facts, speaking=True), PhraseFacts(), 5000)  # type: ignore[arg-type]
+    assert still.action is Action.WAIT
+    short_pause = cfg.pause_for_us_ms + cfg.beep_wait_ms - 20
+    waiting = fuse(net, AudioFacts(**facts, quiet_ms=short_pause), PhraseFacts(), 5000)  # type: ignore[arg-type]
+    assert waiting.action is Action.WAIT  # a voicemail's beep may still come
+    no_beep = fuse(net, AudioFacts(**facts, quiet_ms=short_pause + 20), PhraseFacts(), 5000)  # type: ignore[arg-type]
+    assert no_beep.action is Action.HAND_TO_OPERATOR and no_beep.evidence.call_class is CallClass.UNSURE_ANSWERED
+    assert "no beep" in no_beep.evidence.reason
+    beep = fuse(net, AudioFacts(**facts, quiet_ms=300, beep=True), PhraseFacts(), 5000)  # type: ignore[arg-type]
+    assert (beep.action, beep.evidence.call_class) == (Action.HANGUP, CallClass.VOICEMAIL)
+    for quiet in range(0, 3000, 100):  # whatever the timing, a monologue alone is never hung up
+        d = fuse(net, AudioFacts(**facts, quiet_ms=quiet), PhraseFacts(), 3100 + quiet)  # type: ignore[arg-type]
+        assert d.action is not Action.HANGUP
 
 
 def test_answered_silence_is_hung_up_after_timeout() -> None:

@@ -344,12 +344,13 @@ def test_replay_flushes_the_recogniser_at_hangup() -> None:
     assert steps == ["audio over: flushing the recognizer before deciding", "recognizer flushed"]
 
 
-def test_answered_call_whose_audio_stops_goes_to_an_operator_at_the_unsure_deadline() -> None:
-    # 2 s of silence after an answer at 0, then no more audio and nobody hangs up: the session is
-    # driven by its deadlines, as in the worker, and never hangs up on a possible person.
+def test_answered_call_whose_audio_stops_goes_to_an_operator_at_once() -> None:
+    # 2 s of silence after an answer at 0, then the stream ends and nobody hangs up: no more audio
+    # can tell, and a possible person is never left waiting (nor hung up on).
     res = replay(np.zeros(8000 * 2, dtype=np.int16), NetworkScript(answered_ms=0, dial_status="ANSWER"))
     assert res.action is Action.HAND_TO_OPERATOR
-    assert res.decided_at_ms == SETUP.config.fusion.unsure_after_answer_ms
+    assert res.decided_at_ms == 2000
+    assert res.evidence is not None and "audio stream ended" in res.evidence.reason
     assert res.evidence is not None and res.evidence.call_class is C.UNSURE_ANSWERED
 
 

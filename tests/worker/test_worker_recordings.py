@@ -90,7 +90,7 @@ async def test_an_unwritable_recordings_directory_never_touches_a_call(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the recordings directory should be", encoding="utf-8")
-    async with harness(tmp_path) as (h, ami_port, as_port):
+    async with harness(tmp_path, time_scale=AUDIO_TIME_SCALE) as (h, ami_port, as_port):
         numbers = ["+79990000001", "+79990000006"]  # busy, person
         await seed(h.settings, numbers, h.clock.now())
         opts = h.options(ami_port, as_port, recording=RecordingSettings(True, blocker / "rec"))

@@ -21,7 +21,7 @@ from dialer.audio.frames import FRAME_MS, FrameClock, frame_bytes, slin_to_float
 from dialer.audio.levels import level_dbm0, power_spectrum
 from dialer.audio.speech import PatternDecision, SpeechParams, SpeechPatternClassifier
 from dialer.audio.toneplan import TonePlan
-from dialer.audio.tones import BeepDetector, CadenceDetector, ToneParams
+from dialer.audio.tones import CadenceDetector, SteadyToneDetector, ToneParams
 from dialer.audio.vad import Vad, VadParams
 from dialer.domain.model import SpeechVerdict, ToneKind
 
@@ -104,7 +104,8 @@ class CallAudioAnalyzer:
         self.sample_rate = sample_rate
         self._frame_bytes = frame_bytes(sample_rate)
         self._tones = CadenceDetector(plan, sample_rate, tone_params)
-        self._beeps = BeepDetector(sample_rate, tone_params)
+        self._beeps = SteadyToneDetector.beep(sample_rate, tone_params)
+        self._fax: SteadyToneDetector | None = SteadyToneDetector.fax(sample_rate, tone_params)
         self._vad = Vad(vad_params)
         self._speech_params = speech_params
         self._clock = FrameClock()
@@ -168,6 +169,10 @@ class CallAudioAnalyzer:
         vad_events = self._vad.push(power, level, start_ms)
         self._vad_obs(vad_events, out)
         if self._speech is not None and start_ms >= self._speech.answered_at_ms:
+            fax = self._fax.push(power, level, start_ms, len(x)) if self._fax is not None else None
+            if fax is not None:
+                out.append(ToneDetected(ToneKind.FAX, fax.at_ms, 0.9, fax.started_ms))
+                self._fax = None  # once per call
             if self._heard_speech_after_answer:
                 beep = self._beeps.push(power, level, start_ms, len(x))
                 if beep is not None:
@@ -182,6 +187,8 @@ class CallAudioAnalyzer:
             out.append(self._tone_obs(m.kind, m.at_ms, m.confidence, m.started_ms))
         self._vad_obs(self._vad.hold(start_ms), out)
         if self._speech is not None and start_ms >= self._speech.answered_at_ms:
+            if self._fax is not None:
+                self._fax.hold(start_ms)
             if self._heard_speech_after_answer:
                 beep = self._beeps.hold(start_ms)
                 if beep is not None:

@@ -61,6 +61,11 @@ class ToneParams:
     beep_min_ms: int = 200
     beep_min_share: float = 0.85
     beep_min_level_dbm0: float = -45.0
+    # fax: the answering machine's CED, 2100 Hz (ITU-T V.25 / T.30); phase reversals every 450 ms
+    # may break a frame, so a shorter steady stretch suffices in this narrow band
+    fax_low_hz: float = 2050.0
+    fax_high_hz: float = 2150.0
+    fax_min_ms: int = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,11 +326,21 @@ class BeepMatch:
     frequency_hz: float
 
 
-class BeepDetector:
-    """A single steady sine in 400–2000 Hz lasting ≥ 200 ms (a voicemail's record beep)."""
+class SteadyToneDetector:
+    """A single steady sine inside a band lasting long enough: a voicemail's record beep
+    (400–2000 Hz, ≥ 200 ms: :meth:`beep`) or a fax machine's answer tone (2100 Hz: :meth:`fax`)."""
 
-    def __init__(self, sample_rate: int = 8000, params: ToneParams | None = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        params: ToneParams | None = None,
+        *,
+        band_hz: tuple[float, float] | None = None,
+        min_ms: int | None = None,
+    ) -> None:
         self.params = params or ToneParams()
+        self._low_hz, self._high_hz = band_hz or (self.params.beep_low_hz, self.params.beep_high_hz)
+        self._min_ms = min_ms if min_ms is not None else self.params.beep_min_ms
         self._sample_rate = sample_rate
         self._start_ms: int | None = None
         self._bin = 0
@@ -336,8 +351,8 @@ class BeepDetector:
     def push(self, power: FloatArray, level_dbm0: float, start_ms: int, n_samples: int) -> BeepMatch | None:
         p = self.params
         bin_hz = self._sample_rate / n_samples
-        lo = max(1, int(p.beep_low_hz / bin_hz))
-        hi = math.ceil(p.beep_high_hz / bin_hz) + 1
+        lo = max(1, int(self._low_hz / bin_hz))
+        hi = math.ceil(self._high_hz / bin_hz) + 1
         peak, share = peak_share(power, lo, hi)
         steady = share >= p.beep_min_share and level_dbm0 >= p.beep_min_level_dbm0
         self._held = 0
@@ -358,7 +373,16 @@ class BeepDetector:
 
     def _check(self, now_ms: int) -> BeepMatch | None:
         assert self._start_ms is not None
-        if self._reported or now_ms - self._start_ms < self.params.beep_min_ms:
+        if self._reported or now_ms - self._start_ms < self._min_ms:
             return None
         self._reported = True
         return BeepMatch(now_ms, self._start_ms, self._bin * self._bin_hz)
+
+    @classmethod
+    def beep(cls, sample_rate: int = 8000, params: ToneParams | None = None) -> SteadyToneDetector:
+        return cls(sample_rate, params)
+
+    @classmethod
+    def fax(cls, sample_rate: int = 8000, params: ToneParams | None = None) -> SteadyToneDetector:
+        p = params or ToneParams()
+        return cls(sample_rate, p, band_hz=(p.fax_low_hz, p.fax_high_hz), min_ms=p.fax_min_ms)

@@ -248,6 +248,8 @@ def _fuse_answered(
     # recording after a (false) answer, a beep after speech.
     if strong is not None and strong is not CallClass.PERSON:
         return Decision(live, _ev(strong, phrase.score, f"answered; «{phrase.phrase}» recognised", net, phrase))
+    if audio.tone is ToneKind.FAX:
+        return Decision(live, _ev(CallClass.FAX, 0.9, "answered by a fax machine (2100 Hz answer tone)", net))
     if audio.beep:
         why = f"beep after the greeting ({audio.speech_reason})" if audio.speech_reason else "beep after the greeting"
         return Decision(live, _ev(CallClass.VOICEMAIL, 0.85, f"answered; {why}", net))

@@ -42,6 +42,7 @@ class ToneKind(enum.StrEnum):
     RINGBACK = "ringback"
     SIT = "sit"
     BEEP = "beep"
+    FAX = "fax"  # a fax machine's answer tone (CED, 2100 Hz)
 
 
 class SpeechVerdict(enum.StrEnum):
@@ -98,6 +99,7 @@ class CallClass(enum.StrEnum):
     # --- answered ------------------------------------------------------------------------------
     PERSON = "person"  # a person answered → operator
     VOICEMAIL = "voicemail"  # answering machine / voicemail greeting
+    FAX = "fax"  # a fax machine answered (2100 Hz answer tone)
     IVR = "ivr"  # organisation IVR asking for an extension
     ANSWERED_SILENCE = "answered_silence"  # picked up, says nothing
     ANSWERED_HANGUP = "answered_hangup"  # picked up and hung up at once

@@ -119,3 +119,38 @@ def test_vad_ignores_steady_tones() -> None:
         f = x[i * 160 : (i + 1) * 160]
         events += vad.push(power_spectrum(f), level_dbm0(float(np.mean(f**2))), i * 20)
     assert events == [] and vad.voiced_ms_total == 0
+
+
+def ced(duration_ms: int, level_dbm0: float, reversal_ms: int = 450) -> np.ndarray:  # type: ignore[type-arg]
+    """A fax machine's answer tone: 2100 Hz with a phase reversal every ``reversal_ms`` (V.25)."""
+    x = sine(2100, duration_ms, level_dbm0)
+    n = len(x)
+    flips = np.ones(n)
+    step = reversal_ms * 8
+    for k, start in enumerate(range(0, n, step)):
+        flips[start : start + step] = -1.0 if k % 2 else 1.0
+    return x * flips  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("codec_name", ["ulaw", "alaw"])
+@pytest.mark.parametrize("level", [-30.0, -10.0])
+def test_a_fax_answer_tone_is_recognised_after_the_answer(toneplans: TonePlans, codec_name: str, level: float) -> None:
+    from .synth import codec
+
+    a = CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0)
+    x = codec(to_int16(np.concatenate([silence(300), ced(3000, level)])), codec_name)
+    found = [o for o in feed(a, x) if isinstance(o, ToneDetected) and o.kind is ToneKind.FAX]
+    assert len(found) == 1
+    assert 300 + 400 <= found[0].at_ms <= 300 + 1000  # within a second of the tone's start
+
+
+def test_no_fax_in_beeps_speech_noise_or_before_the_answer(toneplans: TonePlans) -> None:
+    rng = np.random.default_rng(5)
+    beep = sine(1000, 600, -15.0)  # a voicemail's beep
+    voice = synthetic_voice(3000, rng) * 3000
+    noise = add_noise(silence(2000), 15.0, -30.0, rng)
+    answered = CallAudioAnalyzer(toneplans.get("ru"), answered_at_ms=0)
+    obs = feed(answered, to_int16(np.concatenate([voice, beep, noise])))
+    assert not [o for o in obs if isinstance(o, ToneDetected) and o.kind is ToneKind.FAX]
+    early = CallAudioAnalyzer(toneplans.get("ru"))  # not answered: a fax cannot have picked up
+    assert not [o for o in feed(early, to_int16(ced(3000, -10.0))) if isinstance(o, ToneDetected)]

@@ -298,3 +298,13 @@ def test_after_the_hang_up_audio_in_flight_is_still_heard() -> None:
     assert q.feed(Gone(16, "NOANSWER"), 210) == []
     out = q.feed(Tick(), 210 + SETUP.config.audio_drain_ms)
     assert records(out) and records(out)[0].evidence.call_class is CallClass.NO_ANSWER
+
+
+def test_a_fax_machine_is_hung_up_as_a_fax() -> None:
+    s = session()
+    s.feed(Answered(), 1000)
+    tone = frames(np.sin(2 * np.pi * 2100 * np.arange(8000 * 2) / 8000) * 3000)
+    out = feed_audio(s, tone, 0, 1000)
+    assert [type(c) for c in out] == [Hangup]
+    assert s.evidence is not None and s.evidence.call_class is CallClass.FAX
+    assert s.decided_at_ms is not None and s.decided_at_ms <= 1000 + 600

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,10 @@ from typing import Any, TypeVar
 from dialer.analysis.offline import DEFAULT_CONFIRM_PARTIALS, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.matcher import Match, PhraseMatcher
+
+# The model cache and the grammar live with the port's Vosk engine; this legacy engine (replaced
+# by the call session) shares them so a process never loads a model twice.
+from dialer.asr.vosk_engine import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, UNK, build_grammar, load_model
 from dialer.config import AsrSettings
 from dialer.domain.model import CallClass
 from dialer.errors import AsrUnavailable
@@ -35,67 +38,6 @@ from dialer.errors import AsrUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-UNK = "[unk]"
-BYTES_PER_SAMPLE = 2  # signed 16-bit little-endian mono PCM (AudioSocket slin)
-DEFAULT_CHUNK_MS = 200  # audio handed to the decoder per job: fewer hops, still ~5 partials/s
-
-_models: dict[str, Any] = {}
-_models_lock = threading.Lock()
-
-
-def load_model(path: Path) -> Any:
-    """The process-wide ``vosk.Model`` for ``path``, loaded on first use. Blocking (seconds):
-    call it from an executor. Raises :class:`AsrUnavailable` with the reason."""
-    key = str(Path(path).resolve())
-    with _models_lock:
-        model = _models.get(key)
-        if model is not None:
-            return model
-        p = Path(key)
-        if not p.is_dir():
-            raise AsrUnavailable(f"speech model not found at {p} (fetch it with `dialer models pull`)")
-        if not (p / "am").is_dir() or not (p / "conf").is_dir():
-            raise AsrUnavailable(f"speech model at {p} is incomplete: no am/ or conf/ directory")
-        try:
-            import vosk
-        except ImportError as exc:  # pragma: no cover - vosk is a dependency
-            raise AsrUnavailable(f"the vosk package cannot be imported: {exc}") from None
-        vosk.SetLogLevel(-1)
-        try:
-            model = vosk.Model(model_path=key)  # a str: vosk rejects Path objects
-        except Exception as exc:  # vosk raises a bare Exception("Failed to create a model")
-            raise AsrUnavailable(f"speech model at {p} cannot be loaded: {exc}") from None
-        _models[key] = model
-        return model
-
-
-def build_grammar(model: Any, phrases: list[str]) -> tuple[list[str], list[str]]:
-    """The recognizer grammar for ``phrases`` restricted to ``model``'s vocabulary, and the words
-    left out. A word missing as written is tried with «ё» spelt «е». ``[unk]`` is appended only
-    when the model has it (a grammar naming an absent word would only produce warnings)."""
-    known: dict[str, str | None] = {}
-
-    def resolve(word: str) -> str | None:
-        if word not in known:
-            found: str | None = None
-            for cand in dict.fromkeys((word, word.replace("ё", "е"))):
-                if model.vosk_model_find_word(cand) >= 0:
-                    found = cand
-                    break
-            known[word] = found
-        return known[word]
-
-    grammar: list[str] = []
-    for phrase in phrases:
-        kept = [w for w in (resolve(w) for w in phrase.split()) if w]
-        text = " ".join(kept)
-        if text and text not in grammar:
-            grammar.append(text)
-    dropped = sorted(w for w, found in known.items() if found is None)
-    if model.vosk_model_find_word(UNK) >= 0:
-        grammar.append(UNK)
-    return grammar, dropped
 
 
 @dataclass(frozen=True, slots=True)

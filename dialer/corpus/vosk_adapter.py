@@ -15,7 +15,7 @@ from typing import Any
 
 from dialer.analysis.offline import RecognizerFactory, RecognizerUpdate
 from dialer.asr.catalogue import Catalogue
-from dialer.asr.engine import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, UNK, build_grammar, load_model
+from dialer.asr.vosk_engine import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, UNK, build_grammar, load_model
 from dialer.errors import AsrUnavailable
 
 

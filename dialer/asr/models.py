@@ -523,3 +523,15 @@ def _install(entry: ModelEntry, root: Path, target: Path, origin: dict[str, Any]
     if target.exists():
         shutil.rmtree(target)
     os.replace(root, target)  # one rename: the model appears complete or not at all
+
+
+def ensure_installed(
+    name: str, dest_dir: Path = MODELS_DIR, manifest: Path = MANIFEST, log: Callable[[str], None] | None = None
+) -> Path:
+    """The installed model ``name``, pulled first when it is missing (what the demo and the tests
+    call; a model without a verifiable manifest entry is never pulled here)."""
+    entry = load_manifest(manifest).get(name)
+    if entry is None:
+        raise ModelDownloadError(f"no model {name!r} in {manifest}")
+    path = installed_path(entry, dest_dir)
+    return path if path is not None else pull_model(entry, dest_dir, log=log)

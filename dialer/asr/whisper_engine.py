@@ -83,9 +83,12 @@ class Decoded:
 
     @property
     def confidence(self) -> float:
-        """0..1: the mean token probability, discounted by the chance that there was no speech
-        and halved for a repetition loop."""
-        c = math.exp(min(0.0, self.avg_logprob)) * (1.0 - self.no_speech_prob)
+        """0..1: the mean token probability, discounted when the model leans to "no speech"
+        (above an even chance; short real words often get 0.3-0.5) and halved for a repetition
+        loop."""
+        c = math.exp(min(0.0, self.avg_logprob))
+        if self.no_speech_prob > 0.5:
+            c *= max(0.0, (1.0 - self.no_speech_prob) / 0.5)
         if self.compression_ratio > _COMPRESSION_LIMIT:
             c *= 0.5
         return round(max(0.0, min(1.0, c)), 3)

@@ -236,11 +236,15 @@ class WhisperEngine:
         n = min(frames, features.shape[-1])
         window[:, :n] = features[:, :n]
         encoded = model.encode(window)
+        # room for the words of this much speech (about 6 tokens a second) and no more: a
+        # repetition loop stops early instead of running to the cap
+        seconds = len(audio16k) / WHISPER_RATE_HZ
+        max_new = min(p.max_new_tokens, max(48, int(12 * seconds) + 24))
         result = model.model.generate(
             encoded,
             [self._prompt],
             beam_size=p.beam_size,
-            max_length=len(self._prompt) + p.max_new_tokens,
+            max_length=len(self._prompt) + max_new,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -271,6 +271,12 @@ class PhraseMatcher:
                     s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
                     if s2 > 0 and h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2 > cand:
                         cand, move = h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2, ("p", i - 2, j - 1)
+                if i >= 3 and sim[i - 1][j - 1] < _MERGE_SIM:
+                    # three short phrase words run together («услупаетому» for «услуг по этому»)
+                    s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                    w3 = w[i - 3] + w[i - 2] + w[i - 1]
+                    if s3 > 0 and h[i - 3][j - 1] + w3 * s3 > cand:
+                        cand, move = h[i - 3][j - 1] + w3 * s3, ("q", i - 3, j - 1)
                 h[i][j] = cand
                 back[i][j] = move
                 if cand > best:
@@ -288,6 +294,9 @@ class PhraseMatcher:
                 s2 = _merged(p.tokens[i - 1], text[j - 2] + text[j - 1])
                 pairs.append((i - 1, j - 2, s2))
                 pairs.append((i - 1, j - 1, s2))
+            elif kind == "q":
+                s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                pairs.extend((i - k, j - 1, s3) for k in (3, 2, 1))
             elif kind == "p":
                 s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
                 pairs.append((i - 2, j - 1, s2))

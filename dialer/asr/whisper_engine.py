@@ -9,9 +9,10 @@ silence, «СПОКОЙНАЯ МУЗЫКА» on tones), so:
   first syllable is whole); a stretch with less than :attr:`WhisperParams.min_voiced_ms` of voiced
   frames (a click, a breath) is dropped undecoded; silence, tones and noise never reach the model;
 * a stretch is decoded when it ends (:attr:`WhisperParams.end_pause_ms` of unvoiced frames: a
-  ``final`` hypothesis) and early during long speech (every :attr:`WhisperParams.early_decode_ms`
-  of it: a partial hypothesis of the stretch so far), so a long announcement is read before it
-  ends; a stretch longer than :attr:`WhisperParams.max_segment_ms` is closed and a new one begun;
+  ``final`` hypothesis) and early during long speech (after :attr:`WhisperParams.early_decode_ms`
+  of it, then every :attr:`WhisperParams.early_every_ms`: a partial hypothesis of the stretch so
+  far), so a long announcement is read before it ends; a stretch longer than
+  :attr:`WhisperParams.max_segment_ms` is settled and a new one begun;
 * the encoder sees the audio's length (plus :attr:`WhisperParams.pad_ms` of padding), not the
   library's fixed 30 s window: ctranslate2 ≥ 4 accepts shorter mel features, which cuts the CPU of
   a decode several times (bench/bench_asr.py measures it);
@@ -20,7 +21,8 @@ silence, «СПОКОЙНАЯ МУЗЫКА» on tones), so:
   without timestamps;
 * every result carries a confidence from the average log-probability and the no-speech
   probability; text the model itself calls no speech (Whisper's own rule: no-speech probability
-  > 0.6 and average log-probability < −1) is dropped.
+  > 0.6 and average log-probability < −1) is dropped, and so is text under
+  :attr:`WhisperParams.min_confidence` (what it invents on noise that got past the VAD).
 
 One model per process and path (:func:`load_whisper`), loaded by :meth:`WhisperEngine.load`, which
 the caller runs off the event loop; decodes run in the caller's thread (the session's bounded
@@ -65,11 +67,13 @@ class WhisperParams:
     max_new_tokens: int = 128  # faster-whisper 1.2.1 truncates below 64
     pre_roll_ms: int = 200
     end_pause_ms: int = 300  # unvoiced frames that end a stretch of speech
-    early_decode_ms: int = 2500  # continuous speech before (and between) early decodes
+    early_decode_ms: int = 2500  # continuous speech before the first early decode …
+    early_every_ms: int = 1000  # … and between the next ones (the session stops us once decided)
     min_voiced_ms: int = 120  # a stretch with less voiced audio is not speech
-    max_segment_ms: int = 15000
+    max_segment_ms: int = 10000  # a longer stretch is settled and a new one begun
     pad_ms: int = 1000  # silence the encoder sees after the audio (text ends cleanly)
     min_window_ms: int = 3000  # shortest encoder window (very short words read better)
+    min_confidence: float = 0.35  # text below this is what Whisper invents on noise: dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +264,9 @@ class WhisperEngine:
         decoded = Decoded(text, avg_logprob, float(result.no_speech_prob), ratio)
         if decoded.no_speech_prob > _NO_SPEECH_THRESHOLD and decoded.avg_logprob < _LOGPROB_THRESHOLD:
             return Decoded("", avg_logprob, decoded.no_speech_prob, ratio)
-        if not any(ch.isalnum() for ch in text):
+        if not any(ch.isalnum() for ch in text) or decoded.confidence < self.params.min_confidence:
+            # «СПОКОЙНАЯ МУЗЫКА», «Блин!» on noise the VAD let through: 0.1-0.33 here, real words
+            # of the corpus 0.4 and up (bench/bench_asr.py)
             return Decoded("", avg_logprob, decoded.no_speech_prob, ratio)
         return decoded
 
@@ -321,7 +327,7 @@ class WhisperRecognizer:
             return self._finish()
         if voiced and self._seg_ms - self._trailing_ms >= self._next_early_ms:
             # long continuous speech: read what has been said so far
-            self._next_early_ms += self._p.early_decode_ms
+            self._next_early_ms += self._p.early_every_ms
             return self._decode(final=False)
         return ()
 

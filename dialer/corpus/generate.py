@@ -65,7 +65,7 @@ from dialer.corpus.texts import (
     VOICEMAIL_GREETINGS,
     VOICEMAIL_SERVICES,
 )
-from dialer.corpus.tones import cadence_ms, sit, sit_triplet_ms, tone, tone_plan
+from dialer.corpus.tones import cadence, cadence_ms, sit, sit_triplet_ms, tone, tone_plan
 from dialer.corpus.tts import SPEAKERS, Say, Synthesiser, TtsEngine, Voice
 from dialer.corpus.wavio import read_wav, write_wav
 from dialer.domain.fusion import NOT_WORKING_CLASSES
@@ -73,14 +73,18 @@ from dialer.domain.model import CallClass
 from dialer.domain.q850 import Cause, DialStatus
 
 __all__ = [
+    "BUSY_CADENCE_MS",
+    "CONGESTION_CADENCE_MS",
     "FULL",
     "SMALL",
+    "TONE_HZ",
     "CorpusError",
     "CorpusSize",
     "Recipe",
     "Speech",
     "Voice",
     "active_rms",
+    "cadence",
     "generate",
     "plan_corpus",
     "read_wav",
@@ -122,6 +126,12 @@ _ENDINGS: dict[CallClass, tuple[tuple[int, str | None], ...]] = {
 }
 
 _NOT_WORKING = frozenset(c.value for c in NOT_WORKING_CLASSES)
+
+# The RU plan's figures under their old names (tests of dialer.corpus.evaluate use them); they
+# are read from config/tones.yaml like every tone of the corpus.
+TONE_HZ = min(tone_plan().tone("busy").frequencies_hz)
+BUSY_CADENCE_MS = cadence_ms(tone_plan().tone("busy"))
+CONGESTION_CADENCE_MS = cadence_ms(tone_plan().tone("congestion"))
 
 # --- variation -----------------------------------------------------------------------------------
 ESPEAK_SPEEDS_WPM = (130, 160, 190)

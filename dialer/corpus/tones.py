@@ -70,3 +70,14 @@ def sit(cycles: int, level_dbm0: float, country: str = DEFAULT_COUNTRY) -> Float
 def sit_triplet_ms(country: str = DEFAULT_COUNTRY) -> int:
     """The sounding part of one SIT cycle (the three segments, without the pause)."""
     return sum(s.duration_ms or 0 for s in tone_plan(country).tone("info").segments if s.freqs_hz)
+
+
+def cadence(freq_hz: float, on_ms: int, off_ms: int, total_ms: int, level_dbm0: float) -> FloatArray:
+    """An on/off tone of ``total_ms`` starting with the tone (a one-frequency cadence given by
+    hand; plan tones come from :func:`tone`)."""
+    out = np.zeros(ms_to_samples(total_ms))
+    for start_ms in range(0, total_ms, on_ms + off_ms):
+        a = ms_to_samples(start_ms)
+        b = min(len(out), ms_to_samples(start_ms + on_ms))
+        out[a:b] = sine(freq_hz, b - a, level_dbm0)
+    return out

@@ -1,6 +1,8 @@
 """Run a recognizer over recorded audio the way the call session feeds it: 20 ms frames, each with
-the project's voice-activity flag (:class:`dialer.audio.vad.Vad`, per frame). For engine-level
-tests, benchmarks and evaluation; the live path is the call session's."""
+the project's voice-activity flag — the VAD's speech state after the frame
+(:attr:`dialer.audio.vad.Vad.in_speech`: onset over a few voiced frames, 200 ms hangover), as the
+session's ``listening.voiced`` is. For engine-level tests, benchmarks and evaluation; the live path
+is the call session's."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def voiced_frames(pcm: bytes, sample_rate: int = 8000) -> Iterator[tuple[bytes, 
             break
         energy = float(x @ x)
         vad.push(power_spectrum(x), level_dbm0(energy / len(x)), (k // step) * FRAME_MS)
-        yield frame, vad.last_frame_voiced
+        yield frame, vad.in_speech
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,10 @@ Whisper is not a streaming recognizer and writes text on anything («Редак�
 silence, «СПОКОЙНАЯ МУЗЫКА» on tones), so:
 
 * **only speech is decoded**: audio is buffered only while the session's voice-activity flag says
-  *voiced* (with :attr:`WhisperParams.pre_roll_ms` of audio before the first voiced frame, so the
-  first syllable is whole); a stretch with less than :attr:`WhisperParams.min_voiced_ms` of voiced
-  frames (a click, a breath) is dropped undecoded; silence, tones and noise never reach the model;
+  *voiced* — the VAD's speech state with its onset and hangover (``Vad.in_speech``), with
+  :attr:`WhisperParams.pre_roll_ms` of audio before it so the first syllable is whole; a stretch
+  flagged for less than :attr:`WhisperParams.min_voiced_ms` (a click) is dropped undecoded;
+  silence, tones and noise the VAD rejects never reach the model;
 * a stretch is decoded when it ends (:attr:`WhisperParams.end_pause_ms` of unvoiced frames: a
   ``final`` hypothesis) and early during long speech (after :attr:`WhisperParams.early_decode_ms`
   of it, then every :attr:`WhisperParams.early_every_ms`: a partial hypothesis of the stretch so
@@ -66,10 +67,10 @@ class WhisperParams:
     beam_size: int = 5
     max_new_tokens: int = 128  # faster-whisper 1.2.1 truncates below 64
     pre_roll_ms: int = 200
-    end_pause_ms: int = 300  # unvoiced frames that end a stretch of speech
+    end_pause_ms: int = 100  # unvoiced frames that end a stretch (after the VAD's own hangover)
     early_decode_ms: int = 2500  # continuous speech before the first early decode …
     early_every_ms: int = 1000  # … and between the next ones (the session stops us once decided)
-    min_voiced_ms: int = 120  # a stretch with less voiced audio is not speech
+    min_voiced_ms: int = 300  # a stretch flagged voiced for less (hangover included) is a click
     max_segment_ms: int = 10000  # a longer stretch is settled and a new one begun
     pad_ms: int = 1000  # silence the encoder sees after the audio (text ends cleanly)
     min_window_ms: int = 3000  # shortest encoder window (very short words read better)

@@ -22,8 +22,9 @@ silence, «СПОКОЙНАЯ МУЗЫКА» on tones), so:
   without timestamps;
 * every result carries a confidence from the average log-probability and the no-speech
   probability; text the model itself calls no speech (Whisper's own rule: no-speech probability
-  > 0.6 and average log-probability < −1) is dropped, and so is text under
-  :attr:`WhisperParams.min_confidence` (what it invents on noise that got past the VAD).
+  > 0.6 and average log-probability < −1) is dropped, and so are its sound annotations
+  («СПОКОЙНАЯ МУЗЫКА») and text under :attr:`WhisperParams.min_confidence` (what it invents on
+  noise that got past the VAD).
 
 One model per process and path (:func:`load_whisper`), loaded by :meth:`WhisperEngine.load`, which
 the caller runs off the event loop; decodes run in the caller's thread (the session's bounded
@@ -74,7 +75,7 @@ class WhisperParams:
     max_segment_ms: int = 10000  # a longer stretch is settled and a new one begun
     pad_ms: int = 1000  # silence the encoder sees after the audio (text ends cleanly)
     min_window_ms: int = 3000  # shortest encoder window (very short words read better)
-    min_confidence: float = 0.35  # text below this is what Whisper invents on noise: dropped
+    min_confidence: float = 0.3  # text below this is what Whisper invents on noise: dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +89,24 @@ class Decoded:
 
     @property
     def confidence(self) -> float:
-        """0..1: the mean token probability, discounted when the model leans to "no speech"
-        (above an even chance; short real words often get 0.3-0.5) and halved for a repetition
-        loop."""
+        """0..1: the mean token probability, lowered (to half at most) as the model leans to "no
+        speech" beyond an even chance — real words under noise or clipping often get 0.6-0.9, so
+        it is a weak witness — and halved for a repetition loop."""
         c = math.exp(min(0.0, self.avg_logprob))
-        if self.no_speech_prob > 0.5:
-            c *= max(0.0, (1.0 - self.no_speech_prob) / 0.5)
+        c *= 1.0 - 0.5 * max(0.0, self.no_speech_prob - 0.5) / 0.5
         if self.compression_ratio > _COMPRESSION_LIMIT:
             c *= 0.5
         return round(max(0.0, min(1.0, c)), 3)
+
+
+def is_sound_annotation(text: str) -> bool:
+    """Whisper's subtitle habits for what is not speech: «СПОКОЙНАЯ МУЗЫКА» (capitals),
+    «(музыка)», «[аплодисменты]», «*смех*»."""
+    t = text.strip()
+    if t[:1] in "([*♪" and t[-1:] in ")]*♪":
+        return True
+    letters = [ch for ch in t if ch.isalpha()]
+    return len(letters) >= 4 and all(ch.isupper() for ch in letters)
 
 
 # --- 8 kHz → 16 kHz ------------------------------------------------------------------------------
@@ -265,9 +275,13 @@ class WhisperEngine:
         decoded = Decoded(text, avg_logprob, float(result.no_speech_prob), ratio)
         if decoded.no_speech_prob > _NO_SPEECH_THRESHOLD and decoded.avg_logprob < _LOGPROB_THRESHOLD:
             return Decoded("", avg_logprob, decoded.no_speech_prob, ratio)
-        if not any(ch.isalnum() for ch in text) or decoded.confidence < self.params.min_confidence:
-            # «СПОКОЙНАЯ МУЗЫКА», «Блин!» on noise the VAD let through: 0.1-0.33 here, real words
-            # of the corpus 0.4 and up (bench/bench_asr.py)
+        if (
+            not any(ch.isalnum() for ch in text)
+            or is_sound_annotation(text)
+            or decoded.confidence < self.params.min_confidence
+        ):
+            # what it writes on noise the VAD let through: «СПОКОЙНАЯ МУЗЫКА», «Блин!» (confidence
+            # 0.1-0.3 here; real words of the corpus 0.33 and up, bench/bench_asr.py)
             return Decoded("", avg_logprob, decoded.no_speech_prob, ratio)
         return decoded
 

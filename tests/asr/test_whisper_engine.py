@@ -15,7 +15,14 @@ from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.port import Recognizer, RecognizerEngine
 from dialer.asr.replay import final_text, run_recognizer, silence
-from dialer.asr.whisper_engine import WhisperEngine, WhisperParams, load_whisper, upsample_2x
+from dialer.asr.whisper_engine import (
+    Decoded,
+    WhisperEngine,
+    WhisperParams,
+    is_sound_annotation,
+    load_whisper,
+    upsample_2x,
+)
 from dialer.corpus.audio import codec_roundtrip
 from dialer.corpus.tts import Say, Synthesiser, Voice
 from dialer.domain.model import CallClass
@@ -206,3 +213,29 @@ def test_upsampling_keeps_the_band_and_leaves_no_image() -> None:
     at = lambda f: float(spec[np.argmin(np.abs(freqs - f))])  # noqa: E731
     assert 20 * math.log10(at(7000) / at(1000)) < -60  # the 7 kHz image is gone
     assert abs(float(np.sqrt(np.mean(y[1000:-1000] ** 2))) - 0.5 / math.sqrt(2)) < 0.01  # level kept
+
+
+@pytest.mark.parametrize(
+    ("text", "annotation"),
+    [
+        ("СПОКОЙНАЯ МУЗЫКА", True),
+        ("ДИНАМИЧНАЯ МУЗЫКА ДИНАМИЧНАЯ МУЗЫКА", True),
+        ("(музыка)", True),
+        ("[аплодисменты]", True),
+        ("Номер заблокирован.", False),
+        ("Алло!", False),
+        ("МТС", False),
+    ],
+)
+def test_sound_annotations_are_not_speech(text: str, annotation: bool) -> None:
+    assert is_sound_annotation(text) is annotation
+
+
+def test_confidence_follows_the_log_probability_and_leans_on_no_speech() -> None:
+    clean = Decoded("номер заблокирован", -0.2, 0.05, 1.0)
+    noisy = Decoded("номер заблокирован", -0.2, 0.95, 1.0)
+    loop = Decoded("номер номер номер номер", -0.2, 0.05, 3.0)
+    unsure = Decoded("блин", -1.5, 0.3, 0.5)
+    assert clean.confidence > noisy.confidence >= clean.confidence / 2
+    assert loop.confidence == pytest.approx(clean.confidence / 2, abs=0.01)
+    assert unsure.confidence < WhisperParams().min_confidence < noisy.confidence

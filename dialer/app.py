@@ -22,6 +22,7 @@ from dialer.ami.pool import ServerPool
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.port import RecognizerEngine
+from dialer.asr.select import engine_from_settings
 from dialer.asr.service import AsrService
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
@@ -37,6 +38,7 @@ from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.logging import register_secret
 from dialer.services import command_processor
+from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS
 from dialer.session.recording import Recorder
 from dialer.session.session import SessionConfig, SessionSetup
 from dialer.storage.db import Database
@@ -119,8 +121,8 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         if opts.mqtt and settings.mqtt.enabled:
             publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
 
-        setup = opts.setup or session_setup(settings)
         engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
+        setup = opts.setup or session_setup(settings, engine=engine)
         asr = AsrService(engine, max_workers=settings.asr.max_workers) if engine and opts.audio_analysis else None
         recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
         worker = Worker(
@@ -238,9 +240,18 @@ def default_campaign(settings: Settings, name: str = "") -> CampaignSettings:
     )
 
 
-def session_setup(settings: Settings, *, fusion: FusionConfig | None = None) -> SessionSetup:
+# Partial hypotheses that must agree before a partial match counts, per engine: Vosk gives one
+# every 200 ms chunk and they flicker; Whisper's early decodes come a second apart and two that
+# agree are as good as a final one.
+CONFIRM_PARTIALS = {"vosk": 3, "whisper": 2}
+
+
+def session_setup(
+    settings: Settings, *, fusion: FusionConfig | None = None, engine: RecognizerEngine | None = None
+) -> SessionSetup:
     """How calls are decided, from the settings: the region's tone plan, the phrase catalogue (read
-    and validated whether or not a speech model is installed), the known recordings."""
+    and validated whether or not a speech model is installed), the known recordings, and the
+    confirmation rule of the speech engine that will decode (when one does)."""
     plans = load_toneplans(settings.tones_path)
     catalogue = load_catalogue(settings.phrases_path)
     return SessionSetup(
@@ -248,6 +259,9 @@ def session_setup(settings: Settings, *, fusion: FusionConfig | None = None) -> 
         config=SessionConfig(
             fusion=fusion or FusionConfig(),
             max_call_ms=int(settings.dial.max_call_s * 1000),
+            confirm_partials=CONFIRM_PARTIALS.get(engine.name, DEFAULT_CONFIRM_PARTIALS)
+            if engine
+            else DEFAULT_CONFIRM_PARTIALS,
         ),
         matcher=PhraseMatcher(catalogue),
         fingerprints=fingerprint_library(settings.announcements_path),
@@ -256,14 +270,14 @@ def session_setup(settings: Settings, *, fusion: FusionConfig | None = None) -> 
 
 
 def asr_engine(settings: Settings) -> RecognizerEngine | None:
-    """The speech engine the settings ask for, not loaded yet; None (said once) when none is
+    """The speech engine ``[asr]`` asks for, not loaded yet; None (said once) when its model is not
     installed — announcements are then judged by known recordings, tones and causes."""
-    log.warning(
-        "no speech model at %s: announcements are judged by known recordings, tones and causes only "
-        "(dialer models pull fetches it)",
-        settings.asr.model_path,
-    )
-    return None
+    engine, why = engine_from_settings(settings.asr, load_catalogue(settings.phrases_path))
+    if engine is None:
+        log.warning("speech recognition off: %s; announcements are judged by known recordings, tones and causes", why)
+    else:
+        log.info("speech recognition: %s", why)
+    return engine
 
 
 @functools.cache

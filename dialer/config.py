@@ -106,11 +106,25 @@ class MqttSettings:
     keepalive_s: int = 30
 
 
+ASR_ENGINES = ("auto", "vosk", "whisper")
+
+
 @dataclass(frozen=True)
 class AsrSettings:
+    """``[asr]``: which recognizer engine, its model, and the decoding threads.
+
+    ``engine``: ``auto`` (Whisper when its model is installed, else Vosk when its model is, else
+    none), ``whisper`` or ``vosk``. ``model_path`` is the Vosk model directory and
+    ``whisper_model_path`` the CTranslate2 Whisper model directory; unset, each defaults to its
+    model under ``asr_models/``. ``cpu_threads`` are the threads of one Whisper decode;
+    ``max_workers`` the decodes run at once."""
+
     model_path: Path | None = None
     max_workers: int = 2
     sample_rate: int = 8000
+    engine: str = "auto"
+    whisper_model_path: Path | None = None
+    cpu_threads: int = 1
 
 
 class RecordUntil(enum.StrEnum):
@@ -250,9 +264,17 @@ def load_settings(path: Path | None = None) -> Settings:
             keepalive_s=int(m.get("keepalive_s", 30)),
         )
         r = data.get("asr", {})
+        asr_engine = str(r.get("engine", "auto"))
+        if asr_engine not in ASR_ENGINES:
+            raise ConfigError(
+                f"[asr] engine must be one of {', '.join(ASR_ENGINES)}, got {asr_engine!r}", source=source
+            )
         asr = AsrSettings(
             model_path=_path(base, r["model_path"], "") if r.get("model_path") else None,
             max_workers=int(r.get("max_workers", 2)),
+            engine=asr_engine,
+            whisper_model_path=_path(base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
+            cpu_threads=max(1, int(r.get("cpu_threads", 1))),
         )
         p = data.get("paths", {})
         return Settings(

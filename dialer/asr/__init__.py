@@ -1,9 +1,9 @@
 """Offline speech recognition of announcements: the phrase catalogue, the tolerant matcher, the
-Vosk engine (one shared model, one grammar recognizer per call, bounded executor) and the model
-manifest/download.
+recognizer port (:mod:`~dialer.asr.port`) with its Whisper and Vosk engines, the engine choice
+(:mod:`~dialer.asr.select`) and the model manifest/download (:mod:`~dialer.asr.models`).
 
-The catalogue and matcher are pure; :mod:`dialer.asr.engine` and :mod:`dialer.asr.models` are
-the adapters (they import vosk / touch the network only when used).
+The catalogue and matcher are pure; the engines and the models module are the adapters (they
+import faster-whisper / vosk or touch the network only when used).
 """
 
 from dialer.asr.catalogue import Catalogue, Phrase, load_catalogue, parse_catalogue

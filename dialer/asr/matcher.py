@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from dialer.asr.catalogue import Catalogue, Phrase
-from dialer.asr.text import stem, tokenize
+from dialer.asr.text import edit_distance, negated, phonetic, reglue_negation, stem, tokenize
 from dialer.domain.model import CallClass
 
 QUALIFIER_WINDOW = 2  # words either side of the matched span checked for required/forbidden words
 ACCEPT_FINAL = 0.6  # confidence a final text needs
 ACCEPT_PARTIAL = 0.75  # confidence over the heard stretch a partial text needs to decide early
-MIN_EVIDENCE = 1.0  # aligned weight a partial decision needs (one single-class word, or more)
+MIN_EVIDENCE = (
+    0.95  # aligned weight a partial decision needs (one single-class word, or a two-class word and a common one)
+)
 MIN_PARTIAL_COVERAGE = 0.4  # share of the phrase a partial decision needs
 MIN_PARTIAL_WORDS = 2  # one word alone never decides early (a grammar recogniser invents words)
 MIN_FINAL_EVIDENCE = 0.5  # aligned weight a final match needs (one two-class word, or more)
@@ -47,6 +49,8 @@ _GAP = 0.2  # penalty per extra text word inside a match
 _SWAP = 0.15  # penalty per swapped word pair
 _CUT_MIN = 4  # shortest cut-off word credited as the start of a phrase word
 _STEM_PREFIX_MIN = 5
+_FUZZY_MIN = 5  # shortest phrase word matched by sound (shorter ones have too many look-alikes)
+_MERGE_SIM = 0.75  # a word split in two («вне зоны» / «внизону»), credited at most this much
 _FUNCTION_WORDS = frozenset(
     "и или в на вы вами вас для по к с за до а the a an is are you to of or and have has been be "
     "please your this that".split()
@@ -115,13 +119,44 @@ def similarity(phrase_token: str, text_token: str) -> float:
     return 0.0
 
 
-def _qualifier_heard(word: str, text_token: str) -> bool:
+def _sounds_like(phrase_token: str, text_token: str) -> float:
+    """Free-text misspellings: the sound keys agree, or differ by one edit (two in long words).
+    Never across «не»: «доступен» is not «недоступен»."""
+    if len(phrase_token) < _FUZZY_MIN or len(text_token) < _FUZZY_MIN - 1:
+        return 0.0
+    if negated(phrase_token) != negated(text_token):
+        return 0.0
+    pk, tk = phonetic(phrase_token), phonetic(text_token)
+    if pk == tk:
+        return 0.85
+    limit = 1 if len(pk) < 8 else 2
+    d = edit_distance(pk, tk, limit)
+    if d > limit:
+        return 0.0
+    return 0.8 - 0.1 * (d - 1) - (0.1 if pk[0] != tk[0] else 0.0)
+
+
+@lru_cache(maxsize=262144)
+def _merged(phrase_part: str, text_part: str) -> float:
+    """A word boundary misplaced: the joined words sound alike (never a mere prefix)."""
+    if phrase_part == text_part:
+        return _MERGE_SIM
+    return min(_MERGE_SIM, _sounds_like(phrase_part, text_part))
+
+
+def _qualifier_heard(word: str, text_token: str, *, lenient: bool = False) -> bool:
     """Stricter than :func:`similarity`: a decisive word counts as heard only when the stems
     agree or the text token is its cut-off start («времен…»), never for mere look-alikes
-    («время» is not «временно»)."""
+    («время» is not «временно»). ``lenient`` (checking that a qualifier is *absent*) also takes
+    a misspelling one edit away («времено»): a temporary announcement must never pass for a
+    not-working one."""
     if stem(word) == stem(text_token):
         return True
-    return len(text_token) >= _CUT_MIN and word.startswith(text_token)
+    if len(text_token) >= _CUT_MIN and word.startswith(text_token):
+        return True
+    if lenient and len(word) >= _FUZZY_MIN and len(text_token) >= _FUZZY_MIN:
+        return edit_distance(phonetic(word), phonetic(text_token), 1) <= 1
+    return False
 
 
 class PhraseMatcher:
@@ -144,6 +179,20 @@ class PhraseMatcher:
             for t in dict.fromkeys(p.tokens):
                 self._phrases_of[t].append(k)
         self._candidates_cache: dict[str, tuple[int, ...]] = {}
+        self._negated_words = frozenset(t for t in self._vocabulary if negated(t))
+        self._stems = frozenset(stem(t) for t in self._vocabulary)
+
+    def _similarity(self, phrase_token: str, text_token: str) -> float:
+        """:func:`similarity`, and for a word the catalogue does not know, how it sounds
+        («Обонент»): a known word («выключен») never passes for another («отключён»)."""
+        s = similarity(phrase_token, text_token)
+        if s > 0 or stem(text_token) in self._stems:
+            return s
+        return _sounds_like(phrase_token, text_token)
+
+    def tokens(self, text: str) -> list[str]:
+        """``text`` tokenised for matching, with «не» glued to the wrong word moved back."""
+        return reglue_negation(tokenize(text), self._negated_words)
 
     def _candidates(self, token: str) -> tuple[int, ...]:
         """Indexes of the phrases with a word ``token`` can stand for (cached per token)."""
@@ -151,7 +200,7 @@ class PhraseMatcher:
         if hit is None:
             ks: set[int] = set()
             for v in self._vocabulary:
-                if similarity(v, token) > 0:
+                if self._similarity(v, token) > 0:
                     ks.update(self._phrases_of[v])
             hit = tuple(sorted(ks))
             if len(self._candidates_cache) < 100_000:
@@ -189,7 +238,7 @@ class PhraseMatcher:
         m, n = len(p.tokens), len(text)
         w = [self.token_weight(t) for t in p.tokens]
         total = sum(w)
-        sim = [[similarity(pt, tt) for tt in text] for pt in p.tokens]
+        sim = [[self._similarity(pt, tt) for tt in text] for pt in p.tokens]
         if not any(any(row) for row in sim):
             return None
         h = [[0.0] * (n + 1) for _ in range(m + 1)]
@@ -212,6 +261,22 @@ class PhraseMatcher:
                         v = h[i - 2][j - 2] + w[i - 1] * s1 + w[i - 2] * s2 - _SWAP
                         if v > cand:
                             cand, move = v, ("x", i - 2, j - 2)
+                if j >= 2 and sim[i - 1][j - 1] < _MERGE_SIM:
+                    # one phrase word written as two («но мир» for «номер»)
+                    s2 = _merged(p.tokens[i - 1], text[j - 2] + text[j - 1])
+                    if s2 > 0 and h[i - 1][j - 2] + w[i - 1] * s2 > cand:
+                        cand, move = h[i - 1][j - 2] + w[i - 1] * s2, ("t", i - 1, j - 2)
+                if i >= 2 and sim[i - 1][j - 1] < _MERGE_SIM:
+                    # two phrase words written as one («внизону» for «вне зоны»)
+                    s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                    if s2 > 0 and h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2 > cand:
+                        cand, move = h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2, ("p", i - 2, j - 1)
+                if i >= 3 and sim[i - 1][j - 1] < _MERGE_SIM:
+                    # three short phrase words run together («услупаетому» for «услуг по этому»)
+                    s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                    w3 = w[i - 3] + w[i - 2] + w[i - 1]
+                    if s3 > 0 and h[i - 3][j - 1] + w3 * s3 > cand:
+                        cand, move = h[i - 3][j - 1] + w3 * s3, ("q", i - 3, j - 1)
                 h[i][j] = cand
                 back[i][j] = move
                 if cand > best:
@@ -225,6 +290,17 @@ class PhraseMatcher:
             elif kind == "x":
                 pairs.append((i - 1, j - 2, sim[i - 1][j - 2]))
                 pairs.append((i - 2, j - 1, sim[i - 2][j - 1]))
+            elif kind == "t":
+                s2 = _merged(p.tokens[i - 1], text[j - 2] + text[j - 1])
+                pairs.append((i - 1, j - 2, s2))
+                pairs.append((i - 1, j - 1, s2))
+            elif kind == "q":
+                s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                pairs.extend((i - k, j - 1, s3) for k in (3, 2, 1))
+            elif kind == "p":
+                s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
+                pairs.append((i - 2, j - 1, s2))
+                pairs.append((i - 1, j - 1, s2))
             elif kind == "":
                 break
             i, j = pi, pj
@@ -240,7 +316,7 @@ class PhraseMatcher:
         hi = min(len(text), span[1] + QUALIFIER_WINDOW)
         window = text[lo:hi]
         for f in p.forbid:
-            if any(_qualifier_heard(f, t) for t in window):
+            if any(_qualifier_heard(f, t, lenient=True) for t in window):
                 return True
         for r in p.require:
             if not any(_qualifier_heard(r, t) for t in window):
@@ -252,7 +328,7 @@ class PhraseMatcher:
     def match_all(self, text: str, *, floor: float = 0.3) -> list[Match]:
         """Every phrase whose confidence reaches ``floor`` (qualifier-rejected ones left out),
         best first. ``decisive`` is set as for final text."""
-        tokens = tokenize(text)
+        tokens = self.tokens(text)
         out = [
             self._to_match(a, tokens, decisive=a.confidence >= ACCEPT_FINAL)
             for a in self._aligned(tokens)
@@ -281,7 +357,7 @@ class PhraseMatcher:
         only when no other phrase matched. Partial text: a match only when it is decisive
         already (see the module notes); hints never decide on partial text.
         """
-        tokens = tokenize(text)
+        tokens = self.tokens(text)
         live = [a for a in self._aligned(tokens) if not a.rejected and self._has_key_word(a)]
         if partial:
             # Judge what has been heard so far: a well-matched stretch carrying enough

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+# Hyphens split words: Whisper joins words it is unsure of («Амашка-наберитета»).
+_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _CYRILLIC_RE = re.compile(r"[а-я]")
 _LATIN_RE = re.compile(r"[a-z]")
 
@@ -89,3 +90,64 @@ def stem(token: str) -> str:
             base = base[:-1] + "i"  # temporary / temporarily → temporari
         return base
     return token
+
+
+# --- free-text tolerance (Whisper writes what it hears: «Обонент», «внизону», «заблакирован») ----
+_VOWEL_REDUCTION = str.maketrans({"о": "а", "е": "и", "э": "и", "я": "и", "ы": "и", "й": "и", "ю": "у"})
+_FINAL_DEVOICING = str.maketrans({"б": "п", "в": "ф", "г": "к", "д": "т", "ж": "ш", "з": "с"})
+
+
+@lru_cache(maxsize=65536)
+def phonetic(token: str) -> str:
+    """A crude sound key of a Russian token: unstressed vowels reduced (о→а, е/э/я/ы→и), soft and
+    hard signs dropped, doubled letters single, the last consonant devoiced. «Обонент» and
+    «абонент» meet; «недоступен» and «доступен» do not. Other scripts pass unchanged."""
+    if not _CYRILLIC_RE.search(token):
+        return token
+    k = token.replace("ь", "").replace("ъ", "").translate(_VOWEL_REDUCTION)
+    out: list[str] = []
+    for ch in k:
+        if not out or out[-1] != ch:
+            out.append(ch)
+    if out:
+        out[-1] = out[-1].translate(_FINAL_DEVOICING)
+    return "".join(out)
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, or ``limit + 1`` as soon as it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        best = cur[0]
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            best = min(best, cur[j])
+        if best > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+def negated(token: str) -> bool:
+    """A token that carries Russian «не» (joined by :func:`tokenize` or written together; free
+    text often spells it «ни»: «нитравильно»)."""
+    return token.startswith(("не", "ни")) and len(token) > 4
+
+
+def reglue_negation(tokens: list[str], negated_words: frozenset[str]) -> list[str]:
+    """Free text sometimes glues «не» to the word before it («номерни обслуживается», «но мирний
+    обслуживается»): when a token ends in a «не»-like syllable and the next token, with «не»
+    in front, is a negated catalogue word, move the syllable back («номер необслуживается»)."""
+    out = list(tokens)
+    for i in range(len(out) - 1):
+        prev, nxt = out[i], out[i + 1]
+        if negated(nxt) or ("не" + nxt) not in negated_words:
+            continue
+        for tail in ("ний", "ни", "не", "ней"):
+            if prev.endswith(tail) and len(prev) - len(tail) >= 2:
+                out[i], out[i + 1] = prev[: -len(tail)], "не" + nxt
+                break
+    return out

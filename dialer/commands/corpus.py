@@ -16,8 +16,8 @@ def register(subparsers: Subparsers) -> None:
     corpus = subparsers.add_parser(
         "corpus",
         help="labelled test calls",
-        description="Labelled test calls for the call-progress analysis (espeak-ng and festival Russian "
-        "voices, tones of the RU plan, sox for 8 kHz, G.711 and noise).",
+        description="Labelled test calls for the call-progress analysis (festival's Russian voice as several "
+        "speakers, espeak-ng for safety checks, tones of config/tones.yaml, sox for 8 kHz, G.711 and noise).",
     )
     verbs = corpus.add_subparsers(dest="corpus_command", metavar="VERB", required=True)
     gen = verbs.add_parser(
@@ -27,7 +27,7 @@ def register(subparsers: Subparsers) -> None:
         "Needs espeak-ng, sox and festival with festvox-ru on PATH.",
     )
     gen.add_argument("out_dir", type=Path, metavar="OUT_DIR")
-    gen.add_argument("--small", action="store_true", help="a CI-sized corpus (~80 calls)")
+    gen.add_argument("--small", action="store_true", help="a CI-sized corpus (~90 calls; the full one has ~350)")
     gen.add_argument("--seed", type=int, default=1, help="random seed (same seed, same corpus; default 1)")
     gen.set_defaults(handler=_generate)
 

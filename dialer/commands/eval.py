@@ -18,6 +18,7 @@ from dialer.app import session_setup
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.port import RecognizerEngine
+from dialer.asr.select import engine_from_settings
 from dialer.audio import load_toneplans
 from dialer.commands.common import CliContext, Subparsers
 from dialer.config import DEFAULT_CONFIG_DIR, Settings
@@ -51,7 +52,10 @@ def register(subparsers: Subparsers) -> None:
     ev.add_argument(
         "--labels", type=Path, metavar="FILE", help='recordings: JSON lines {"attempt_id": …, "call_class": …}'
     )
-    ev.add_argument("--model", type=Path, metavar="PATH", help="Vosk model dir (default: settings asr.model_path)")
+    ev.add_argument(
+        "--model", type=Path, metavar="PATH", help="a Whisper or Vosk model directory (default: [asr] in the settings)"
+    )
+    ev.add_argument("--no-model", action="store_true", help="no speech recognition, whatever is installed")
     ev.add_argument("--catalogue", type=Path, metavar="PATH", help="phrase catalogue (default: settings)")
     ev.add_argument("--thresholds", type=Path, metavar="FILE", help=f"thresholds (default {DEFAULT_THRESHOLDS})")
     ev.add_argument("--tones", metavar="COUNTRY", help="tone plan (default: the tones file's default)")
@@ -71,25 +75,28 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(f"{corpus_dir}: not a directory")
     th_path: Path = args.thresholds or DEFAULT_THRESHOLDS
     thresholds = load_thresholds(th_path)
-    # The worker's own decision settings, without the known-recordings library: the generated
-    # corpus speaks with synthetic voices, not the carriers' recordings.
-    setup = replace(
-        session_setup(settings), fingerprints=None, plan=load_toneplans(settings.tones_path).get(args.tones)
-    )
+    # The worker's own decision path and settings, without the known-recordings library: the
+    # generated corpus speaks with synthetic voices, not the carriers' recordings.
     catalogue = load_catalogue(args.catalogue or settings.phrases_path)
-    setup = replace(setup, matcher=PhraseMatcher(catalogue))
-    model_path: Path | None = args.model or settings.asr.model_path
+    asr = (
+        settings.asr
+        if args.model is None
+        else replace(settings.asr, engine="auto", whisper_model_path=args.model, model_path=args.model)
+    )
     engine: RecognizerEngine | None = None
-    if model_path is not None and (args.model is not None or model_path.is_dir()):
-        if not model_path.is_dir():
-            raise AsrUnavailable(f"{model_path}: no speech model there")
-        from dialer.corpus.vosk_adapter import VoskEngine
-
-        engine = VoskEngine(model_path, catalogue, settings.asr.sample_rate)
+    if not args.no_model:
+        engine, why = engine_from_settings(asr, catalogue)
+        if engine is None and args.model is not None:
+            raise AsrUnavailable(f"{args.model}: no Whisper or Vosk model there")
+    if engine is not None:
         engine.load()
-        print(f"speech model: {model_path}; catalogue: {catalogue.source} ({len(catalogue)} phrases)")
+        print(f"speech model: {why}; catalogue: {catalogue.source} ({len(catalogue)} phrases)")
     else:
         print(NO_MODEL_NOTE)
+    plan = load_toneplans(settings.tones_path).get(args.tones)
+    setup = replace(
+        session_setup(settings, engine=engine), plan=plan, matcher=PhraseMatcher(catalogue), fingerprints=None
+    )
     started = time.monotonic()
     if (corpus_dir / LABELS_FILE).exists():
         outcomes = evaluate_corpus(corpus_dir, setup, engine=engine)

@@ -2,133 +2,98 @@
 
 Each call is planned first (every random choice drawn from a per-call generator seeded by
 ``(seed, index)``, so a corpus is reproducible and one call does not shift the others), then the
-speech it needs is synthesised in one batch (espeak-ng per utterance, festival once for all its
-utterances: its start-up dominates), then each call is assembled at 8 kHz:
+speech it needs is synthesised in one batch (:mod:`dialer.corpus.tts`), then each call is
+assembled at 8 kHz:
 
     lead (ringback / SIT / nothing) → speech or tones → tail, at a level in dBm0,
-    + white noise at an SNR, → G.711 μ-law/A-law round trip through sox → ``<id>.wav``
+    + noise (white, pink, brown, babble, street) at an SNR → G.711 μ-law/A-law round trip → ``<id>.wav``
 
 and labelled with its class, the network script AMI would report, the spoken text and the moment
-the class becomes knowable (``disc_end_ms``: the end of the discriminating word, estimated by
-synthesising the text up to that word on its own; the tone onset; the ring timeout …).
+the class becomes knowable (``disc_end_ms``): the end of the discriminating word of an announcement
+(estimated by synthesising the text up to that word on its own), the end of a person's greeting
+(dead air is measured from it), the tone onset, the ring timeout …
 
-Tones follow the RU plan of Asterisk's indications.conf (DESIGN.md §3). Levels use the G.711
-reference: 0 dBm0 is a sine of peak 22 656 in int16 units.
+Pieces: what is said in :mod:`~dialer.corpus.texts`, the voices in :mod:`~dialer.corpus.tts`,
+tones from config/tones.yaml in :mod:`~dialer.corpus.tones`, signal helpers in
+:mod:`~dialer.corpus.audio`, WAV files in :mod:`~dialer.corpus.wavio`.
+
+Voices: festival's Russian voice through several sox "speakers" is the natural-sounding one the
+gate judges; espeak-ng clips are kept for safety checks and labelled ``voice: espeak``.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import shutil
-import subprocess
-import tempfile
-import wave
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from dialer.corpus.labels import LABELS_FILE, SAMPLE_RATE_HZ, CallLabel, NetworkScript, write_labels
+from dialer.corpus.audio import (
+    SAMPLE_RATE_HZ,
+    Codec,
+    CorpusError,
+    FloatArray,
+    Int16Array,
+    NoiseKind,
+    Timeline,
+    active_rms,
+    codec_roundtrip,
+    dbm0_to_rms,
+    ms_to_samples,
+    noise,
+    rms_to_dbm0,
+    scaled_to,
+    sine,
+    to_int16,
+    voiced_bounds,
+)
+from dialer.corpus.labels import LABELS_FILE, CallLabel, NetworkScript, write_labels
+from dialer.corpus.texts import (
+    ANNOUNCEMENTS,
+    BABBLE_TEXTS,
+    CALL_SCREENING,
+    DISC_MARK,
+    ENGLISH_TAILS,
+    IVR_PROMPTS,
+    PAUSE_MARK,
+    PERSON_GREETINGS,
+    PERSON_QUESTIONS,
+    VOICEMAIL_GREETINGS,
+    VOICEMAIL_SERVICES,
+)
+from dialer.corpus.tones import cadence, cadence_ms, sit, sit_triplet_ms, tone, tone_plan
+from dialer.corpus.tts import SPEAKERS, Say, Synthesiser, TtsEngine, Voice
+from dialer.corpus.wavio import read_wav, write_wav
 from dialer.domain.fusion import NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
 from dialer.domain.q850 import Cause, DialStatus
-from dialer.errors import DialerError
 
-FloatArray = npt.NDArray[np.float64]
-Int16Array = npt.NDArray[np.int16]
-
-DBM0_PEAK = 22656.0  # ITU-T G.711: +3.17 dBm0 is full scale
-DBM0_RMS = DBM0_PEAK / math.sqrt(2.0)
-DISC_MARK = "|"  # in a text: the class is knowable once the words before the mark are heard
-FESTIVAL_VOICE = "voice_msu_ru_nsh_clunits"
-
-Engine = Literal["espeak", "festival"]
-Codec = Literal["slin", "ulaw", "alaw"]
-
-
-class CorpusError(DialerError):
-    """A tool the generator needs is missing or failed."""
-
-
-# --- what is said --------------------------------------------------------------------------------
-# Texts of reference/announcements.md; "|" ends the discriminating prefix (absent = whole text).
-ANNOUNCEMENTS: dict[CallClass, tuple[str, ...]] = {
-    CallClass.ANN_TEMPORARILY_UNAVAILABLE: (
-        "абонент временно недоступен | попробуйте позвонить позже",
-        "абонент временно недоступен | пожалуйста позвоните позднее",
-        "абонент не отвечает или временно недоступен | пожалуйста позвоните позднее",
-        "номер на который вы звоните сейчас не в сети | пожалуйста перезвоните позже",
-    ),
-    CallClass.ANN_SWITCHED_OFF: (
-        "аппарат абонента выключен | или находится вне зоны действия сети",
-        "телефон абонента выключен | или находится вне зоны обслуживания",
-    ),
-    CallClass.ANN_NOT_REGISTERED: (
-        "абонент в сети не зарегистрирован",
-        "абонент не зарегистрирован | в сети",
-    ),
-    CallClass.ANN_ABROAD: ("абонент которому вы позвонили находится за пределами | российской федерации",),
-    CallClass.ANN_SUSPENDED: (
-        "обслуживание абонента временно приостановлено",
-        "обслуживание номера временно приостановлено",
-    ),
-    CallClass.ANN_TEMPORARILY_BLOCKED: ("извините набранный вами номер временно заблокирован",),
-    CallClass.ANN_SERVICE_NOT_AVAILABLE: ("данный вид связи недоступен | для абонента",),
-    CallClass.ANN_CONNECTION_IMPOSSIBLE: ("соединение невозможно",),
-    CallClass.ANN_NETWORK_CONGESTED: ("направление перегружено",),
-    CallClass.ANN_SUBSCRIBER_BUSY: (
-        "абонент разговаривает | дождитесь ответа или перезвоните позже",
-        "абонент занят | оставайтесь на линии или перезвоните",
-    ),
-    CallClass.ANN_STILL_TRYING: ("продолжается попытка дозвониться | до абонента который пока что не успел ответить",),
-    CallClass.ANN_NOT_IN_SERVICE: (
-        "набранный вами номер не обслуживается",
-        "набранный вами номер не используется | пожалуйста уточните номер",
-        "номер не обслуживается | или не используется",
-    ),
-    CallClass.ANN_DOES_NOT_EXIST: (
-        "извините номер не существует | или набран неправильно",
-        "набираемый номер не существует",
-        "номер который вы набрали не существует",
-        "вы набрали несуществующий | формат номера",
-    ),
-    CallClass.ANN_WRONG_NUMBER: ("неправильно набран номер",),
-    CallClass.ANN_BLOCKED: ("номер заблокирован", "абонент заблокирован"),
-    CallClass.ANN_DISCONNECTED: (
-        "извините вызываемый вами абонент отключён | оператором",
-        "предоставление услуг по этому номеру прекращено",
-        "доступ к данному номеру запрещён",
-    ),
-    CallClass.ANN_FOR_SALE: (
-        "вы позвонили на номер который находится в продаже",
-        "номер телефона доступен для приобретения",
-        "здравствуйте сейчас этот номер свободен",
-    ),
-    CallClass.ANN_NUMBER_CHANGED: (
-        "номер изменён",
-        "номер абонента изменился",
-        "в настоящее время вызов абоненту который сменил оператора | связи невозможен",
-    ),
-}
-
-PERSON_GREETINGS = ("алло", "да слушаю", "алло слушаю", "да", "алло здравствуйте", "слушаю вас")
-VOICEMAIL_GREETINGS = (
-    "вас приветствует автоответчик | оставьте сообщение после звукового сигнала",
-    "вызываемый абонент недоступен ваш звонок был переадресован на голосовой почтовый ящик",
-    "здравствуйте вы позвонили ивану сейчас я не могу ответить оставьте сообщение | после сигнала",
-    "добрый день к сожалению я не могу подойти к телефону оставьте сообщение | после сигнала",
-)
-IVR_PROMPTS = (
-    "здравствуйте вы позвонили в компанию ромашка наберите добавочный | номер или дождитесь ответа оператора",
-    "для соединения с сотрудником наберите добавочный | номер",
-    "ваш звонок очень важен для нас | оставайтесь на линии",
-    "добро пожаловать наберите добавочный | номер или оставайтесь на линии",
-)
+__all__ = [
+    "BUSY_CADENCE_MS",
+    "CONGESTION_CADENCE_MS",
+    "FULL",
+    "SMALL",
+    "TONE_HZ",
+    "CorpusError",
+    "CorpusSize",
+    "Recipe",
+    "Speech",
+    "Voice",
+    "active_rms",
+    "cadence",
+    "generate",
+    "plan_corpus",
+    "read_wav",
+    "render",
+    "render_corpus",
+    "rms_to_dbm0",
+    "split_disc",
+    "write_wav",
+]
 
 # How the network ends a call that played an announcement: (cause, DialStatus) choices.
 # DialEnd maps causes: 17 → BUSY, 34 → CONGESTION, 3/20 → CHANUNAVAIL, else NOANSWER.
@@ -162,49 +127,30 @@ _ENDINGS: dict[CallClass, tuple[tuple[int, str | None], ...]] = {
 
 _NOT_WORKING = frozenset(c.value for c in NOT_WORKING_CLASSES)
 
-# --- tones (RU plan, indications.conf) -----------------------------------------------------------
-TONE_HZ = 425.0
-BUSY_CADENCE_MS = (350, 350)
-CONGESTION_CADENCE_MS = (175, 175)
-RINGBACK_CADENCE_MS = (1000, 4000)
-SIT_HZ = (950.0, 1400.0, 1800.0)
-SIT_SEGMENT_MS = 330
-SIT_PAUSE_MS = 1000
+# The RU plan's figures under their old names (tests of dialer.corpus.evaluate use them); they
+# are read from config/tones.yaml like every tone of the corpus.
+TONE_HZ = min(tone_plan().tone("busy").frequencies_hz)
+BUSY_CADENCE_MS = cadence_ms(tone_plan().tone("busy"))
+CONGESTION_CADENCE_MS = cadence_ms(tone_plan().tone("congestion"))
 
 # --- variation -----------------------------------------------------------------------------------
 ESPEAK_SPEEDS_WPM = (130, 160, 190)
 ESPEAK_PITCHES = (35, 50, 70)
-FESTIVAL_STRETCH_PCT = (85, 100, 120)  # Duration_Stretch × 100: 85 = faster
-SPEECH_LEVELS_DBM0 = (-30, -25, -20, -15, -10)
+FESTIVAL_STRETCH_PCT = (85, 100, 115, 125)  # Duration_Stretch × 100: 85 = faster
+SPEECH_LEVELS_DBM0 = (-40, -35, -30, -25, -20, -15, -10, -5, 0)
 TONE_LEVELS_DBM0 = (-30, -20, -10, -5, 0)
-SNRS_DB: tuple[float | None, ...] = (None, 30.0, 20.0, 15.0)  # None: no added noise
+ANNOUNCEMENT_SNRS_DB: tuple[float | None, ...] = (None, 25.0, 20.0, 15.0, 10.0)
+ANNOUNCEMENT_NOISES: tuple[NoiseKind, ...] = ("pink", "brown", "babble")
+PERSON_NOISES: tuple[NoiseKind, ...] = ("pink", "brown", "babble", "street")
 CODECS: tuple[Codec, ...] = ("slin", "ulaw", "alaw")
 SILENCE_FLOOR_DBM0 = (-60.0, -50.0)  # noise on a silent answered line, when noise is added
-
-
-@dataclass(frozen=True, slots=True)
-class Voice:
-    engine: Engine
-    speed: int  # espeak: words per minute; festival: Duration_Stretch in percent (100 = normal)
-    pitch: int = 50  # espeak only (0..99)
-    lang: str = "ru"  # espeak only: e.g. "ko" to exercise the Korean model of CI
-
-    def describe(self) -> str:
-        if self.engine == "espeak":
-            return f"espeak-ng -v {self.lang} -s {self.speed} -p {self.pitch}"
-        return f"festival {FESTIVAL_VOICE} stretch {self.speed / 100:.2f}"
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    """One synthesis request."""
-
-    voice: Voice
-    text: str
+INNER_PAUSE_MS = (100, 800)  # a person's pauses inside a greeting
 
 
 def split_disc(marked: str) -> tuple[str, str | None]:
-    """``"a b | c"`` → (``"a b c"``, ``"a b"``); no mark or a mark at the end → (text, None)."""
+    """``"a b | c"`` → (``"a b c"``, ``"a b"``); no mark or a mark at the end → (text, None).
+    Pause marks are dropped."""
+    marked = marked.replace(PAUSE_MARK, " ")
     head, mark, tail = marked.partition(DISC_MARK)
     text = " ".join((head + " " + tail).split())
     if not mark or not tail.strip():
@@ -214,23 +160,47 @@ def split_disc(marked: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True, slots=True)
 class Speech:
-    """An utterance placed in a call: its full text and (optionally) its discriminating prefix."""
+    """An utterance placed in a call: its text with marks (``|`` the discriminating point, ``/``
+    an inner pause), the pauses' lengths, and an English tail said after it."""
 
     voice: Voice
     marked_text: str
+    pauses_ms: tuple[int, ...] = ()  # one per "/"; missing ones are 400 ms
+    tail_text: str | None = None  # English, said by espeak-ng after tail_gap_ms
+    tail_gap_ms: int = 500
 
     @property
     def text(self) -> str:
-        return split_disc(self.marked_text)[0]
+        t = split_disc(self.marked_text)[0]
+        return f"{t} {self.tail_text}" if self.tail_text else t
 
     @property
     def prefix(self) -> str | None:
         return split_disc(self.marked_text)[1]
 
+    def parts(self) -> list[tuple[str, str | None]]:
+        """``(part text, discriminating prefix within it or None)`` per pause-separated part;
+        a prefix of ``""`` means the discriminating point is the start of the part."""
+        out: list[tuple[str, str | None]] = []
+        for raw in self.marked_text.split(PAUSE_MARK):
+            head, mark, tail = raw.partition(DISC_MARK)
+            text = " ".join((head + " " + tail).split())
+            prefix = " ".join(head.split()) if mark and tail.strip() else None
+            if text:
+                out.append((text, prefix))
+        return out
+
+    def tail_voice(self) -> Voice:
+        return Voice("espeak", 150, 50, "en")
+
     def requests(self) -> list[Say]:
-        out = [Say(self.voice, self.text)]
-        if self.prefix is not None:
-            out.append(Say(self.voice, self.prefix))
+        out: list[Say] = []
+        for text, prefix in self.parts():
+            out.append(Say(self.voice, text))
+            if prefix:
+                out.append(Say(self.voice, prefix))
+        if self.tail_text:
+            out.append(Say(self.tail_voice(), self.tail_text))
         return out
 
 
@@ -245,6 +215,7 @@ class Recipe:
     speech_level_dbm0: float = -20.0
     tone_level_dbm0: float = -10.0
     snr_db: float | None = None
+    noise: NoiseKind = "white"
     silence_floor_dbm0: float = -60.0
     codec: Codec = "slin"
     lead: str = "none"  # none | ringback | sit  (before an announcement / before the answer)
@@ -262,228 +233,57 @@ class Recipe:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-# --- synthesis -------------------------------------------------------------------------------------
-def _run(cmd: Sequence[str], data: bytes | None = None, what: str = "") -> bytes:
-    try:
-        proc = subprocess.run(list(cmd), input=data, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise CorpusError(f"{cmd[0]} is not installed (apt install espeak-ng sox festival festvox-ru)") from None
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()[:300]
-        raise CorpusError(f"{cmd[0]} failed{' for ' + what if what else ''} (exit {proc.returncode}): {err}")
-    return proc.stdout
-
-
-def _sox_to_slin8k(wav_bytes: bytes, what: str) -> Int16Array:
-    # -D: no dither, which sox otherwise adds from a random seed (the corpus must be reproducible)
-    raw = _run(
-        [
-            "sox",
-            "-D",
-            "-t",
-            "wav",
-            "-",
-            "-r",
-            str(SAMPLE_RATE_HZ),
-            "-c",
-            "1",
-            "-b",
-            "16",
-            "-e",
-            "signed-integer",
-            "-t",
-            "raw",
-            "-",
-        ],
-        wav_bytes,
-        what,
-    )
-    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
-
-
-def _festival_text(text: str) -> str:
-    # the msu_ru voice's lexicon has no «ё»; quotes/backslashes would break the Scheme string
-    return text.replace("ё", "е").replace('"', "").replace("\\", "")
-
-
-class Synthesiser:
-    """Synthesises a batch of :class:`Say` requests to 8 kHz int16 (leading/trailing silence kept)."""
-
-    def __init__(self, workers: int = 2) -> None:
-        self._done: dict[Say, Int16Array] = {}
-        self._workers = workers
-
-    def get(self, say: Say) -> Int16Array:
-        return self._done[say]
-
-    def synthesise(self, requests: Iterable[Say]) -> None:
-        todo = sorted(
-            {r for r in requests if r not in self._done},
-            key=lambda s: (s.voice.engine, s.voice.speed, s.voice.pitch, s.text),
-        )
-        espeak = [r for r in todo if r.voice.engine == "espeak"]
-        festival = [r for r in todo if r.voice.engine == "festival"]
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            fest = pool.submit(self._festival_batch, festival) if festival else None
-            for say, pcm in zip(espeak, pool.map(self._espeak, espeak), strict=True):
-                self._done[say] = pcm
-            if fest is not None:
-                self._done.update(fest.result())
-
-    @staticmethod
-    def _espeak(say: Say) -> Int16Array:
-        wav_bytes = _run(
-            [
-                "espeak-ng",
-                "-v",
-                say.voice.lang,
-                "-s",
-                str(say.voice.speed),
-                "-p",
-                str(say.voice.pitch),
-                "--stdout",
-                say.text,
-            ],
-            what=f"«{say.text}»",
-        )
-        return _sox_to_slin8k(wav_bytes, f"«{say.text}»")
-
-    @staticmethod
-    def _festival_batch(batch: list[Say]) -> dict[Say, Int16Array]:
-        if shutil.which("text2wave") is None and shutil.which("festival") is None:
-            raise CorpusError("festival is not installed (apt install festival festvox-ru)")
-        out: dict[Say, Int16Array] = {}
-        with tempfile.TemporaryDirectory(prefix="dialer-festival-") as tmp:
-            lines = [f"({FESTIVAL_VOICE})"]
-            for i, say in enumerate(batch):
-                lines.append(f"(Parameter.set 'Duration_Stretch {say.voice.speed / 100:.2f})")
-                lines.append(
-                    f'(utt.save.wave (utt.synth (Utterance Text "{_festival_text(say.text)}")) "{tmp}/{i}.wav" \'riff)'
-                )
-            script = Path(tmp) / "batch.scm"
-            script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            _run(["festival", "--batch", str(script)], what=f"{len(batch)} utterances")
-            for i, say in enumerate(batch):
-                wav_path = Path(tmp) / f"{i}.wav"
-                if not wav_path.exists():
-                    raise CorpusError(f"festival wrote no audio for «{say.text}»")
-                out[say] = _sox_to_slin8k(wav_path.read_bytes(), f"«{say.text}»")
-        return out
-
-
-def voiced_bounds(pcm: npt.NDArray[np.generic], rel_db: float = -40.0, step: int = 80) -> tuple[int, int]:
-    """(first, end) sample of the voiced part: 10 ms blocks within ``rel_db`` of the loudest."""
-    x = np.asarray(pcm, dtype=np.float64)
-    n = len(x) // step
-    if n == 0:
-        return 0, len(x)
-    ms = (x[: n * step].reshape(n, step) ** 2).mean(axis=1)
-    peak = float(ms.max())
-    if peak <= 0.0:
-        return 0, 0
-    loud = np.nonzero(ms >= peak * 10.0 ** (rel_db / 10.0))[0]
-    return int(loud[0]) * step, (int(loud[-1]) + 1) * step
-
-
-def active_rms(x: FloatArray, rel_db: float = -30.0, step: int = 160) -> float:
-    """RMS over the 20 ms blocks within ``rel_db`` of the loudest block (speech active level)."""
-    n = len(x) // step
-    if n == 0:
-        return float(np.sqrt(np.mean(x * x))) if len(x) else 0.0  # short clip: plain RMS
-    ms = (x[: n * step].reshape(n, step) ** 2).mean(axis=1)
-    peak = float(ms.max())
-    if peak <= 0.0:
-        return 0.0
-    return float(np.sqrt(ms[ms >= peak * 10.0 ** (rel_db / 10.0)].mean()))
-
-
-def dbm0_to_rms(level_dbm0: float) -> float:
-    return float(DBM0_RMS * 10.0 ** (level_dbm0 / 20.0))
-
-
-def rms_to_dbm0(rms: float) -> float:
-    return -100.0 if rms <= 0.0 else 20.0 * math.log10(rms / DBM0_RMS)
+# --- speech clips ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class SpokenClip:
-    """A trimmed utterance (float, unscaled) and where its discriminating word ends in it."""
+    """An utterance (float, unscaled, parts joined by their pauses) and where its discriminating
+    point is (samples from the clip start)."""
 
     samples: FloatArray
-    disc_end: int  # samples from the clip start
+    disc_end: int
+
+
+def _trimmed(pcm: Int16Array, what: str) -> FloatArray:
+    start, end = voiced_bounds(pcm)
+    if end <= start:
+        raise CorpusError(f"the synthesiser produced silence for «{what}»")
+    return pcm[start:end].astype(np.float64)
 
 
 def spoken_clip(speech: Speech, synth: Synthesiser) -> SpokenClip:
-    full = synth.get(Say(speech.voice, speech.text))
-    start, end = voiced_bounds(full)
-    if end <= start:
-        raise CorpusError(f"{speech.voice.describe()} produced silence for «{speech.text}»")
-    clip = full[start:end].astype(np.float64)
-    disc_end = len(clip)
-    if speech.prefix is not None:
-        pre = synth.get(Say(speech.voice, speech.prefix))
-        p_start, p_end = voiced_bounds(pre)
-        # same engine, same leading pause: the prefix's voiced end maps onto the full clip
-        disc_end = min(len(clip), max(1, p_end - p_start))
-    return SpokenClip(clip, disc_end)
-
-
-# --- tones -----------------------------------------------------------------------------------------
-def sine(freq_hz: float, n: int, level_dbm0: float, phase0: float = 0.0) -> FloatArray:
-    t = np.arange(n, dtype=np.float64) / SAMPLE_RATE_HZ
-    peak: float = DBM0_PEAK * 10.0 ** (level_dbm0 / 20.0)
-    return peak * np.sin(2.0 * math.pi * freq_hz * t + phase0)  # type: ignore[no-any-return]
-
-
-def ms_to_samples(ms: float) -> int:
-    return round(ms * SAMPLE_RATE_HZ / 1000.0)
-
-
-def cadence(freq_hz: float, on_ms: int, off_ms: int, total_ms: int, level_dbm0: float) -> FloatArray:
-    """An on/off tone of ``total_ms`` starting with the tone."""
-    out = np.zeros(ms_to_samples(total_ms))
-    period = on_ms + off_ms
-    for start_ms in range(0, total_ms, period):
-        a = ms_to_samples(start_ms)
-        b = min(len(out), ms_to_samples(start_ms + on_ms))
-        out[a:b] = sine(freq_hz, b - a, level_dbm0)
-    return out
-
-
-def sit_tone(cycles: int, level_dbm0: float) -> FloatArray:
-    """``cycles`` × (950, 1400, 1800 Hz × 330 ms, then 1 s silence)."""
-    parts: list[FloatArray] = []
-    for _ in range(cycles):
-        for f in SIT_HZ:
-            parts.append(sine(f, ms_to_samples(SIT_SEGMENT_MS), level_dbm0))
-        parts.append(np.zeros(ms_to_samples(SIT_PAUSE_MS)))
-    return np.concatenate(parts)
+    pieces: list[FloatArray] = []
+    disc_end: int | None = None
+    n = 0
+    for k, (text, prefix) in enumerate(speech.parts()):
+        if k > 0:
+            pause = speech.pauses_ms[k - 1] if k - 1 < len(speech.pauses_ms) else 400
+            pieces.append(np.zeros(ms_to_samples(pause)))
+            if prefix == "" and disc_end is None:
+                disc_end = n  # the mark opens this part: the class was knowable before the pause
+            n += ms_to_samples(pause)
+        full = synth.get(Say(speech.voice, text))
+        clip = _trimmed(full, text)
+        if prefix and disc_end is None:
+            pre = synth.get(Say(speech.voice, prefix))
+            p_start, p_end = voiced_bounds(pre)
+            # same engine, same leading pause: the prefix's voiced end maps onto the full clip
+            disc_end = n + min(len(clip), max(1, p_end - p_start))
+        pieces.append(clip)
+        n += len(clip)
+    if speech.tail_text:
+        tail = _trimmed(synth.get(Say(speech.tail_voice(), speech.tail_text)), speech.tail_text)
+        # the English voice at the Russian one's active level
+        ru = np.concatenate(pieces)
+        tail = tail * (active_rms(ru) / max(1e-9, active_rms(tail)))
+        pieces += [np.zeros(ms_to_samples(speech.tail_gap_ms)), tail]
+    samples = np.concatenate(pieces)
+    russian_end = n
+    return SpokenClip(samples, disc_end if disc_end is not None else russian_end)
 
 
 # --- assembling a call -----------------------------------------------------------------------------
-class Timeline:
-    """Appends pieces of audio and remembers where things happened (ms)."""
-
-    def __init__(self) -> None:
-        self.parts: list[FloatArray] = []
-        self.n = 0
-
-    @property
-    def now_ms(self) -> int:
-        return round(self.n * 1000 / SAMPLE_RATE_HZ)
-
-    def add(self, x: FloatArray) -> int:
-        """Append; return the start (ms) of the piece."""
-        at = self.now_ms
-        self.parts.append(x)
-        self.n += len(x)
-        return at
-
-    def silence(self, ms: int) -> int:
-        return self.add(np.zeros(ms_to_samples(ms)))
-
-    def audio(self) -> FloatArray:
-        return np.concatenate(self.parts) if self.parts else np.zeros(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,16 +292,21 @@ class RenderedCall:
     label: CallLabel
 
 
-def _scaled(clip: SpokenClip, level_dbm0: float) -> FloatArray:
-    rms = active_rms(clip.samples)
-    return clip.samples * (dbm0_to_rms(level_dbm0) / rms) if rms > 0 else clip.samples
-
-
 def _ringback(t: Timeline, cycles: int, level: float, last_off_ms: int | None = None) -> None:
-    on, off = RINGBACK_CADENCE_MS
+    on, off = cadence_ms(tone_plan().tone("ring"))
     for i in range(cycles):
-        t.add(sine(TONE_HZ, ms_to_samples(on), level))
+        t.add(tone("ring", on, level))
         t.silence(last_off_ms if (i == cycles - 1 and last_off_ms is not None) else off)
+
+
+def _babble_voices(synth: Synthesiser) -> list[FloatArray]:
+    return [synth.get(s).astype(np.float64) for s in babble_requests() if synth.has(s)]
+
+
+def babble_requests() -> list[Say]:
+    """The speech babble noise is made of (several voices, far off)."""
+    voices = [Voice("festival", 100, speaker=sp) for sp in SPEAKERS[:3]] + [Voice("espeak", 160, 40)]
+    return [Say(v, t) for i, t in enumerate(BABBLE_TEXTS) for v in (voices[i % len(voices)],)]
 
 
 def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -> RenderedCall:
@@ -517,12 +322,12 @@ def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -
     if r.kind == "announcement":
         assert r.speech is not None
         clip = spoken_clip(r.speech, synth)
-        speech = _scaled(clip, r.speech_level_dbm0)
+        speech = scaled_to(clip.samples, r.speech_level_dbm0)
         signal_level = r.speech_level_dbm0
         if r.lead == "ringback":
             _ringback(t, r.lead_cycles, r.tone_level_dbm0, last_off_ms=r.lead_gap_ms)
         elif r.lead == "sit":
-            t.add(sit_tone(1, r.tone_level_dbm0)[: ms_to_samples(3 * SIT_SEGMENT_MS)])
+            t.add(sit(1, r.tone_level_dbm0)[: ms_to_samples(sit_triplet_ms())])
             t.silence(r.lead_gap_ms)
         else:
             t.silence(r.lead_gap_ms)
@@ -541,18 +346,17 @@ def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -
         text = r.speech.text
         net = NetworkScript(progress_ms=0, hangup_ms=t.now_ms, cause=r.cause, dial_status=r.dial_status)
     elif r.kind in ("busy", "congestion"):
-        on, off = BUSY_CADENCE_MS if r.kind == "busy" else CONGESTION_CADENCE_MS
         t.silence(r.lead_gap_ms)
-        disc_end_ms = t.add(cadence(TONE_HZ, on, off, r.tone_ms, r.tone_level_dbm0))
+        disc_end_ms = t.add(tone(r.kind, r.tone_ms, r.tone_level_dbm0))
         net = NetworkScript(progress_ms=0, hangup_ms=t.now_ms, cause=r.cause, dial_status=r.dial_status)
     elif r.kind == "no_answer":
         t.silence(r.lead_gap_ms)
-        t.add(cadence(TONE_HZ, *RINGBACK_CADENCE_MS, r.tone_ms, r.tone_level_dbm0))
+        t.add(tone("ring", r.tone_ms, r.tone_level_dbm0))
         disc_end_ms = t.now_ms  # only the ring timeout tells
         net = NetworkScript(progress_ms=0, hangup_ms=t.now_ms, cause=r.cause, dial_status=r.dial_status)
     elif r.kind == "sit":
         t.silence(r.lead_gap_ms)
-        disc_end_ms = t.add(sit_tone(r.lead_cycles, r.tone_level_dbm0))
+        disc_end_ms = t.add(sit(r.lead_cycles, r.tone_level_dbm0))
         net = NetworkScript(progress_ms=0, hangup_ms=t.now_ms, cause=r.cause, dial_status=r.dial_status)
     elif r.kind in ("person", "voicemail", "ivr", "silence"):
         _ringback(t, r.lead_cycles, r.tone_level_dbm0, last_off_ms=r.lead_gap_ms)
@@ -560,15 +364,18 @@ def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -
         t.silence(r.gap_ms if r.kind != "silence" else 0)
         if r.speech is not None:
             clip = spoken_clip(r.speech, synth)
-            speech = _scaled(clip, r.speech_level_dbm0)
+            speech = scaled_to(clip.samples, r.speech_level_dbm0)
             signal_level = r.speech_level_dbm0
             start = t.add(speech)
-            disc_end_ms = start + round(clip.disc_end * 1000 / SAMPLE_RATE_HZ)
+            # a person: the greeting's end; a machine: its discriminating point
+            disc_samples = len(clip.samples) if r.kind == "person" else clip.disc_end
+            disc_end_ms = start + round(disc_samples * 1000 / SAMPLE_RATE_HZ)
             text = r.speech.text
             if r.kind == "voicemail":
-                t.silence(r.params["beep_gap_ms"])
-                extra["beep_start_ms"] = t.add(sine(r.beep_hz, ms_to_samples(r.beep_ms), r.tone_level_dbm0))
-                extra["beep_end_ms"] = t.now_ms
+                if r.params.get("beep", True):
+                    t.silence(r.params["beep_gap_ms"])
+                    extra["beep_start_ms"] = t.add(sine(r.beep_hz, ms_to_samples(r.beep_ms), r.tone_level_dbm0))
+                    extra["beep_end_ms"] = t.now_ms
             elif r.repeat == "twice":
                 t.silence(r.params["repeat_gap_ms"])
                 t.add(speech)
@@ -584,22 +391,27 @@ def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -
     x = t.audio()
     if r.snr_db is not None:
         noise_rms = dbm0_to_rms(signal_level) / 10.0 ** (r.snr_db / 20.0)
-        x = x + noise_rng.normal(0.0, noise_rms, len(x))
+        voices = _babble_voices(synth) if r.noise == "babble" else []
+        x = x + noise_rms * noise(r.noise, len(x), noise_rng, voices)
     elif r.kind == "silence" and "floor" in r.params:
         x = x + noise_rng.normal(0.0, dbm0_to_rms(r.silence_floor_dbm0), len(x))
-    pcm = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-    pcm = codec_roundtrip(pcm, r.codec)
+    pcm = codec_roundtrip(to_int16(x), r.codec)
+    voice = r.speech.voice if r.speech else None
     params = {
-        "voice": r.speech.voice.describe() if r.speech else None,
-        "engine": r.speech.voice.engine if r.speech else None,
+        "voice": voice.family if voice else None,  # festival (natural) | espeak (robotic)
+        "voice_detail": voice.describe() if voice else None,
+        "engine": voice.engine if voice else None,
+        "speaker": voice.speaker.name if voice else None,
         "speech_level_dbm0": r.speech_level_dbm0 if r.speech else None,
         "tone_level_dbm0": r.tone_level_dbm0,
         "snr_db": r.snr_db,
+        "noise": r.noise if r.snr_db is not None else None,
         "codec": r.codec,
         "lead": r.lead,
         "lead_cycles": r.lead_cycles,
         "repeat": r.repeat,
-        **{k: v for k, v in r.params.items()},
+        "english_tail": bool(r.speech and r.speech.tail_text),
+        **dict(r.params.items()),
         **extra,
     }
     label = CallLabel(
@@ -615,91 +427,64 @@ def render(recipe: Recipe, synth: Synthesiser, noise_rng: np.random.Generator) -
     return RenderedCall(pcm, label)
 
 
-def codec_roundtrip(pcm: Int16Array, codec: Codec) -> Int16Array:
-    """Encode to G.711 and back with sox (an implementation independent of dialer.audio)."""
-    if codec == "slin":
-        return pcm
-    enc = "u-law" if codec == "ulaw" else "a-law"
-    raw_fmt = ["-t", "raw", "-r", str(SAMPLE_RATE_HZ), "-c", "1"]
-    coded = _run(
-        ["sox", "-D", *raw_fmt, "-e", "signed-integer", "-b", "16", "-", *raw_fmt, "-e", enc, "-b", "8", "-"],
-        pcm.astype("<i2").tobytes(),
-        f"{codec} encode",
-    )
-    back = _run(
-        ["sox", "-D", *raw_fmt, "-e", enc, "-b", "8", "-", *raw_fmt, "-e", "signed-integer", "-b", "16", "-"],
-        coded,
-        f"{codec} decode",
-    )
-    return np.frombuffer(back, dtype="<i2").astype(np.int16)
-
-
-def write_wav(path: Path, pcm: Int16Array) -> None:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE_HZ)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    path.write_bytes(buf.getvalue())
-
-
-def read_wav(path: Path) -> Int16Array:
-    """An 8 kHz 16-bit mono WAV as int16 samples; anything else is an error naming the file."""
-    with wave.open(str(path), "rb") as w:
-        if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, SAMPLE_RATE_HZ):
-            raise CorpusError(
-                f"{path}: want 8000 Hz 16-bit mono, got {w.getframerate()} Hz "
-                f"{8 * w.getsampwidth()}-bit {w.getnchannels()} channel(s)"
-            )
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-
-
 # --- planning --------------------------------------------------------------------------------------
 def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
     return options[int(rng.integers(len(options)))]
-
-
-def _voice(rng: np.random.Generator, engine: Engine) -> Voice:
-    if engine == "espeak":
-        return Voice("espeak", int(_pick(rng, ESPEAK_SPEEDS_WPM)), int(_pick(rng, ESPEAK_PITCHES)))
-    return Voice("festival", int(_pick(rng, FESTIVAL_STRETCH_PCT)))
-
-
-def _common(rng: np.random.Generator) -> dict[str, Any]:
-    return {
-        "speech_level_dbm0": float(_pick(rng, SPEECH_LEVELS_DBM0)),
-        "tone_level_dbm0": float(_pick(rng, TONE_LEVELS_DBM0)),
-        "snr_db": _pick(rng, SNRS_DB),
-        "codec": _pick(rng, CODECS),
-    }
 
 
 def _int(rng: np.random.Generator, lo: int, hi: int) -> int:
     return int(rng.integers(lo, hi + 1))
 
 
-def plan_announcement(call_id: str, cls: CallClass, variant: int, rng: np.random.Generator) -> Recipe:
+def _voice(rng: np.random.Generator, engine: TtsEngine) -> Voice:
+    if engine == "espeak":
+        return Voice("espeak", int(_pick(rng, ESPEAK_SPEEDS_WPM)), int(_pick(rng, ESPEAK_PITCHES)))
+    return Voice("festival", int(_pick(rng, FESTIVAL_STRETCH_PCT)), speaker=_pick(rng, SPEAKERS))
+
+
+def _noise(rng: np.random.Generator, snrs: Sequence[float | None], kinds: Sequence[NoiseKind]) -> dict[str, Any]:
+    return {"snr_db": _pick(rng, snrs), "noise": _pick(rng, kinds)}
+
+
+def _common(rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "speech_level_dbm0": float(_pick(rng, SPEECH_LEVELS_DBM0)),
+        "tone_level_dbm0": float(_pick(rng, TONE_LEVELS_DBM0)),
+        "codec": _pick(rng, CODECS),
+    }
+
+
+def _pauses(rng: np.random.Generator, marked: str, lo: int, hi: int) -> tuple[int, ...]:
+    return tuple(_int(rng, lo, hi) for _ in range(marked.count(PAUSE_MARK)))
+
+
+def plan_announcement(
+    call_id: str, cls: CallClass, variant: int, rng: np.random.Generator, engine: TtsEngine
+) -> Recipe:
     texts = ANNOUNCEMENTS[cls]
-    engine: Engine = "espeak" if variant % 2 == 0 else "festival"
+    marked = texts[variant % len(texts)]
     cause, status = _pick(
         rng, _ENDINGS.get(cls, _NOT_WORKING_ENDINGS if cls.value in _NOT_WORKING else _TEMPORARY_ENDINGS)
     )
     lead = str(_pick(rng, ("none", "ringback", "sit")))
+    if engine == "festival" and DISC_MARK in marked and rng.random() < 0.3:
+        marked = marked.replace(DISC_MARK, f"{PAUSE_MARK} {DISC_MARK}")  # a pause where the phrase breaks
+    tail = ENGLISH_TAILS.get(cls) if engine == "festival" and rng.random() < 0.3 else None
     return Recipe(
         call_id=call_id,
         kind="announcement",
         call_class=cls,
-        speech=Speech(_voice(rng, engine), texts[variant % len(texts)]),
+        speech=Speech(_voice(rng, engine), marked, _pauses(rng, marked, 200, 700), tail, _int(rng, 300, 800)),
         lead=lead,
         lead_cycles=_int(rng, 1, 2),
         lead_gap_ms=_int(rng, 100, 1500) if lead == "ringback" else _int(rng, 100, 600),
         repeat=str(_pick(rng, ("once", "twice", "cut"))),
-        cut_extra_ms=_int(rng, 100, 600),
+        cut_extra_ms=_int(rng, 100, 600),  # mostly mid-word
         gap_ms=_int(rng, 600, 1200),
         tail_ms=_int(rng, 100, 800),
         cause=int(cause),
         dial_status=None if status is None else str(status),
+        **_noise(rng, ANNOUNCEMENT_SNRS_DB, ANNOUNCEMENT_NOISES),
         **_common(rng),
     )
 
@@ -773,56 +558,85 @@ def plan_tone_call(call_id: str, kind: str, rng: np.random.Generator) -> Recipe:
     raise CorpusError(f"unknown tone call kind {kind!r}")
 
 
-def plan_answered(call_id: str, kind: str, variant: int, rng: np.random.Generator) -> Recipe:
-    engine: Engine = "espeak" if variant % 2 == 0 else "festival"
+def _person(call_id: str, variant: int, rng: np.random.Generator, engine: TtsEngine, base: dict[str, Any]) -> Recipe:
+    """A person answering: short («Да?») to long greetings with inner pauses, a question after
+    the greeting, slow answerers, «Алло? … Алло?», quiet speakers in noise."""
+    greeting = PERSON_GREETINGS[variant % len(PERSON_GREETINGS)]
+    style = str(_pick(rng, ("plain", "plain", "question", "slow", "again", "quiet")))
+    if style == "question":
+        greeting = f"{greeting} {PAUSE_MARK} {_pick(rng, PERSON_QUESTIONS)}"
     common = _common(rng)
+    noise_kw = _noise(rng, (None, 20.0, 15.0, 10.0), PERSON_NOISES)
+    gap_ms = _int(rng, 200, 900)
+    if style == "slow":
+        gap_ms = _int(rng, 2500, 4000)  # says nothing for a while after picking up
+    if style == "quiet":
+        common["speech_level_dbm0"] = -40.0
+        noise_kw = {"snr_db": float(_pick(rng, (5.0, 10.0, 15.0, 20.0))), "noise": _pick(rng, PERSON_NOISES)}
+    return Recipe(
+        call_id,
+        "person",
+        CallClass.PERSON,
+        speech=Speech(_voice(rng, engine), greeting, _pauses(rng, greeting, *INNER_PAUSE_MS)),
+        gap_ms=gap_ms,
+        repeat="twice" if style == "again" else "once",
+        tail_ms=500,
+        params={"repeat_gap_ms": _int(rng, 2000, 3000), "after_answer_min_ms": 7000, "style": style},
+        **base,
+        **common,
+        **noise_kw,
+    )
+
+
+def plan_answered(
+    call_id: str, kind: str, variant: int, rng: np.random.Generator, engine: TtsEngine | None = None
+) -> Recipe:
+    engine = engine or ("espeak" if variant % 2 == 0 else "festival")
     base: dict[str, Any] = {
         "lead_cycles": _int(rng, 1, 2),
         "lead_gap_ms": _int(rng, 500, 3500),  # the answer comes somewhere in the ring pause
     }
     if kind == "person":
-        again = bool(rng.random() < 0.3)
-        return Recipe(
-            call_id,
-            "person",
-            CallClass.PERSON,
-            speech=Speech(_voice(rng, engine), PERSON_GREETINGS[variant % len(PERSON_GREETINGS)]),
-            gap_ms=_int(rng, 200, 900),
-            repeat="twice" if again else "once",
-            tail_ms=500,
-            params={"repeat_gap_ms": _int(rng, 2000, 3000), "after_answer_min_ms": 7000},
-            **base,
-            **common,
-        )
+        return _person(call_id, variant, rng, engine, base)
     if kind == "voicemail":
+        texts = (*VOICEMAIL_GREETINGS, *VOICEMAIL_SERVICES, *CALL_SCREENING)
+        marked = texts[variant % len(texts)]
+        screening = marked in CALL_SCREENING
         return Recipe(
             call_id,
             "voicemail",
             CallClass.VOICEMAIL,
-            speech=Speech(_voice(rng, engine), VOICEMAIL_GREETINGS[variant % len(VOICEMAIL_GREETINGS)]),
+            speech=Speech(_voice(rng, engine), marked, _pauses(rng, marked, 300, 900)),
             gap_ms=_int(rng, 100, 600),
             beep_hz=float(_pick(rng, (850.0, 1000.0, 1400.0))),
             beep_ms=_int(rng, 300, 800),
             tail_ms=_int(rng, 2500, 4000),
-            params={"beep_gap_ms": _int(rng, 200, 800)},
+            params={
+                "beep_gap_ms": _int(rng, 200, 800),
+                "beep": (not screening) and bool(rng.random() < 0.75),
+                "style": "screening" if screening else "service" if marked in VOICEMAIL_SERVICES else "greeting",
+            },
             **base,
-            **common,
+            **_common(rng),
+            **_noise(rng, (None, 25.0, 20.0, 15.0), PERSON_NOISES),
         )
     if kind == "ivr":
+        marked = IVR_PROMPTS[variant % len(IVR_PROMPTS)]
         return Recipe(
             call_id,
             "ivr",
             CallClass.IVR,
-            speech=Speech(_voice(rng, engine), IVR_PROMPTS[variant % len(IVR_PROMPTS)]),
+            speech=Speech(_voice(rng, engine), marked, _pauses(rng, marked, 300, 900)),
             gap_ms=_int(rng, 100, 600),
             repeat=str(_pick(rng, ("once", "twice"))),
             tail_ms=1000,
             params={"repeat_gap_ms": _int(rng, 800, 1500), "after_answer_min_ms": 8000},
             **base,
-            **common,
+            **_common(rng),
+            **_noise(rng, (None, 25.0, 20.0, 15.0), ANNOUNCEMENT_NOISES),
         )
     if kind == "silence":
-        common["snr_db"] = None
+        common = _common(rng)
         floor = bool(rng.random() < 0.5)
         params: dict[str, Any] = {"after_answer_min_ms": 8000}
         if floor:
@@ -842,7 +656,8 @@ def plan_answered(call_id: str, kind: str, variant: int, rng: np.random.Generato
 
 @dataclass(frozen=True, slots=True)
 class CorpusSize:
-    per_announcement: int
+    per_announcement: int  # festival-voiced calls per announcement class
+    espeak_announcements: int  # espeak-ng announcement calls in all (safety checks), spread over classes
     person: int
     voicemail: int
     ivr: int
@@ -851,36 +666,61 @@ class CorpusSize:
     no_answer: int
     sit: int
     silence: int
+    espeak_share: float = 0.25  # of the answered calls
 
 
 SMALL = CorpusSize(
-    per_announcement=2, person=10, voicemail=6, ivr=4, busy=5, congestion=5, no_answer=3, sit=4, silence=4
+    per_announcement=2,
+    espeak_announcements=6,
+    person=16,
+    voicemail=8,
+    ivr=6,
+    busy=4,
+    congestion=4,
+    no_answer=3,
+    sit=4,
+    silence=4,
 )
 FULL = CorpusSize(
-    per_announcement=6, person=40, voicemail=16, ivr=12, busy=16, congestion=16, no_answer=8, sit=12, silence=12
+    per_announcement=6,
+    espeak_announcements=36,
+    person=80,
+    voicemail=36,
+    ivr=21,
+    busy=16,
+    congestion=16,
+    no_answer=8,
+    sit=12,
+    silence=12,
 )
 
 
 def plan_corpus(seed: int, size: CorpusSize) -> list[Recipe]:
     """Every call's recipe; call ``i`` draws from ``default_rng([seed, i])``."""
-    # (planner, kind or class, variant) per call
-    jobs: list[tuple[str, Any, int]] = []
+    # (planner, kind or class, variant, voice engine) per call
+    jobs: list[tuple[str, Any, int, TtsEngine]] = []
     for cls in ANNOUNCEMENTS:
-        jobs.extend(("announcement", cls, v) for v in range(size.per_announcement))
+        jobs.extend(("announcement", cls, v, "festival") for v in range(size.per_announcement))
+    classes = list(ANNOUNCEMENTS)
+    jobs.extend(
+        ("announcement", classes[(k * 7) % len(classes)], k, "espeak") for k in range(size.espeak_announcements)
+    )
     for kind in ("busy", "congestion", "no_answer", "sit"):
-        jobs.extend(("tone", kind, v) for v in range(getattr(size, kind)))
+        jobs.extend(("tone", kind, v, "espeak") for v in range(getattr(size, kind)))
     for kind in ("person", "voicemail", "ivr", "silence"):
-        jobs.extend(("answered", kind, v) for v in range(getattr(size, kind)))
+        n = getattr(size, kind)
+        n_espeak = round(n * size.espeak_share)
+        jobs.extend(("answered", kind, v, "espeak" if v < n_espeak else "festival") for v in range(n))
     recipes = []
-    for i, (planner, what, v) in enumerate(jobs):
+    for i, (planner, what, v, engine) in enumerate(jobs):
         cid = f"c{i:04d}"
         rng = np.random.default_rng([seed, i])
         if planner == "announcement":
-            recipe = plan_announcement(cid, what, v, rng)
+            recipe = plan_announcement(cid, what, v, rng, engine)
         elif planner == "tone":
             recipe = plan_tone_call(cid, what, rng)
         else:
-            recipe = plan_answered(cid, what, v, rng)
+            recipe = plan_answered(cid, what, v, rng, engine)
         recipes.append(_with_id(recipe))
     return recipes
 
@@ -906,7 +746,10 @@ def render_corpus(
 ) -> list[CallLabel]:
     out_dir.mkdir(parents=True, exist_ok=True)
     synth = Synthesiser()
-    synth.synthesise(req for r in recipes if r.speech is not None for req in r.speech.requests())
+    requests = [req for r in recipes if r.speech is not None for req in r.speech.requests()]
+    if any(r.snr_db is not None and r.noise == "babble" for r in recipes):
+        requests += babble_requests()
+    synth.synthesise(requests)
     if progress:
         progress(f"synthesised speech for {len(recipes)} calls")
 

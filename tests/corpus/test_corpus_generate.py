@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from dialer.corpus.generate import (
-    BUSY_CADENCE_MS,
-    CONGESTION_CADENCE_MS,
+    FULL,
     SMALL,
     Recipe,
     Speech,
@@ -23,8 +22,11 @@ from dialer.corpus.generate import (
     render_corpus,
     rms_to_dbm0,
     split_disc,
+    spoken_clip,
 )
 from dialer.corpus.labels import LABELS_FILE, CallLabel, read_labels
+from dialer.corpus.tones import cadence_ms, render_tone, tone_plan
+from dialer.corpus.tts import SPEAKERS, Synthesiser
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
 
@@ -133,6 +135,22 @@ def test_every_call_has_a_wav_and_a_wellformed_label(tiny: tuple[Path, dict[str,
         assert 0 <= label.disc_end_ms <= label.duration_ms
 
 
+BUSY_CADENCE_MS = (350, 350)  # config/tones.yaml, RU plan
+CONGESTION_CADENCE_MS = (175, 175)
+
+
+def test_tones_come_from_the_plan_the_detector_reads() -> None:
+    plan = tone_plan("ru")
+    assert cadence_ms(plan.tone("busy")) == BUSY_CADENCE_MS
+    assert cadence_ms(plan.tone("congestion")) == CONGESTION_CADENCE_MS
+    # a dual tone of another plan: both frequencies, the level shared between them
+    us_busy = render_tone(tone_plan("us").tone("busy"), 500, -10.0)
+    spec = np.abs(np.fft.rfft(us_busy[:4000]))
+    peaks = sorted(np.argsort(spec)[-2:] * SR / 4000)
+    assert np.allclose(peaks, [480, 620], atol=3)
+    assert abs(rms_to_dbm0(float(np.sqrt(np.mean(us_busy[:4000] ** 2)))) - (-10.0)) < 0.2
+
+
 def test_busy_tone_cadence_level_and_network_script(tiny: tuple[Path, dict[str, CallLabel]]) -> None:
     out, labels = tiny
     label = labels["busy"]
@@ -182,6 +200,7 @@ def test_announcement_layout_and_discriminating_word(tiny: tuple[Path, dict[str,
     assert speech_start_ms + 500 < label.disc_end_ms < speech_start_ms + one_utt_ms - 300
     assert label.network.hangup_ms == label.duration_ms and label.network.answered_ms is None
     assert label.params["engine"] == "festival" and label.params["codec"] == "alaw"
+    assert label.params["voice"] == "festival"
     # active speech level as asked (A-law changes it by well under 1 dB)
     speech = pcm[speech_start_ms * 8 :].astype(np.float64)
     assert abs(rms_to_dbm0(active_rms(speech)) - (-20.0)) < 1.0
@@ -240,9 +259,68 @@ def test_plan_is_deterministic_and_covers_every_class() -> None:
         CallClass.ANSWERED_SILENCE,
     } <= classes
     assert {c for c in CallClass if c.value.startswith("ann_")} <= classes
-    assert 60 <= len(a) <= 100
+    assert 60 <= len(a) <= 100  # CI-sized
+    assert len(plan_corpus(3, FULL)) >= 3 * len(a)
     engines = {r.speech.voice.engine for r in a if r.speech is not None}
     assert engines == {"espeak", "festival"}
+    ann = [r for r in a if r.kind == "announcement"]
+    natural = [r for r in ann if r.speech is not None and r.speech.voice.engine == "festival"]
+    assert len(natural) >= 2 * len({r.call_class for r in ann})  # the gate judges natural voices
+    assert len(ann) - len(natural) >= 4  # espeak kept for safety checks
+
+
+def test_full_corpus_has_the_variety_the_gate_needs() -> None:
+    recipes = plan_corpus(1, FULL)
+    ann = [r for r in recipes if r.kind == "announcement" and r.speech and r.speech.voice.engine == "festival"]
+    assert {r.speech.voice.speaker.name for r in ann if r.speech} == {s.name for s in SPEAKERS}
+    assert {r.speech.voice.speed for r in ann if r.speech} == {85, 100, 115, 125}
+    assert {r.repeat for r in ann} == {"once", "twice", "cut"}
+    assert {r.codec for r in ann} == {"slin", "ulaw", "alaw"}
+    assert {r.noise for r in ann if r.snr_db is not None} == {"pink", "brown", "babble"}
+    snrs = {r.snr_db for r in ann if r.snr_db is not None}
+    assert min(snrs) == 10.0 and max(snrs) == 25.0
+    levels = {r.speech_level_dbm0 for r in ann}
+    assert min(levels) == -40.0 and max(levels) == 0.0
+    assert any(r.speech and r.speech.tail_text for r in ann)  # RU then EN
+    assert any(r.speech and "/" in r.speech.marked_text for r in ann)  # a pause inside
+    persons = [r for r in recipes if r.kind == "person"]
+    styles = {r.params["style"] for r in persons}
+    assert styles == {"plain", "question", "slow", "again", "quiet"}
+    assert all(r.gap_ms >= 2500 for r in persons if r.params["style"] == "slow")
+    quiet = [r for r in persons if r.params["style"] == "quiet"]
+    assert all(r.speech_level_dbm0 == -40.0 and r.snr_db is not None and 5 <= r.snr_db <= 20 for r in quiet)
+    assert {r.noise for r in persons if r.snr_db is not None} == {"pink", "brown", "babble", "street"}
+    vm = [r for r in recipes if r.kind == "voicemail"]
+    assert {r.params["style"] for r in vm} == {"greeting", "service", "screening"}
+    assert {r.params["beep"] for r in vm} == {True, False}
+
+
+def test_greetings_span_short_to_long_with_inner_pauses(tmp_path: Path) -> None:
+    """«Да?» is about 0.3 s; the longest greetings run to about 4 s with 100-800 ms pauses, and
+    the label's discriminating point of a person is the end of the whole greeting."""
+    synth = Synthesiser()
+    short = Speech(Voice("festival", 100), "да")
+    long_ = Speech(Voice("festival", 115), "здравствуйте / а кто это / говорите пожалуйста", (800, 700))
+    synth.synthesise([*short.requests(), *long_.requests()])
+    a, b = spoken_clip(short, synth), spoken_clip(long_, synth)
+    assert 0.15 <= len(a.samples) / SR <= 0.6
+    assert 3.0 <= len(b.samples) / SR <= 5.0
+    # the pauses are there: two stretches of near silence of the drawn lengths
+    db = _blocks_db(b.samples.astype(np.int16), block=80)
+    quiet_runs = [n * 10 for v, n in _runs(db < -60.0) if v]
+    assert sorted(quiet_runs)[-2:] == pytest.approx([700, 800], abs=40)
+
+
+def test_announcement_pause_moves_the_discriminating_point_before_it() -> None:
+    synth = Synthesiser()
+    sp = Speech(Voice("festival", 100), "абонент временно недоступен / | попробуйте позвонить позже", (600,))
+    synth.synthesise(sp.requests())
+    clip = spoken_clip(sp, synth)
+    first = synth.get(sp.requests()[0]).astype(np.float64)
+    from dialer.corpus.audio import voiced_bounds
+
+    lo, hi = voiced_bounds(first)
+    assert clip.disc_end == hi - lo  # the end of the first part, before the pause
 
 
 def test_rendering_is_reproducible(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ Equivalence, precisely:
    describe (``dial>L1`` for the originate's own dial), the device (DeviceStateChange), the
    bridge, OriginateResponse. Within a role the sequences must be identical.
 3. Across roles the order is free only where the real stamps are within ``tolerance_s``
-   (the recorder stamps with 1 ms rounding and Asterisk publishes each channel's events from its
-   own thread). If real event A is stamped more than ``tolerance_s`` before real event B, the
+   (the recorder stamps with 1 ms rounding, Asterisk publishes each channel's events from its
+   own thread, and how those threads interleave varies by milliseconds with the machine's load).
+   If real event A is stamped more than ``tolerance_s`` before real event B, the
    simulator must send A before B. OriginateResponse is a role like the others, so its position
    is free only among events stamped (nearly) the same as it, as in the real traces where it
    lands before or after Hangup/DialEnd.

@@ -21,7 +21,7 @@ from dialer.ami.pool import ServerPool
 from dialer.asr.catalogue import Catalogue, load_catalogue
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
-from dialer.audiosocket.server import AudioSocketServer
+from dialer.audiosocket.server import AudioSocketServer, keepalive_for
 from dialer.config import AmiEndpoint, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
@@ -95,7 +95,12 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
 
         holder: dict[str, Worker] = {}
-        audiosocket = AudioSocketServer(lambda uid: holder["w"].audio_for(uid), host=bind[0], port=bind[1])
+        audiosocket = AudioSocketServer(
+            lambda uid: holder["w"].audio_for(uid),
+            host=bind[0],
+            port=bind[1],
+            keepalive_s=keepalive_for(opts.time_scale),
+        )
         await audiosocket.start()
         advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
         if not advertise:

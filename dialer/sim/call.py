@@ -17,6 +17,7 @@ originate ring timeout through ``Local/``, and the Queue app (no Queue* events).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -47,8 +48,9 @@ log = logging.getLogger(__name__)
 # The direct transcript (03-no-answer) shows the Originate ring timeout firing ~0.98 s after
 # Timeout ms: ast_dial checks it on its own poll cycle. Dial(…,30) fires on time, so it wins a tie.
 ORIGINATE_TIMEOUT_SLACK_S = 0.978
-# Early frames read before the AudioSocket app is attached are kept (bounded) and flushed.
-PENDING_FRAMES_MAX = 25
+# Frames that reach ;1 before the AudioSocket app reads them wait in the channel's read queue, as
+# in Asterisk, which keeps the newest 96 voice frames (main/channel.c __ast_queue_frame; ~2 s).
+PENDING_FRAMES_MAX = 96
 DIAL_VARS_RESET = (
     "DIALSTATUS",
     "DIALEDPEERNUMBER",
@@ -197,7 +199,7 @@ class SimCall:
         self._pbx_task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._leg: AudioSocketLeg | None = None
-        self._pending_frames: list[bytes] = []
+        self._pending_frames: collections.deque[bytes] = collections.deque(maxlen=PENDING_FRAMES_MAX)
         self._media_flowing = False
         self._chunker = FrameChunker()
         self._next_frame_at = 0.0
@@ -472,8 +474,8 @@ class SimCall:
     def _deliver(self, frame: bytes) -> None:
         if self._leg is not None and self._leg.open:
             self._leg.send_audio(frame)
-        elif self._leg is None and self.l1_in_pbx and len(self._pending_frames) < PENDING_FRAMES_MAX:
-            self._pending_frames.append(frame)
+        elif self._leg is None and self.l1_in_pbx:
+            self._pending_frames.append(frame)  # the oldest go first once the queue is full
 
     # ------------------------------------------------------------------ far end transitions
     def ring(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
@@ -129,6 +129,18 @@ class Recorder:
                     await self._changed.wait()
 
         return await asyncio.wait_for(_wait(), timeout_s)
+
+    async def wait_until(self, check: Callable[[], bool], timeout_s: float) -> None:
+        """Until ``check()`` holds, re-evaluated whenever a message arrives."""
+
+        async def _wait() -> None:
+            async with self._changed:
+                while not check():
+                    if self._closed:
+                        raise ConnectionError("recording AMI connection closed")
+                    await self._changed.wait()
+
+        await asyncio.wait_for(_wait(), timeout_s)
 
     async def action(self, name: str, *pairs: Header, action_id: str | None = None) -> AmiMessage:
         aid = action_id or f"rec-{next(self._ids)}"

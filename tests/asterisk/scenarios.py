@@ -100,7 +100,16 @@ EXTRA: dict[str, sc.Scenario] = dict(
     ]
 )
 
-ROUTES: dict[str, sc.Scenario] = {**CATALOGUE, **EXTRA}
+# More numbers for the catalogue's scenarios, so that the fault tests (their own worker runs,
+# often their own pbx) dial numbers no other test uses: 7999300NNNN plays scenario NN of the
+# catalogue (last two digits), like the simulator's own rule.
+FAULTS: dict[str, sc.Scenario] = {
+    f"79993{group:02d}00{nn}": sc.BY_ENDING[nn]
+    for group in range(1, 10)
+    for nn in ("01", "03", "04", "06", "14", "17", "19")
+}
+
+ROUTES: dict[str, sc.Scenario] = {**CATALOGUE, **EXTRA, **FAULTS}
 
 # The main campaign: every scenario except 17 (its AMI drop would hit every other call's events;
 # tests/asterisk/test_faults.py plays it alone).
@@ -108,7 +117,12 @@ CAMPAIGN: dict[str, sc.Scenario] = {n: s for n, s in ROUTES.items() if s.name !=
 
 
 def number_of(name: str) -> str:
-    for number, scenario in ROUTES.items():
+    for number, scenario in {**CATALOGUE, **EXTRA}.items():
         if scenario.name == name:
             return number
     raise KeyError(name)
+
+
+def fault_numbers(group: int, *endings: str) -> list[str]:
+    """Numbers of FAULTS in ``group`` (1–9) playing catalogue scenarios ``endings``."""
+    return [f"79993{group:02d}00{nn}" for nn in endings]

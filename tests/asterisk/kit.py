@@ -36,12 +36,20 @@ class KitError(RuntimeError):
     """The kit cannot give a working Asterisk (missing, build failed, instance did not boot)."""
 
 
+_handed_out: set[tuple[str, int]] = set()
+
+
 def free_port(kind: str = "tcp") -> int:
-    """A port nothing listens on right now (bind port 0 and read it back)."""
+    """A port nothing listens on right now (bind port 0 and read it back), never one this process
+    handed out before: instances started in a row would otherwise race for the same port."""
     sock_type = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, sock_type) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    while True:
+        with socket.socket(socket.AF_INET, sock_type) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if (kind, port) not in _handed_out:
+            _handed_out.add((kind, port))
+            return port
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

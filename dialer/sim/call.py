@@ -42,6 +42,7 @@ from dialer.sim.channels import (
     dialstatus_variable_for_cause,
     event,
 )
+from dialer.sim.queue import QUEUE_VARS_AT_START, QueueEntry, SimQueue
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class CallHost(Protocol):
     trunk_context: str
     dialplan: dict[str, list[DialplanStep]]
     audiosocket_addr: tuple[str, int] | None
+    queues: dict[str, SimQueue]
 
     def emit(self, headers: list[Header]) -> None: ...
     def default_variables(self, exten: str) -> dict[str, str]: ...
@@ -199,6 +201,7 @@ class SimCall:
         self._pbx_task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._leg: AudioSocketLeg | None = None
+        self._queue: QueueEntry | None = None  # ;1 in the operators' queue after a Redirect
         self._pending_frames: collections.deque[bytes] = collections.deque(maxlen=PENDING_FRAMES_MAX)
         self._media_flowing = False
         self._chunker = FrameChunker()
@@ -298,7 +301,9 @@ class SimCall:
         self._ch("Newchannel", l1)
         self._ch("Newchannel", l2)
         self._newexten(l1, "AppDial2", "(Outgoing Line)")
-        for name, value in req.variables:
+        # Asterisk sets the Originate's variables on ;1 last-first and on ;2 in order (a list it
+        # prepends to, then copies): seen with several Variable headers on Asterisk 22.
+        for name, value in reversed(req.variables):
             self._varset(l1, name, value)
         if req.caller_id is not None:
             cid_name, cid_num = req.caller_id
@@ -629,17 +634,25 @@ class SimCall:
         self._hangup(l2, cause)
         self._emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
         if l1.alive:
+            if self._queue is not None:
+                self._queue.caller_leaving()
             if self.l1_in_pbx:
                 self._hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
             self._hangup(l1, cause)
         self._dsc(self.trunk_device, "UNKNOWN")
         self._dsc(self.local_device, "NOT_INUSE")
         self._dsc(self.local_device, "NOT_INUSE")
+        if self._queue is not None:
+            self._queue.caller_gone()
         self._finish()
 
     # ------------------------------------------------------------------ our side
-    def hangup_l1(self, cause: int = Cause.NORMAL_CLEARING, *, via_app: bool = False) -> None:
-        """;1 hangs up (dialplan Hangup(), AMI Hangup, end of dialplan, failed app)."""
+    def hangup_l1(
+        self, cause: int = Cause.NORMAL_CLEARING, *, via_app: bool = False, peer_cause: int | None = None
+    ) -> None:
+        """;1 hangs up (dialplan Hangup(), AMI Hangup, end of dialplan, failed app). ``peer_cause``:
+        the cause ;2 and the trunk end with when it differs from ;1's (a dialplan with nowhere to
+        go ends ;1 with cause 0, the rest with 16)."""
         l1, l2, trunk = self.l1, self.l2, self.trunk
         if not l1.alive:
             return
@@ -648,7 +661,12 @@ class SimCall:
         if self.bridged and trunk is not None:
             self.bridged = False
             self._hangup_request(l2, cause)
+            if self._queue is not None:
+                self._queue.caller_leaving()
             self._hangup(l1, cause)
+            if self._queue is not None:
+                self._queue.caller_gone()
+            cause = cause if peer_cause is None else peer_cause
             self._dsc(self.local_device, "NOT_INUSE")
             self._varset(l2, "BRIDGEPEER", "")
             self._varset(trunk, "BRIDGEPEER", "")
@@ -759,10 +777,14 @@ class SimCall:
         l1 = self.l1
         plan = steps if steps is not None else self.host.dialplan.get(context)
         if plan is None:
+            # As Asterisk: the channel leaves its application, finds no extension there and is
+            # hung up with cause 0; its Local peer and the trunk then end normally.
             log.warning(
                 "sim: %s sent to %s,%s,%d which the simulated dialplan lacks", l1.name, context, exten, priority
             )
-            self.hangup_l1(Cause.NORMAL_CLEARING)
+            self._hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+            l1.context, l1.exten, l1.priority = context, exten, priority
+            self.hangup_l1(Cause.NOT_DEFINED, peer_cause=Cause.NORMAL_CLEARING)
             return
         if context:
             l1.context, l1.exten = context, exten
@@ -786,7 +808,12 @@ class SimCall:
                 if not await self._app_audiosocket(data):
                     self.hangup_l1(Cause.NORMAL_CLEARING)
                     return
-            elif low in ("queue", "playback", "echo", "musiconhold", "waitforsilence", "park"):
+            elif low == "queue":
+                if not self._app_queue(data):
+                    index += 1
+                    continue  # no such queue: Queue() returns at once, the dialplan goes on
+                await asyncio.Event().wait()  # held in the queue, then with an operator
+            elif low in ("playback", "echo", "musiconhold", "waitforsilence", "park"):
                 # Held until a hang-up or a redirect cancels this task (the operator is talking).
                 await asyncio.Event().wait()
             elif low not in ("noop", "set", "answer", "verbose", "log", "progress", "ringing"):
@@ -796,6 +823,18 @@ class SimCall:
             index += 1
         if l1.alive:
             self.hangup_l1(Cause.NORMAL_CLEARING)  # fell off the end of the dialplan
+
+    def _app_queue(self, data: str) -> bool:
+        """Queue(<name>): True when ;1 joined the queue, False when there is no such queue."""
+        l1 = self.l1
+        for var in QUEUE_VARS_AT_START:
+            self._varset(l1, var, "")
+        queue = self.host.queues.get(data.split(",", 1)[0].strip())
+        if queue is None:
+            self._varset(l1, "QUEUESTATUS", "UNKNOWN")
+            return False
+        self._queue = queue.join(self)
+        return True
 
     async def _app_audiosocket(self, data: str) -> bool:
         """Returns True when the app ended normally (the dialplan goes on), False on -1."""
@@ -852,6 +891,9 @@ class SimCall:
             self._far_task = self.host.spawn(self._far_end(steps), f"sim-far-op-{self.l1.uniqueid}")
 
     def ami_hangup(self, channel: Channel, cause: int) -> None:
+        if self._queue is not None and channel in self._queue.channels:
+            log.warning("sim: AMI Hangup of the operator's %s is not simulated", channel.name)
+            return
         if channel is self.trunk:
             self.far_hangup(cause)
         else:
@@ -869,7 +911,7 @@ class SimCall:
         for task in (self._far_task, self._pbx_task):
             if task is not None and task is not current:
                 task.cancel()
-        for ch in (self.l1, self.l2, self.trunk):
+        for ch in (self.l1, self.l2, self.trunk, *(self._queue.channels if self._queue else ())):
             if ch is not None and ch.alive:
                 ch.alive = False
                 self.host.unregister(ch)

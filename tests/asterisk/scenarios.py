@@ -14,7 +14,9 @@ CATALOGUE: dict[str, sc.Scenario] = {f"799900000{nn}": s for nn, s in sc.BY_ENDI
 
 
 def _extra(number: str, name: str, title: str, *steps: sc.Step) -> tuple[str, sc.Scenario]:
-    return number, sc.Scenario(name=name, title=title, steps=steps, number=number[-3:])
+    # operator_talk_s=None: the far end's script goes on after a hand-over, as the real carrier's
+    # does (it cannot know about the Redirect).
+    return number, sc.Scenario(name=name, title=title, steps=steps, number=number[-3:], operator_talk_s=None)
 
 
 EXTRA: dict[str, sc.Scenario] = dict(

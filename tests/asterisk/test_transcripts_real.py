@@ -19,6 +19,8 @@ import pytest
 from dialer.ami.transcript import parse_transcript, read_transcript
 from tests.sim.compare import call_events, compare
 from tests.sim.fixtures import RecordingAudioSocketServer
+from tests.sim.test_handover import CASES as HANDOVER_CASES
+from tests.sim.test_handover import run_sim_handover
 from tests.sim.test_transcripts import AUDIOSOCKET, LOCAL, assert_same, run_sim
 
 from .network import Carrier
@@ -27,12 +29,7 @@ from .transcripts import TRANSCRIPTS_DIR, record_all
 # Fresh recordings are made while other instances of this suite run: give thread interleaving
 # on a busy machine more room than the committed files get (tests/sim/test_transcripts.py).
 FRESH_TOLERANCE_S = 0.05
-HANDOVER = (
-    "20-person-handed-over-answered",
-    "21-person-abandons-queue",
-    "22-redirect-queue-missing",
-    "23-redirect-context-missing",
-)
+HANDOVER = tuple(sorted(HANDOVER_CASES))
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +80,12 @@ async def test_simulator_matches_a_fresh_audiosocket_transcript(fresh: Path, ste
     finally:
         await server.stop()
     assert_same(path, events, FRESH_TOLERANCE_S)
+
+
+@pytest.mark.parametrize("stem", HANDOVER)
+async def test_simulator_matches_a_fresh_handover_transcript(fresh: Path, stem: str) -> None:
+    path = fresh / "handover" / f"{stem}.txt"
+    assert_same(path, await run_sim_handover(path), FRESH_TOLERANCE_S)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """A TCP proxy between the worker and the pbx's AMI: it records every action the worker sends (the
-assertions on "the AMI actions sent") and can cut every connection at once (an AMI drop while
-the calls go on, as the simulator's ``DropAmi`` step does).
+assertions on "the AMI actions sent") and every event the worker's own AMI user receives (what
+its least rights let through), and can cut every connection at once (an AMI drop while the
+calls go on, as the simulator's ``DropAmi`` step does).
 
 While the pbx is down, a new client connection is closed at once (connection refused, as
 the worker would see without the proxy).
@@ -34,6 +35,7 @@ class AmiProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.actions: list[SentAction] = []
+        self.received: list[SentAction] = []  # what the pbx sent to the worker (events, replies)
         self.sessions = 0  # client connections that reached the pbx
         self.refused = 0  # client connections closed because the pbx was down
         self._ids = itertools.count(1)
@@ -49,6 +51,10 @@ class AmiProxy:
 
     def of(self, name: str) -> list[SentAction]:
         return [a for a in self.actions if a.name == name.lower()]
+
+    def events(self, name: str) -> list[AmiMessage]:
+        """Events of that name the worker's connection received."""
+        return [r.message for r in self.received if r.message.event == name]
 
     def drop_all(self) -> int:
         """Close every connection (both sides) at once; returns how many were open."""
@@ -87,8 +93,12 @@ class AmiProxy:
                 self.actions.extend(SentAction(now, session, m) for m in parser.feed(data))
                 up_writer.write(data)
 
+        back = Parser(expect_banner=True)
+
         async def pbx_to_client() -> None:
             while data := await up_reader.read(65536):
+                now = loop.time()
+                self.received.extend(SentAction(now, session, m) for m in back.feed(data))
                 writer.write(data)
 
         tasks = [asyncio.create_task(client_to_pbx()), asyncio.create_task(pbx_to_client())]

@@ -81,14 +81,17 @@ class Recorder:
         self._closed = False
 
     @classmethod
-    async def connect(cls, port: int, username: str, secret: str) -> Recorder:
+    async def connect(cls, port: int, username: str, secret: str, *, booted: bool = True) -> Recorder:
+        """Log in; with ``booted``, also wait for FullyBooted (sent only to users that may read
+        "system" events, like the kit's; the dialer's least-rights user does not get it)."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         rec = cls(reader, writer)
         rec.send(("Action", "Login"), ("ActionID", "login"), ("Username", username), ("Secret", secret))
         login = await rec.wait_for(lambda m: m.action_id == "login" and m.response is not None)
         if login.response != "Success":
             raise ConnectionError(f"recording login refused: {login.to_dict()}")
-        await rec.wait_for(lambda m: m.event == "FullyBooted")
+        if booted:
+            await rec.wait_for(lambda m: m.event == "FullyBooted")
         return rec
 
     async def _read(self) -> None:

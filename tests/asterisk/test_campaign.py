@@ -92,6 +92,7 @@ class RealRun:
     mqtt: list[tuple[str, dict[str, object]]]
     export: dict[str, dict[str, str]]  # dialer export rows by number
     wall_offset: float  # time.time() - loop.time() of the monitor's stamps
+    worker_events: list[AmiMessage]  # what the worker's own AMI user received
     attempts: dict[str, list[AttemptRow]] = field(default_factory=dict)
     contact_rows: dict[str, StoredContact] = field(default_factory=dict)
     number_of: dict[str, str] = field(default_factory=dict)  # attempt id → number
@@ -171,6 +172,7 @@ async def _real(pbx: Pbx, base: Path) -> RealRun:
         mqtt=mqtt,
         export={row["e164"].lstrip("+"): row for row in csv.DictReader(io.StringIO(export_text), delimiter=";")},
         wall_offset=wall_offset,
+        worker_events=[r.message for r in proxy.received if r.message.event is not None],
     )
     for a in run.actions:
         if a.name == "originate":
@@ -338,6 +340,17 @@ def test_people_reach_the_operators_queue(real: RealRun) -> None:
         else:
             assert attempt in connects and attempt not in abandons, f"{scenario.name}: AgentConnect"
             assert connects[attempt][0][1].get("MemberName", "").startswith("op")
+
+
+def test_the_workers_least_rights_user_gets_call_and_queue_events_only(real: RealRun) -> None:
+    """manager_dialer.conf: read = call,agent — the queue events reach the worker, the dialplan
+    noise does not."""
+    names = {m.event for m in real.worker_events}
+    assert {"Newchannel", "DialEnd", "Hangup", "OriginateResponse"} <= names
+    assert {"QueueCallerJoin", "AgentConnect", "QueueCallerAbandon", "QueueMemberStatus"} <= names
+    assert not names & {"VarSet", "Newexten"}
+    privileges = {m.get("Privilege") for m in real.worker_events if m.get("Privilege")}
+    assert privileges <= {"call,all", "agent,all", "system,all", "security,all"}, privileges
 
 
 @pytest.mark.xfail(strict=True, reason="issue 9: confirmed hand-over")

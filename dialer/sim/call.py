@@ -1,7 +1,8 @@
 """One originated call through a ``Local/`` channel: ;1, ;2, the trunk channel and the far end.
 
 Every transition emits its AMI events synchronously, in the order the real Asterisk did in the
-reference transcripts (../shared/reference/ami/local/, audiosocket/); the far end's script, the
+transcripts recorded from Asterisk 22 (tests/asterisk/transcripts/: local/, audiosocket/,
+handover/; the same as the first ones in ../shared/reference/ami/); the far end's script, the
 ;1 dialplan and the timers are tasks owned by the call. Event bursts of one transition are
 written back-to-back, so per-channel order is exact and cross-channel order follows one real run.
 
@@ -9,9 +10,10 @@ Modelled (see the transcripts): Local originate with ``EarlyMedia`` (;1 goes Up 
 originate's context on progress, ``Reason: 4``), ;2 running ``Dial(<trunk>/<n>,<s>)`` then
 ``Hangup(${HANGUPCAUSE})``, control-frame busy/congestion vs. hangup causes, the Dial ring
 timeout (DialEnd NOANSWER) vs. the Originate ``Timeout`` (no DialEnd, cause 19, Reason 3),
-bridging on a real answer, hang-ups from either side, AMI Hangup/Redirect, AudioSocket.
-Approximations (no transcript to copy): the caller-cancel path of Dial (DialEnd CANCEL), the
-originate ring timeout through ``Local/``, and the Queue app (no Queue* events).
+bridging on a real answer, hang-ups from either side, AMI Hangup/Redirect, AudioSocket (and its
+2 s inactivity rule), the operators' queue after a Redirect (``dialer.sim.queue``), a Redirect to
+a context that does not exist. Approximations (no transcript to copy): the caller-cancel path of
+Dial (DialEnd CANCEL), the originate ring timeout through ``Local/``, an operator hanging up.
 """
 
 from __future__ import annotations

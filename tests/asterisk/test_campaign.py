@@ -16,7 +16,6 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,10 +198,6 @@ def real(carrier: Carrier, pbx: Pbx, tmp_path_factory: pytest.TempPathFactory) -
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> SimOutcome:
     setup = WorkerSetup(tmp_path_factory.mktemp("sim-campaign"), 0, "unused")
     return asyncio.run(run_sim_campaign(setup, contacts(), SIM_TIME_SCALE))
-
-
-def numbers() -> Iterator[str]:
-    return iter(sorted(CAMPAIGN))
 
 
 def _scenario_ids() -> list[str]:

@@ -16,7 +16,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -311,8 +311,3 @@ class WorkerProcess:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
         return rc
-
-
-def by_number(finished: Iterable[Mapping[str, object]], attempts: Mapping[str, str]) -> dict[str, Mapping[str, object]]:
-    """``finished`` log lines keyed by dialled number (``attempts``: attempt id → number)."""
-    return {attempts[str(line["attempt"])]: line for line in finished}

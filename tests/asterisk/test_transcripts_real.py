@@ -26,9 +26,11 @@ from tests.sim.test_transcripts import AUDIOSOCKET, LOCAL, assert_same, run_sim
 from .network import Carrier
 from .transcripts import TRANSCRIPTS_DIR, record_all
 
-# Fresh recordings are made while other instances of this suite run: give thread interleaving
-# on a busy machine more room than the committed files get (tests/sim/test_transcripts.py).
-FRESH_TOLERANCE_S = 0.05
+# Fresh recordings are made with 27 instances running at once, on whatever load the CI machine
+# has: one Asterisk thread can then publish 50–100 ms after another (seen at a load average of
+# 7 on 2 cores). Events of different channels closer than this may come in either order; the
+# sequence of each channel's own events is still compared exactly.
+FRESH_TOLERANCE_S = 0.25
 HANDOVER = tuple(sorted(HANDOVER_CASES))
 
 

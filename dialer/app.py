@@ -26,7 +26,7 @@ from dialer.asr.select import engine_from_settings
 from dialer.asr.service import AsrService
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
-from dialer.audiosocket.server import AudioSocketServer
+from dialer.audiosocket.server import AudioSocketServer, keepalive_for
 from dialer.calls import CallRegistry
 from dialer.config import AmiEndpoint, RecordingSettings, Settings
 from dialer.domain.fusion import FusionConfig
@@ -108,7 +108,9 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
 
         registry = CallRegistry()
-        audiosocket = AudioSocketServer(registry.audio_sink, host=bind[0], port=bind[1])
+        audiosocket = AudioSocketServer(
+            registry.audio_sink, host=bind[0], port=bind[1], keepalive_s=keepalive_for(opts.time_scale)
+        )
         await audiosocket.start()
         advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
         if not advertise:

@@ -8,6 +8,14 @@ analysis, whatever sizes Asterisk sends; the last short frame is padded with sil
 A broken peer (unknown kind, oversized or truncated frame, audio before the UUID, a second UUID,
 an unknown UUID, a rate other than 8 kHz) gets its connection closed with a logged reason; the
 server and every other call go on. The sink hears ``on_end(reason)`` exactly once.
+
+Keepalive: Asterisk's AudioSocket() application gives up when neither side has sent a frame for
+2 s (``MAX_WAIT_TIMEOUT_MSEC`` in apps/app_audiosocket.c) and hangs the channel up: early media
+without RTP (a carrier that signals progress and plays nothing yet) would end the call. So once
+a connection has had no traffic either way for ``keepalive_s`` (0.5 s), the server sends one
+20 ms frame of silence, and again every ``keepalive_s`` while the line stays quiet. Asterisk
+plays it into the channel, which nobody hears. It costs nothing while audio flows, and it leaves
+1.5 s of margin for an event loop that is late under load.
 """
 
 from __future__ import annotations
@@ -36,6 +44,15 @@ from dialer.logging import call_log
 log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 4096
+KEEPALIVE_S = 0.5  # well inside Asterisk's 2 s of allowed silence on an AudioSocket connection
+MIN_KEEPALIVE_S = 0.05
+SILENCE_FRAME = encode_audio(bytes(SLIN8K_FRAME_BYTES))
+
+
+def keepalive_for(time_scale: float) -> float:
+    """The keepalive period when time runs ``time_scale`` times as fast (the simulator scales
+    Asterisk's 2 s as well); floored so that a compressed demo does not flood the socket."""
+    return max(KEEPALIVE_S * time_scale, MIN_KEEPALIVE_S)
 
 
 class AudioSink(Protocol):
@@ -74,6 +91,9 @@ class _Conn:
     pending: bytearray = field(default_factory=bytearray)
     hangup_sent: bool = False
     ended: bool = False
+    last_traffic: float = 0.0  # loop time of the last message either way (keepalive)
+    keepalive: asyncio.TimerHandle | None = None
+    keepalives_sent: int = 0
 
 
 class AudioSocketServer:
@@ -87,7 +107,11 @@ class AudioSocketServer:
         port: int = 0,
         uuid_timeout_s: float = 2.0,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        keepalive_s: float | None = KEEPALIVE_S,
     ) -> None:
+        """``keepalive_s``: silence is sent after this long without traffic either way (None: never)."""
+        if keepalive_s is not None and keepalive_s <= 0:
+            raise ValueError("keepalive_s must be positive (or None to disable the keepalive)")
         self._on_connect = on_connect
         self._host = host
         self._port = port
@@ -97,7 +121,9 @@ class AudioSocketServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_call: dict[uuid.UUID, _Conn] = {}
         self._closing = False
+        self._keepalive_s = keepalive_s
         self.rejected = 0  # connections closed for a protocol problem (metrics/tests)
+        self.keepalives_sent = 0  # silence frames sent to keep quiet calls alive (metrics/tests)
 
     @property
     def port(self) -> int:
@@ -139,6 +165,7 @@ class AudioSocketServer:
         if conn is None or conn.writer.is_closing():
             return False
         conn.hangup_sent = True
+        self._stop_keepalive(conn)
         conn.writer.write(HANGUP_FRAME)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await asyncio.wait_for(conn.writer.drain(), timeout_s)
@@ -152,6 +179,7 @@ class AudioSocketServer:
             return False
         for i in range(0, len(pcm), SLIN8K_FRAME_BYTES):
             conn.writer.write(encode_audio(pcm[i : i + SLIN8K_FRAME_BYTES]))
+        conn.last_traffic = asyncio.get_running_loop().time()
         await conn.writer.drain()
         return True
 
@@ -198,6 +226,7 @@ class AudioSocketServer:
         if messages[0].kind is not Kind.UUID:
             raise AudioSocketError(f"{messages[0].kind.name} before the UUID")
         self._bind(conn, messages[0].uuid)
+        self._traffic(conn)
         messages = messages[1:]
         while True:
             for msg in messages:
@@ -209,6 +238,7 @@ class AudioSocketServer:
             if not data:
                 decoder.close()  # raises on a truncated frame
                 return EndReason.HUNG_UP_BY_US if conn.hangup_sent else EndReason.CLOSED_BY_ASTERISK
+            self._traffic(conn)
             messages = decoder.feed(data)
 
     async def _read_until_message(self, reader: asyncio.StreamReader, decoder: Decoder) -> list[Message] | None:
@@ -271,10 +301,42 @@ class AudioSocketServer:
             log.exception("AudioSocket call %s: sink failed", conn.call_id)
             raise AudioSocketError(f"{EndReason.SINK_FAILED}: {exc!r}") from exc
 
+    # -- keepalive ----------------------------------------------------------------------------------
+
+    def _traffic(self, conn: _Conn) -> None:
+        """Something came from Asterisk: the quiet period starts again."""
+        conn.last_traffic = asyncio.get_running_loop().time()
+        if conn.keepalive is None and self._keepalive_s is not None and not conn.hangup_sent:
+            self._arm_keepalive(conn)
+
+    def _arm_keepalive(self, conn: _Conn) -> None:
+        assert self._keepalive_s is not None
+        loop = asyncio.get_running_loop()
+        conn.keepalive = loop.call_at(conn.last_traffic + self._keepalive_s, self._keepalive, conn)
+
+    def _keepalive(self, conn: _Conn) -> None:
+        conn.keepalive = None
+        if conn.ended or conn.hangup_sent or conn.writer.is_closing() or self._keepalive_s is None:
+            return
+        now = asyncio.get_running_loop().time()
+        # A timer armed before the last traffic fires early: re-arm from the last traffic instead.
+        if now - conn.last_traffic >= self._keepalive_s * 0.95:
+            conn.writer.write(SILENCE_FRAME)
+            conn.keepalives_sent += 1
+            self.keepalives_sent += 1
+            conn.last_traffic = now
+        self._arm_keepalive(conn)
+
+    def _stop_keepalive(self, conn: _Conn) -> None:
+        if conn.keepalive is not None:
+            conn.keepalive.cancel()
+            conn.keepalive = None
+
     def _finish(self, conn: _Conn, reason: str) -> None:
         if conn.ended:
             return
         conn.ended = True
+        self._stop_keepalive(conn)
         if conn.call_id is not None and self._by_call.get(conn.call_id) is conn:
             del self._by_call[conn.call_id]
         if conn.sink is None:
@@ -285,7 +347,15 @@ class AudioSocketServer:
             conn.pending.clear()
             with contextlib.suppress(AudioSocketError):
                 self._deliver(conn, tail)
-        call_log(log, "audio_ended", conn.call_id, str(conn.call_id), reason=reason, frames=conn.frames)
+        call_log(
+            log,
+            "audio_ended",
+            conn.call_id,
+            str(conn.call_id),
+            reason=reason,
+            frames=conn.frames,
+            keepalives=conn.keepalives_sent,
+        )
         try:
             conn.sink.on_end(reason)
         except Exception:

@@ -1,7 +1,8 @@
 """Asterisk simulator: an AMI server and an AudioSocket client that play call scenarios.
 
 The demo, the tests and the benchmarks run against it instead of Asterisk. Its AMI traffic
-follows the real transcripts in ../shared/reference/ami/ (tests/sim/test_transcripts.py checks
+follows real Asterisk 22 transcripts (tests/asterisk/transcripts/, re-recorded by the real-Asterisk
+suite; tests/sim/test_transcripts.py and test_handover.py check
 it per scenario); the scenario table is in ``dialer.sim.scenarios``.
 
     sim = SimAsterisk(audiosocket_addr=("127.0.0.1", 9099), time_scale=0.1)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret", default="sim")
     p.add_argument("--time-scale", type=float, default=1.0, help="0.1 = ten times faster")
     p.add_argument("--trunk", default="IAX2/carrier/{number}", help="trunk dial template")
-    p.add_argument("--version", default="13.0.0", help="AMI version in the banner")
+    p.add_argument("--version", default="11.0.0", help="AMI version in the banner (Asterisk 22: 11.0.0)")
     p.add_argument("--list", action="store_true", help="print the scenario table and exit")
     return p
 

@@ -24,6 +24,7 @@ from typing import Any
 from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
 from dialer.sim.call import DialplanStep, OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
 from dialer.sim.channels import Channel, Privilege
+from dialer.sim.queue import QueueConfig, SimQueue, default_queues
 from dialer.sim.scenarios import Scenario, scenario_for_number
 from dialer.tasks import OwnedTasks
 
@@ -100,13 +101,14 @@ class SimAsterisk:
         audiosocket_addr: tuple[str, int] | None = None,
         time_scale: float = 1.0,
         trunk_template: str = "IAX2/carrier/{number}",
-        version: str = "13.0.0",
+        version: str = "11.0.0",
         number_map: Mapping[str, str | Scenario] | None = None,
         dialplan: Mapping[str, Sequence[DialplanStep]] | None = None,
         trunk_context: str = "from-carrier",
         ring_s: int = 30,
         audiosocket_idle_s: float = 2.0,
         seed: int | None = None,
+        queues: Mapping[str, QueueConfig] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -124,6 +126,9 @@ class SimAsterisk:
         if dialplan is not None:
             base.update({k: list(v) for k, v in dialplan.items()})
         self.dialplan: dict[str, list[DialplanStep]] = base
+        self.queues: dict[str, SimQueue] = {
+            name: SimQueue(cfg) for name, cfg in (default_queues() if queues is None else queues).items()
+        }
         self.actions: list[RecordedAction] = []
         self.calls: list[SimCall] = []  # live calls
         self.finished_calls = 0
@@ -500,9 +505,8 @@ class SimAsterisk:
         except ValueError:
             self._error(session, message, "Invalid priority")
             return
-        if context not in self.dialplan:
-            self._error(session, message, "Redirect failed")
-            return
+        # As Asterisk: a context that does not exist is accepted; the channel finds nothing there
+        # and hangs up (SimCall._pbx).
         channel, call = found
         self._reply(session, message, "Success", ("Message", "Redirect successful"))
         call.redirect(channel, context, exten, priority)

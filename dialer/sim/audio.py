@@ -133,7 +133,7 @@ class FrameChunker:
     """Cuts a continuous media stream into 320-byte frames across segment boundaries.
 
     ``flush()`` returns the remainder as the shorter last frame Asterisk sends before it closes
-    the socket (reference/ami/audiosocket/*.frames.log: 88–228 bytes).
+    the socket (tests/asterisk/transcripts/audiosocket/*.frames.log: 104–260 bytes).
     """
 
     def __init__(self, frame_bytes: int = FRAME_BYTES) -> None:

@@ -1,7 +1,8 @@
 """One originated call through a ``Local/`` channel: ;1, ;2, the trunk channel and the far end.
 
 Every transition emits its AMI events synchronously, in the order the real Asterisk did in the
-reference transcripts (../shared/reference/ami/local/, audiosocket/); the far end's script, the
+transcripts recorded from Asterisk 22 (tests/asterisk/transcripts/: local/, audiosocket/,
+handover/; the same as the first ones in ../shared/reference/ami/); the far end's script, the
 ;1 dialplan and the timers are tasks owned by the call. Event bursts of one transition are
 written back-to-back, so per-channel order is exact and cross-channel order follows one real run.
 
@@ -9,14 +10,16 @@ Modelled (see the transcripts): Local originate with ``EarlyMedia`` (;1 goes Up 
 originate's context on progress, ``Reason: 4``), ;2 running ``Dial(<trunk>/<n>,<s>)`` then
 ``Hangup(${HANGUPCAUSE})``, control-frame busy/congestion vs. hangup causes, the Dial ring
 timeout (DialEnd NOANSWER) vs. the Originate ``Timeout`` (no DialEnd, cause 19, Reason 3),
-bridging on a real answer, hang-ups from either side, AMI Hangup/Redirect, AudioSocket.
-Approximations (no transcript to copy): the caller-cancel path of Dial (DialEnd CANCEL), the
-originate ring timeout through ``Local/``, and the Queue app (no Queue* events).
+bridging on a real answer, hang-ups from either side, AMI Hangup/Redirect, AudioSocket (and its
+2 s inactivity rule), the operators' queue after a Redirect (``dialer.sim.queue``), a Redirect to
+a context that does not exist. Approximations (no transcript to copy): the caller-cancel path of
+Dial (DialEnd CANCEL), the originate ring timeout through ``Local/``, an operator hanging up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -41,14 +44,16 @@ from dialer.sim.channels import (
     dialstatus_variable_for_cause,
     event,
 )
+from dialer.sim.queue import QUEUE_VARS_AT_START, QueueEntry, SimQueue
 
 log = logging.getLogger(__name__)
 
 # The direct transcript (03-no-answer) shows the Originate ring timeout firing ~0.98 s after
 # Timeout ms: ast_dial checks it on its own poll cycle. Dial(…,30) fires on time, so it wins a tie.
 ORIGINATE_TIMEOUT_SLACK_S = 0.978
-# Early frames read before the AudioSocket app is attached are kept (bounded) and flushed.
-PENDING_FRAMES_MAX = 25
+# Frames that reach ;1 before the AudioSocket app reads them wait in the channel's read queue, as
+# in Asterisk, which keeps the newest 96 voice frames (main/channel.c __ast_queue_frame; ~2 s).
+PENDING_FRAMES_MAX = 96
 DIAL_VARS_RESET = (
     "DIALSTATUS",
     "DIALEDPEERNUMBER",
@@ -73,6 +78,7 @@ class CallHost(Protocol):
     trunk_context: str
     dialplan: dict[str, list[DialplanStep]]
     audiosocket_addr: tuple[str, int] | None
+    queues: dict[str, SimQueue]
 
     def emit(self, headers: list[Header]) -> None: ...
     def default_variables(self, exten: str) -> dict[str, str]: ...
@@ -197,7 +203,8 @@ class SimCall:
         self._pbx_task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._leg: AudioSocketLeg | None = None
-        self._pending_frames: list[bytes] = []
+        self._queue: QueueEntry | None = None  # ;1 in the operators' queue after a Redirect
+        self._pending_frames: collections.deque[bytes] = collections.deque(maxlen=PENDING_FRAMES_MAX)
         self._media_flowing = False
         self._chunker = FrameChunker()
         self._next_frame_at = 0.0
@@ -296,7 +303,9 @@ class SimCall:
         self._ch("Newchannel", l1)
         self._ch("Newchannel", l2)
         self._newexten(l1, "AppDial2", "(Outgoing Line)")
-        for name, value in req.variables:
+        # Asterisk sets the Originate's variables on ;1 last-first and on ;2 in order (a list it
+        # prepends to, then copies): seen with several Variable headers on Asterisk 22.
+        for name, value in reversed(req.variables):
             self._varset(l1, name, value)
         if req.caller_id is not None:
             cid_name, cid_num = req.caller_id
@@ -472,8 +481,8 @@ class SimCall:
     def _deliver(self, frame: bytes) -> None:
         if self._leg is not None and self._leg.open:
             self._leg.send_audio(frame)
-        elif self._leg is None and self.l1_in_pbx and len(self._pending_frames) < PENDING_FRAMES_MAX:
-            self._pending_frames.append(frame)
+        elif self._leg is None and self.l1_in_pbx:
+            self._pending_frames.append(frame)  # the oldest go first once the queue is full
 
     # ------------------------------------------------------------------ far end transitions
     def ring(self) -> None:
@@ -627,17 +636,25 @@ class SimCall:
         self._hangup(l2, cause)
         self._emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
         if l1.alive:
+            if self._queue is not None:
+                self._queue.caller_leaving()
             if self.l1_in_pbx:
                 self._hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
             self._hangup(l1, cause)
         self._dsc(self.trunk_device, "UNKNOWN")
         self._dsc(self.local_device, "NOT_INUSE")
         self._dsc(self.local_device, "NOT_INUSE")
+        if self._queue is not None:
+            self._queue.caller_gone()
         self._finish()
 
     # ------------------------------------------------------------------ our side
-    def hangup_l1(self, cause: int = Cause.NORMAL_CLEARING, *, via_app: bool = False) -> None:
-        """;1 hangs up (dialplan Hangup(), AMI Hangup, end of dialplan, failed app)."""
+    def hangup_l1(
+        self, cause: int = Cause.NORMAL_CLEARING, *, via_app: bool = False, peer_cause: int | None = None
+    ) -> None:
+        """;1 hangs up (dialplan Hangup(), AMI Hangup, end of dialplan, failed app). ``peer_cause``:
+        the cause ;2 and the trunk end with when it differs from ;1's (a dialplan with nowhere to
+        go ends ;1 with cause 0, the rest with 16)."""
         l1, l2, trunk = self.l1, self.l2, self.trunk
         if not l1.alive:
             return
@@ -646,7 +663,12 @@ class SimCall:
         if self.bridged and trunk is not None:
             self.bridged = False
             self._hangup_request(l2, cause)
+            if self._queue is not None:
+                self._queue.caller_leaving()
             self._hangup(l1, cause)
+            if self._queue is not None:
+                self._queue.caller_gone()
+            cause = cause if peer_cause is None else peer_cause
             self._dsc(self.local_device, "NOT_INUSE")
             self._varset(l2, "BRIDGEPEER", "")
             self._varset(trunk, "BRIDGEPEER", "")
@@ -757,10 +779,14 @@ class SimCall:
         l1 = self.l1
         plan = steps if steps is not None else self.host.dialplan.get(context)
         if plan is None:
+            # As Asterisk: the channel leaves its application, finds no extension there and is
+            # hung up with cause 0; its Local peer and the trunk then end normally.
             log.warning(
                 "sim: %s sent to %s,%s,%d which the simulated dialplan lacks", l1.name, context, exten, priority
             )
-            self.hangup_l1(Cause.NORMAL_CLEARING)
+            self._hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+            l1.context, l1.exten, l1.priority = context, exten, priority
+            self.hangup_l1(Cause.NOT_DEFINED, peer_cause=Cause.NORMAL_CLEARING)
             return
         if context:
             l1.context, l1.exten = context, exten
@@ -784,7 +810,12 @@ class SimCall:
                 if not await self._app_audiosocket(data):
                     self.hangup_l1(Cause.NORMAL_CLEARING)
                     return
-            elif low in ("queue", "playback", "echo", "musiconhold", "waitforsilence", "park"):
+            elif low == "queue":
+                if not self._app_queue(data):
+                    index += 1
+                    continue  # no such queue: Queue() returns at once, the dialplan goes on
+                await asyncio.Event().wait()  # held in the queue, then with an operator
+            elif low in ("playback", "echo", "musiconhold", "waitforsilence", "park"):
                 # Held until a hang-up or a redirect cancels this task (the operator is talking).
                 await asyncio.Event().wait()
             elif low not in ("noop", "set", "answer", "verbose", "log", "progress", "ringing"):
@@ -794,6 +825,18 @@ class SimCall:
             index += 1
         if l1.alive:
             self.hangup_l1(Cause.NORMAL_CLEARING)  # fell off the end of the dialplan
+
+    def _app_queue(self, data: str) -> bool:
+        """Queue(<name>): True when ;1 joined the queue, False when there is no such queue."""
+        l1 = self.l1
+        for var in QUEUE_VARS_AT_START:
+            self._varset(l1, var, "")
+        queue = self.host.queues.get(data.split(",", 1)[0].strip())
+        if queue is None:
+            self._varset(l1, "QUEUESTATUS", "UNKNOWN")
+            return False
+        self._queue = queue.join(self)
+        return True
 
     async def _app_audiosocket(self, data: str) -> bool:
         """Returns True when the app ended normally (the dialplan goes on), False on -1."""
@@ -850,6 +893,9 @@ class SimCall:
             self._far_task = self.host.spawn(self._far_end(steps), f"sim-far-op-{self.l1.uniqueid}")
 
     def ami_hangup(self, channel: Channel, cause: int) -> None:
+        if self._queue is not None and channel in self._queue.channels:
+            log.warning("sim: AMI Hangup of the operator's %s is not simulated", channel.name)
+            return
         if channel is self.trunk:
             self.far_hangup(cause)
         else:
@@ -867,7 +913,7 @@ class SimCall:
         for task in (self._far_task, self._pbx_task):
             if task is not None and task is not current:
                 task.cancel()
-        for ch in (self.l1, self.l2, self.trunk):
+        for ch in (self.l1, self.l2, self.trunk, *(self._queue.channels if self._queue else ())):
             if ch is not None and ch.alive:
                 ch.alive = False
                 self.host.unregister(ch)

@@ -1,7 +1,8 @@
 """Simulated Asterisk channels and the exact AMI field sets their events carry.
 
 Field names, their order and the values for unknown caller ids follow the real transcripts in
-../shared/reference/ami/ (Asterisk master, AMI 13.0.0).
+tests/asterisk/transcripts/ (Asterisk 22.10.1, AMI 11.0.0; the same as the first recordings in
+../shared/reference/ami/, Asterisk master).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ChannelState(enum.IntEnum):
 class Privilege(enum.StrEnum):
     CALL = "call,all"
     DIALPLAN = "dialplan,all"
+    AGENT = "agent,all"
     SYSTEM = "system,all"
     SECURITY = "security,all"
 

@@ -2,7 +2,8 @@
 
 Scenario choice by dialled number: an explicit map given to ``SimAsterisk`` wins; otherwise the
 LAST TWO DIGITS of the number pick the scenario (numbers 01–15 follow the real transcripts in
-../shared/reference/ami/local/ of the same number):
+tests/asterisk/transcripts/local/ of the same number, recorded from a real Asterisk 22 whose
+carrier plays exactly these scripts, tests/asterisk/network.py):
 
 == ============================ ===============================================================
 NN name                         far end
@@ -115,7 +116,7 @@ class Scenario:
     title: str
     steps: tuple[Step, ...]
     number: str  # the two-digit ending that selects it
-    transcript: str | None = None  # stem of the real transcript in reference/ami/local/
+    transcript: str | None = None  # stem of the real transcript in tests/asterisk/transcripts/local/
     operator_talk_s: float | None = 5.0
     tags: frozenset[str] = field(default_factory=frozenset)
 

@@ -1,5 +1,6 @@
-"""Shared helpers: where the reference transcripts live, the rig dialplan they were recorded with,
-and a recording AudioSocket server (the worker's side, minimal)."""
+"""Shared helpers: where the transcripts live (re-recorded from the real Asterisk 22 by
+tests/asterisk/transcripts.py, same format and rig as shared/reference/ami/), the rig dialplan
+they were recorded with, and a recording AudioSocket server (the worker's side, minimal)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ import pytest
 from dialer.audiosocket.protocol import HANGUP_FRAME, Decoder, Kind, Message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE_AMI = REPO_ROOT.parent / "shared" / "reference" / "ami"
+TRANSCRIPTS = REPO_ROOT / "tests" / "asterisk" / "transcripts"
+# The rig's Originate Timeout: 5 s past the Dial's 30 s, so the Dial ring timeout always decides
+# the no-answer call (at 30 s both would race, and the winner depends on the machine's load).
+RIG_ORIGINATE_TIMEOUT_MS = 35000
 
 
 def reference_dir() -> Path:
-    if not REFERENCE_AMI.is_dir():
-        pytest.fail(f"reference transcripts not found at {REFERENCE_AMI} (the CI has ../shared beside the clone)")
-    return REFERENCE_AMI
+    """The transcripts the simulator is checked against (``local/``, ``audiosocket/``, ``handover/``)."""
+    if not (TRANSCRIPTS / "local").is_dir():
+        pytest.fail(f"transcripts not found at {TRANSCRIPTS} (re-record: python -m tests.asterisk.transcripts)")
+    return TRANSCRIPTS
 
 
 def rig_dialplan(audiosocket_port: int = 9099) -> dict[str, list[tuple[str, str]]]:

@@ -1,0 +1,435 @@
+"""The operators' queue (app_queue) as the simulator plays it after the worker's ``Redirect``.
+
+Modelled on real Asterisk 22 transcripts (tests/asterisk/transcripts/handover/), recorded with
+the deploy contract's queue (``strategy = leastrecent``, ``setinterfacevar = yes``) and
+operators that are Local channels into a context that rings ``answer_after_s`` and answers:
+
+- the person's ``;1`` joins: QueueCallerJoin; the longest-idle free member's Local pair is created
+  and rung (DialBegin/DialState from ``;1``, AgentCalled, QueueMemberStatus);
+- the operator answers: DialEnd ANSWER, QueueCallerLeave, AgentConnect, a bridge ``;1`` ↔ operator;
+- the person hangs up: AgentComplete (``Reason: caller``), the operator's channels go;
+- the person hangs up first: DialEnd CANCEL, QueueCallerAbandon, QueueCallerLeave;
+- no such queue: Queue() sets ``QUEUESTATUS=UNKNOWN`` and the dialplan goes on (to Hangup).
+
+People wait in order; a member rings one person at a time (``ringinuse = no``), and when it frees
+up it is offered to the next person waiting. The device states ``Queue:<name>`` (people
+waiting) and ``Queue:<name>_avail`` (a member free) are sent when they change.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid as uuid_mod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dialer.sim.channels import Cause, Channel, ChannelState, DialStatus, Header, Privilege
+
+if TYPE_CHECKING:
+    from dialer.sim.call import SimCall
+
+# app_queue's AST_DEVICE_* numbers in QueueMemberStatus
+STATUS_NOT_INUSE = 1
+STATUS_INUSE = 2
+QUEUE_VARS_AT_START = ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "QUEUEWAIT", "QUEUEWAIT_MS")
+_LOCAL_MEMBER = re.compile(r"^Local/(?P<exten>[^@/]+)@(?P<context>[^/]+)(?:/(?P<opts>.*))?$", re.IGNORECASE)
+OPERATOR_STAY_S = 600  # the operator's phone stays on the line (Wait(600)) until the person leaves
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """One operator: ``Local/<exten>@<context>/n`` whose context rings, then answers."""
+
+    interface: str
+    name: str
+    answer_after_s: float = 1.0
+
+    @property
+    def local(self) -> tuple[str, str]:
+        m = _LOCAL_MEMBER.match(self.interface)
+        if m is None:
+            raise ValueError(f"the simulator's queue members are Local/<exten>@<context>/n, got {self.interface!r}")
+        return m["exten"], m["context"]
+
+    @property
+    def device(self) -> str:
+        exten, context = self.local
+        return f"Local/{exten}@{context}"
+
+    def dialplan(self) -> list[tuple[str, str]]:
+        """The operator's phone as the real-Asterisk suite's pbx has it (Newexten of its ;2)."""
+        wait = f"{self.answer_after_s:.3f}".rstrip("0").rstrip(".")
+        return [("Ringing", ""), ("Wait", wait), ("Answer", ""), ("Wait", str(OPERATOR_STAY_S)), ("Hangup", "")]
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    members: tuple[QueueMember, ...]
+
+
+def default_queues(operators: int = 4, answer_after_s: float = 1.0) -> dict[str, QueueConfig]:
+    """The ``operators`` queue of deploy/asterisk/queues_dialer.conf with ``operators`` members."""
+    members = tuple(
+        QueueMember(f"Local/op{i}@dialer-operators/n", f"op{i}", answer_after_s) for i in range(1, operators + 1)
+    )
+    return {"operators": QueueConfig("operators", members)}
+
+
+@dataclass
+class _MemberState:
+    member: QueueMember
+    busy: bool = False  # ringing for someone or talking
+    calls_taken: int = 0
+    last_call: int = 0  # Unix time of the end of the last call
+
+
+class SimQueue:
+    """One queue's people and members (shared by every call of the simulator)."""
+
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.members = [_MemberState(m) for m in config.members]
+        self.waiting: list[QueueEntry] = []
+        self.login_time = int(time.time())
+        self._queue_state: str | None = None
+        self._avail_state: str | None = None
+
+    # -- device states -----------------------------------------------------------------------
+    def queue_state(self, call: SimCall) -> None:
+        state = "RINGING" if self.waiting else "NOT_INUSE"
+        if state != self._queue_state:
+            self._queue_state = state
+            call._dsc(f"Queue:{self.name}", state)
+
+    def avail_state(self, call: SimCall) -> None:
+        state = "NOT_INUSE" if any(not m.busy for m in self.members) else "INUSE"
+        if state != self._avail_state:
+            self._avail_state = state
+            call._dsc(f"Queue:{self.name}_avail", state)
+
+    def member_status(self, call: SimCall, st: _MemberState, status: int) -> None:
+        m = st.member
+        call._emit(
+            "QueueMemberStatus",
+            Privilege.AGENT,
+            ("Queue", self.name),
+            ("MemberName", m.name),
+            ("Interface", m.interface),
+            ("StateInterface", m.interface),
+            ("Membership", "static"),
+            ("Penalty", "0"),
+            ("CallsTaken", str(st.calls_taken)),
+            ("LastCall", str(st.last_call)),
+            ("LastPause", "0"),
+            ("LoginTime", str(self.login_time)),
+            ("InCall", "0"),
+            ("Status", str(status)),
+            ("Paused", "0"),
+            ("PausedReason", ""),
+            ("Ringinuse", "0"),
+            ("Wrapuptime", "0"),
+        )
+
+    # -- people --------------------------------------------------------------------------------
+    def join(self, call: SimCall) -> QueueEntry:
+        entry = QueueEntry(self, call, len(self.waiting) + 1)
+        self.waiting.append(entry)
+        self.queue_state(call)
+        entry.queue_event(
+            "QueueCallerJoin",
+            ("Queue", self.name),
+            ("Position", str(entry.position)),
+            ("Count", str(len(self.waiting))),
+        )
+        self.offer()
+        return entry
+
+    def leave(self, entry: QueueEntry) -> None:
+        if entry in self.waiting:
+            self.waiting.remove(entry)
+
+    def offer(self) -> None:
+        """Ring free members for the people waiting, first come first served (leastrecent)."""
+        for entry in list(self.waiting):
+            if entry.member is not None or entry.done:
+                continue
+            free = [m for m in self.members if not m.busy]
+            if not free:
+                return
+            entry.ring(min(free, key=lambda m: m.last_call))
+
+
+@dataclass(eq=False)
+class QueueEntry:
+    """One person (a call's ``;1``) in the queue."""
+
+    queue: SimQueue
+    call: SimCall
+    position: int
+    member: _MemberState | None = None
+    op1: Channel | None = None
+    op2: Channel | None = None
+    joined_at: float = 0.0
+    rang_at: float = 0.0
+    connected_at: float = 0.0
+    connected: bool = False
+    done: bool = False
+    bridge_id: str = ""
+    _op2_steps: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.joined_at = self.call._loop.time()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def queue_event(self, name: str, *extra: Header, dest: Channel | None = None) -> None:
+        parts: list[list[Header] | Header] = [self.call.l1.fields()]
+        if dest is not None:
+            parts.append(dest.fields("Dest"))
+        parts.extend(extra)
+        self.call._emit(name, Privilege.AGENT, *parts)
+
+    def _member_fields(self) -> list[Header]:
+        assert self.member is not None
+        return [
+            ("Queue", self.queue.name),
+            ("Interface", self.member.member.interface),
+            ("MemberName", self.member.member.name),
+        ]
+
+    def _seconds(self, since: float) -> int:
+        return int((self.call._loop.time() - since) / self.call._scale)
+
+    def _op2_app(self, index: int) -> None:
+        assert self.op2 is not None
+        app, data = self._op2_steps[index]
+        self.op2.priority = index + 1
+        self.call._newexten(self.op2, app, data)
+
+    def _member_vars(self, ch: Channel) -> None:
+        assert self.member is not None
+        st = self.member
+        for var, value in (
+            ("MEMBERINTERFACE", st.member.interface),
+            ("MEMBERNAME", st.member.name),
+            ("MEMBERCALLS", str(st.calls_taken)),
+            ("MEMBERLASTCALL", str(st.last_call)),
+            ("MEMBERPENALTY", "0"),
+            ("MEMBERDYNAMIC", "0"),
+            ("MEMBERREALTIME", "0"),
+        ):
+            self.call._varset(ch, var, value)
+
+    # -- the operator's phone rings ------------------------------------------------------------
+    def ring(self, st: _MemberState) -> None:
+        call, host, l1 = self.call, self.call.host, self.call.l1
+        st.busy = True
+        self.member = st
+        self.rang_at = call._loop.time()
+        exten, context = st.member.local
+        base = f"Local/{exten}@{context}-{host.new_local_id()}"
+        op1 = Channel(base + ";1", host.new_uniqueid(), l1.linkedid, context, exten, created_at=self.rang_at)
+        op2 = Channel(
+            base + ";2", host.new_uniqueid(), l1.linkedid, context, exten, ChannelState.RING, created_at=self.rang_at
+        )
+        op1.accountcode = op2.accountcode = l1.accountcode
+        self.op1, self.op2 = op1, op2
+        self._op2_steps = st.member.dialplan()
+        for ch in (op1, op2):
+            host.register(ch, call)
+        call._ch("Newchannel", op1)
+        call._ch("Newchannel", op2)
+        op1.cid_num, op1.cid_name = l1.cid_num, l1.cid_name
+        call._newexten(op1, "AppQueue", "(Outgoing Line)")
+        call._ch("NewCallerid", op1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        dialed = f"{exten}@{context}/n"
+        call._varset(op1, "DIALEDPEERNUMBER", dialed)
+        call._varset(op2, "DIALEDPEERNUMBER", dialed)
+        op2.cid_num, op2.cid_name = l1.cid_num, l1.cid_name
+        op2.conn_num, op2.conn_name = l1.cid_num, l1.cid_name
+        call._ch("NewCallerid", op2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        call._ch("NewConnectedLine", op2)
+        call._emit(
+            "LocalBridge",
+            Privilege.CALL,
+            op1.fields("LocalOne"),
+            op2.fields("LocalTwo"),
+            ("Context", context),
+            ("Exten", exten),
+            ("LocalOptimization", "No"),
+        )
+        self._op2_app(0)  # Ringing()
+        call._dial_event("DialBegin", l1, op1, ("DialString", st.member.interface))
+        op1.exten = "s"
+        op1.conn_num, op1.conn_name = l1.cid_num, l1.cid_name
+        call._newstate(op1, ChannelState.RINGING)
+        self.queue_event("AgentCalled", *self._member_fields(), dest=op1)
+        call._newexten(op1, "AppQueue", "(Outgoing Line)")
+        call._ch("NewConnectedLine", op1)
+        call._dial_event("DialState", l1, op1, ("DialStatus", DialStatus.RINGING))
+        self._op2_app(1)  # Wait(<ring>)
+        call._dsc(st.member.device, "INUSE")
+        self.queue.member_status(call, st, STATUS_INUSE)
+        self.queue.avail_state(call)
+        call._later(st.member.answer_after_s, self.answer)
+
+    # -- the operator answers -------------------------------------------------------------------
+    def answer(self) -> None:
+        call, l1, op1, op2, st = self.call, self.call.l1, self.op1, self.op2, self.member
+        if self.done or op1 is None or op2 is None or st is None or not l1.alive:
+            return
+        self._op2_app(2)  # Answer()
+        call._newstate(op2, ChannelState.UP)
+        call._newstate(op1, ChannelState.UP)
+        call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.ANSWER))
+        self._member_vars(l1)
+        self._member_vars(op1)
+        call._dsc(st.member.device, "INUSE")
+        call._dsc(st.member.device, "INUSE")
+        self.queue.leave(self)
+        self.queue.queue_state(call)
+        self.queue_event(
+            "QueueCallerLeave",
+            ("Queue", self.queue.name),
+            ("Position", str(self.position)),
+            ("Count", str(len(self.queue.waiting))),
+        )
+        hold_s = self._seconds(self.joined_at)
+        call._varset(l1, "QUEUEPOSITION", str(self.position))
+        call._varset(l1, "QUEUEWAIT", str(hold_s))
+        call._varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        self.queue_event(
+            "AgentConnect",
+            *self._member_fields(),
+            ("HoldTime", str(hold_s)),
+            ("RingTime", str(self._seconds(self.rang_at))),
+            dest=op1,
+        )
+        self.connected, self.connected_at = True, call._loop.time()
+        self.bridge_id = str(uuid_mod.uuid4())
+        call._emit("BridgeCreate", Privilege.CALL, self._bridge(0))
+        op1.bridge_id = l1.bridge_id = self.bridge_id
+        call._emit("BridgeEnter", Privilege.CALL, self._bridge(1), op1.fields())
+        call._emit("BridgeEnter", Privilege.CALL, self._bridge(2), l1.fields())
+        call._varset(op1, "BRIDGEPEER", l1.name)
+        call._varset(l1, "BRIDGEPEER", op1.name)
+        self._op2_app(3)  # Wait(600): the operator talks
+
+    def _bridge(self, count: int) -> list[Header]:
+        return [
+            ("BridgeUniqueid", self.bridge_id),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+            ("BridgeNumChannels", str(count)),
+            ("BridgeVideoSourceMode", "none"),
+        ]
+
+    # -- the person goes -------------------------------------------------------------------------
+    def caller_leaving(self) -> None:
+        """The person's ;1 is being hung up (HangupRequest sent, its Hangup comes next)."""
+        if self.done:
+            return
+        if self.connected:
+            self._complete()
+        else:
+            self._abandon()
+
+    def _complete(self) -> None:
+        call, l1, op1 = self.call, self.call.l1, self.op1
+        assert op1 is not None
+        self.queue_event(
+            "AgentComplete",
+            *self._member_fields(),
+            ("HoldTime", str(int((self.connected_at - self.joined_at) / call._scale))),
+            ("TalkTime", str(self._seconds(self.connected_at))),
+            ("Reason", "caller"),
+            dest=op1,
+        )
+        call._varset(l1, "BRIDGEPEER", "")
+        call._varset(op1, "BRIDGEPEER", "")
+        call._emit("BridgeLeave", Privilege.CALL, self._bridge(1), l1.fields())
+        secs, ms = call._elapsed(self.connected_at)
+        call._varset(l1, "ANSWEREDTIME", secs)
+        call._varset(l1, "ANSWEREDTIME_MS", ms)
+        secs, ms = call._elapsed(l1.created_at)
+        call._varset(l1, "DIALEDTIME", secs)
+        call._varset(l1, "DIALEDTIME_MS", ms)
+
+    def _abandon(self) -> None:
+        call, l1, op1, op2 = self.call, self.call.l1, self.op1, self.op2
+        if op1 is not None and op2 is not None:
+            call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call._hangup_request(op2, Cause.NOT_DEFINED)
+            call._hangup(op1, Cause.NOT_DEFINED)
+        hold_s = self._seconds(self.joined_at)
+        call._varset(l1, "QUEUEWAIT", str(hold_s))
+        call._varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        secs, ms = call._elapsed(l1.created_at)
+        call._varset(l1, "DIALEDTIME", secs)
+        call._varset(l1, "DIALEDTIME_MS", ms)
+        call._varset(l1, "ANSWEREDTIME", "0")
+        call._varset(l1, "ANSWEREDTIME_MS", "0")
+        call._varset(l1, "ABANDONED", "TRUE")
+        self.queue_event(
+            "QueueCallerAbandon",
+            ("Queue", self.queue.name),
+            ("Position", str(self.position)),
+            ("OriginalPosition", str(self.position)),
+            ("HoldTime", str(hold_s)),
+        )
+        if self.member is not None:
+            call._dsc(self.member.member.device, "NOT_INUSE")
+        self.queue.leave(self)
+        self.queue.queue_state(call)
+        if op2 is not None:
+            call._hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+            call._hangup(op2, Cause.NOT_DEFINED)
+        self.queue_event(
+            "QueueCallerLeave",
+            ("Queue", self.queue.name),
+            ("Position", str(self.position)),
+            ("Count", str(len(self.queue.waiting))),
+        )
+        call._varset(l1, "QUEUEPOSITION", str(self.position))
+        self.done = True
+        if self.member is not None:
+            self._free_member(calls_taken=False)
+
+    def caller_gone(self) -> None:
+        """After the person's ;1 hung up: the operator's channels go (a connected call)."""
+        if self.done:
+            return
+        self.done = True
+        call, op1, op2 = self.call, self.op1, self.op2
+        if not self.connected or op1 is None or op2 is None:
+            return
+        call._emit("BridgeLeave", Privilege.CALL, self._bridge(0), op1.fields())
+        call._emit("BridgeDestroy", Privilege.CALL, self._bridge(0))
+        call._hangup_request(op2, Cause.NORMAL_CLEARING)
+        call._hangup(op1, Cause.NORMAL_CLEARING)
+        call._hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+        call._hangup(op2, Cause.NORMAL_CLEARING)
+        self._free_member(calls_taken=True)
+
+    def _free_member(self, *, calls_taken: bool) -> None:
+        st, call = self.member, self.call
+        assert st is not None
+        if calls_taken:
+            st.calls_taken += 1
+            st.last_call = int(time.time())
+        st.busy = False
+        self.queue.member_status(call, st, STATUS_NOT_INUSE)
+        call._dsc(st.member.device, "NOT_INUSE")
+        if calls_taken:
+            call._dsc(st.member.device, "NOT_INUSE")
+        self.queue.avail_state(call)
+        self.queue.offer()
+
+    @property
+    def channels(self) -> list[Channel]:
+        return [c for c in (self.op1, self.op2) if c is not None and c.alive]

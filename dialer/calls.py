@@ -38,6 +38,7 @@ from dialer.session.inputs import (
     Recognize,
     Recognized,
     RecognizerFlushed,
+    RedirectFailed,
     StopRequested,
     Tick,
 )
@@ -154,6 +155,8 @@ class LiveCall(AudioSink):
                 rec.mark(now, "in", type="originate_rejected", reason=reason)
             case StopRequested():
                 rec.mark(now, "in", type="stop")
+            case RedirectFailed(reason=reason):
+                rec.mark(now, "in", type="redirect_failed", reason=reason)
             case Tick():
                 rec.mark(now, "tick")
 
@@ -164,8 +167,8 @@ class LiveCall(AudioSink):
         if s.phase is not before:
             call_log(log, "state", self.attempt_id, self.uniqueid, phase=s.phase.value, was=before.value)
         if s.decision is not None and not decided_before and self.recording is not None:
-            if self._record_until_decision or s.phase is CallPhase.WITH_OPERATOR:
-                self.recording.stop_audio()
+            if self._record_until_decision or s.phase is CallPhase.HANDING_OVER:
+                self.recording.stop_audio()  # never a person's conversation
         calls: list[Command] = []
         for cmd in commands:
             if isinstance(cmd, Recognize | FlushRecognizer | CloseRecognizer):

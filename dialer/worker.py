@@ -49,6 +49,7 @@ from dialer.session.inputs import (
     OriginateRejected,
     OriginateResult,
     Record,
+    RedirectFailed,
     StopRequested,
 )
 from dialer.session.recording import Recorder
@@ -294,8 +295,10 @@ class Worker:
                     await self._safely(self.pool.hangup(call.attempt_id), call, "hangup")
                 case HandToOperator():
                     self.stats.handed_to_operator += 1
-                    if not await self._redirect_to_operator(call):
-                        log.error("attempt %s: redirect to operators failed; the call may be lost", call.attempt_id)
+                    failure = await self._redirect_to_operator(call)
+                    if failure is not None:
+                        log.error("attempt %s: redirect to operators failed: %s", call.attempt_id, failure)
+                        call.feed(RedirectFailed(failure))
                 case Record(evidence=evidence):
                     await asyncio.shield(self._record(call, evidence))
         if call.session.decision is not None:
@@ -314,8 +317,9 @@ class Worker:
                 self.pool.release(call.attempt_id)  # Asterisk is done with it: free its slot
                 self._forget_if_done(call)
 
-    async def _redirect_to_operator(self, call: LiveCall) -> bool:
-        """A person is on the line: keep trying through an AMI reconnect rather than lose them."""
+    async def _redirect_to_operator(self, call: LiveCall) -> str | None:
+        """A person is on the line: keep trying through an AMI reconnect rather than lose them.
+        None when Asterisk took the Redirect, else why not."""
         d = self.config.dial
         try:
             async for attempt in AsyncRetrying(
@@ -325,10 +329,13 @@ class Worker:
                 reraise=True,
             ):
                 with attempt:
-                    return await self.pool.redirect(call.attempt_id, d.operator_context, d.operator_exten)
+                    if await self.pool.redirect(call.attempt_id, d.operator_context, d.operator_exten):
+                        return None
+                    return "the call's channel is gone"
         except (AmiError, DialerError) as exc:
             call_log(log, "redirect_failed", call.attempt_id, call.uniqueid, error=str(exc))
-        return False
+            return str(exc)
+        return "no answer from Asterisk"
 
     async def _safely(self, aw: Awaitable[bool], call: LiveCall, what: str) -> bool:
         try:

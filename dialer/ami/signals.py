@@ -35,6 +35,8 @@ from dialer.session.inputs import (
     OperatorAnswered,
     OriginateResult,
     Progress,
+    QueueAbandoned,
+    QueueJoined,
     Ringing,
 )
 
@@ -169,6 +171,7 @@ def answered_attempts(channels: Iterable[Mapping[str, str]]) -> set[uuid.UUID]:
 
 
 ORIGINATE_ACTION_PREFIX = "dialer-orig/"
+_QUEUE_EVENTS = frozenset({"queuecallerjoin", "agentconnect", "queuecallerabandon"})
 
 
 def originate_action_id(attempt_id: uuid.UUID) -> str:
@@ -362,6 +365,8 @@ class Correlator:
             inputs = self._dial(call, chan, name, ev, at)
         elif name == "hangup":
             inputs = self._hangup(call, chan, ev, at)
+        elif name in _QUEUE_EVENTS and chan.role is ChannelRole.LOCAL1:
+            inputs = self._queue(call, name, ev)
         return Routed(call.attempt_id, at, tuple(inputs))
 
     # -- event handlers ----------------------------------------------------------------------
@@ -401,10 +406,24 @@ class Correlator:
                     out += self._answer(call, at)
         elif chan.role is ChannelRole.LOCAL1 and dest_uid:
             self._adopt(call, dest_uid, ChannelRole.OPERATOR, ev.get("destchannel", ""))
-            if name == "dialend" and status == DialStatus.ANSWER and not call.operator_answered:
-                call.operator_answered = True
-                out.append(OperatorAnswered())
+            if name == "dialend" and status == DialStatus.ANSWER:
+                out += self._operator(call, ev.get("destchannel", ""))
         return out
+
+    def _operator(self, call: _Call, who: str) -> list[NetworkInput]:
+        if call.operator_answered:
+            return []  # the DialEnd ANSWER and AgentConnect of one hand-over: the first says it
+        call.operator_answered = True
+        return [OperatorAnswered(who)]
+
+    def _queue(self, call: _Call, name: str, ev: dict[str, str]) -> list[NetworkInput]:
+        """The operator context's Queue (deploy/asterisk): the caller is ;1 after the Redirect."""
+        queue = ev.get("queue", "")
+        if name == "queuecallerjoin":
+            return [QueueJoined(queue, _int(ev.get("position")))]
+        if name == "agentconnect":
+            return self._operator(call, ev.get("membername") or ev.get("interface") or ev.get("destchannel", ""))
+        return [QueueAbandoned(queue, _int(ev.get("holdtime")))]
 
     def _hangup(self, call: _Call, chan: _Chan, ev: dict[str, str], at: float) -> list[NetworkInput]:
         if chan.hung_up:

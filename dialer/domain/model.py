@@ -97,7 +97,8 @@ class CallClass(enum.StrEnum):
     ANN_NUMBER_CHANGED = "ann_number_changed"  # «номер изменён», «сменил оператора»
 
     # --- answered ------------------------------------------------------------------------------
-    PERSON = "person"  # a person answered → operator
+    PERSON = "person"  # a person answered → operator (recorded once an operator answered)
+    PERSON_LOST = "person_lost"  # a person was handed over but lost before an operator answered
     VOICEMAIL = "voicemail"  # answering machine / voicemail greeting
     FAX = "fax"  # a fax machine answered (2100 Hz answer tone)
     IVR = "ivr"  # organisation IVR asking for an extension
@@ -175,6 +176,9 @@ class Evidence:
     dial_status: str | None = None
     answered: bool = False
     asr_text: str | None = None
+    dead_air_ms: int | None = None  # handed over: the far end's silence from its greeting's end
+    queue_wait_ms: int | None = None  # handed over: from the Redirect to an operator answering (or the loss)
+    operator: str | None = None  # who answered (the queue member / agent interface)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,8 +71,34 @@ class OriginateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueJoined:
+    """After the Redirect the call joined the operators' queue (QueueCallerJoin)."""
+
+    queue: str = ""
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorAnswered:
-    """The operator Queue (dialled from ;1 after a Redirect) connected someone."""
+    """An operator answered the handed-over call (AgentConnect, or the operator context's Dial
+    from ;1 ending ANSWER): the hand-over is confirmed."""
+
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAbandoned:
+    """The person hung up while waiting in the operators' queue (QueueCallerAbandon)."""
+
+    queue: str = ""
+    hold_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectFailed:
+    """The worker could not move the call to the operators (AMI error after its retries)."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +162,18 @@ class StopRequested:
 
 
 NetworkInput = (
-    Ringing | Progress | Answered | DialEnded | HungUp | OriginateResult | OperatorAnswered | Gone | OriginateRejected
+    Ringing
+    | Progress
+    | Answered
+    | DialEnded
+    | HungUp
+    | OriginateResult
+    | QueueJoined
+    | OperatorAnswered
+    | QueueAbandoned
+    | RedirectFailed
+    | Gone
+    | OriginateRejected
 )
 Input = NetworkInput | AudioFrame | AudioEnded | Recognized | RecognizerFlushed | Tick | StopRequested
 
@@ -147,7 +184,10 @@ NETWORK_INPUTS: tuple[type, ...] = (
     DialEnded,
     HungUp,
     OriginateResult,
+    QueueJoined,
     OperatorAnswered,
+    QueueAbandoned,
+    RedirectFailed,
     Gone,
     OriginateRejected,
 )
@@ -182,7 +222,8 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class HandToOperator:
-    """A person (or unsure after an answer): move the call to the operators (AMI Redirect)."""
+    """A person (or unsure after an answer): move the call to the operators (AMI Redirect). The
+    verdict is recorded once an operator answers, or the person is lost on the way."""
 
     evidence: Evidence
 

@@ -20,9 +20,9 @@ Layout (version 1), one directory per call, ``<dir>/<YYYY-MM-DD>/<attempt id>/``
     - ``{"t", "k": "audio_end", "reason"}`` — the AudioSocket stream ended;
     - ``{"t", "k": "tick"}`` — the worker's timer for the session's next deadline fired (live timers
       fire a little late; a replay with the recorded settings feeds them as recorded);
-    - ``{"t", "k": "in", "type": "answered" | "gone" | "originate_rejected" | "stop", ...}`` — an
-      input the worker made itself (a reconcile found the call answered or gone, the originate
-      action failed, the worker stopped).
+    - ``{"t", "k": "in", "type": "answered" | "gone" | "originate_rejected" | "redirect_failed" |
+      "stop", ...}`` — an input the worker made itself (a reconcile found the call answered or
+      gone, the originate action failed, the hand-over's Redirect failed, the worker stopped).
 ``audio.slin``
     the received audio, signed 16-bit little-endian mono 8 kHz, payloads back to back.
 ``label.json`` (optional)

@@ -48,6 +48,7 @@ from dialer.session.inputs import (
     Recognized,
     RecognizerFlushed,
     Record,
+    RedirectFailed,
     StopRequested,
     Tick,
 )
@@ -261,6 +262,8 @@ def worker_input(d: Mapping[str, Any]) -> Input | None:
             return OriginateRejected(str(d.get("reason", "")))
         case "stop":
             return StopRequested()
+        case "redirect_failed":
+            return RedirectFailed(str(d.get("reason", "")))
     return None
 
 

@@ -56,10 +56,13 @@ from dialer.session.inputs import (
     OriginateRejected,
     OriginateResult,
     Progress,
+    QueueAbandoned,
+    QueueJoined,
     Recognize,
     Recognized,
     RecognizerFlushed,
     Record,
+    RedirectFailed,
     Ringing,
     StopRequested,
     Tick,
@@ -77,7 +80,8 @@ class CallPhase(enum.StrEnum):
     EARLY_MEDIA = "early_media"
     ANSWERED = "answered"
     HANGING_UP = "hanging_up"  # we decided "machine" and asked Asterisk to hang up
-    WITH_OPERATOR = "with_operator"  # redirected to the operator context
+    HANDING_OVER = "handing_over"  # redirected to the operator context; no operator has answered yet
+    WITH_OPERATOR = "with_operator"  # an operator answered: the hand-over is confirmed
     ENDED = "ended"
 
 
@@ -90,6 +94,7 @@ class SessionConfig:
     hangup_grace_ms: int = 5_000  # Asterisk should confirm a hangup within this
     audio_drain_ms: int = 1_000  # after the hang-up, wait this long for audio still in flight to end
     flush_timeout_ms: int = 3_000  # at the end of audio, wait this long for the recognizer's last words
+    handover_max_wait_ms: int = 300_000  # no operator answered by then: the person counts as lost
     confirm_partials: int = DEFAULT_CONFIRM_PARTIALS
     speech: SpeechParams | None = None
 
@@ -148,6 +153,7 @@ class CallSession:
         self.decision: Decision | None = None
         self.decided_at_ms: int | None = None
         self.recorded = False  # the one Record command was given
+        self.queue_joined = False
         self.operator_answered = False
         self.trace: list[Step] = []
         self.history: list[tuple[int, str]] = []  # (ms, phase)
@@ -205,6 +211,10 @@ class CallSession:
             return None
         if self.phase is CallPhase.HANGING_UP and self.decided_at_ms is not None:
             return self.decided_at_ms + self.config.hangup_grace_ms
+        if self.phase is CallPhase.HANDING_OVER:
+            if self.recorded or self.decided_at_ms is None:
+                return None
+            return self.decided_at_ms + self.config.handover_max_wait_ms
         f = self.config.fusion
         candidates = [self.config.max_call_ms]
         for pending in (self._drain_deadline_ms, self._flush_deadline_ms):
@@ -230,6 +240,8 @@ class CallSession:
         d = self.decision
         if d is None or d.action is not Action.HAND_TO_OPERATOR or self.decided_at_ms is None:
             return None
+        if d.evidence.dead_air_ms is not None:
+            return d.evidence.dead_air_ms
         answered = self.listening.answered_at_ms
         facts = self.listening.facts()
         if facts.speaking:
@@ -307,6 +319,8 @@ class CallSession:
                 self.net = replace(n, originate_reason=reason if reason is not None else -1)
             case OriginateRejected():
                 self.net = replace(n, originate_failed=True, ended=True, ended_at_ms=now_ms)
+            case QueueJoined():
+                self.queue_joined = True
             case OperatorAnswered():
                 self.operator_answered = True
             case Gone(cause=cause, dial_status=status):
@@ -412,9 +426,10 @@ class CallSession:
             self._set_phase(CallPhase.ENDED, now_ms)
             return [*out, self._record(ev)]
         if d.action is Action.HAND_TO_OPERATOR:
-            # The attempt's verdict is final now; the call lives on with the operator.
-            self._set_phase(CallPhase.WITH_OPERATOR, now_ms)
-            return [*out, HandToOperator(ev), self._record(ev)]
+            # The verdict waits for an operator to answer (or for the person to be lost on the way).
+            self.decision = replace(d, evidence=replace(ev, dead_air_ms=self.dead_air_ms))
+            self._set_phase(CallPhase.HANDING_OVER, now_ms)
+            return [*out, HandToOperator(self.decision.evidence)]
         self._set_phase(CallPhase.HANGING_UP, now_ms)
         if self.net.ended:
             self._set_phase(CallPhase.ENDED, now_ms)
@@ -427,6 +442,8 @@ class CallSession:
 
     def _after_decision(self, event: Input, now_ms: int) -> list[Command]:
         assert self.decision is not None
+        if self.phase is CallPhase.HANDING_OVER:
+            return self._handing_over(event, now_ms)
         if self.phase is CallPhase.WITH_OPERATOR:
             if isinstance(event, Gone):
                 self._set_phase(CallPhase.ENDED, now_ms)
@@ -444,10 +461,50 @@ class CallSession:
             ev = replace(ev, reason=ev.reason + "; hangup not confirmed by Asterisk")
         return [self._record(ev)]
 
+    def _handing_over(self, event: Input, now_ms: int) -> list[Command]:
+        """After the Redirect: only an operator answering confirms the hand-over; a person lost on
+        the way is recorded as such (and called back, seeds/04)."""
+        assert self.decision is not None and self.decided_at_ms is not None
+        ev = self.decision.evidence
+        waited = now_ms - self.decided_at_ms
+        if isinstance(event, Gone):
+            self._set_phase(CallPhase.ENDED, now_ms)
+        if self.recorded:
+            return []
+        match event:
+            case OperatorAnswered(operator=who):
+                self._set_phase(CallPhase.WITH_OPERATOR, now_ms)
+                reason = f"{ev.reason}; an operator answered after {waited / 1000:.1f} s"
+                return [self._record(replace(ev, reason=reason, queue_wait_ms=waited, operator=who or None))]
+            case QueueAbandoned(hold_s=hold):
+                held = f"{hold} s" if hold is not None else f"{waited / 1000:.1f} s"
+                return [self._lost(f"hung up after {held} in the operators' queue", waited)]
+            case Gone():
+                why = f"the call ended {waited / 1000:.1f} s after the hand-over, before an operator answered"
+                if not self.queue_joined:
+                    why += " (it never joined the operators' queue: is the operator context and its queue there?)"
+                return [self._lost(why, waited)]
+            case RedirectFailed(reason=reason):
+                # Nobody will take the call and the person hears silence: end it, call back at once.
+                return [self._lost(f"hand-over failed: {reason}", waited), Hangup(ev)]
+            case StopRequested():
+                why = f"{ev.reason}; worker stopped before an operator answered (not confirmed)"
+                return [self._record(replace(ev, reason=why, queue_wait_ms=waited))]
+        if waited >= self.config.handover_max_wait_ms:
+            return [self._lost(f"no operator answered in {waited / 1000:.0f} s", waited)]
+        return []
+
+    def _lost(self, why: str, waited: int) -> Record:
+        assert self.decision is not None
+        ev = self.decision.evidence
+        return self._record(
+            replace(ev, call_class=CallClass.PERSON_LOST, reason=f"{ev.reason}; lost: {why}", queue_wait_ms=waited)
+        )
+
     def _stop(self, now_ms: int) -> list[Command]:
         """Shutdown deadline: end what is still undecided, never dropping a possible person."""
         if self.decision is not None:
-            return self._after_decision(Tick(), now_ms)
+            return self._after_decision(StopRequested() if self.phase is CallPhase.HANDING_OVER else Tick(), now_ms)
         cause, status = self.net.hangup_cause, self.net.dial_status
         if self.net.answered and not self.net.ended:
             why = "worker stopping; answered call handed to an operator undecided"
@@ -495,6 +552,14 @@ def _describe_network(event: Input) -> str:
             return f"OriginateResponse {resp}, reason {reason}"
         case OriginateRejected(reason=reason):
             return f"originate rejected: {reason}"
+        case QueueJoined(queue=q, position=pos):
+            return f"joined the queue {q} at position {pos}"
+        case OperatorAnswered(operator=who):
+            return f"operator {who} answered" if who else "an operator answered"
+        case QueueAbandoned(queue=q, hold_s=hold):
+            return f"hung up in the queue {q} after {hold} s"
+        case RedirectFailed(reason=reason):
+            return f"hand-over failed: {reason}"
         case Gone(cause=cause, dial_status=status, forced=forced):
             return f"every channel gone (cause {cause}, DialStatus {status})" + (" [forced]" if forced else "")
         case _:

@@ -16,8 +16,11 @@ from dialer.session.inputs import (
     Gone,
     HungUp,
     NetworkInput,
+    OperatorAnswered,
     OriginateResult,
     Progress,
+    QueueAbandoned,
+    QueueJoined,
     Ringing,
 )
 
@@ -260,3 +263,38 @@ def test_session_step_log_names_each_network_input() -> None:
     trunk = next(t for t in texts if t.startswith("Hangup of the trunk leg"))
     assert "cause 17" in trunk
     assert session.evidence is not None and session.evidence.call_class.value == "busy"
+
+
+# --- hand-overs recorded on a real Asterisk 22 (tests/asterisk/transcripts/handover/) --------------
+
+HANDOVER = REPO_ROOT / "tests" / "asterisk" / "transcripts" / "handover"
+
+
+def handover_inputs(name: str) -> list[NetworkInput]:
+    signals, corr = replay(HANDOVER / name, as_is)
+    assert not corr.tracked  # every one of them ends
+    return inputs(signals)
+
+
+def test_a_person_answered_by_an_operator_is_confirmed_once() -> None:
+    ins = handover_inputs("20-person-handed-over-answered.txt")
+    joined = [i for i in ins if isinstance(i, QueueJoined)]
+    answered = [i for i in ins if isinstance(i, OperatorAnswered)]
+    assert joined == [QueueJoined("operators", 1)]
+    assert len(answered) == 1 and answered[0].operator.startswith("Local/op")  # DialEnd and AgentConnect: once
+    assert ins.index(joined[0]) < ins.index(answered[0]) < ins.index(next(i for i in ins if isinstance(i, Gone)))
+    assert not any(isinstance(i, QueueAbandoned) for i in ins)
+
+
+def test_a_person_who_hangs_up_in_the_queue_is_an_abandon_not_an_answer() -> None:
+    ins = handover_inputs("21-person-abandons-queue.txt")
+    (abandon,) = [i for i in ins if isinstance(i, QueueAbandoned)]
+    assert abandon.queue == "operators" and abandon.hold_s is not None and 0 <= abandon.hold_s <= 10
+    assert not any(isinstance(i, OperatorAnswered) for i in ins)
+
+
+@pytest.mark.parametrize("name", ["22-redirect-queue-missing.txt", "23-redirect-context-missing.txt"])
+def test_a_missing_queue_or_context_ends_the_call_without_joining(name: str) -> None:
+    ins = handover_inputs(name)
+    assert not any(isinstance(i, QueueJoined | OperatorAnswered | QueueAbandoned) for i in ins)
+    assert isinstance(ins[-1], Gone)

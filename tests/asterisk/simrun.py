@@ -19,6 +19,7 @@ from dialer.commands.demo import DemoClock
 from dialer.config import AmiEndpoint, Secret, load_settings
 from dialer.domain.model import Evidence
 from dialer.sim import SimAsterisk
+from dialer.sim.queue import default_queues
 from dialer.storage.repo import ClaimedContact
 
 from .kit import free_port
@@ -26,6 +27,7 @@ from .scenarios import EXTRA
 from .workerproc import CAMPAIGN, Contact, WorkerSetup
 
 SIM_SECRET = "sim"
+OPERATOR_ANSWER_S = 3.0  # tests/asterisk/conftest.py: the pbx's operators answer after 3 s
 
 
 @dataclass
@@ -56,6 +58,7 @@ async def run_sim_campaign(setup: WorkerSetup, contacts: Iterable[Contact], time
         time_scale=time_scale,
         trunk_template=settings.dial.trunk_template,
         number_map=dict(EXTRA),
+        queues=default_queues(operators=8, answer_after_s=OPERATOR_ANSWER_S),  # like the kit's operators
     )
     outcome.sim = sim
     ami_port = await sim.start()
@@ -69,7 +72,7 @@ async def run_sim_campaign(setup: WorkerSetup, contacts: Iterable[Contact], time
             audiosocket_bind=("127.0.0.1", as_port),
             drain_s=10.0,
             clock=DemoClock(datetime.now(UTC), time_scale),
-            pipeline_factory=app.pipeline_factory_from_settings(settings),
+            asr_engine=None,  # like the real worker's settings (workerproc): no speech model
             on_call_finished=finished,
         )
         rt = await app.build(replace(settings), opts)

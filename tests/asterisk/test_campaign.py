@@ -57,21 +57,24 @@ EXPECTED: dict[str, CallClass] = {
     "ivr": CallClass.IVR,
     "early_suspended_21": CallClass.ANN_SUSPENDED,
     "early_busy_17": CallClass.ANN_SUBSCRIBER_BUSY,
-    "voicemail": CallClass.VOICEMAIL,
+    # a 2.1 s greeting could be a person's (issue 9: no speech pattern alone hangs up): the operator
+    # takes it at the pause, before its beep
+    "voicemail": CallClass.UNSURE_ANSWERED,
     "early_blocked_21": CallClass.ANN_BLOCKED,
-    # «Алло?», a pause: a person (handed over at once); the line drops while they wait in the queue.
-    "drop_mid_call": CallClass.PERSON,
+    # «Алло?», a pause: a person (handed over at once); the line drops while they wait in the queue:
+    # no operator answered, so the person is lost, not handed over (issue 9)
+    "drop_mid_call": CallClass.PERSON_LOST,
     "early_number_changed_22": CallClass.ANN_NUMBER_CHANGED,
     "early_ringback_no_answer": CallClass.NO_ANSWER,
     "person_short": CallClass.PERSON,
     "person_two_phrases": CallClass.PERSON,
     "person_after_silence": CallClass.PERSON,
-    "person_leaves_queue": CallClass.PERSON,
+    "person_leaves_queue": CallClass.PERSON_LOST,
     "early_busy_tone": CallClass.BUSY,
     "early_congestion_tone": CallClass.CONGESTION,
     "early_media_gap": CallClass.ANN_TEMPORARILY_UNAVAILABLE,  # needs the AudioSocket keepalive
 }
-TO_OPERATOR = {CallClass.PERSON, CallClass.UNSURE_ANSWERED}
+TO_OPERATOR = {CallClass.PERSON, CallClass.UNSURE_ANSWERED, CallClass.PERSON_LOST}  # redirected
 QUEUE_OUTCOMES = ("AgentConnect", "QueueCallerAbandon")
 # Scenarios whose person hangs up before an operator answers (operators pick up after 3 s).
 ABANDONS = {"drop_mid_call", "person_leaves_queue"}
@@ -270,7 +273,7 @@ def test_machines_are_hung_up_and_people_handed_over(real: RealRun) -> None:
         else:
             assert attempt not in redirected, f"{number} ({cls}) reached the operators"
     # Announcements in early media and answered machines are ended by the worker, not left to run.
-    for name in ("early_unreachable_20", "answered_announcement", "answered_silence", "ivr", "voicemail"):
+    for name in ("early_unreachable_20", "answered_announcement", "answered_silence", "ivr"):
         number = next(n for n, s in CAMPAIGN.items() if s.name == name)
         assert str(real.attempts[number][0].id) in hangups, f"{name} was not hung up by the worker"
 
@@ -348,7 +351,6 @@ def test_the_workers_least_rights_user_gets_call_and_queue_events_only(real: Rea
     assert privileges <= {"call,all", "agent,all", "system,all", "security,all"}, privileges
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: confirmed hand-over")
 def test_only_an_operator_answering_settles_a_hand_over(real: RealRun) -> None:
     """A person counts as handed over when an operator answered (AgentConnect), not at the
     Redirect: one who hung up in the queue is not «Передан оператору», and a hand-over is

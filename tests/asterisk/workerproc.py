@@ -138,6 +138,7 @@ port = {port}
 topic_prefix = "{self.mqtt_prefix}"
 
 [asr]
+engine = "vosk"
 model_path = "{self.base / "no-speech-model"}"
 
 [paths]

@@ -28,13 +28,17 @@ from dialer.session.inputs import (
     HandToOperator,
     Hangup,
     HungUp,
+    OperatorAnswered,
     OriginateRejected,
     OriginateResult,
     Progress,
+    QueueAbandoned,
+    QueueJoined,
     Recognize,
     Recognized,
     RecognizerFlushed,
     Record,
+    RedirectFailed,
     Ringing,
     StopRequested,
     Tick,
@@ -132,12 +136,68 @@ def test_person_redirected_and_recorded_then_gone_is_quiet() -> None:
     assert s.feed(Answered(), 3000) == []
     greeting = frames(np.concatenate([voice(800), silence(1000)]))
     out = feed_audio(s, greeting, 0, 3000)
-    assert [type(c) for c in out] == [HandToOperator, Record]
-    assert records(out)[0].evidence.call_class is CallClass.PERSON
-    assert s.phase is CallPhase.WITH_OPERATOR and s.decided_at_ms is not None
+    assert [type(c) for c in out] == [HandToOperator]  # the verdict waits for an operator
+    assert s.phase is CallPhase.HANDING_OVER and s.decided_at_ms is not None
     assert s.decided_at_ms < 3000 + 800 + 600  # handed over within the pause after the greeting
+    assert s.feed(QueueJoined("operators", 1), s.decided_at_ms + 40) == []
+    out = s.feed(OperatorAnswered("Local/op2@operators"), s.decided_at_ms + 3040)
+    (rec,) = records(out)
+    assert rec.evidence.call_class is CallClass.PERSON and s.phase is CallPhase.WITH_OPERATOR
+    assert rec.evidence.queue_wait_ms == 3040 and rec.evidence.operator == "Local/op2@operators"
+    assert rec.evidence.dead_air_ms is not None and 0 < rec.evidence.dead_air_ms <= 500
     assert s.feed(Gone(16), 20_000) == []
     assert s.phase is CallPhase.ENDED
+
+
+def handed_over() -> CallSession:
+    s = session()
+    s.feed(Answered(), 0)
+    out = feed_audio(s, frames(np.concatenate([voice(600), silence(600)])), 0, 0)
+    assert [type(c) for c in out] == [HandToOperator]
+    return s
+
+
+def test_a_person_who_hangs_up_in_the_queue_is_lost_not_handed_over() -> None:
+    s = handed_over()
+    t = s.decided_at_ms or 0
+    s.feed(QueueJoined("operators", 1), t + 20)
+    (rec,) = records(s.feed(QueueAbandoned("operators", 3), t + 3000))
+    assert rec.evidence.call_class is CallClass.PERSON_LOST
+    assert "hung up after 3 s in the operators' queue" in rec.evidence.reason and rec.evidence.queue_wait_ms == 3000
+    assert s.feed(Gone(16), t + 3010) == [] and s.phase is CallPhase.ENDED
+
+
+def test_a_missing_operator_queue_or_context_loses_the_person_and_says_why() -> None:
+    s = handed_over()
+    t = s.decided_at_ms or 0
+    (rec,) = records(s.feed(Gone(16, "ANSWER"), t + 15))
+    assert rec.evidence.call_class is CallClass.PERSON_LOST
+    assert "never joined the operators' queue" in rec.evidence.reason
+
+
+def test_a_failed_redirect_hangs_up_and_records_the_person_lost() -> None:
+    s = handed_over()
+    t = s.decided_at_ms or 0
+    out = s.feed(RedirectFailed("Redirect failed: no such channel"), t + 10_000)
+    assert [type(c) for c in out] == [Record, Hangup]  # nobody would take the call: no silence for them
+    assert records(out)[0].evidence.call_class is CallClass.PERSON_LOST
+
+
+def test_no_operator_for_too_long_counts_as_lost_and_a_late_answer_changes_nothing() -> None:
+    s = handed_over()
+    t = s.decided_at_ms or 0
+    deadline = s.next_deadline_ms()
+    assert deadline == t + SETUP.config.handover_max_wait_ms
+    (rec,) = records(s.feed(Tick(), deadline))
+    assert rec.evidence.call_class is CallClass.PERSON_LOST and "no operator answered" in rec.evidence.reason
+    assert s.feed(OperatorAnswered("late"), deadline + 1000) == []
+    assert s.next_deadline_ms() is None
+
+
+def test_the_worker_stopping_during_a_hand_over_records_it_unconfirmed() -> None:
+    s = handed_over()
+    (rec,) = records(s.feed(StopRequested(), (s.decided_at_ms or 0) + 500))
+    assert rec.evidence.call_class is CallClass.PERSON and "not confirmed" in rec.evidence.reason
 
 
 def test_busy_tone_hangs_up_then_waits_for_asterisk() -> None:

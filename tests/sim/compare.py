@@ -30,7 +30,10 @@ from dataclasses import dataclass
 
 from dialer.ami.protocol import AmiMessage
 
-SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth"}
+# Not compared: the AMI session's own events, and AgentComplete, which app_queue publishes after the
+# call, with the caller's channel snapshot when it is still there and without it when it is not —
+# seen both ways in real recordings of the same call.
+SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth", "AgentComplete"}
 TIMING_VARS = {
     "RINGTIME",
     "RINGTIME_MS",
@@ -49,6 +52,16 @@ EPOCH_FIELDS = {"LoginTime", "LastCall", "LastPause"}
 # Fields real Asterisk fills differently from run to run (seen both ways in recordings of the same
 # call): AgentCalled snapshots the operator's channel while it is being rung (Down or Ringing).
 RACY_FIELDS = {("AgentCalled", "DestChannelState"), ("AgentCalled", "DestChannelStateDesc")}
+# The queue's DialBegin towards an operator snapshots the operator's Local channel while app_queue
+# is still setting it up (Down or Ringing, exten s or the member's), and an operator device's first
+# state change races the queue's ring (INUSE or NOT_INUSE first): both seen both ways in real runs.
+RACY_OPERATOR_DIAL_FIELDS = {
+    "DestChannelState",
+    "DestChannelStateDesc",
+    "DestConnectedLineNum",
+    "DestConnectedLineName",
+    "DestExten",
+}
 _SUBS = [
     (re.compile(r"(Local/[^@;\s]+@[\w-]+)-[0-9a-f]{8};([12])"), r"\1-<seq>;\2"),
     (re.compile(r"\b(IAX2/[\w-]+)-\d+\b"), r"\1-<callno>"),
@@ -71,10 +84,16 @@ def _norm_value(value: str) -> str:
 def normalize(m: AmiMessage) -> Sig:
     out: list[tuple[str, str]] = []
     timing = m.event == "VarSet" and m.get("Variable") in TIMING_VARS and (m.get("Value") or "") != ""
+    operator_dial = m.event == "DialBegin" and _is_operator_leg(m.get("DestChannel") or "")
+    operator_device = m.event == "DeviceStateChange" and _is_operator_leg(m.get("Device") or "")
     for key, value in m.headers:
         if key == "BridgeUniqueid":
             value = "<bridge>"
-        elif (m.event, key) in RACY_FIELDS:
+        elif (
+            (m.event, key) in RACY_FIELDS
+            or (operator_dial and key in RACY_OPERATOR_DIAL_FIELDS)
+            or (operator_device and key == "State")
+        ):
             value = "<racy>"
         elif (timing and key == "Value") or key in TIMING_FIELDS:
             value = "<int>" if value.isdigit() else f"<not an integer: {value}>"
@@ -87,6 +106,11 @@ def normalize(m: AmiMessage) -> Sig:
 
 
 _LOCAL_SEQ = re.compile(r"-[0-9a-f]{8};([12])$")
+
+
+def _is_operator_leg(name: str) -> bool:
+    """An operator's Local channel or device (the queue's members), not the originated pair."""
+    return name.startswith("Local/") and "@dialer-dial" not in name
 
 
 def _chan_role(name: str) -> str:

@@ -74,6 +74,7 @@ class Harness:
             drain_s=5.0,
             clock=self.clock,
             on_call_finished=self.on_finished,
+            asr_engine=None,  # whatever models are installed: a test that wants speech says which
         )
         for k, v in kw.items():
             setattr(opts, k, v)

@@ -30,10 +30,12 @@ the row is written, so a re-send carries the same id) and the ordering key ``con
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -59,7 +61,7 @@ from dialer.domain.model import (
     OwnerKind,
     ResultCode,
 )
-from dialer.errors import StorageError
+from dialer.errors import StorageConflict, StorageError
 from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
@@ -79,6 +81,9 @@ ATTEMPT_FINISHED: Final = "finished"
 
 _BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
 _CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
+_CLAIM_CONFLICT_RETRIES: Final = 5  # another campaign's claimer took one of our numbers meanwhile
+# A claim made without an explicit lease (tools, tests) runs out this long after ``now``.
+DEFAULT_LEASE: Final = timedelta(seconds=60)
 ABORTED_REASON: Final = "worker restarted; attempt closed without a verdict"
 PREDIAL_REASON: Final = "settled before dialling"
 
@@ -122,15 +127,17 @@ class NewContact:
     journal: str
     next_due_at: datetime | None  # first due time (inside the calling window) when dialable
     predial: PredialSettlement | None = None
+    extension: str | None = None  # «доб. 123» of an organisation's number
 
 
 @dataclass(slots=True)
 class ImportCounts:
-    inserted: int = 0
+    inserted: int = 0  # new contacts, including those settled at once
     updated: int = 0
     unchanged: int = 0
-    settled_without_dialling: int = 0
+    settled_without_dialling: int = 0  # new or re-imported contacts settled without dialling
     number_differs_kept: int = 0  # re-import gave another number: the stored one is kept
+    inserted_settled: int = 0  # of ``inserted``: settled without dialling
 
     def add(self, other: ImportCounts) -> None:
         self.inserted += other.inserted
@@ -138,16 +145,18 @@ class ImportCounts:
         self.unchanged += other.unchanged
         self.settled_without_dialling += other.settled_without_dialling
         self.number_differs_kept += other.number_differs_kept
+        self.inserted_settled += other.inserted_settled
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedContact:
-    contact: Contact
+    contact: Contact  # contact.extension: the digits to send as DTMF when an IVR answers
     attempt_no: int
     attempt_kind: AttemptKind
     claim_token: uuid.UUID
     claimed_at: datetime
     worker_id: str
+    lease_expires_at: datetime | None = None  # the owner renews it (dialer.leases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +251,7 @@ class ExportRow:
     next_due_at: str
     timezone: str
     journal: str
+    extension: str = ""
 
 
 @dataclass(slots=True)
@@ -288,6 +298,7 @@ def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
         result=ResultCode(r["result"]) if r["result"] else None,
         incorrect_contact=bool(r["incorrect_contact"]),
         timezone=r["timezone"],
+        extension=r["extension"],
     )
 
 
@@ -322,6 +333,8 @@ class Repository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._windows_cache: dict[tuple[str, str], Any] = {}
+        # Wall-clock seconds of the recent claim_due calls (benchmarks and the run summary).
+        self.claim_latencies_s: deque[float] = deque(maxlen=10_000)
 
     @classmethod
     async def open(cls, db: Database) -> Repository:
@@ -478,6 +491,8 @@ class Repository:
                 "claimed_by": None,
                 "claimed_at": None,
                 "claim_token": None,
+                "lease_expires_at": None,
+                "extension": r.extension,
                 "version": 1,
                 "imported_at": now,
                 "updated_at": now,
@@ -507,6 +522,7 @@ class Repository:
                     conn, campaign.name, ids[r.external_id], r, r.e164, r.journal, attempt_no=1, now=now
                 )
             counts.settled_without_dialling += len(predial)
+            counts.inserted_settled += len(predial)
 
     @staticmethod
     def _settled_values(journal: str, outcome: Outcome, *, attempts_made: int) -> dict[str, Any]:
@@ -660,76 +676,110 @@ class Repository:
         now: datetime,
         limit: int,
         concurrency_cap: int | None = None,
+        *,
+        lease_until: datetime | None = None,
     ) -> list[ClaimedContact]:
         """Claim up to ``limit`` due contacts for ``worker_id``; never more than the campaign's
-        concurrency cap in progress at once (``concurrency_cap`` overrides the stored one)."""
+        concurrency cap in progress at once (``concurrency_cap`` overrides the stored one).
+
+        Each claim is a lease owned by ``worker_id`` until ``lease_until`` (wall-clock UTC; the
+        owner renews it, see dialer.leases; default ``now`` + DEFAULT_LEASE). A number that is
+        already live — on any contact of any campaign — is not claimed, and a batch never holds
+        one number twice; the partial unique index ``uq_contacts_live_e164`` backs this up when
+        claimers of two campaigns race (the loser retries)."""
         if limit <= 0:
             return []
+        until = lease_until if lease_until is not None else now + DEFAULT_LEASE
+        started = time.perf_counter()
+        for attempt in range(_CLAIM_CONFLICT_RETRIES):
+            try:
+                async with self.db.write() as conn:
+                    claimed = await self._claim_due(conn, campaign, worker_id, now, limit, concurrency_cap, until)
+                break
+            except StorageConflict:
+                if attempt == _CLAIM_CONFLICT_RETRIES - 1:
+                    raise
+        self.claim_latencies_s.append(time.perf_counter() - started)
+        return claimed
+
+    async def _claim_due(
+        self,
+        conn: AsyncConnection,
+        campaign: str,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        concurrency_cap: int | None,
+        until: datetime,
+    ) -> list[ClaimedContact]:
         claimed: list[ClaimedContact] = []
-        async with self.db.write() as conn:
-            info = await self._campaign(conn, campaign, lock=True)
-            cap = info.concurrency if concurrency_cap is None else concurrency_cap
-            busy = (
+        info = await self._campaign(conn, campaign, lock=True)
+        cap = info.concurrency if concurrency_cap is None else concurrency_cap
+        busy = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(contacts)
+                .where(
+                    contacts.c.campaign_id == info.id,
+                    contacts.c.state == ContactState.IN_PROGRESS.value,
+                )
+            )
+        ).scalar_one()
+        room = min(limit, cap - int(busy))
+        for _ in range(_CLAIM_ROUNDS):
+            if room <= 0:
+                break
+            rows = await self._claim_rows(conn, info, worker_id, now, room, until)
+            if not rows:
+                break
+            outside: list[tuple[int, datetime]] = []
+            for r in rows:
+                tz = r["timezone"] or info.timezone
+                # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
+                dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
+                if dropped or schedule.in_window(now, tz, info.windows):
+                    claimed.append(self._claimed(r, info.name, worker_id, now))
+                else:
+                    outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
+            for contact_id, due in outside:
                 await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(contacts)
-                    .where(
-                        contacts.c.campaign_id == info.id,
-                        contacts.c.state == ContactState.IN_PROGRESS.value,
+                    sa.update(contacts)
+                    .where(contacts.c.id == contact_id)
+                    .values(
+                        state=ContactState.PENDING.value,
+                        next_due_at=due,
+                        claimed_by=None,
+                        claimed_at=None,
+                        claim_token=None,
+                        lease_expires_at=None,
+                        updated_at=now,
                     )
                 )
-            ).scalar_one()
-            room = min(limit, cap - int(busy))
-            for _ in range(_CLAIM_ROUNDS):
-                if room <= 0:
-                    break
-                rows = await self._claim_rows(conn, info, worker_id, now, room)
-                if not rows:
-                    break
-                outside: list[tuple[int, datetime]] = []
-                for r in rows:
-                    tz = r["timezone"] or info.timezone
-                    # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
-                    dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
-                    if dropped or schedule.in_window(now, tz, info.windows):
-                        claimed.append(self._claimed(r, info.name, worker_id, now))
-                    else:
-                        outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
-                for contact_id, due in outside:
-                    await conn.execute(
-                        sa.update(contacts)
-                        .where(contacts.c.id == contact_id)
-                        .values(
-                            state=ContactState.PENDING.value,
-                            next_due_at=due,
-                            claimed_by=None,
-                            claimed_at=None,
-                            claim_token=None,
-                            updated_at=now,
-                        )
-                    )
-                room = min(limit, cap - int(busy)) - len(claimed)
-                if not outside:
-                    break
+            room = min(limit, cap - int(busy)) - len(claimed)
+            if not outside:
+                break
         return claimed
 
     def _due_query(self, info: _CampaignInfo, now: datetime, n: int) -> sa.Select[Any]:
         blocked = sa.exists().where(exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS))
+        other = contacts.alias("live")
+        live = sa.exists().where(other.c.e164 == contacts.c.e164, other.c.state == ContactState.IN_PROGRESS.value)
         return (
-            sa.select(contacts.c.id)
+            sa.select(contacts.c.id, contacts.c.e164)
             .where(
                 contacts.c.campaign_id == info.id,
                 contacts.c.state == ContactState.PENDING.value,
                 contacts.c.next_due_at <= now,
                 contacts.c.e164.is_not(None),
                 ~blocked,
+                ~live,
             )
             .order_by(contacts.c.next_due_at, contacts.c.id)
             .limit(n)
         )
 
     async def _claim_rows(
-        self, conn: AsyncConnection, info: _CampaignInfo, worker_id: str, now: datetime, n: int
+        self, conn: AsyncConnection, info: _CampaignInfo, worker_id: str, now: datetime, n: int, until: datetime
     ) -> list[RowMapping]:
         token = uuid.uuid4()
         claim_values = {
@@ -737,17 +787,22 @@ class Repository:
             "claimed_by": worker_id,
             "claimed_at": now,
             "claim_token": token,
+            "lease_expires_at": until,
             "updated_at": now,
             "version": contacts.c.version + 1,
         }
-        if self.db.is_sqlite:
-            ids = self._due_query(info, now, n).scalar_subquery()
-            res = await conn.execute(
-                sa.update(contacts).where(contacts.c.id.in_(ids)).values(**claim_values).returning(*contacts.c)
-            )
-            return list(res.mappings())
-        locked = await conn.execute(self._due_query(info, now, n).with_for_update(skip_locked=True, of=contacts))
-        ids_list = [int(i) for i in locked.scalars()]
+        q = self._due_query(info, now, n)
+        if not self.db.is_sqlite:
+            # SQLite: BEGIN IMMEDIATE already holds the write lock for the whole transaction.
+            q = q.with_for_update(skip_locked=True, of=contacts)
+        candidates = list(await conn.execute(q))
+        ids_list: list[int] = []
+        numbers: set[str] = set()
+        for cid, e164 in candidates:
+            if e164 in numbers:
+                continue  # one number twice in the batch: the later contact waits its turn
+            numbers.add(e164)
+            ids_list.append(int(cid))
         if not ids_list:
             return []
         res = await conn.execute(
@@ -765,6 +820,7 @@ class Repository:
             claim_token=r["claim_token"],
             claimed_at=now,
             worker_id=worker_id,
+            lease_expires_at=r["lease_expires_at"],
         )
 
     async def release(self, claimed: ClaimedContact, now: datetime, next_due_at: datetime | None = None) -> bool:
@@ -783,6 +839,7 @@ class Repository:
                     claimed_by=None,
                     claimed_at=None,
                     claim_token=None,
+                    lease_expires_at=None,
                     updated_at=now,
                     version=contacts.c.version + 1,
                 )
@@ -948,6 +1005,7 @@ class Repository:
                 claimed_by=None,
                 claimed_at=None,
                 claim_token=None,
+                lease_expires_at=None,
                 updated_at=now,
                 version=contacts.c.version + 1,
             )
@@ -1039,6 +1097,7 @@ class Repository:
                             claimed_by=None,
                             claimed_at=None,
                             claim_token=None,
+                            lease_expires_at=None,
                             updated_at=now,
                             version=contacts.c.version + 1,
                         )
@@ -1564,6 +1623,7 @@ class Repository:
                     next_due_at=_iso(r["next_due_at"]) or "",
                     timezone=r["timezone"] or info.timezone,
                     journal=r["journal"],
+                    extension=r["extension"] or "",
                 )
                 for r in rows
             ]

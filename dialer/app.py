@@ -128,6 +128,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 drain_s=opts.drain_s,
                 time_scale=opts.time_scale,
                 fusion=fusion,
+                leases=settings.leases,
             ),
             repo=repo,
             pool=pool,

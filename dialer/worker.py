@@ -32,7 +32,7 @@ from dialer.ami import signals as sig
 from dialer.ami.client import AmiEvent
 from dialer.ami.pool import ServerPool, ServerUp
 from dialer.audiosocket.server import AudioSink, AudioSocketServer
-from dialer.config import DialSettings
+from dialer.config import DialSettings, LeaseSettings
 from dialer.domain import callstate as cs
 from dialer.domain.fusion import AudioFacts, FusionConfig, PhraseFacts
 from dialer.domain.model import CallClass, Evidence
@@ -40,6 +40,7 @@ from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, DialerError, StorageError
+from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.tasks import OwnedTasks
@@ -95,6 +96,7 @@ class WorkerConfig:
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    leases: LeaseSettings = field(default_factory=LeaseSettings)  # claim leases (dialer.leases)
 
 
 @dataclass
@@ -157,6 +159,7 @@ class Worker:
         pipeline_factory: PipelineFactory | None,
         notify_events: Callable[[], None] = lambda: None,
         on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.repo = repo
@@ -176,6 +179,19 @@ class Worker:
         self._campaign_cache: dict[str, CampaignSettings] = {}
         self._server_ups: asyncio.Queue[ServerUp] = asyncio.Queue()
         self.activity = asyncio.Event()  # set after every recorded attempt (status reporting)
+        # LEASES: renews this worker's claims, recovers expired ones of any worker (dialer.leases).
+        self.leases = LeaseKeeper(
+            repo=repo,
+            pool=pool,
+            worker_id=config.worker_id,
+            settings=config.leases,
+            rules=rules,
+            clock=clock,
+            wall_clock=wall_clock or SystemClock(),
+            held=lambda: {c.claimed.contact.id for c in self._calls.values() if not c.recording},
+            operator_context=config.dial.operator_context,
+            on_change=self._leases_changed,
+        )
 
     # ---- callbacks from adapters (wired by the composition root) -----------------------------
 
@@ -185,9 +201,18 @@ class Worker:
             call = self._calls.get(s.attempt_id)
             if call is not None:
                 self._on_signal(call, s)
+        self.leases.on_ami_event(event)  # LEASES: calls adopted from a dead worker
 
     def on_server_up(self, up: ServerUp) -> None:
         self._server_ups.put_nowait(up)
+        self._wake.set()
+        self.leases.poke()  # LEASES: its calls can be checked now
+
+    def _leases_changed(self) -> None:
+        st = self.leases.stats
+        self.stats.recovered = st.released + st.closed_gone + st.adopted_closed
+        self.notify_events()
+        self.activity.set()
         self._wake.set()
 
     def audio_for(self, attempt_id: uuid.UUID) -> AudioSink | None:
@@ -203,7 +228,8 @@ class Worker:
     # ---- main loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> WorkerStats:
-        await self._recover_database()
+        # LEASES: recover expired claims (reconciled with Asterisk) before dialling, then renew ours.
+        await self.leases.start()
         dispatcher = self._spawn(self._dispatch(stop), name="dispatch")
         reconciler = self._spawn(self._reconcile_loop(stop), name="reconcile")
         await stop.wait()
@@ -218,6 +244,7 @@ class Worker:
             dispatcher.cancel()
         await asyncio.gather(dispatcher, reconciler, return_exceptions=True)
         await self._drain()
+        await self.leases.stop()  # LEASES: live calls kept their leases through the drain
         return self.stats
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
@@ -255,7 +282,9 @@ class Worker:
             if want <= 0:
                 continue
             now = self.clock.now()
-            claimed = await self.repo.claim_due(camp.name, self.config.worker_id, now, want, cap)
+            claimed = await self.repo.claim_due(
+                camp.name, self.config.worker_id, now, want, cap, lease_until=self.leases.lease_until()
+            )
             for c in claimed:
                 await self._start_call(c, camp)
                 started += 1
@@ -469,17 +498,6 @@ class Worker:
 
     # ---- recovery -------------------------------------------------------------------------------
 
-    async def _recover_database(self) -> None:
-        """Attempts a crashed run left "in progress": close them before dialling anything.
-
-        Asterisk is asked first (reconcile loop, on every login): calls still live are adopted
-        there. What remains here has no live call: it is closed as aborted (not counted)."""
-        recovered = await self.repo.recover_in_progress(self.config.worker_id, self.clock.now())
-        self.stats.recovered += len(recovered)
-        if recovered:
-            log.warning("recovered %d attempt(s) left in progress by a previous run", len(recovered))
-            self.notify_events()
-
     async def _reconcile_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             up = await self._server_ups.get()
@@ -502,14 +520,8 @@ class Worker:
                     call.gone = True
                     self.pool.release(attempt_id)
                     self._feed(call, cs.Gone())
-            orphans = live - set(self._calls)
-            for attempt_id in orphans:
-                # Live on Asterisk but unknown to this run (we crashed mid-call): never leave it
-                # hanging and never dial it twice. Its attempt row was closed by recovery.
-                log.warning("orphan call %s on %s: hanging it up", attempt_id, up.server)
-                self.pool.assign(attempt_id, up.server)
-                await self._safely(self.pool.hangup(attempt_id), attempt_id, str(attempt_id), "hangup")
-                self.pool.release(attempt_id)
+            # LEASES: calls live on Asterisk but unknown to this worker are never touched here:
+            # another worker's, or an expired claim's (dialer.leases adopts those).
 
     async def _refresh_answer_state(self, server: str, live: set[uuid.UUID]) -> None:
         """Events sent while we were disconnected are lost: a call may have been answered in the
@@ -580,4 +592,9 @@ class Worker:
         return sum(1 for c in self._calls.values() if c.campaign.name == campaign)
 
     def health(self) -> dict[str, object]:
-        return {"live_calls": self.live_calls, "accepting": self._accepting, **asdict(self.stats)}
+        return {
+            "live_calls": self.live_calls,
+            "accepting": self._accepting,
+            **asdict(self.stats),
+            "leases": self.leases.health(),
+        }

@@ -72,7 +72,6 @@ def sqlite_file(url: str) -> Path | None:
     return Path(u.database)
 
 
-
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, create: bool = True) -> AsyncEngine:
     """Build the process-wide engine for ``url`` (sqlite+aiosqlite:/// or postgresql+asyncpg://).
 

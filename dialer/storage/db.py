@@ -84,7 +84,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5, create: b
         if backend == "sqlite":
             path = sqlite_file(url)
             if path is not None and not create and not path.exists():
-                raise StorageError(f"no database at {path}: create it with `dialer db upgrade` (or check --db)")
+                raise StorageError(f"no database at {path}: run `dialer db upgrade` to create it (or check --db)")
             if path is not None and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(url, echo=echo)

@@ -34,9 +34,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -66,6 +66,7 @@ from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
+from dialer.storage.operator_rule import ContactNow, OperatorUpdate, operator_update
 from dialer.storage.tables import (
     attempts,
     campaigns,
@@ -662,6 +663,25 @@ class Repository:
         await conn.execute(sa.update(contacts).where(contacts.c.id == old["id"]).values(**changes))
         counts.updated += 1
 
+    async def unsettled_with_numbers(self, numbers: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """(campaign, external id) of the contacts not yet settled that have one of ``numbers``
+        (E.164): an import reports a number it shares with them."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return out
+        async with self.db.read() as conn:
+            for chunk in _chunks(wanted, 500):
+                res = await conn.execute(
+                    sa.select(contacts.c.e164, campaigns.c.name, contacts.c.external_id)
+                    .join(campaigns)
+                    .where(contacts.c.e164.in_(chunk), contacts.c.state != ContactState.SETTLED.value)
+                    .order_by(contacts.c.id)
+                )
+                for e164, campaign, external_id in res:
+                    out.setdefault(str(e164), []).append((str(campaign), str(external_id)))
+        return out
+
     async def analyze(self) -> None:
         """Refresh planner statistics after a big import (autovacuum may be off or lagging)."""
         async with self.db.write() as conn:
@@ -1135,43 +1155,52 @@ class Repository:
         callback: bool = False,
         command_id: str | None = None,
         attempt_id: uuid.UUID | None = None,
-    ) -> None:
-        """Store what an operator set (e.g. «Отказался разговаривать», a call-back time). When the
-        outcome is not settled its ``next_due_at`` is the call-back time (attempt kind callback).
-        ``command_id`` and ``attempt_id`` only travel in the operator_result event."""
+        verdict_incorrect: bool | None = None,
+    ) -> OperatorUpdate:
+        """Store what an operator set (e.g. «Отказался разговаривать», a call-back time) by the
+        rule of :mod:`dialer.storage.operator_rule` (settled contacts, «Некорректный контакт»,
+        no journal line twice, repeats change nothing). When the outcome is not settled its
+        ``next_due_at`` is the call-back time (attempt kind callback). ``verdict_incorrect``: what
+        the result says about the contact (True wrong, False right, None nothing). ``command_id``
+        and ``attempt_id`` only travel in the operator_result event."""
         async with self.db.write() as conn:
-            c = (
-                (
-                    await conn.execute(
-                        sa.select(contacts, campaigns.c.name.label("campaign_name"))
-                        .join(campaigns)
-                        .where(contacts.c.id == contact_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            q = sa.select(contacts, campaigns.c.name.label("campaign_name")).join(campaigns)
+            q = q.where(contacts.c.id == contact_id)
+            if not self.db.is_sqlite:
+                q = q.with_for_update(of=contacts)
+            c = (await conn.execute(q)).mappings().first()
             if c is None:
                 raise StorageError(f"no contact {contact_id}")
             if not outcome.settled and outcome.next_due_at is None:
                 raise StorageError("an operator result that does not settle needs a call-back time")
+            update = operator_update(
+                ContactNow(
+                    ContactState(c["state"]),
+                    ResultCode(c["result"]) if c["result"] else None,
+                    bool(c["incorrect_contact"]),
+                    c["journal"],
+                    c["next_due_at"],
+                ),
+                outcome,
+                verdict_incorrect,
+            )
+            if not update.changed:
+                return update
             values: dict[str, Any] = {
-                "journal": append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"],
-                "result": outcome.result.value if outcome.result else c["result"],
-                "incorrect_contact": bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                "journal": update.journal,
+                "result": update.result.value if update.result else None,
+                "incorrect_contact": update.incorrect_contact,
+                "state": update.state.value,
+                "next_due_at": update.next_due_at,
                 "updated_at": now,
                 "version": contacts.c.version + 1,
             }
-            if c["state"] != ContactState.IN_PROGRESS.value:
-                if outcome.settled:
-                    values.update(state=ContactState.SETTLED.value, next_due_at=None, callback_plan=None)
-                else:
-                    values.update(
-                        state=ContactState.PENDING.value,
-                        next_due_at=outcome.next_due_at,
-                        next_attempt_kind=(AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value,
-                    )
+            if update.state is ContactState.SETTLED:
+                values["callback_plan"] = None
+            elif update.state is ContactState.PENDING:
+                values["next_attempt_kind"] = (AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value
             await conn.execute(sa.update(contacts).where(contacts.c.id == contact_id).values(**values))
+            announced = outcome if update.line_appended else replace(outcome, journal_line="")
             await add_event(
                 conn,
                 payloads.operator_result(
@@ -1179,7 +1208,7 @@ class Repository:
                     contact_id=contact_id,
                     external_id=c["external_id"],
                     e164=c["e164"],
-                    outcome=outcome,
+                    outcome=replace(announced, incorrect_contact=update.incorrect_contact),
                     occurred_at=now,
                     operator=operator,
                     command_id=command_id,
@@ -1187,9 +1216,10 @@ class Repository:
                 ),
                 now,
             )
-            # contact_settled only when this settles the contact: during a call the contact stays
-            # in progress and the attempt's end announces the settlement.
-            if values.get("state") == ContactState.SETTLED.value:
+            # contact_settled when this settles the contact or changes how it is settled: during a
+            # call the contact stays in progress and the attempt's end announces the settlement.
+            was = (c["state"], c["result"], bool(c["incorrect_contact"]))
+            if update.settles and was != (ContactState.SETTLED.value, update.result, update.incorrect_contact):
                 await add_event(
                     conn,
                     payloads.contact_settled(
@@ -1197,15 +1227,16 @@ class Repository:
                         contact_id=contact_id,
                         external_id=c["external_id"],
                         e164=c["e164"],
-                        result=ResultCode(values["result"]) if values["result"] else None,
-                        incorrect_contact=values["incorrect_contact"],
+                        result=update.result,
+                        incorrect_contact=update.incorrect_contact,
                         attempts_made=int(c["attempts_made"]),
-                        journal=values["journal"],
+                        journal=update.journal,
                         occurred_at=now,
                         source=payloads.SettledBy.OPERATOR,
                     ),
                     now,
                 )
+            return update
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
@@ -1667,14 +1698,34 @@ class Repository:
 
     # ---- inbound command idempotency ---------------------------------------------------------------
 
-    async def remember_command(self, command_id: str, now: datetime) -> bool:
-        """True when ``command_id`` is new (and now remembered); False for a duplicate delivery.
-        Atomic across workers: the primary key decides, the insert never fails on a duplicate."""
+    async def remember_command(
+        self, command_id: str, now: datetime, fingerprint: str | None = None
+    ) -> Literal["new", "duplicate", "conflict"]:
+        """"new" when ``command_id`` is new (and now remembered with the ``fingerprint`` of its
+        content); "duplicate" for a delivery of the same content again; "conflict" when the id was
+        used for other content. Atomic across workers: the primary key decides, the insert never
+        fails on a duplicate."""
         async with self.db.write() as conn:
             res = await conn.execute(
-                _insert_ignore(self.db, inbound_commands).values(command_id=command_id, received_at=now)
+                _insert_ignore(self.db, inbound_commands).values(
+                    command_id=command_id, received_at=now, fingerprint=fingerprint
+                )
             )
-            return bool(res.rowcount)
+            if res.rowcount:
+                return "new"
+            stored = (
+                await conn.execute(
+                    sa.select(inbound_commands.c.fingerprint).where(inbound_commands.c.command_id == command_id)
+                )
+            ).scalar()
+            if stored is None or fingerprint is None or stored == fingerprint:
+                return "duplicate"  # ids remembered before fingerprints existed cannot be compared
+            return "conflict"
+
+    async def forget_command(self, command_id: str) -> None:
+        """Forget a command id whose command could not be applied, so it may be sent again."""
+        async with self.db.write() as conn:
+            await conn.execute(sa.delete(inbound_commands).where(inbound_commands.c.command_id == command_id))
 
     async def set_command_result(self, command_id: str, result: dict[str, Any]) -> None:
         async with self.db.write() as conn:

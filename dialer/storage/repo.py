@@ -1701,7 +1701,7 @@ class Repository:
     async def remember_command(
         self, command_id: str, now: datetime, fingerprint: str | None = None
     ) -> Literal["new", "duplicate", "conflict"]:
-        """"new" when ``command_id`` is new (and now remembered with the ``fingerprint`` of its
+        """Returns "new" when ``command_id`` is new (and now remembered with the ``fingerprint`` of its
         content); "duplicate" for a delivery of the same content again; "conflict" when the id was
         used for other content. Atomic across workers: the primary key decides, the insert never
         fails on a duplicate."""

@@ -87,6 +87,6 @@ def test_urls_without_the_async_driver_get_it(given: str, used: str) -> None:
 
 async def test_a_missing_sqlite_file_is_not_created_unless_asked(tmp_path: Path) -> None:
     path = tmp_path / "typo" / "dialer.sqlite"
-    with pytest.raises(StorageError, match="no database at .*dialer db upgrade"):
+    with pytest.raises(StorageError, match=r"no database at .*dialer db upgrade"):
         Database(f"sqlite+aiosqlite:///{path}", create=False)
     assert not path.exists() and not path.parent.exists()

@@ -29,9 +29,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("extension", sa.String(16), nullable=True))
     with op.batch_alter_table("inbound_commands") as batch:
         batch.add_column(sa.Column("fingerprint", sa.String(64), nullable=True))
-    op.execute(
-        "UPDATE contacts SET lease_expires_at = COALESCE(claimed_at, updated_at) WHERE " + LIVE_STATE_SQL
-    )
+    op.execute("UPDATE contacts SET lease_expires_at = COALESCE(claimed_at, updated_at) WHERE " + LIVE_STATE_SQL)
     op.create_index("ix_contacts_lease", "contacts", ["state", "lease_expires_at"])
     op.create_index(
         "uq_contacts_live_e164",

@@ -22,7 +22,7 @@ A worker restarting under the id of an earlier process takes that process's clai
 (a worker id is one process). Workers never hang up calls they do not know: with several workers
 on one Asterisk, a call unknown to this worker is another worker's.
 
-The worker calls :meth:`LeaseKeeper.start` before dispatching, :meth:`lease_until` for each claim,
+The worker calls :meth:`LeaseKeeper.start` before dispatching, claims through :meth:`claim_due`,
 forwards AMI events (:meth:`on_ami_event`) and server logins (:meth:`poke`), and
 :meth:`stop` after its drain.
 """
@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -47,7 +48,7 @@ from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, DialerError
 from dialer.storage.leases import LeaseStore, OpenAttempt, TakenOver
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,53 @@ class LeaseKeeper:
         self._tasks = OwnedTasks(log)
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._fresh: dict[int, float] = {}  # contact id → monotonic time of its claim, until started
+        self._reported_lost: set[int] = set()
+        # A claim not started as a call within this long is left to run out (its start failed).
+        self.start_deadline_s = max(60.0, 4 * settings.lease_s)
 
     # ---- what the worker calls ------------------------------------------------------------------
 
     def lease_until(self) -> datetime:
         """The expiry to give a claim made now."""
         return self.wall_clock.now() + timedelta(seconds=self.settings.lease_s)
+
+    async def claim_due(
+        self, campaign: str, now: datetime, limit: int, concurrency_cap: int | None = None
+    ) -> list[ClaimedContact]:
+        """Claim for this worker with a fresh lease. The claims are renewed from now on, also
+        while the worker is still starting the batch (a big batch on a slow database can take
+        longer than a lease), until the worker holds them as calls — or, for a claim whose start
+        failed, until ``start_deadline_s`` has passed: then it runs out and is recovered."""
+        claimed = await self.repo.claim_due(
+            campaign, self.worker_id, now, limit, concurrency_cap, lease_until=self.lease_until()
+        )
+        at = time.monotonic()
+        for c in claimed:
+            self._fresh[c.contact.id] = at
+        return claimed
+
+    async def give_back(self, failed: ClaimedContact, unstarted: Sequence[ClaimedContact]) -> None:
+        """Starting ``failed`` raised (the database went away mid-batch): it is left to run out
+        (its attempt row may exist; recovery closes it), the ``unstarted`` rest are released now
+        when the database allows, else they run out too. None of them is renewed any more."""
+        for c in (failed, *unstarted):
+            self._fresh.pop(c.contact.id, None)
+        now = self.clock.now()
+        for c in unstarted:
+            try:
+                await self.repo.release(c, now)
+            except DialerError:
+                return  # the rest run out and are recovered
+
+    def _held(self) -> set[int]:
+        """Contacts this worker works on: its calls, and claims it is still starting."""
+        calls = set(self.held())
+        limit = time.monotonic() - self.start_deadline_s
+        for cid, at in list(self._fresh.items()):
+            if cid in calls or at < limit:
+                del self._fresh[cid]
+        return calls | set(self._fresh)
 
     async def start(self) -> None:
         """Recover what expired (and this worker id's earlier claims), then keep renewing."""
@@ -191,7 +233,7 @@ class LeaseKeeper:
             log.warning("leases: %s", exc)
 
     async def _renew(self) -> None:
-        ours = set(self.held())
+        ours = self._held()
         adopted = {a.contact_id for a in self._adopted.values()}
         wanted = ours | adopted
         if not wanted:
@@ -201,8 +243,13 @@ class LeaseKeeper:
         missing = wanted - kept
         if not missing:
             return
-        # A contact whose verdict was written meanwhile is no longer held: not a loss.
-        lost = missing & set(self.held())
+        # A claim started and finished between two rounds is no longer in progress: forget it.
+        for cid in missing:
+            self._fresh.pop(cid, None)
+        # A contact whose verdict was written meanwhile is no longer held either: not a loss.
+        held = set(self.held())
+        lost = (missing & held) - self._reported_lost
+        self._reported_lost = (self._reported_lost & held) | lost
         for cid in lost:
             self.stats.leases_lost += 1
             log.error(
@@ -312,6 +359,7 @@ class LeaseKeeper:
                 self.wall_clock.now(),
                 self.lease_until(),
                 previous_run_of=self.worker_id if first else None,
+                keep=self._held() | {a.contact_id for a in self._adopted.values()},
             )
             if not taken:
                 return

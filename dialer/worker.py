@@ -282,11 +282,13 @@ class Worker:
             if want <= 0:
                 continue
             now = self.clock.now()
-            claimed = await self.repo.claim_due(
-                camp.name, self.config.worker_id, now, want, cap, lease_until=self.leases.lease_until()
-            )
-            for c in claimed:
-                await self._start_call(c, camp)
+            claimed = await self.leases.claim_due(camp.name, now, want, cap)  # LEASES: claims are leases
+            for i, c in enumerate(claimed):
+                try:
+                    await self._start_call(c, camp)
+                except DialerError:
+                    await self.leases.give_back(claimed[i], claimed[i + 1 :])  # LEASES: the rest go back now
+                    raise
                 started += 1
         return started
 

@@ -84,17 +84,20 @@ class LeaseStore:
         *,
         limit: int = 200,
         previous_run_of: str | None = None,
+        keep: Collection[int] = (),
     ) -> list[TakenOver]:
         """Make ``owner`` the holder of up to ``limit`` claims whose lease ran out before ``now``
         (or that have none: written by a version without leases). ``previous_run_of``: also every
         claim held under that worker id, expired or not — a process that starts under the id of
-        an earlier one knows that one is gone."""
+        an earlier one knows that one is gone. ``keep``: contact ids ``owner`` is working on
+        itself (its own leases that ran out while the database was away) — never taken over."""
         expired = sa.or_(contacts.c.lease_expires_at.is_(None), contacts.c.lease_expires_at < now)
         if previous_run_of is not None:
             expired = sa.or_(expired, contacts.c.claimed_by == previous_run_of)
         q = (
             sa.select(contacts.c.id, contacts.c.claimed_by, contacts.c.lease_expires_at)
             .where(contacts.c.state == ContactState.IN_PROGRESS.value, expired)
+            .where(contacts.c.id.not_in(sorted(keep)) if keep else sa.true())
             .order_by(contacts.c.lease_expires_at, contacts.c.id)
             .limit(limit)
         )

@@ -30,6 +30,8 @@ the row is written, so a re-send carries the same id) and the ordering key ``con
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections import deque
@@ -61,7 +63,7 @@ from dialer.domain.model import (
     OwnerKind,
     ResultCode,
 )
-from dialer.errors import StorageConflict, StorageError
+from dialer.errors import StorageConflict, StorageError, StorageUnavailable
 from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
@@ -77,12 +79,15 @@ from dialer.storage.tables import (
     outbox,
 )
 
+log = logging.getLogger(__name__)
+
 ATTEMPT_IN_PROGRESS: Final = "in_progress"
 ATTEMPT_FINISHED: Final = "finished"
 
 _BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
 _CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
 _CLAIM_CONFLICT_RETRIES: Final = 5  # another campaign's claimer took one of our numbers meanwhile
+UNAVAILABLE_RETRY_S: Final = 300.0
 # A claim made without an explicit lease (tools, tests) runs out this long after ``now``.
 DEFAULT_LEASE: Final = timedelta(seconds=60)
 ABORTED_REASON: Final = "worker restarted; attempt closed without a verdict"
@@ -336,6 +341,8 @@ class Repository:
         self._windows_cache: dict[tuple[str, str], Any] = {}
         # Wall-clock seconds of the recent claim_due calls (benchmarks and the run summary).
         self.claim_latencies_s: deque[float] = deque(maxlen=10_000)
+        # How long a verdict waits for a database that is away (restart, fail-over) before failing.
+        self.unavailable_retry_s = UNAVAILABLE_RETRY_S
 
     @classmethod
     async def open(cls, db: Database) -> Repository:
@@ -927,9 +934,23 @@ class Repository:
         outbox events, in one transaction. Calling it twice for one attempt changes nothing.
 
         ``counts_as_attempt=False`` (rules: originate failed, aborted) keeps the contact's attempt
-        counter where it was."""
-        async with self.db.write() as conn:
-            return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
+        counter where it was.
+
+        A verdict is never dropped because the database is away for a while (restarting,
+        failing over): the transaction is retried for up to ``unavailable_retry_s``; being
+        idempotent, a retry after a commit whose reply was lost changes nothing."""
+        delay_s = 0.2
+        deadline = time.monotonic() + self.unavailable_retry_s
+        while True:
+            try:
+                async with self.db.write() as conn:
+                    return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
+            except StorageUnavailable as exc:
+                if time.monotonic() + delay_s > deadline:
+                    raise
+                log.warning("attempt %s: database unavailable (%s); retrying in %.1f s", attempt_id, exc, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
 
     async def _finish(
         self,

@@ -14,6 +14,7 @@ from .lab import (
     CallObserver,
     EventCollector,
     MqttTarget,
+    Proc,
     Snapshot,
     database,
     free_port,
@@ -319,24 +320,33 @@ async def soak(
     fig = Figures()
     numbers = numbers_for(MIXED_CALLS, contacts)
     async with database(db, workdir) as url:
-        await seed(url, numbers, concurrency=workers * per_worker_calls)
         sims = [
             await start_sim(workdir, f"sim{i + 1}", time_scale=time_scale, audiosocket=None) for i in range(servers)
         ]
         observer = CallObserver(sims)
         await observer.start()
-        procs = []
-        started = time.monotonic()
+        procs: list[Proc] = []
         try:
-            for i in range(workers):
-                cfg = write_config(
+            configs = [
+                write_config(
                     workdir / f"dialer-{i}.toml",
                     db_url=url,
                     sims=sims,
                     audiosocket_port=free_port(),
                     max_calls=max(1, per_worker_calls // servers),
                 )
-                procs.append(await start_worker(workdir, cfg, name=f"w{i + 1}"))
+                for i in range(workers)
+            ]
+            got = await asyncio.gather(
+                *(start_worker(workdir, c, name=f"w{i + 1}") for i, c in enumerate(configs)), return_exceptions=True
+            )
+            procs = [p for p in got if isinstance(p, Proc)]
+            failed = [p for p in got if isinstance(p, BaseException)]
+            if failed:
+                raise failed[0]
+            # every worker is up and idle: now the campaign arrives, and they all go for it at once
+            started = time.monotonic()
+            await seed(url, numbers, concurrency=workers * per_worker_calls)
 
             async def done() -> Snapshot | None:
                 snap = await snapshot(url)

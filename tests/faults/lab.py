@@ -11,7 +11,8 @@ follows every live call (two live calls to one number at the same time is a doub
 The figures:
 
 * lost — contacts with no verdict of their own (every attempt of theirs closed as our own failure,
-  or none) when the run is over;
+  or none) and no due time either when the run is over (one whose originate failed on our side and
+  is due again in a few minutes is counted apart: ``retry_later``);
 * duplicate — a number called twice at the same time (overlapping attempts in the database, or two
   live calls seen by the observer), or one attempt number counted twice for a contact;
 * stuck — contacts still in progress whose lease has run out (recovery left them behind).
@@ -332,8 +333,13 @@ class Snapshot:
     contacts: int
     attempts: list[dict[str, Any]]
     stuck: int  # in progress with a lease that ran out (at ``at`` minus a grace)
-    lost: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)  # no verdict of their own and not scheduled either
+    retry_later: list[int] = field(default_factory=list)  # no verdict yet: our own failure, due again later
     duplicates: list[str] = field(default_factory=list)
+
+    @property
+    def without_verdict(self) -> list[int]:
+        return sorted(self.lost + self.retry_later)
 
 
 async def snapshot(url: str, *, stuck_grace_s: float = 0.0) -> Snapshot:
@@ -380,11 +386,23 @@ async def snapshot(url: str, *, stuck_grace_s: float = 0.0) -> Snapshot:
                 ).scalar_one()
             )
             ids = [int(i) for i in (await conn.execute(sa.select(contacts.c.id))).scalars()]
+            scheduled = {
+                int(i)
+                for i in (
+                    await conn.execute(
+                        sa.select(contacts.c.id).where(
+                            contacts.c.state == ContactState.PENDING.value, contacts.c.next_due_at.is_not(None)
+                        )
+                    )
+                ).scalars()
+            }
     finally:
         await db.dispose()
     snap = Snapshot(now, by_state, sum(1 for a in rows if a["state"] == "in_progress"), len(ids), rows, stuck)
     verdicts = {a["contact_id"] for a in rows if a["state"] == "finished" and a["call_class"] not in OUR_FAILURES}
-    snap.lost = sorted(set(ids) - verdicts)
+    undecided = set(ids) - verdicts
+    snap.lost = sorted(undecided - scheduled)
+    snap.retry_later = sorted(undecided & scheduled)
     snap.duplicates = duplicate_calls(rows)
     return snap
 

@@ -53,6 +53,8 @@ class Figures:
 def _verdicts(snap: Snapshot, fig: Figures, observer: CallObserver | None) -> None:
     fig.contacts = snap.contacts
     fig.lost = len(snap.lost)
+    if snap.retry_later:
+        fig.details["retry_later_our_failure"] = len(snap.retry_later)
     fig.duplicate = len(snap.duplicates) + (len(observer.double_dials) if observer else 0)
     fig.problems += snap.duplicates + (observer.double_dials if observer else [])
     if snap.lost:
@@ -60,8 +62,18 @@ def _verdicts(snap: Snapshot, fig: Figures, observer: CallObserver | None) -> No
 
 
 async def _all_decided(url: str) -> Snapshot | None:
+    """Every contact has its verdict (nothing in progress)."""
     snap = await snapshot(url)
-    return snap if not snap.lost and snap.in_progress_attempts == 0 else None
+    return snap if not snap.without_verdict and snap.in_progress_attempts == 0 else None
+
+
+async def _all_settled_or_scheduled(url: str) -> Snapshot | None:
+    """Every contact was dialled, nothing is in progress, and every contact has its verdict or a
+    due time (an originate that failed on our side is retried minutes later, by the rules)."""
+    snap = await snapshot(url)
+    dialled = {a["contact_id"] for a in snap.attempts if a["state"] == "finished"}
+    done = len(dialled) == snap.contacts and not snap.lost and snap.in_progress_attempts == 0
+    return snap if done and snap.by_state.get("in_progress", 0) == 0 else None
 
 
 # ---- kill -9 with calls in flight, restart under a new id --------------------------------------------
@@ -166,7 +178,9 @@ async def ami_drop(workdir: Path, *, calls: int = 12, time_scale: float = 0.3, t
         cfg = write_config(workdir / "dialer.toml", db_url=url, sims=[sim], audiosocket_port=as_port)
         worker = await start_worker(workdir, cfg, name="worker")
         try:
-            final = await wait_until(lambda: _all_decided(url), timeout_s, "a verdict for every contact")
+            final = await wait_until(
+                lambda: _all_settled_or_scheduled(url), timeout_s, "a verdict or a due time for every contact"
+            )
         finally:
             await worker.stop()
             await observer.close()

@@ -188,7 +188,7 @@ class Worker:
             rules=rules,
             clock=clock,
             wall_clock=wall_clock or SystemClock(),
-            held=lambda: {c.claimed.contact.id for c in self._calls.values() if not c.recording},
+            held=lambda: {c.claimed.contact.id for c in self._calls.values() if not c.finished.is_set()},
             operator_context=config.dial.operator_context,
             on_change=self._leases_changed,
         )

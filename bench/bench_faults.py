@@ -24,11 +24,13 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -109,7 +111,20 @@ def main() -> int:
     p.add_argument("--pg-down-s", type=float, default=10.0)
     p.add_argument("--fuzz-scale", type=int, default=1)
     p.add_argument("--only", default="kill9,ami,broker,postgres,fuzz")
-    return asyncio.run(run(p.parse_args()))
+    return asyncio.run(_cancel_on_sigterm(run(p.parse_args())))
+
+
+async def _cancel_on_sigterm(coro: Any) -> int:
+    """SIGTERM/SIGINT cancel the run, so every process it started is stopped on the way out."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return int(await task)
+    except asyncio.CancelledError:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

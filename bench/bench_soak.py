@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -62,7 +64,20 @@ def main() -> int:
     p.add_argument("--time-scale", type=float, default=0.05, help="simulated time (0.05 = 20x faster)")
     p.add_argument("--per-worker-calls", type=int, default=60, help="AMI max_calls per worker, over all servers")
     p.add_argument("--timeout-s", type=float, default=3600.0)
-    return asyncio.run(run(p.parse_args()))
+    return asyncio.run(_cancel_on_sigterm(run(p.parse_args())))
+
+
+async def _cancel_on_sigterm(coro: Any) -> int:
+    """SIGTERM/SIGINT cancel the run, so every process it started is stopped on the way out."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return int(await task)
+    except asyncio.CancelledError:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -201,6 +201,11 @@ class Worker:
             call = self._calls.get(s.attempt_id)
             if call is not None:
                 self._on_signal(call, s)
+            elif isinstance(s, sig.CallGone):
+                # Handed to the operators and forgotten (its verdict is written); the call held a
+                # slot on its server until now. Without this every hand-over leaked one slot and a
+                # worker stopped dialling after max_calls people (found by the soak, issue 11).
+                self.pool.release(s.attempt_id)
         self.leases.on_ami_event(event)  # LEASES: calls adopted from a dead worker
 
     def on_server_up(self, up: ServerUp) -> None:

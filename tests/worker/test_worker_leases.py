@@ -168,3 +168,23 @@ async def test_calls_of_other_workers_are_never_hung_up(tmp_path: Path) -> None:
         (f,) = h.finished
         assert f.evidence.call_class is CallClass.PERSON
         assert str(f.attempt_id) not in {a.get("Channel") for a in actions(h.sim, "Hangup")}
+
+
+async def test_people_handed_to_the_operators_give_their_server_slot_back(tmp_path: Path) -> None:
+    """A server with room for 2 calls and 6 people to reach: each hand-over frees its slot when
+    the call ends, so the worker reaches all six (a leaked slot per hand-over stalled it at 2)."""
+    async with harness(tmp_path) as (h, ami_port, as_port):
+        people = [f"+7999000{i:02d}06" for i in range(6)]
+        await seed(h.settings, people, h.clock.now())
+        small = [AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("sim"), max_calls=2)]
+        rt = await app.build(h.settings, h.options(ami_port, as_port, ami_endpoints=small))
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(rt, stop))
+        try:
+            await h.wait_finished(6, timeout_s=60)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        assert sorted(f.number for f in h.finished) == sorted(people)
+        assert {f.evidence.call_class for f in h.finished} == {CallClass.PERSON}
+        assert len(actions(h.sim, "Redirect")) == 6

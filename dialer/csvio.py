@@ -261,6 +261,7 @@ class _Structure:
     def __init__(self) -> None:
         self.delimiter = ""
         self.width = 0
+        self._whole_line = re.compile("")
         self.in_quotes = False
         self.after_quote = False
         self.field_start = True
@@ -269,6 +270,11 @@ class _Structure:
     def header(self, line: str) -> None:
         self.delimiter = sniff_delimiter(line)
         self.width = _count_outside_quotes(line, self.delimiter) + 1
+        d = re.escape(self.delimiter)
+        cell = f'(?:"(?:[^"]|"")*"|[^"{d}\r\n][^{d}\r\n]*|)'
+        # A whole line of well-formed cells (quoted ones closed on the same line): the common case,
+        # checked in C; anything else goes through the character loop below.
+        self._whole_line = re.compile(f"{cell}(?:{d}{cell})*(?:\r\n|\n|\r)?")
 
     def feed(self, text: str, n: int) -> None:
         if not self.delimiter:
@@ -285,7 +291,7 @@ class _Structure:
                     "(a stray quote?)",
                 )
             return
-        if not self.in_quotes and '"' not in text:
+        if not self.in_quotes and ('"' not in text or self._whole_line.fullmatch(text)):
             self.field_start = True
             self.after_quote = False
             return

@@ -407,6 +407,26 @@ async def snapshot(url: str, *, stuck_grace_s: float = 0.0) -> Snapshot:
     return snap
 
 
+async def progress(url: str) -> tuple[int, int]:
+    """(contacts with a finished attempt, attempts in progress): a cheap poll for long runs."""
+    db = Database(url, create=False)
+    try:
+        async with db.read() as conn:
+            decided = (
+                await conn.execute(
+                    sa.select(sa.func.count(sa.distinct(attempts.c.contact_id))).where(attempts.c.state == "finished")
+                )
+            ).scalar_one()
+            live = (
+                await conn.execute(
+                    sa.select(sa.func.count()).select_from(attempts).where(attempts.c.state == "in_progress")
+                )
+            ).scalar_one()
+    finally:
+        await db.dispose()
+    return int(decided), int(live)
+
+
 def duplicate_calls(rows: Iterable[dict[str, Any]]) -> list[str]:
     """Numbers called twice at the same time (overlapping attempts), and contacts with one
     counted attempt number twice."""

@@ -41,7 +41,7 @@ from .lab import CONFIG
 SCALE = max(1, int(os.environ.get("DIALER_FUZZ_SCALE", "1")))
 
 
-def fuzz(n: int) -> Any:
+def fuzz(n: int) -> settings:
     return settings(
         max_examples=n * SCALE,
         deadline=None,

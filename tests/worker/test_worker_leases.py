@@ -166,8 +166,9 @@ async def test_calls_of_other_workers_are_never_hung_up(tmp_path: Path) -> None:
             stop1.set()
             await asyncio.wait_for(t1, 30)
         (f,) = h.finished
-        assert f.evidence.call_class is CallClass.PERSON
+        assert f.evidence.call_class in (CallClass.PERSON, CallClass.UNSURE_ANSWERED)  # handed over
         assert str(f.attempt_id) not in {a.get("Channel") for a in actions(h.sim, "Hangup")}
+        assert [a.get("Channel") for a in actions(h.sim, "Redirect")] == [str(f.attempt_id)]
 
 
 async def test_people_handed_to_the_operators_give_their_server_slot_back(tmp_path: Path) -> None:
@@ -186,5 +187,6 @@ async def test_people_handed_to_the_operators_give_their_server_slot_back(tmp_pa
             stop.set()
             await asyncio.wait_for(task, 30)
         assert sorted(f.number for f in h.finished) == sorted(people)
-        assert {f.evidence.call_class for f in h.finished} == {CallClass.PERSON}
+        # person, or (on a loaded machine, at this time scale) unsure: handed over either way
+        assert {f.evidence.call_class for f in h.finished} <= {CallClass.PERSON, CallClass.UNSURE_ANSWERED}
         assert len(actions(h.sim, "Redirect")) == 6

@@ -5,11 +5,13 @@ whole; every line of a file that can be read is accounted for."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -383,6 +385,18 @@ def test_sqlite_path_is_relative_to_the_settings_file(tmp_path: Path) -> None:
     assert (cfg_dir / "data" / "d.sqlite").exists() and not (elsewhere / "data").exists()
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`dialer run` installs its log handler on the stderr of the moment (pytest's capture here):
+    take it away again so later tests do not log into a closed stream."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_dialer_handler", False):
+            root.removeHandler(handler)
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_data_files_are_validated_at_start_up_without_a_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

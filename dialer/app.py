@@ -100,7 +100,7 @@ def register_secrets(settings: Settings, endpoints: Sequence[AmiEndpoint]) -> No
 
 async def build(settings: Settings, opts: RunOptions) -> Runtime:
     register_secrets(settings, opts.ami_endpoints if opts.ami_endpoints is not None else settings.ami)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, create=False)  # the schema comes from `dialer db upgrade`
     try:
         await ensure_current(db)
         repo = await Repository.open(db)
@@ -136,6 +136,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 concurrency_override=opts.concurrency_override,
                 drain_s=opts.drain_s,
                 time_scale=opts.time_scale,
+                leases=settings.leases,
             ),
             repo=repo,
             pool=pool,

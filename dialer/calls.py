@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -194,10 +194,9 @@ class LiveCall(AudioSink):
 
     @property
     def done(self) -> bool:
-        """The verdict is stored and Asterisk is done with the call (or the operators have it)."""
-        return self.finished.is_set() and (
-            self.gone or self.session.phase in (CallPhase.WITH_OPERATOR, CallPhase.ENDED)
-        )
+        """The verdict is stored and Asterisk is done with the call. A call with the operators
+        stays registered until it ends: it holds a slot on its server until then."""
+        return self.finished.is_set() and (self.gone or self.session.phase is CallPhase.ENDED)
 
     def release(self) -> None:
         """Stop the timers and close the recording (the recognizer is closed by the session's
@@ -240,6 +239,7 @@ class CallRegistry:
         self.correlator = Correlator()
         self._calls: dict[uuid.UUID, LiveCall] = {}
         self.server_ups: asyncio.Queue[ServerUp] = asyncio.Queue()  # the worker reconciles each
+        self._unrouted: list[Callable[[AmiEvent], None]] = []
 
     def add(self, call: LiveCall) -> None:
         self._calls[call.attempt_id] = call
@@ -273,11 +273,16 @@ class CallRegistry:
 
     def on_ami_event(self, event: AmiEvent) -> None:
         routed = self.correlator.feed(event.headers, asyncio.get_running_loop().time())
-        if routed is None:
-            return
-        call = self._calls.get(routed.attempt_id)
-        if call is not None:
+        call = self._calls.get(routed.attempt_id) if routed is not None else None
+        if call is not None and routed is not None:
             call.on_ami(event.headers, routed.inputs)
+            return
+        for listener in self._unrouted:
+            listener(event)
+
+    def subscribe_unrouted(self, listener: Callable[[AmiEvent], None]) -> None:
+        """Events of no registered call go to ``listener`` too (calls adopted from a dead worker)."""
+        self._unrouted.append(listener)
 
     def on_server_up(self, up: ServerUp) -> None:
         self.server_ups.put_nowait(up)

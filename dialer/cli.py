@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args, ctx))
     except DialerError as exc:
-        print(f"dialer: error: {exc}", file=sys.stderr)
+        print(f"dialer: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("dialer: interrupted", file=sys.stderr)
@@ -76,6 +76,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`dialer export | head`): not an error of ours; silence the final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    except OSError as exc:
+        # A file we were told to write or read (export -o into a missing directory, a full disk).
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"dialer: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        # A bug of ours. Still one line (the contract); DIALER_DEBUG=1 shows the traceback.
+        if os.environ.get("DIALER_DEBUG"):
+            raise
+        print(
+            f"dialer: internal error: {type(exc).__name__}: {_one_line(exc)} (DIALER_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 async def _run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -7,8 +7,10 @@ repr/str never reveal the value, so a settings object can be logged safely.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +155,18 @@ class CampaignDefaults:
 
 
 @dataclass(frozen=True)
+class LeaseSettings:
+    """Claims are leases (dialer.leases): the owner renews them every ``heartbeat_s``; a lease not
+    renewed for ``lease_s`` has run out and any worker recovers the contact."""
+
+    lease_s: float = 30.0
+    heartbeat_s: float = 10.0
+    # An expired claim whose Asterisk this worker cannot ask is closed after this long anyway
+    # (since its attempt started): no worker may know that server any more.
+    give_up_s: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     campaign: CampaignDefaults
@@ -169,6 +183,7 @@ class Settings:
     source: str = "<defaults>"
     # directory of known announcement recordings (announcements.yaml + audio); None = no library
     announcements_path: Path | None = None
+    leases: LeaseSettings = field(default_factory=lambda: LeaseSettings())
     recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     def __repr__(self) -> str:
@@ -176,6 +191,222 @@ class Settings:
             f"Settings(database_url={redact_url(self.database_url)!r}, ami={[a.name for a in self.ami]!r}, "
             f"mqtt={self.mqtt.host}:{self.mqtt.port}, source={self.source!r})"
         )
+
+
+# ---- the schema of dialer.toml --------------------------------------------------------------------
+#
+# Every key a section may hold and its type. A key not listed is reported (a typo such as
+# ``concurency`` must not silently mean "the default"); so is a value of the wrong type.
+
+_STR, _INT, _FLOAT, _BOOL = "a string", "an integer", "a number", "true or false"
+
+_SCHEMA: dict[str, dict[str, str]] = {
+    "database": {"url": _STR},
+    "campaign": {
+        "timezone": _STR,
+        "concurrency": _INT,
+        "weekday_window": _STR,
+        "weekend_window": _STR,
+        "region": _STR,
+    },
+    "ami": {
+        "name": _STR,
+        "host": _STR,
+        "port": _INT,
+        "username": _STR,
+        "secret": _STR,
+        "secret_env": _STR,
+        "max_calls": _INT,
+        "action_timeout_s": _FLOAT,
+        "ping_interval_s": _FLOAT,
+        "reconnect_max_s": _FLOAT,
+    },
+    "dial": {
+        "channel_template": _STR,
+        "trunk_template": _STR,
+        "analysis_context": _STR,
+        "analysis_exten": _STR,
+        "operator_context": _STR,
+        "operator_exten": _STR,
+        "ring_timeout_s": _FLOAT,
+        "caller_id": _STR,
+        "max_call_s": _FLOAT,
+    },
+    "audiosocket": {"host": _STR, "port": _INT, "advertise": _STR},
+    "mqtt": {
+        "enabled": _BOOL,
+        "host": _STR,
+        "port": _INT,
+        "username": _STR,
+        "password": _STR,
+        "password_env": _STR,
+        "topic_prefix": _STR,
+        "client_id": _STR,
+        "keepalive_s": _INT,
+    },
+    "asr": {
+        "engine": _STR,
+        "model_path": _STR,
+        "whisper_model_path": _STR,
+        "max_workers": _INT,
+        "cpu_threads": _INT,
+    },
+    "paths": {
+        "rules": _STR,
+        "phrases": _STR,
+        "tones": _STR,
+        "own_numbers": _STR,
+        "region_zones": _STR,
+        "announcements": _STR,
+    },
+    "leases": {"lease_s": _FLOAT, "heartbeat_s": _FLOAT, "give_up_s": _FLOAT},
+    "recording": {"enabled": _BOOL, "dir": _STR, "until": _STR, "keep_days": _INT, "max_mb": _INT},
+}
+_ARRAYS = frozenset({"ami"})  # [[ami]]: an array of tables
+# Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
+_MIN: dict[str, float] = {
+    "campaign.concurrency": 1,
+    "ami.port": 1,
+    "ami.max_calls": 1,
+    "ami.action_timeout_s": 0.1,
+    "ami.ping_interval_s": 0.1,
+    "ami.reconnect_max_s": 0.1,
+    "dial.ring_timeout_s": 1,
+    "dial.max_call_s": 1,
+    "audiosocket.port": 0,
+    "mqtt.port": 1,
+    "mqtt.keepalive_s": 1,
+    "asr.max_workers": 1,
+    "asr.cpu_threads": 1,
+    "recording.keep_days": 1,
+    "recording.max_mb": 1,
+    "leases.lease_s": 0.1,
+    "leases.heartbeat_s": 0.05,
+    "leases.give_up_s": 1,
+}
+_MAX: dict[str, float] = {"ami.port": 65535, "audiosocket.port": 65535, "mqtt.port": 65535}
+
+_TABLE_LINE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY_LINE = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """1-based line of each table header and key: ("campaign",), ("campaign", "concurrency"),
+    ("ami", "2", "port") for the second [[ami]]. tomllib keeps no positions; this flat scan is
+    enough for a settings file (no inline tables spanning lines)."""
+    where: dict[tuple[str, ...], int] = {}
+    section: tuple[str, ...] = ()
+    arrays: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        t = _TABLE_LINE.match(line)
+        if t is not None:
+            name = t.group(2).strip().strip("\"'")
+            if t.group(1) == "[[":
+                arrays[name] = arrays.get(name, 0) + 1
+                section = (name, str(arrays[name]))
+            else:
+                section = (name,)
+            where.setdefault(section, n)
+            continue
+        k = _KEY_LINE.match(line)
+        if k is not None:
+            where.setdefault((*section, k.group(1).strip("\"'")), n)
+    return where
+
+
+class _Checker:
+    """Collects every problem of a settings file as ``file:line: key: problem``."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = _key_lines(text)
+        self.problems: list[ConfigError] = []
+
+    def line(self, *path: str) -> int | None:
+        for n in range(len(path), 0, -1):
+            found = self.lines.get(path[:n])
+            if found is not None:
+                return found
+        return None
+
+    def add(self, path: tuple[str, ...], key: str, problem: str) -> None:
+        self.problems.append(ConfigError(f"{key}: {problem}", source=self.source, line=self.line(*path)))
+
+    def check(self, data: dict[str, Any]) -> None:
+        for section, body in data.items():
+            fields = _SCHEMA.get(section)
+            if fields is None:
+                close = difflib.get_close_matches(section, list(_SCHEMA), n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else f" (known: {', '.join(sorted(_SCHEMA))})"
+                self.add((section,), section, f"unknown section{hint}")
+                continue
+            if section in _ARRAYS:
+                if not isinstance(body, list):
+                    self.add((section,), section, f"must be written [[{section}]] (one block per server)")
+                    continue
+                for i, table in enumerate(body, start=1):
+                    self._table(section, (section, str(i)), table)
+            elif not isinstance(body, dict):
+                self.add((section,), section, f"must be a table [{section}], not a single value")
+            else:
+                self._table(section, (section,), body)
+
+    def _table(self, section: str, path: tuple[str, ...], body: Any) -> None:
+        fields = _SCHEMA[section]
+        if not isinstance(body, dict):
+            self.add(path, section, "must be a table")
+            return
+        for key, value in body.items():
+            name = f"{section}.{key}"
+            expected = fields.get(key)
+            if expected is None:
+                close = difflib.get_close_matches(key, list(fields), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(fields)})"
+                self.add((*path, key), name, f"unknown key{hint}")
+                continue
+            if not _is(value, expected):
+                self.add((*path, key), name, f"expected {expected}, got {_describe(value)}")
+                continue
+            if expected in (_INT, _FLOAT):
+                low, high = _MIN.get(name), _MAX.get(name)
+                if low is not None and value < low:
+                    self.add((*path, key), name, f"must be at least {low:g}, got {value!r}")
+                elif high is not None and value > high:
+                    self.add((*path, key), name, f"must be at most {high:g}, got {value!r}")
+
+    def raise_if_any(self) -> None:
+        if not self.problems:
+            return
+        first = self.problems[0]
+        more = len(self.problems) - 1
+        if more:
+            others = "; ".join(
+                f"line {p.line}: {str(p).split(': ', 1)[1]}" if p.line else str(p) for p in self.problems[1:4]
+            )
+            raise ConfigError(f"{first} (and {more} more: {others}{' …' if more > 3 else ''})")
+        raise first
+
+
+def _is(value: Any, expected: str) -> bool:
+    if expected == _STR:
+        return isinstance(value, str)
+    if expected == _BOOL:
+        return isinstance(value, bool)
+    if expected == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
 
 
 def _secret(section: dict[str, Any], key: str) -> Secret:
@@ -190,109 +421,159 @@ def _path(base: Path, value: Any, default: str) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def _recording(base: Path, r: dict[str, Any]) -> RecordingSettings:
-    until = str(r.get("until", RecordUntil.DECISION.value))
-    if until not in RecordUntil.__members__.values():
-        raise ValueError(f"[recording] until must be one of {', '.join(RecordUntil)}, got {until!r}")
-    return RecordingSettings(
-        enabled=bool(r.get("enabled", False)),
-        dir=_path(base, r.get("dir"), "../var/recordings"),
-        until=RecordUntil(until),
-        keep_days=int(r.get("keep_days", 14)),
-        max_mb=int(r.get("max_mb", 2048)),
-    )
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///../var/dialer.sqlite"
+_SQLITE_PREFIX = re.compile(r"^(sqlite(?:\+\w+)?:///)(.*)$")
+
+
+def resolve_sqlite_path(url: str, base: Path) -> str:
+    """An SQLite URL whose file path is relative is made absolute against ``base`` (the settings
+    file's directory): ``sqlite+aiosqlite:///../var/dialer.sqlite`` next to config/ means
+    <repo>/var/dialer.sqlite whatever the current directory."""
+    m = _SQLITE_PREFIX.match(url)
+    if m is None:
+        return url
+    path, sep, query = m.group(2).partition("?")
+    if not path or path == ":memory:" or path.startswith("/"):
+        return url
+    return f"{m.group(1)}{(base / path).resolve()}{sep}{query}"
+
+
+def _choice(
+    table: dict[str, Any],
+    key: str,
+    allowed: tuple[str, ...],
+    default: str,
+    where: tuple[str, str],
+    source: str,
+    text: str,
+) -> str:
+    value = str(table.get(key, default))
+    if value not in allowed:
+        raise ConfigError(
+            f"{'.'.join(where)}: must be one of {', '.join(allowed)}, got {value!r}",
+            source=source,
+            line=_key_lines(text).get(where),
+        )
+    return value
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Load settings from ``path`` (default: config/dialer.toml beside the package).
 
-    ``DIALER_DB_URL`` overrides the database URL, ``DIALER_MQTT_HOST``/``DIALER_MQTT_PORT`` the broker.
+    Every unknown key and every value of the wrong type is reported as ``file:line: key: problem``
+    (ConfigError). Relative paths — data files, the model, an SQLite database file — are relative
+    to the settings file. ``DIALER_DB_URL`` overrides the database URL (a relative SQLite path
+    there is relative to the current directory), ``DIALER_MQTT_HOST``/``DIALER_MQTT_PORT`` the
+    broker.
     """
     cfg_path = path or Path(os.environ.get("DIALER_CONFIG", DEFAULT_CONFIG_DIR / "dialer.toml"))
     source = str(cfg_path)
     data: dict[str, Any] = {}
+    text = ""
+    if cfg_path.is_dir():
+        raise ConfigError("is a directory, not a settings file", source=source)
     if cfg_path.exists():
         try:
-            data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+            text = cfg_path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", source=source) from None
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(exc), source=source) from None
-    elif path is not None:
+            m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+            raise ConfigError(
+                str(exc).split(" (at line")[0], source=source, line=int(m.group(1)) if m else None
+            ) from None
+        checker = _Checker(source, text)
+        checker.check(data)
+        checker.raise_if_any()
+    elif path is not None or "DIALER_CONFIG" in os.environ:
         raise ConfigError("file not found", source=source)
     base = cfg_path.resolve().parent
 
+    db = data.get("database", {})
+    env_url = os.environ.get("DIALER_DB_URL")
+    db_url = env_url or resolve_sqlite_path(str(db.get("url") or DEFAULT_DATABASE_URL), base)
+    c = data.get("campaign", {})
+    defaults = CampaignDefaults()
+    campaign = CampaignDefaults(
+        timezone=c.get("timezone", defaults.timezone),
+        concurrency=c.get("concurrency", defaults.concurrency),
+        weekday_window=c.get("weekday_window", defaults.weekday_window),
+        weekend_window=c.get("weekend_window", defaults.weekend_window),
+        region=c.get("region", defaults.region),
+    )
+    amis = []
+    for i, a in enumerate(data.get("ami", [])):
+        amis.append(
+            AmiEndpoint(
+                name=str(a.get("name", f"ami{i + 1}")),
+                host=str(a.get("host", "127.0.0.1")),
+                port=int(a.get("port", 5038)),
+                username=str(a.get("username", "dialer")),
+                secret=_secret(a, "secret"),
+                max_calls=int(a.get("max_calls", 30)),
+                action_timeout_s=float(a.get("action_timeout_s", 5.0)),
+                ping_interval_s=float(a.get("ping_interval_s", 5.0)),
+                reconnect_max_s=float(a.get("reconnect_max_s", 30.0)),
+            )
+        )
+    dial = DialSettings(**data.get("dial", {}))
+    audiosocket = AudioSocketSettings(**data.get("audiosocket", {}))
+    m = data.get("mqtt", {})
     try:
-        db = data.get("database", {})
-        db_url = os.environ.get("DIALER_DB_URL") or db.get("url") or "sqlite+aiosqlite:///var/dialer.sqlite"
-        c = data.get("campaign", {})
-        campaign = CampaignDefaults(
-            timezone=str(c.get("timezone", "Europe/Moscow")),
-            concurrency=int(c.get("concurrency", 10)),
-            weekday_window=str(c.get("weekday_window", "09:00-21:00")),
-            weekend_window=str(c.get("weekend_window", "10:00-20:00")),
-            region=str(c.get("region", "RU")),
-        )
-        amis = []
-        for i, a in enumerate(data.get("ami", [])):
-            amis.append(
-                AmiEndpoint(
-                    name=str(a.get("name", f"ami{i + 1}")),
-                    host=str(a.get("host", "127.0.0.1")),
-                    port=int(a.get("port", 5038)),
-                    username=str(a.get("username", "dialer")),
-                    secret=_secret(a, "secret"),
-                    max_calls=int(a.get("max_calls", 30)),
-                    action_timeout_s=float(a.get("action_timeout_s", 5.0)),
-                    ping_interval_s=float(a.get("ping_interval_s", 5.0)),
-                    reconnect_max_s=float(a.get("reconnect_max_s", 30.0)),
-                )
-            )
-        d = data.get("dial", {})
-        dial = DialSettings(**{k: v for k, v in d.items() if k in DialSettings.__dataclass_fields__})
-        s = data.get("audiosocket", {})
-        audiosocket = AudioSocketSettings(
-            **{k: v for k, v in s.items() if k in AudioSocketSettings.__dataclass_fields__}
-        )
-        m = data.get("mqtt", {})
-        mqtt = MqttSettings(
-            enabled=bool(m.get("enabled", True)),
-            host=os.environ.get("DIALER_MQTT_HOST") or str(m.get("host", "127.0.0.1")),
-            port=int(os.environ.get("DIALER_MQTT_PORT") or m.get("port", 1883)),
-            username=str(m.get("username", "")),
-            password=_secret(m, "password"),
-            topic_prefix=str(m.get("topic_prefix", "dialer")),
-            client_id=str(m.get("client_id", "dialer-worker")),
-            keepalive_s=int(m.get("keepalive_s", 30)),
-        )
-        r = data.get("asr", {})
-        asr_engine = str(r.get("engine", "auto"))
-        if asr_engine not in ASR_ENGINES:
-            raise ConfigError(
-                f"[asr] engine must be one of {', '.join(ASR_ENGINES)}, got {asr_engine!r}", source=source
-            )
-        asr = AsrSettings(
-            model_path=_path(base, r["model_path"], "") if r.get("model_path") else None,
-            max_workers=int(r.get("max_workers", 2)),
-            engine=asr_engine,
-            whisper_model_path=_path(base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
-            cpu_threads=max(1, int(r.get("cpu_threads", 1))),
-        )
-        p = data.get("paths", {})
-        return Settings(
-            database_url=str(db_url),
-            campaign=campaign,
-            ami=tuple(amis),
-            dial=dial,
-            audiosocket=audiosocket,
-            mqtt=mqtt,
-            asr=asr,
-            rules_path=_path(base, p.get("rules"), "rules.yaml"),
-            phrases_path=_path(base, p.get("phrases"), "phrases.yaml"),
-            tones_path=_path(base, p.get("tones"), "tones.yaml"),
-            own_numbers_path=_path(base, p.get("own_numbers"), "own_numbers.txt"),
-            region_zones_path=_path(base, p.get("region_zones"), "region_zones.yaml"),
+        mqtt_port = int(os.environ.get("DIALER_MQTT_PORT") or m.get("port", 1883))
+    except ValueError:
+        raise ConfigError(f"DIALER_MQTT_PORT: expected an integer, got {os.environ['DIALER_MQTT_PORT']!r}") from None
+    mqtt = MqttSettings(
+        enabled=bool(m.get("enabled", True)),
+        host=os.environ.get("DIALER_MQTT_HOST") or str(m.get("host", "127.0.0.1")),
+        port=mqtt_port,
+        username=str(m.get("username", "")),
+        password=_secret(m, "password"),
+        topic_prefix=str(m.get("topic_prefix", "dialer")),
+        client_id=str(m.get("client_id", "dialer-worker")),
+        keepalive_s=int(m.get("keepalive_s", 30)),
+    )
+    r = data.get("asr", {})
+    asr = AsrSettings(
+        model_path=_path(base, r["model_path"], "") if r.get("model_path") else None,
+        max_workers=int(r.get("max_workers", 2)),
+        engine=_choice(r, "engine", ASR_ENGINES, "auto", ("asr", "engine"), source, text),
+        whisper_model_path=_path(base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
+        cpu_threads=int(r.get("cpu_threads", 1)),
+    )
+    rec = data.get("recording", {})
+    recording = RecordingSettings(
+        enabled=bool(rec.get("enabled", False)),
+        dir=_path(base, rec.get("dir"), "../var/recordings"),
+        until=RecordUntil(_choice(rec, "until", tuple(RecordUntil), "decision", ("recording", "until"), source, text)),
+        keep_days=int(rec.get("keep_days", 14)),
+        max_mb=int(rec.get("max_mb", 2048)),
+    )
+    leases = LeaseSettings(**{k: float(v) for k, v in data.get("leases", {}).items()})
+    if leases.heartbeat_s >= leases.lease_s:
+        raise ConfigError(
+            f"leases.heartbeat_s: must be shorter than lease_s ({leases.lease_s:g} s), got {leases.heartbeat_s:g}",
             source=source,
-            announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
-            recording=_recording(base, data.get("recording", {})),
+            line=_key_lines(text).get(("leases", "heartbeat_s")),
         )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad value: {exc}", source=source) from None
+    p = data.get("paths", {})
+    return Settings(
+        database_url=str(db_url),
+        campaign=campaign,
+        ami=tuple(amis),
+        dial=dial,
+        audiosocket=audiosocket,
+        mqtt=mqtt,
+        asr=asr,
+        rules_path=_path(base, p.get("rules"), "rules.yaml"),
+        phrases_path=_path(base, p.get("phrases"), "phrases.yaml"),
+        tones_path=_path(base, p.get("tones"), "tones.yaml"),
+        own_numbers_path=_path(base, p.get("own_numbers"), "own_numbers.txt"),
+        region_zones_path=_path(base, p.get("region_zones"), "region_zones.yaml"),
+        source=source,
+        announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
+        leases=leases,
+        recording=recording,
+    )

@@ -35,6 +35,15 @@ class StorageError(DialerError):
     """The database is unreachable or its schema is not what this version expects."""
 
 
+class StorageUnavailable(StorageError):
+    """The database cannot be reached right now (refused, restarting, connection lost): worth
+    retrying; nothing of the failed transaction was committed."""
+
+
+class StorageConflict(StorageError):
+    """A unique rule of the schema refused the write (e.g. a second live call to one number)."""
+
+
 class AmiError(DialerError):
     """Asterisk Manager Interface failure."""
 

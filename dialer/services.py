@@ -73,7 +73,7 @@ class RepositoryCommandHandler:
             callback_at=command.callback_at,
             comment=command.comment or None,
         )
-        await self.repo.record_operator_result(
+        stored = await self.repo.record_operator_result(
             contact.id,
             outcome,
             now,
@@ -81,14 +81,17 @@ class RepositoryCommandHandler:
             callback=result is DomainOperatorResult.CALLBACK,
             command_id=command.command_id,
             attempt_id=command.attempt_id,
+            verdict_incorrect=command.outcome.contact_verdict,
         )
-        self.on_change()
+        if stored.changed:
+            self.on_change()
         return {
-            "result": outcome.result.value if outcome.result else None,
-            "incorrect_contact": outcome.incorrect_contact,
-            "settled": outcome.settled,
-            "next_due_at": outcome.next_due_at.isoformat() if outcome.next_due_at else None,
-            "journal_line": outcome.journal_line,
+            "result": stored.result.value if stored.result else None,
+            "incorrect_contact": stored.incorrect_contact,
+            "settled": stored.settles,
+            "next_due_at": stored.next_due_at.isoformat() if stored.next_due_at else None,
+            "journal_line": outcome.journal_line if stored.line_appended else None,
+            "unchanged": not stored.changed,
         }
 
     async def request_dropped_callback(self, command: DroppedCallback, /) -> Mapping[str, Any]:

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -32,12 +32,13 @@ from dialer.ami import signals as sig
 from dialer.ami.pool import ServerPool
 from dialer.asr.service import AsrService
 from dialer.calls import CallClock, CallRegistry, LiveCall
-from dialer.config import DialSettings
+from dialer.config import DialSettings, LeaseSettings
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
+from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
 from dialer.session.inputs import (
     Answered,
@@ -53,7 +54,7 @@ from dialer.session.inputs import (
     StopRequested,
 )
 from dialer.session.recording import Recorder
-from dialer.session.session import SessionSetup
+from dialer.session.session import CallPhase, SessionSetup
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.tasks import OwnedTasks
 
@@ -85,6 +86,7 @@ class WorkerConfig:
     time_scale: float = 1.0  # simulator only: 0.05 = everything 20× faster
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
+    leases: LeaseSettings = field(default_factory=LeaseSettings)  # claim leases (dialer.leases)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Worker:
         recorder: Recorder | None = None,
         notify_events: Callable[[], None] = lambda: None,
         on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.repo = repo
@@ -140,6 +143,27 @@ class Worker:
         self._accepting = True
         self._campaign_cache: dict[str, CampaignSettings] = {}
         self.activity = asyncio.Event()  # set after every recorded attempt (status reporting)
+        # LEASES: renews this worker's claims, recovers expired ones of any worker (dialer.leases).
+        self.leases = LeaseKeeper(
+            repo=repo,
+            pool=pool,
+            worker_id=config.worker_id,
+            settings=config.leases,
+            rules=rules,
+            clock=clock,
+            wall_clock=wall_clock or SystemClock(),
+            held=lambda: {c.context.claimed.contact.id for c in self.registry if not c.finished.is_set()},
+            operator_context=config.dial.operator_context,
+            on_change=self._leases_changed,
+        )
+        registry.subscribe_unrouted(self.leases.on_ami_event)  # LEASES: calls adopted from a dead worker
+
+    def _leases_changed(self) -> None:
+        st = self.leases.stats
+        self.stats.recovered = st.released + st.closed_gone + st.adopted_closed
+        self.notify_events()
+        self.activity.set()
+        self._wake.set()
 
     def wake(self) -> None:
         """New work may be due (import, operator command, call-back request)."""
@@ -148,7 +172,8 @@ class Worker:
     # ---- main loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> WorkerStats:
-        await self._recover_database()
+        # LEASES: recover expired claims (reconciled with Asterisk) before dialling, then renew ours.
+        await self.leases.start()
         dispatcher = self._spawn(self._dispatch(stop), name="dispatch")
         reconciler = self._spawn(self._reconcile_loop(stop), name="reconcile")
         await stop.wait()
@@ -163,6 +188,7 @@ class Worker:
             dispatcher.cancel()
         await asyncio.gather(dispatcher, reconciler, return_exceptions=True)
         await self._drain()
+        await self.leases.stop()  # LEASES: live calls kept their leases through the drain
         return self.stats
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
@@ -199,9 +225,13 @@ class Worker:
             if want <= 0:
                 continue
             now = self.clock.now()
-            claimed = await self.repo.claim_due(camp.name, self.config.worker_id, now, want, cap)
-            for c in claimed:
-                await self._start_call(c, camp)
+            claimed = await self.leases.claim_due(camp.name, now, want, cap)  # LEASES: claims are leases
+            for i, c in enumerate(claimed):
+                try:
+                    await self._start_call(c, camp)
+                except DialerError:
+                    await self.leases.give_back(claimed[i], claimed[i + 1 :])  # LEASES: the rest go back now
+                    raise
                 started += 1
         return started
 
@@ -390,21 +420,11 @@ class Worker:
 
     # ---- recovery -------------------------------------------------------------------------------
 
-    async def _recover_database(self) -> None:
-        """Attempts a crashed run left "in progress": close them before dialling anything.
-
-        Asterisk is asked first (reconcile loop, on every login): calls still live are adopted
-        there. What remains here has no live call: it is closed as aborted (not counted)."""
-        recovered = await self.repo.recover_in_progress(self.config.worker_id, self.clock.now())
-        self.stats.recovered += len(recovered)
-        if recovered:
-            log.warning("recovered %d attempt(s) left in progress by a previous run", len(recovered))
-            self.notify_events()
-
     async def _reconcile_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             up = await self.registry.server_ups.get()
             self._wake.set()  # a server (back) up: capacity may have come back too
+            self.leases.poke()  # LEASES: its calls can be checked now
             try:
                 live = await self.pool.reconcile(up.server)
             except AmiError as exc:
@@ -419,17 +439,8 @@ class Worker:
                 # The call vanished while we were disconnected: its Hangup events are lost.
                 gone = self.registry.correlator.finish(attempt_id, loop.time())
                 call.feed(gone if gone is not None else Gone(forced=True))
-            orphans = live - {c.attempt_id for c in self.registry}
-            for attempt_id in orphans:
-                # Live on Asterisk but unknown to this run (we crashed mid-call): never leave it
-                # hanging and never dial it twice. Its attempt row was closed by recovery.
-                log.warning("orphan call %s on %s: hanging it up", attempt_id, up.server)
-                self.pool.assign(attempt_id, up.server)
-                try:
-                    await self.pool.hangup(attempt_id)
-                except (AmiError, DialerError) as exc:
-                    call_log(log, "hangup_failed", attempt_id, str(attempt_id), error=str(exc))
-                self.pool.release(attempt_id)
+            # LEASES: calls live on Asterisk but unknown to this worker are never touched here:
+            # another worker's, or an expired claim's (dialer.leases adopts those).
 
     async def _refresh_answer_state(self, server: str, live: set[uuid.UUID]) -> None:
         """Events sent while we were disconnected are lost: a call may have been answered in the
@@ -483,7 +494,17 @@ class Worker:
         return len(self.registry)
 
     def live_calls_of(self, campaign: str) -> int:
-        return sum(1 for c in self.registry if c.context.campaign.name == campaign)
+        """Calls this worker dials or analyses for ``campaign`` (not those with the operators)."""
+        return sum(
+            1
+            for c in self.registry
+            if c.context.campaign.name == campaign and c.session.phase is not CallPhase.WITH_OPERATOR
+        )
 
     def health(self) -> dict[str, object]:
-        return {"live_calls": self.live_calls, "accepting": self._accepting, **asdict(self.stats)}
+        return {
+            "live_calls": self.live_calls,
+            "accepting": self._accepting,
+            **asdict(self.stats),
+            "leases": self.leases.health(),
+        }

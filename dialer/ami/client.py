@@ -54,6 +54,9 @@ _panoramisk_log = logging.getLogger("dialer.ami.panoramisk")
 ORIGINATE_TIMEOUT_MARGIN_S = 5.0
 
 _NUMBER = re.compile(r"^[0-9]{2,32}$")
+_DTMF = re.compile(r"^[0-9*#A-Da-d]{1,32}$")
+DTMF_DURATION_MS = 250  # per digit; IVRs need ≥ 40 ms, 250 ms is what SendDTMF() uses
+DTMF_GAP_S = 0.25  # between digits (SendDTMF's default inter-digit time)
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -581,6 +584,38 @@ class AmiClient:
             if "does not exist" in text or "no such channel" in text:
                 return False
             raise
+        return True
+
+    async def play_dtmf(
+        self, channel: str, digits: str, *, duration_ms: int = DTMF_DURATION_MS, gap_s: float = DTMF_GAP_S
+    ) -> bool:
+        """Send ``digits`` (0-9 * # A-D) as DTMF out of ``channel`` — PlayDTMF, one action per
+        digit, ``gap_s`` apart: an organisation's IVR dialled through the Local ;1 half hears them
+        from the trunk. False if the channel no longer exists."""
+        if not digits or not _DTMF.match(digits):
+            raise AmiError(f"AMI {self.name}: refusing to send DTMF {digits!r}: digits 0-9, *, #, A-D only")
+        for i, digit in enumerate(digits):
+            if i:
+                await asyncio.sleep(gap_s)
+            fields = {
+                "Action": "PlayDTMF",
+                "Channel": channel,
+                "Digit": digit,
+                "Duration": str(int(duration_ms)),
+                # Asterisk answers "DTMF successfully queued"; panoramisk takes any "... successfully
+                # queued" for an async Originate and reads the action's Async key (KeyError without
+                # it, and the connection is lost). Asterisk ignores the header.
+                "Async": "false",
+            }
+            for key, value in fields.items():
+                _check_header(key, value)
+            try:
+                await self._send(fields)
+            except AmiActionError as exc:
+                text = str(exc).lower()
+                if "not found" in text or "no such channel" in text or "does not exist" in text:
+                    return False
+                raise
         return True
 
     async def core_show_channels(self) -> list[dict[str, str]]:

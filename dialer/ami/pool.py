@@ -230,6 +230,16 @@ class ServerPool:
         )
         return done
 
+    async def send_dtmf(self, attempt_id: uuid.UUID, digits: str) -> bool:
+        """Dial an extension into the attempt's call (``;1``, whose Uniqueid is the attempt id): an
+        organisation's IVR answered and the contact has a known extension («доб. 123»). The
+        worker keeps analysing afterwards: a person reached that way goes to an operator. False
+        if the call is gone."""
+        client = self.client_for(attempt_id)
+        done = await client.play_dtmf(str(attempt_id), digits)
+        call_log(log, "dtmf_sent" if done else "dtmf_gone", attempt_id, str(attempt_id), server=client.name)
+        return done
+
     async def reconcile(self, server: str) -> set[uuid.UUID]:
         """Attempt ids with a channel still live on ``server`` (CoreShowChannels).
 

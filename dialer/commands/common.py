@@ -40,10 +40,12 @@ class CliContext:
     def database_url(self) -> str:
         return self.db_url or self.settings.database_url
 
-    def database(self) -> Database:
-        """The process's one Database (engine), created on first use."""
+    def database(self, *, create: bool = False) -> Database:
+        """The process's one Database (engine), created on first use. Only ``create=True``
+        (``dialer db upgrade``) may create a missing SQLite file: every other verb needs a
+        migrated database, and a mistyped path must not leave an empty file behind."""
         if self._db is None:
-            self._db = Database(self.database_url)
+            self._db = Database(self.database_url, create=create)
         return self._db
 
     async def repository(self) -> Repository:

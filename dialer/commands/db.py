@@ -22,7 +22,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 async def _upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
-    rev = await migrate.upgrade(ctx.database(), args.revision)
+    rev = await migrate.upgrade(ctx.database(create=True), args.revision)
     print(f"database {redact_url(ctx.database_url)} is at revision {rev}")
     return 0
 

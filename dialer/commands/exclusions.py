@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dialer.commands.common import CliContext, Subparsers, e164_or_error, exclusion_kind
-from dialer.csvio import RowError, iter_exclusions, open_text
+from dialer.csvio import LineTally, RowError, clip, iter_exclusions, open_text
 from dialer.domain.model import ExclusionKind
 from dialer.domain.phone import normalise
 
@@ -82,11 +82,12 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 async def _import(args: argparse.Namespace, ctx: CliContext) -> int:
     region = _region(ctx)
-    opened = open_text(args.csv)
+    opened = open_text(args.csv)  # scanned whole first: an unreadable file is refused before anything is stored
     good: list[tuple[str, ExclusionKind, str, str]] = []
     bad = 0
+    tally = LineTally()
     try:
-        for item in iter_exclusions(opened.text, str(args.csv), args.kind):
+        for item in iter_exclusions(opened.text, str(args.csv), args.kind, tally):
             if isinstance(item, RowError):
                 bad += 1
                 print(f"{args.csv}:{item.line}: {item.reason}", file=sys.stderr)
@@ -95,7 +96,7 @@ async def _import(args: argparse.Namespace, ctx: CliContext) -> int:
             if n.e164 is None:
                 bad += 1
                 print(
-                    f"{args.csv}:{item.line}: not a usable phone number {item.raw_number!r} ({n.problem})",
+                    f"{args.csv}:{item.line}: not a usable phone number {clip(item.raw_number)} ({n.problem})",
                     file=sys.stderr,
                 )
                 continue
@@ -104,5 +105,11 @@ async def _import(args: argparse.Namespace, ctx: CliContext) -> int:
         opened.close()
     repo = await ctx.repository()
     new, old = await repo.import_exclusions(good, ctx.now())
-    print(f"{args.csv}: {new} new exclusions, {old} already there, {bad} bad rows skipped")
+    read = opened.scan.lines if opened.scan is not None else 0
+    print(
+        f"{args.csv}: {read} lines read = {tally.header_lines} header + {tally.blank_lines} blank + "
+        f"{tally.record_lines} in {tally.records} records\n"
+        f"{args.csv}: {tally.records} records = {new} new exclusions + {old} already there + {bad} bad"
+        + (" (reported above)" if bad else "")
+    )
     return 0

@@ -67,6 +67,7 @@ def _csv_contacts(
                     flags=item.flags,
                     journal=item.journal,
                     timezone=tz,
+                    extension=n.extension,
                 )
             )
     finally:
@@ -116,7 +117,10 @@ async def _plan(args: argparse.Namespace, ctx: CliContext) -> int:
     for e in errors:
         print(e, file=sys.stderr)
     entries = policy.plan(contacts, now, rules, windows, own, default_tz=default_tz)
-    numbers = {x.external_id: x.e164 or repr(x.raw_number) for x in contacts}
+    numbers = {
+        x.external_id: (x.e164 or repr(x.raw_number)) + (f" доб. {x.extension}" if x.extension else "")
+        for x in contacts
+    }
     counts = _print_plan(entries, numbers)
     print(
         f"plan for campaign {c.name} at {now:%Y-%m-%d %H:%M}Z: {counts['dial']} to dial, "

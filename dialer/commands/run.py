@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 
-from dialer import app
+from dialer import app, datafiles
 from dialer.commands.common import CliContext, Subparsers
 from dialer.logging import configure_logging
 
@@ -44,9 +45,10 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     configure_logging(args.log_level, json=args.log_json)
     settings = ctx.settings
     if ctx.db_url:
-        from dataclasses import replace
-
         settings = replace(settings, database_url=ctx.db_url)
+    # Every data file, whether or not a speech model is installed: a broken phrases.yaml is found
+    # now, not the day a model arrives.
+    datafiles.validate(settings)
     opts = app.RunOptions(
         campaigns=tuple(args.campaign),
         mqtt=not args.no_mqtt,
@@ -60,4 +62,14 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     log.info("worker %s starting (%r)", opts.worker_id, settings)
     stats = await app.run(rt, stop)
     log.info("worker stopped: %s", stats)
+    log.info("leases: %s", rt.worker.leases.health())
+    claims = sorted(rt.repo.claim_latencies_s)
+    if claims:
+        log.info(
+            "claims: %d, latency p50 %.1f ms, p95 %.1f ms, max %.1f ms",
+            len(claims),
+            claims[len(claims) // 2] * 1000,
+            claims[int(len(claims) * 0.95)] * 1000,
+            claims[-1] * 1000,
+        )
     return 0

@@ -223,3 +223,4 @@ class Contact:
     result: ResultCode | None = None
     incorrect_contact: bool = False
     timezone: str | None = None  # IANA zone resolved at import (fixed line / registry / campaign)
+    extension: str | None = None  # «доб. 123»: digits to send (DTMF) when an organisation's IVR answers

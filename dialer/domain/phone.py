@@ -3,6 +3,11 @@
 Cards hold numbers as people typed them: ``8 (905) 770-89-45``, ``+7 905 7708945``, ``79057708945``.
 :func:`normalise` accepts those and refuses letters, wrong lengths and numbers not valid in the
 campaign's region (``+7 7xx`` is Kazakhstan: possible for +7, invalid for a Russian campaign).
+
+An organisation's number may carry an extension: ``8 (495) 123-45-67 доб. 123``, ``… ext. 123``,
+``… x123``, ``…,123`` (the dial-string pause). The number part is normalised as usual and the
+extension kept apart (digits only): the worker sends it as DTMF when the organisation's IVR
+answers.
 """
 
 from __future__ import annotations
@@ -22,11 +27,22 @@ __all__ = [
     "NormalisedNumber",
     "fixed_line_timezone",
     "normalise",
+    "split_extension",
 ]
 
-# What may surround the digits in a hand-typed number. Anything else (letters, «доб.», «/») makes
-# the card's number not a number: we would rather flag it than guess.
+# What may surround the digits in a hand-typed number. Anything else (letters, «/», two numbers in
+# one cell) makes the card's number not a number: we would rather flag it than guess. An extension
+# is split off first (_EXTENSION).
 _ALLOWED: Final = re.compile(r"[\d\s()+\-.\u00a0\u2010-\u2015]+")
+# «доб. 123», «доб 123», «добавочный 123», «вн. 123», «ext. 123», «ext 123», «x123», «#123» or a
+# bare «,123» after the number; optionally in parentheses.
+_EXTENSION: Final = re.compile(
+    r"^(?P<number>.*?\d[\s)\u00a0]*?)\s*"
+    r"(?:,\s*|\(?\s*(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x|#)\s*\.?\s*(?:номер\s*)?[:#№]?\s*)"
+    r"(?P<ext>\d{1,10})\s*\)?\s*$",
+    re.IGNORECASE,
+)
+MAX_EXTENSION_DIGITS: Final = 10
 
 PROBLEM_TITLES_RU: Final[dict[NumberProblem, str]] = {
     NumberProblem.MISSING: "номер отсутствует",
@@ -48,6 +64,7 @@ class NormalisedNumber:
     e164: str | None  # "+7XXXXXXXXXX" when usable
     problem: NumberProblem | None  # why not, when unusable
     number_type: str  # "mobile" | "fixed" | "other" | "unknown"
+    extension: str | None = None  # digits of «доб. 123» (only with a usable number)
 
     @property
     def ok(self) -> bool:
@@ -69,8 +86,24 @@ def _type_name(num: phonenumbers.PhoneNumber) -> str:
     return "other"  # toll-free, VoIP, premium …
 
 
+def split_extension(raw: str) -> tuple[str, str | None]:
+    """(number part, extension digits) of a hand-typed number; (raw, None) without an extension."""
+    m = _EXTENSION.match(raw.strip())
+    if m is None:
+        return raw, None
+    return m.group("number"), m.group("ext")
+
+
 def normalise(raw: str, region: str = "RU") -> NormalisedNumber:
     """Normalise a hand-typed number for a campaign in ``region`` (ISO country code)."""
+    number, extension = split_extension(raw)
+    if extension is not None:
+        n = _normalise(number, region)
+        return NormalisedNumber(n.e164, None, n.number_type, extension) if n.ok else n
+    return _normalise(raw, region)
+
+
+def _normalise(raw: str, region: str) -> NormalisedNumber:
     text = raw.strip()
     if not text:
         return _bad(NumberProblem.MISSING)

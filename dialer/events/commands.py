@@ -5,14 +5,18 @@ Transport-free core (:func:`parse_command`, :class:`CommandProcessor`) plus the 
 thing whichever way it arrives.
 
 Topics: ``<prefix>/cmd/<type>`` in, ``<prefix>/cmd/<type>/ack`` or ``…/error`` out (QoS 1).
-Every message is answered: applied, duplicate (the same ``command_id`` was seen before — nothing
-changes) or error with the reason. A malformed message never stops the subscriber.
+Every message is answered: applied, duplicate (the same ``command_id`` with the same content was
+seen before — nothing changes) or error with the reason; the same ``command_id`` with other
+content is a conflict (an error reply; nothing changes). A command that could not be applied
+(unknown contact, database down) is not remembered, so it may be sent again with the same id.
+A malformed message never stops the subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import json
 import logging
 import random
@@ -20,7 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import aiomqtt
 import phonenumbers
@@ -79,6 +83,14 @@ class OperatorOutcome(enum.StrEnum):
     @property
     def incorrect_contact(self) -> bool:
         return self in (OperatorOutcome.WRONG_PERSON, OperatorOutcome.NOT_RESPONSIBLE, OperatorOutcome.COMPANY_EMPLOYEE)
+
+    @property
+    def contact_verdict(self) -> bool | None:
+        """What the result says about «Некорректный контакт»: True wrong contact, False the
+        operator spoke with the right person, None nothing (a bad line)."""
+        if self.incorrect_contact:
+            return True
+        return None if self is OperatorOutcome.BAD_LINE else False
 
 
 _OUTCOME_RESULTS = {
@@ -158,10 +170,18 @@ class CommandRejected(InputError):
 # --- Protocols the application implements -------------------------------------------------------
 
 
+CommandSeen = Literal["new", "duplicate", "conflict"]
+
+
 class CommandStore(Protocol):
-    async def remember_command(self, command_id: str, now: datetime, /) -> bool:
-        """Record ``command_id``; True the first time, False when it was seen before. Must be
-        atomic across workers (a unique key), so only one worker applies a command."""
+    async def remember_command(self, command_id: str, now: datetime, fingerprint: str, /) -> CommandSeen:
+        """Record ``command_id`` with the ``fingerprint`` of its content: "new" the first time,
+        "duplicate" when it was seen with the same content, "conflict" with other content. Must
+        be atomic across workers (a unique key), so only one worker applies a command."""
+        ...
+
+    async def forget_command(self, command_id: str, /) -> None:
+        """Drop a remembered id whose command could not be applied (it may come again)."""
         ...
 
 
@@ -277,6 +297,14 @@ def normalise_number(raw: str, region: str, field: _Fields, name: str = "number"
     if not phonenumbers.is_valid_number(parsed):
         raise field.reject(f"field '{name}' is not a valid phone number for region {region}: {raw!r}", name)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def fingerprint(data: Mapping[str, Any]) -> str:
+    """sha256 of a command's content (its JSON without ``command_id`` and ``type``, keys sorted):
+    equal for a re-sent command, different when an id is reused for another command."""
+    content = {k: v for k, v in data.items() if k not in ("command_id", "type")}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def decode(raw: bytes) -> tuple[dict[str, Any], str | None]:
@@ -439,22 +467,41 @@ class CommandProcessor:
             log.warning("command %s rejected: %s", command_type, exc)
             return self._error(reply_type, exc.command_id, str(exc), exc.field, now)
         cid = command.command_id
+        data, _ = decode(raw)
         try:
-            if not await self._store.remember_command(cid, now):
-                log.info("command %s %s is a duplicate; nothing changed", command_type, cid)
-                return Reply(
-                    topics.command_ack(reply_type),
-                    payloads.command_ack(command_id=cid, command_type=reply_type, occurred_at=now, duplicate=True),
-                )
+            seen = await self._store.remember_command(cid, now, fingerprint(data))
+        except DialerError as exc:
+            log.error("command %s %s not taken: %s", command_type, cid, exc)
+            return self._error(reply_type, cid, str(exc), None, now)
+        if seen == "duplicate":
+            log.info("command %s %s is a duplicate; nothing changed", command_type, cid)
+            return Reply(
+                topics.command_ack(reply_type),
+                payloads.command_ack(command_id=cid, command_type=reply_type, occurred_at=now, duplicate=True),
+            )
+        if seen == "conflict":
+            log.warning("command %s %s reuses a command id for other content; refused", command_type, cid)
+            return self._error(
+                reply_type,
+                cid,
+                f"command_id {cid!r} was already used for a different command; nothing changed "
+                "(give each command its own id; re-send a command only with identical content)",
+                "command_id",
+                now,
+            )
+        try:
             detail = await self._apply(command)
         except InputError as exc:
             log.warning("command %s %s could not be applied: %s", command_type, cid, exc)
+            await self._forget(cid)
             return self._error(reply_type, cid, str(exc), getattr(exc, "field", None), now)
         except DialerError as exc:
             log.error("command %s %s failed: %s", command_type, cid, exc)
+            await self._forget(cid)
             return self._error(reply_type, cid, str(exc), None, now)
         except Exception as exc:
             log.exception("command %s %s failed unexpectedly", command_type, cid)
+            await self._forget(cid)
             return self._error(reply_type, cid, f"internal error ({type(exc).__name__})", None, now)
         log.info("command %s %s applied", command_type, cid)
         return Reply(
@@ -463,6 +510,12 @@ class CommandProcessor:
                 command_id=cid, command_type=reply_type, occurred_at=now, duplicate=False, detail=detail
             ),
         )
+
+    async def _forget(self, cid: str) -> None:
+        try:
+            await self._store.forget_command(cid)
+        except DialerError as exc:  # the database went away too: a re-send reads "duplicate"
+            log.error("command %s could not be forgotten after failing: %s", cid, exc)
 
     async def _apply(self, command: Command) -> Mapping[str, Any]:
         if isinstance(command, OperatorResult):

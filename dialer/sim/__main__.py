@@ -6,9 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from dialer.sim.ami_server import SimAsterisk
 from dialer.sim.scenarios import SCENARIOS
+
+
+class _CannotListen(Exception):
+    """The AMI port is taken (another simulator, a real Asterisk): one line, exit 1."""
 
 
 def _addr(text: str) -> tuple[str, int]:
@@ -47,7 +52,10 @@ async def _run(args: argparse.Namespace) -> None:
         trunk_template=args.trunk,
         version=args.version,
     )
-    port = await sim.start(args.ami_host, args.ami_port)
+    try:
+        port = await sim.start(args.ami_host, args.ami_port)
+    except OSError as exc:
+        raise _CannotListen(f"cannot listen on {args.ami_host}:{args.ami_port}: {exc.strerror or exc}") from None
     print(
         f"simulated Asterisk: AMI on {args.ami_host}:{port} (user {args.username}), "
         f"AudioSocket → {args.audiosocket or 'none'}, time scale {args.time_scale}",
@@ -68,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s.number}  {s.name:26s} {s.title}")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_run(args))
+    try:
+        asyncio.run(_run(args))
+    except _CannotListen as exc:
+        print(f"python -m dialer.sim: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

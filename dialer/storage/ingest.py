@@ -59,6 +59,7 @@ class ContactPreparer:
             flags=row.flags,
             journal=row.journal,
             timezone=tz,
+            extension=n.extension,
         )
         predial: PredialSettlement | None = None
         due: datetime | None = None
@@ -82,6 +83,7 @@ class ContactPreparer:
             journal=row.journal,
             next_due_at=due,
             predial=predial,
+            extension=n.extension,
         )
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
 from dialer.config import redact_url
@@ -33,26 +34,52 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return sorted(r.revision for r in script.walk_revisions())
+
+
+def _check_revision(revision: str) -> None:
+    """A one-line StorageError for a revision the package does not ship (before touching the database)."""
+    if revision in ("head", "base", "heads"):
+        return
+    try:
+        ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+    except CommandError:
+        raise StorageError(
+            f"unknown schema revision {revision!r} (known: {', '.join(known_revisions())}, head)"
+        ) from None
+
+
 async def upgrade(db: Database, revision: str = "head") -> str:
     """Bring the schema to ``revision``; returns the revision now current."""
+    _check_revision(revision)
 
     def _upgrade(conn: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
-    await db.run_in_write(_upgrade)
+    try:
+        await db.run_in_write(_upgrade)
+    except CommandError as exc:
+        raise StorageError(f"cannot upgrade {redact_url(db.url)} to {revision}: {exc}") from None
     current = await current_revision(db)
     return current or "<none>"
 
 
 async def downgrade(db: Database, revision: str) -> None:
+    _check_revision(revision)
+
     def _downgrade(conn: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
-    await db.run_in_write(_downgrade)
+    try:
+        await db.run_in_write(_downgrade)
+    except CommandError as exc:
+        raise StorageError(f"cannot downgrade {redact_url(db.url)} to {revision}: {exc}") from None
 
 
 async def current_revision(db: Database) -> str | None:

@@ -30,11 +30,15 @@ the row is written, so a re-send carries the same id) and the ordering key ``con
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -59,11 +63,12 @@ from dialer.domain.model import (
     OwnerKind,
     ResultCode,
 )
-from dialer.errors import StorageError
+from dialer.errors import StorageConflict, StorageError, StorageUnavailable
 from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
+from dialer.storage.operator_rule import ContactNow, OperatorUpdate, operator_update
 from dialer.storage.tables import (
     attempts,
     campaigns,
@@ -74,11 +79,17 @@ from dialer.storage.tables import (
     outbox,
 )
 
+log = logging.getLogger(__name__)
+
 ATTEMPT_IN_PROGRESS: Final = "in_progress"
 ATTEMPT_FINISHED: Final = "finished"
 
 _BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
 _CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
+_CLAIM_CONFLICT_RETRIES: Final = 5  # another campaign's claimer took one of our numbers meanwhile
+UNAVAILABLE_RETRY_S: Final = 300.0
+# A claim made without an explicit lease (tools, tests) runs out this long after ``now``.
+DEFAULT_LEASE: Final = timedelta(seconds=60)
 ABORTED_REASON: Final = "worker restarted; attempt closed without a verdict"
 PREDIAL_REASON: Final = "settled before dialling"
 
@@ -122,15 +133,17 @@ class NewContact:
     journal: str
     next_due_at: datetime | None  # first due time (inside the calling window) when dialable
     predial: PredialSettlement | None = None
+    extension: str | None = None  # «доб. 123» of an organisation's number
 
 
 @dataclass(slots=True)
 class ImportCounts:
-    inserted: int = 0
+    inserted: int = 0  # new contacts, including those settled at once
     updated: int = 0
     unchanged: int = 0
-    settled_without_dialling: int = 0
+    settled_without_dialling: int = 0  # new or re-imported contacts settled without dialling
     number_differs_kept: int = 0  # re-import gave another number: the stored one is kept
+    inserted_settled: int = 0  # of ``inserted``: settled without dialling
 
     def add(self, other: ImportCounts) -> None:
         self.inserted += other.inserted
@@ -138,16 +151,18 @@ class ImportCounts:
         self.unchanged += other.unchanged
         self.settled_without_dialling += other.settled_without_dialling
         self.number_differs_kept += other.number_differs_kept
+        self.inserted_settled += other.inserted_settled
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedContact:
-    contact: Contact
+    contact: Contact  # contact.extension: the digits to send as DTMF when an IVR answers
     attempt_no: int
     attempt_kind: AttemptKind
     claim_token: uuid.UUID
     claimed_at: datetime
     worker_id: str
+    lease_expires_at: datetime | None = None  # the owner renews it (dialer.leases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +257,7 @@ class ExportRow:
     next_due_at: str
     timezone: str
     journal: str
+    extension: str = ""
 
 
 @dataclass(slots=True)
@@ -288,6 +304,7 @@ def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
         result=ResultCode(r["result"]) if r["result"] else None,
         incorrect_contact=bool(r["incorrect_contact"]),
         timezone=r["timezone"],
+        extension=r["extension"],
     )
 
 
@@ -322,6 +339,10 @@ class Repository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._windows_cache: dict[tuple[str, str], Any] = {}
+        # Wall-clock seconds of the recent claim_due calls (benchmarks and the run summary).
+        self.claim_latencies_s: deque[float] = deque(maxlen=10_000)
+        # How long a verdict waits for a database that is away (restart, fail-over) before failing.
+        self.unavailable_retry_s = UNAVAILABLE_RETRY_S
 
     @classmethod
     async def open(cls, db: Database) -> Repository:
@@ -478,6 +499,8 @@ class Repository:
                 "claimed_by": None,
                 "claimed_at": None,
                 "claim_token": None,
+                "lease_expires_at": None,
+                "extension": r.extension,
                 "version": 1,
                 "imported_at": now,
                 "updated_at": now,
@@ -507,6 +530,7 @@ class Repository:
                     conn, campaign.name, ids[r.external_id], r, r.e164, r.journal, attempt_no=1, now=now
                 )
             counts.settled_without_dialling += len(predial)
+            counts.inserted_settled += len(predial)
 
     @staticmethod
     def _settled_values(journal: str, outcome: Outcome, *, attempts_made: int) -> dict[str, Any]:
@@ -646,6 +670,25 @@ class Repository:
         await conn.execute(sa.update(contacts).where(contacts.c.id == old["id"]).values(**changes))
         counts.updated += 1
 
+    async def unsettled_with_numbers(self, numbers: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """(campaign, external id) of the contacts not yet settled that have one of ``numbers``
+        (E.164): an import reports a number it shares with them."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return out
+        async with self.db.read() as conn:
+            for chunk in _chunks(wanted, 500):
+                res = await conn.execute(
+                    sa.select(contacts.c.e164, campaigns.c.name, contacts.c.external_id)
+                    .join(campaigns)
+                    .where(contacts.c.e164.in_(chunk), contacts.c.state != ContactState.SETTLED.value)
+                    .order_by(contacts.c.id)
+                )
+                for e164, campaign, external_id in res:
+                    out.setdefault(str(e164), []).append((str(campaign), str(external_id)))
+        return out
+
     async def analyze(self) -> None:
         """Refresh planner statistics after a big import (autovacuum may be off or lagging)."""
         async with self.db.write() as conn:
@@ -660,76 +703,110 @@ class Repository:
         now: datetime,
         limit: int,
         concurrency_cap: int | None = None,
+        *,
+        lease_until: datetime | None = None,
     ) -> list[ClaimedContact]:
         """Claim up to ``limit`` due contacts for ``worker_id``; never more than the campaign's
-        concurrency cap in progress at once (``concurrency_cap`` overrides the stored one)."""
+        concurrency cap in progress at once (``concurrency_cap`` overrides the stored one).
+
+        Each claim is a lease owned by ``worker_id`` until ``lease_until`` (wall-clock UTC; the
+        owner renews it, see dialer.leases; default ``now`` + DEFAULT_LEASE). A number that is
+        already live — on any contact of any campaign — is not claimed, and a batch never holds
+        one number twice; the partial unique index ``uq_contacts_live_e164`` backs this up when
+        claimers of two campaigns race (the loser retries)."""
         if limit <= 0:
             return []
+        until = lease_until if lease_until is not None else now + DEFAULT_LEASE
+        started = time.perf_counter()
+        for attempt in range(_CLAIM_CONFLICT_RETRIES):
+            try:
+                async with self.db.write() as conn:
+                    claimed = await self._claim_due(conn, campaign, worker_id, now, limit, concurrency_cap, until)
+                break
+            except StorageConflict:
+                if attempt == _CLAIM_CONFLICT_RETRIES - 1:
+                    raise
+        self.claim_latencies_s.append(time.perf_counter() - started)
+        return claimed
+
+    async def _claim_due(
+        self,
+        conn: AsyncConnection,
+        campaign: str,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        concurrency_cap: int | None,
+        until: datetime,
+    ) -> list[ClaimedContact]:
         claimed: list[ClaimedContact] = []
-        async with self.db.write() as conn:
-            info = await self._campaign(conn, campaign, lock=True)
-            cap = info.concurrency if concurrency_cap is None else concurrency_cap
-            busy = (
+        info = await self._campaign(conn, campaign, lock=True)
+        cap = info.concurrency if concurrency_cap is None else concurrency_cap
+        busy = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(contacts)
+                .where(
+                    contacts.c.campaign_id == info.id,
+                    contacts.c.state == ContactState.IN_PROGRESS.value,
+                )
+            )
+        ).scalar_one()
+        room = min(limit, cap - int(busy))
+        for _ in range(_CLAIM_ROUNDS):
+            if room <= 0:
+                break
+            rows = await self._claim_rows(conn, info, worker_id, now, room, until)
+            if not rows:
+                break
+            outside: list[tuple[int, datetime]] = []
+            for r in rows:
+                tz = r["timezone"] or info.timezone
+                # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
+                dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
+                if dropped or schedule.in_window(now, tz, info.windows):
+                    claimed.append(self._claimed(r, info.name, worker_id, now))
+                else:
+                    outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
+            for contact_id, due in outside:
                 await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(contacts)
-                    .where(
-                        contacts.c.campaign_id == info.id,
-                        contacts.c.state == ContactState.IN_PROGRESS.value,
+                    sa.update(contacts)
+                    .where(contacts.c.id == contact_id)
+                    .values(
+                        state=ContactState.PENDING.value,
+                        next_due_at=due,
+                        claimed_by=None,
+                        claimed_at=None,
+                        claim_token=None,
+                        lease_expires_at=None,
+                        updated_at=now,
                     )
                 )
-            ).scalar_one()
-            room = min(limit, cap - int(busy))
-            for _ in range(_CLAIM_ROUNDS):
-                if room <= 0:
-                    break
-                rows = await self._claim_rows(conn, info, worker_id, now, room)
-                if not rows:
-                    break
-                outside: list[tuple[int, datetime]] = []
-                for r in rows:
-                    tz = r["timezone"] or info.timezone
-                    # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
-                    dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
-                    if dropped or schedule.in_window(now, tz, info.windows):
-                        claimed.append(self._claimed(r, info.name, worker_id, now))
-                    else:
-                        outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
-                for contact_id, due in outside:
-                    await conn.execute(
-                        sa.update(contacts)
-                        .where(contacts.c.id == contact_id)
-                        .values(
-                            state=ContactState.PENDING.value,
-                            next_due_at=due,
-                            claimed_by=None,
-                            claimed_at=None,
-                            claim_token=None,
-                            updated_at=now,
-                        )
-                    )
-                room = min(limit, cap - int(busy)) - len(claimed)
-                if not outside:
-                    break
+            room = min(limit, cap - int(busy)) - len(claimed)
+            if not outside:
+                break
         return claimed
 
     def _due_query(self, info: _CampaignInfo, now: datetime, n: int) -> sa.Select[Any]:
         blocked = sa.exists().where(exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS))
+        other = contacts.alias("live")
+        live = sa.exists().where(other.c.e164 == contacts.c.e164, other.c.state == ContactState.IN_PROGRESS.value)
         return (
-            sa.select(contacts.c.id)
+            sa.select(contacts.c.id, contacts.c.e164)
             .where(
                 contacts.c.campaign_id == info.id,
                 contacts.c.state == ContactState.PENDING.value,
                 contacts.c.next_due_at <= now,
                 contacts.c.e164.is_not(None),
                 ~blocked,
+                ~live,
             )
             .order_by(contacts.c.next_due_at, contacts.c.id)
             .limit(n)
         )
 
     async def _claim_rows(
-        self, conn: AsyncConnection, info: _CampaignInfo, worker_id: str, now: datetime, n: int
+        self, conn: AsyncConnection, info: _CampaignInfo, worker_id: str, now: datetime, n: int, until: datetime
     ) -> list[RowMapping]:
         token = uuid.uuid4()
         claim_values = {
@@ -737,17 +814,22 @@ class Repository:
             "claimed_by": worker_id,
             "claimed_at": now,
             "claim_token": token,
+            "lease_expires_at": until,
             "updated_at": now,
             "version": contacts.c.version + 1,
         }
-        if self.db.is_sqlite:
-            ids = self._due_query(info, now, n).scalar_subquery()
-            res = await conn.execute(
-                sa.update(contacts).where(contacts.c.id.in_(ids)).values(**claim_values).returning(*contacts.c)
-            )
-            return list(res.mappings())
-        locked = await conn.execute(self._due_query(info, now, n).with_for_update(skip_locked=True, of=contacts))
-        ids_list = [int(i) for i in locked.scalars()]
+        q = self._due_query(info, now, n)
+        if not self.db.is_sqlite:
+            # SQLite: BEGIN IMMEDIATE already holds the write lock for the whole transaction.
+            q = q.with_for_update(skip_locked=True, of=contacts)
+        candidates = list(await conn.execute(q))
+        ids_list: list[int] = []
+        numbers: set[str] = set()
+        for cid, e164 in candidates:
+            if e164 in numbers:
+                continue  # one number twice in the batch: the later contact waits its turn
+            numbers.add(e164)
+            ids_list.append(int(cid))
         if not ids_list:
             return []
         res = await conn.execute(
@@ -765,6 +847,7 @@ class Repository:
             claim_token=r["claim_token"],
             claimed_at=now,
             worker_id=worker_id,
+            lease_expires_at=r["lease_expires_at"],
         )
 
     async def release(self, claimed: ClaimedContact, now: datetime, next_due_at: datetime | None = None) -> bool:
@@ -783,6 +866,7 @@ class Repository:
                     claimed_by=None,
                     claimed_at=None,
                     claim_token=None,
+                    lease_expires_at=None,
                     updated_at=now,
                     version=contacts.c.version + 1,
                 )
@@ -850,9 +934,23 @@ class Repository:
         outbox events, in one transaction. Calling it twice for one attempt changes nothing.
 
         ``counts_as_attempt=False`` (rules: originate failed, aborted) keeps the contact's attempt
-        counter where it was."""
-        async with self.db.write() as conn:
-            return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
+        counter where it was.
+
+        A verdict is never dropped because the database is away for a while (restarting,
+        failing over): the transaction is retried for up to ``unavailable_retry_s``; being
+        idempotent, a retry after a commit whose reply was lost changes nothing."""
+        delay_s = 0.2
+        deadline = time.monotonic() + self.unavailable_retry_s
+        while True:
+            try:
+                async with self.db.write() as conn:
+                    return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
+            except StorageUnavailable as exc:
+                if time.monotonic() + delay_s > deadline:
+                    raise
+                log.warning("attempt %s: database unavailable (%s); retrying in %.1f s", attempt_id, exc, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
 
     async def _finish(
         self,
@@ -948,6 +1046,7 @@ class Repository:
                 claimed_by=None,
                 claimed_at=None,
                 claim_token=None,
+                lease_expires_at=None,
                 updated_at=now,
                 version=contacts.c.version + 1,
             )
@@ -1039,6 +1138,7 @@ class Repository:
                             claimed_by=None,
                             claimed_at=None,
                             claim_token=None,
+                            lease_expires_at=None,
                             updated_at=now,
                             version=contacts.c.version + 1,
                         )
@@ -1076,43 +1176,52 @@ class Repository:
         callback: bool = False,
         command_id: str | None = None,
         attempt_id: uuid.UUID | None = None,
-    ) -> None:
-        """Store what an operator set (e.g. «Отказался разговаривать», a call-back time). When the
-        outcome is not settled its ``next_due_at`` is the call-back time (attempt kind callback).
-        ``command_id`` and ``attempt_id`` only travel in the operator_result event."""
+        verdict_incorrect: bool | None = None,
+    ) -> OperatorUpdate:
+        """Store what an operator set (e.g. «Отказался разговаривать», a call-back time) by the
+        rule of :mod:`dialer.storage.operator_rule` (settled contacts, «Некорректный контакт»,
+        no journal line twice, repeats change nothing). When the outcome is not settled its
+        ``next_due_at`` is the call-back time (attempt kind callback). ``verdict_incorrect``: what
+        the result says about the contact (True wrong, False right, None nothing). ``command_id``
+        and ``attempt_id`` only travel in the operator_result event."""
         async with self.db.write() as conn:
-            c = (
-                (
-                    await conn.execute(
-                        sa.select(contacts, campaigns.c.name.label("campaign_name"))
-                        .join(campaigns)
-                        .where(contacts.c.id == contact_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            q = sa.select(contacts, campaigns.c.name.label("campaign_name")).join(campaigns)
+            q = q.where(contacts.c.id == contact_id)
+            if not self.db.is_sqlite:
+                q = q.with_for_update(of=contacts)
+            c = (await conn.execute(q)).mappings().first()
             if c is None:
                 raise StorageError(f"no contact {contact_id}")
             if not outcome.settled and outcome.next_due_at is None:
                 raise StorageError("an operator result that does not settle needs a call-back time")
+            update = operator_update(
+                ContactNow(
+                    ContactState(c["state"]),
+                    ResultCode(c["result"]) if c["result"] else None,
+                    bool(c["incorrect_contact"]),
+                    c["journal"],
+                    c["next_due_at"],
+                ),
+                outcome,
+                verdict_incorrect,
+            )
+            if not update.changed:
+                return update
             values: dict[str, Any] = {
-                "journal": append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"],
-                "result": outcome.result.value if outcome.result else c["result"],
-                "incorrect_contact": bool(c["incorrect_contact"]) or outcome.incorrect_contact,
+                "journal": update.journal,
+                "result": update.result.value if update.result else None,
+                "incorrect_contact": update.incorrect_contact,
+                "state": update.state.value,
+                "next_due_at": update.next_due_at,
                 "updated_at": now,
                 "version": contacts.c.version + 1,
             }
-            if c["state"] != ContactState.IN_PROGRESS.value:
-                if outcome.settled:
-                    values.update(state=ContactState.SETTLED.value, next_due_at=None, callback_plan=None)
-                else:
-                    values.update(
-                        state=ContactState.PENDING.value,
-                        next_due_at=outcome.next_due_at,
-                        next_attempt_kind=(AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value,
-                    )
+            if update.state is ContactState.SETTLED:
+                values["callback_plan"] = None
+            elif update.state is ContactState.PENDING:
+                values["next_attempt_kind"] = (AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value
             await conn.execute(sa.update(contacts).where(contacts.c.id == contact_id).values(**values))
+            announced = outcome if update.line_appended else replace(outcome, journal_line="")
             await add_event(
                 conn,
                 payloads.operator_result(
@@ -1120,7 +1229,7 @@ class Repository:
                     contact_id=contact_id,
                     external_id=c["external_id"],
                     e164=c["e164"],
-                    outcome=outcome,
+                    outcome=replace(announced, incorrect_contact=update.incorrect_contact),
                     occurred_at=now,
                     operator=operator,
                     command_id=command_id,
@@ -1128,9 +1237,10 @@ class Repository:
                 ),
                 now,
             )
-            # contact_settled only when this settles the contact: during a call the contact stays
-            # in progress and the attempt's end announces the settlement.
-            if values.get("state") == ContactState.SETTLED.value:
+            # contact_settled when this settles the contact or changes how it is settled: during a
+            # call the contact stays in progress and the attempt's end announces the settlement.
+            was = (c["state"], c["result"], bool(c["incorrect_contact"]))
+            if update.settles and was != (ContactState.SETTLED.value, update.result, update.incorrect_contact):
                 await add_event(
                     conn,
                     payloads.contact_settled(
@@ -1138,15 +1248,16 @@ class Repository:
                         contact_id=contact_id,
                         external_id=c["external_id"],
                         e164=c["e164"],
-                        result=ResultCode(values["result"]) if values["result"] else None,
-                        incorrect_contact=values["incorrect_contact"],
+                        result=update.result,
+                        incorrect_contact=update.incorrect_contact,
                         attempts_made=int(c["attempts_made"]),
-                        journal=values["journal"],
+                        journal=update.journal,
                         occurred_at=now,
                         source=payloads.SettledBy.OPERATOR,
                     ),
                     now,
                 )
+            return update
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
@@ -1564,6 +1675,7 @@ class Repository:
                     next_due_at=_iso(r["next_due_at"]) or "",
                     timezone=r["timezone"] or info.timezone,
                     journal=r["journal"],
+                    extension=r["extension"] or "",
                 )
                 for r in rows
             ]
@@ -1607,14 +1719,34 @@ class Repository:
 
     # ---- inbound command idempotency ---------------------------------------------------------------
 
-    async def remember_command(self, command_id: str, now: datetime) -> bool:
-        """True when ``command_id`` is new (and now remembered); False for a duplicate delivery.
-        Atomic across workers: the primary key decides, the insert never fails on a duplicate."""
+    async def remember_command(
+        self, command_id: str, now: datetime, fingerprint: str | None = None
+    ) -> Literal["new", "duplicate", "conflict"]:
+        """Returns "new" when ``command_id`` is new (and now remembered with the ``fingerprint`` of its
+        content); "duplicate" for a delivery of the same content again; "conflict" when the id was
+        used for other content. Atomic across workers: the primary key decides, the insert never
+        fails on a duplicate."""
         async with self.db.write() as conn:
             res = await conn.execute(
-                _insert_ignore(self.db, inbound_commands).values(command_id=command_id, received_at=now)
+                _insert_ignore(self.db, inbound_commands).values(
+                    command_id=command_id, received_at=now, fingerprint=fingerprint
+                )
             )
-            return bool(res.rowcount)
+            if res.rowcount:
+                return "new"
+            stored = (
+                await conn.execute(
+                    sa.select(inbound_commands.c.fingerprint).where(inbound_commands.c.command_id == command_id)
+                )
+            ).scalar()
+            if stored is None or fingerprint is None or stored == fingerprint:
+                return "duplicate"  # ids remembered before fingerprints existed cannot be compared
+            return "conflict"
+
+    async def forget_command(self, command_id: str) -> None:
+        """Forget a command id whose command could not be applied, so it may be sent again."""
+        async with self.db.write() as conn:
+            await conn.execute(sa.delete(inbound_commands).where(inbound_commands.c.command_id == command_id))
 
     async def set_command_result(self, command_id: str, result: dict[str, Any]) -> None:
         async with self.db.write() as conn:

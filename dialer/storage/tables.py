@@ -48,6 +48,9 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The contact state of a claimed contact (ContactState.IN_PROGRESS), as SQL for partial indexes.
+LIVE_STATE_SQL = "state = 'in_progress'"
+
 campaigns = sa.Table(
     "campaigns",
     metadata,
@@ -89,9 +92,23 @@ contacts = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("imported_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The claim is a lease: its owner (claimed_by) renews it; once it has run out any worker
+    # may take the contact over and recover it (dialer.leases). Wall-clock UTC.
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("extension", sa.String(16), nullable=True),  # «доб. 123»: digits sent as DTMF to an IVR
     sa.UniqueConstraint("campaign_id", "external_id"),
     sa.Index("ix_contacts_due", "campaign_id", "state", "next_due_at", "id"),  # claim order
     sa.Index("ix_contacts_e164", "e164"),
+    sa.Index("ix_contacts_lease", "state", "lease_expires_at"),  # expired leases
+    # One live call per number, across contacts and campaigns: the database refuses a second
+    # contact in progress with the same number (the claim query avoids it in the first place).
+    sa.Index(
+        "uq_contacts_live_e164",
+        "e164",
+        unique=True,
+        postgresql_where=sa.text(LIVE_STATE_SQL),
+        sqlite_where=sa.text(LIVE_STATE_SQL),
+    ),
 )
 
 attempts = sa.Table(
@@ -170,4 +187,6 @@ inbound_commands = sa.Table(
     sa.Column("command_id", sa.String(200), primary_key=True),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("result", sa.JSON, nullable=True),
+    # sha256 of the command's content: the same id with other content is a conflict, not a duplicate
+    sa.Column("fingerprint", sa.String(64), nullable=True),
 )

@@ -2,7 +2,7 @@
 
 Speaks the wire format of main/manager.c: banner, ``Key: Value`` lines closed by an empty line.
 Login ok/bad (bad: ``Response: Error`` then close), Ping (can be silenced to fake a half-open
-link), Originate (queued → channel events + OriginateResponse), Hangup, Redirect,
+link), Originate (queued → channel events + OriginateResponse), Hangup, Redirect, PlayDTMF,
 CoreShowChannels, Logoff; connections can be dropped on demand.
 """
 
@@ -192,6 +192,11 @@ class FakeAmi:
                 error(f"Channel does not exist: {target}")
             else:
                 reply(Message="Redirect successful")
+        elif action == "playdtmf":
+            if self._find(str(msg.get("Channel", ""))) is None:
+                error("Channel not found")
+            else:
+                reply(Message="DTMF successfully queued")
         elif action == "coreshowchannels":
             reply(EventList="start", Message="Channels will follow")
             n = 0

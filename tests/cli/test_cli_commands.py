@@ -39,7 +39,8 @@ def test_plan_over_csv_needs_no_database(capsys: pytest.CaptureFixture[str], tmp
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "20 to dial, 10 settled without dialling" in out
+    assert "21 to dial, 9 settled without dialling" in out  # 1029 «доб. 12» is dialled, extension kept
+    assert "1029\t+79057708945 доб. 12\tfirst dial at" in out
     assert "1006\t+74232401234\tfirst dial at 2026-11-18 19:00 Asia/Vladivostok local" in out
     assert "1010\t+74152412233\tfirst dial at 2026-11-19 09:00 Asia/Kamchatka local" in out  # 21:00 there
     assert "rule own_number" in out and "rule do_not_call/with_number" in out
@@ -49,12 +50,16 @@ def test_plan_over_csv_needs_no_database(capsys: pytest.CaptureFixture[str], tmp
 def test_import_status_export_round_trip(db: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main([*db, "import", str(SAMPLE), "--campaign", "autumn"]) == 0
     out = capsys.readouterr().out
-    assert "30 new, 0 updated, 0 unchanged, 10 settled without dialling, 0 bad rows" in out
+    # every physical line accounted for: 32 = header + 31 lines of 30 records (one comment has a line break)
+    assert "32 lines read = 1 header + 0 blank + 31 in 30 records, 1 with line breaks inside a cell" in out
+    assert "30 records = 21 new to dial + 9 new settled without dialling + 0 updated + 0 unchanged + 0 bad" in out
     assert main([*db, "import", str(SAMPLE), "--campaign", "autumn"]) == 0
-    assert "0 new, 0 updated, 30 unchanged" in capsys.readouterr().out
+    assert "30 records = 0 new to dial + 0 new settled without dialling + 0 updated + 30 unchanged" in (
+        capsys.readouterr().out
+    )
     assert main([*db, "status", "--campaign", "autumn"]) == 0
     out = capsys.readouterr().out
-    assert "campaign autumn: 30 contacts" in out and "pending 20, settled 10" in out
+    assert "campaign autumn: 30 contacts" in out and "pending 21, settled 9" in out
     target = tmp_path / "out.csv"
     assert main([*db, "export", "--campaign", "autumn", "-o", str(target)]) == 0
     text = target.read_bytes().decode("utf-8-sig")
@@ -62,6 +67,8 @@ def test_import_status_export_round_trip(db: list[str], capsys: pytest.CaptureFi
     assert lines[0].startswith("external_id;number;e164")
     row_1014 = next(line for line in lines if line.startswith("1014;"))
     assert ";Недоступен;Некорректный контакт;no_number;" in row_1014
+    row_1029 = next(line for line in lines if line.startswith("1029;"))
+    assert row_1029.startswith("1029;+7 (905) 770-89-45 доб. 12;+79057708945;12;organisation;")
     assert "Номер в карточке отсутствует" in row_1014
     # the multi-line journal survives the round trip byte for byte
     assert '"  28/10 Звонил сам  \n29/10 ждёт звонка"' in text
@@ -85,7 +92,9 @@ def test_import_reports_bad_rows_and_keeps_good_ones_cp1251(
     assert f"{path}:3: empty external id" in cap.err
     assert f"{path}:4: owner kind 'марсианин' not understood" in cap.err
     assert f"{path}:5: external id 'a1' already on line 2" in cap.err
-    assert "2 new" in cap.out and "3 bad rows skipped" in cap.out and "cp1251" in cap.out
+    assert "6 lines read = 1 header + 0 blank + 5 in 5 records" in cap.out
+    assert "5 records = 2 new to dial + 0 new settled without dialling + 0 updated + 0 unchanged + 3 bad" in cap.out
+    assert "cp1251" in cap.out
 
 
 def test_exclusions_verbs(db: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -97,7 +106,8 @@ def test_exclusions_verbs(db: list[str], capsys: pytest.CaptureFixture[str], tmp
     )
     assert main([*db, "exclusions", "import", str(f)]) == 0
     cap = capsys.readouterr()
-    assert "1 new exclusions, 0 already there, 2 bad rows skipped" in cap.out
+    assert "4 lines read = 1 header + 0 blank + 3 in 3 records" in cap.out
+    assert "3 records = 1 new exclusions + 0 already there + 2 bad (reported above)" in cap.out
     assert f"{f}:3: not a usable phone number '12'" in cap.err and f"{f}:4: exclusion kind" in cap.err
     assert main([*db, "exclusions", "list"]) == 0
     out = capsys.readouterr().out

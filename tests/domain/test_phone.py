@@ -34,7 +34,11 @@ def test_accepts_usual_spellings_of_one_mobile(raw: str) -> None:
         ("   ", NumberProblem.MISSING),
         ("нет", NumberProblem.NOT_A_NUMBER),
         ("8905abc8945", NumberProblem.NOT_A_NUMBER),
-        ("+7 905 770 89 45 доб. 12", NumberProblem.NOT_A_NUMBER),
+        ("+7 905 770 89 45 / 8 916 000 00 01", NumberProblem.NOT_A_NUMBER),  # two numbers in one cell
+        ("8 916 000 00 01, 8 916 000 00 02", NumberProblem.NOT_A_NUMBER),
+        ("доб. 123", NumberProblem.NOT_A_NUMBER),  # an extension without a number
+        ("8 495 123 45 67 доб.", NumberProblem.NOT_A_NUMBER),  # «доб.» without digits
+        ("8 495 12 доб. 3", NumberProblem.TOO_SHORT),  # the number part decides
         ("+7 ( )", NumberProblem.MISSING),  # the card of seeds/02: «Мобильный телефон: +7 ( )»
         ("8 (   )   -  -", NumberProblem.MISSING),
         ("()-", NumberProblem.MISSING),
@@ -53,6 +57,34 @@ def test_rejects_with_reason(raw: str, problem: NumberProblem) -> None:
     assert n.e164 is None
     assert n.problem is problem
     assert n.number_type == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("raw", "extension"),
+    [
+        ("8 (495) 123-45-67 доб. 123", "123"),
+        ("8 (495) 123-45-67 доб 123", "123"),
+        ("8 (495) 123-45-67 ДОБ.123", "123"),
+        ("8 495 123 45 67 добавочный 1234", "1234"),
+        ("8 (495) 123-45-67 (доб. 12)", "12"),
+        ("8 495 123 45 67 вн. 22", "22"),
+        ("+7 495 123-45-67 ext. 123", "123"),
+        ("+7 495 123-45-67 ext 5", "5"),
+        ("+7 495 123-45-67 x77", "77"),
+        ("8(495)123-45-67,123", "123"),
+        ("8 (495) 123-45-67, 123", "123"),
+        ("8 (495) 123-45-67 #12", "12"),
+    ],
+)
+def test_an_extension_is_split_off_and_the_number_stays_valid(raw: str, extension: str) -> None:
+    n = normalise(raw)
+    assert (n.e164, n.problem, n.extension) == ("+74951234567", None, extension)
+    assert n.number_type == "fixed"
+
+
+def test_a_number_without_an_extension_has_none() -> None:
+    assert normalise("8 495 123 45 67").extension is None
+    assert normalise("нет").extension is None
 
 
 def test_number_types() -> None:

@@ -21,7 +21,7 @@ import aiomqtt
 
 from dialer.config import MqttSettings
 from dialer.errors import InputError
-from dialer.events.commands import DroppedCallback, ExclusionRequest, OperatorResult
+from dialer.events.commands import CommandSeen, DroppedCallback, ExclusionRequest, OperatorResult
 from dialer.events.payloads import OutboxEvent
 
 
@@ -108,13 +108,16 @@ class MemoryOutbox:
 
 class MemoryCommands:
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.seen: dict[str, str] = {}
 
-    async def remember_command(self, command_id: str, now: datetime, /) -> bool:
+    async def remember_command(self, command_id: str, now: datetime, fingerprint: str, /) -> CommandSeen:
         if command_id in self.seen:
-            return False
-        self.seen.add(command_id)
-        return True
+            return "duplicate" if self.seen[command_id] == fingerprint else "conflict"
+        self.seen[command_id] = fingerprint
+        return "new"
+
+    async def forget_command(self, command_id: str, /) -> None:
+        self.seen.pop(command_id, None)
 
 
 @dataclass

@@ -201,7 +201,7 @@ async def test_malformed_command_gets_error_reply_and_changes_nothing() -> None:
     assert not reply.ok and reply.topic == "cmd/exclusion/error"
     assert reply.payload["command_id"] == "e-9" and reply.payload["field"] == "number"
     assert "is not a phone number" in reply.payload["error"]
-    assert handler.applied == [] and store.seen == set()  # not consumed: can be fixed and re-sent
+    assert handler.applied == [] and store.seen == {}  # not consumed: can be fixed and re-sent
 
 
 async def test_unknown_type_with_unsafe_topic_level_is_answered_under_unknown() -> None:

@@ -1,6 +1,6 @@
 """Property (hypothesis, SQLite): whatever the contacts, exclusions, clock moves, claims and
-attempt outcomes, a claim never yields a number excluded from calls, and never a contact outside
-its calling window in its own time zone."""
+attempt outcomes, a claim never yields a number excluded from calls, never a contact outside
+its calling window in its own time zone, and never a number that is already live."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ async def _scenario(path: Path, contacts: list[tuple[str, int]], ops: list[tuple
                     tz = c.contact.timezone or CAMPAIGN.timezone
                     assert in_window(now, tz, WINDOWS), (now, tz)
                     checked += 1
+                    # one live call per number: contacts share numbers here (index repeats)
+                    assert number not in {x.contact.e164 for x, _ in live}, number
                     aid = uuid.uuid4()
                     await repo.start_attempt(c, aid, now)
                     live.append((c, aid))

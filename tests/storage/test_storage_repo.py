@@ -278,8 +278,11 @@ async def test_outbox_publish_bookkeeping_and_commands(repo: Repository) -> None
     await repo.record_publish_error(rows[0].id, "broker down")
     await repo.mark_published([rows[1].id], NOW)
     assert [x.id for x in await repo.fetch_unpublished(10)] == [rows[0].id]
-    assert await repo.remember_command("cmd-1", NOW) is True
-    assert await repo.remember_command("cmd-1", NOW) is False
+    assert await repo.remember_command("cmd-1", NOW, "f1") == "new"
+    assert await repo.remember_command("cmd-1", NOW, "f1") == "duplicate"
+    assert await repo.remember_command("cmd-1", NOW, "f2") == "conflict"  # the id reused for other content
+    await repo.forget_command("cmd-1")
+    assert await repo.remember_command("cmd-1", NOW, "f2") == "new"  # a failed command may come again
     await repo.set_command_result("cmd-1", {"ok": True})
     assert await repo.command_result("cmd-1") == {"ok": True}
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from dialer.errors import StorageError
 from dialer.storage import migrate
-from dialer.storage.db import Database
+from dialer.storage.db import Database, normalise_url
 from dialer.storage.repo import Repository
 from dialer.storage.tables import metadata
 
@@ -58,6 +58,35 @@ async def test_downgrade_then_upgrade_and_version_check(tmp_path: Path) -> None:
         await db.dispose()
 
 
-def test_bad_url_is_a_storage_error() -> None:
-    with pytest.raises(StorageError, match="database URL"):
-        Database("nosuchdriver://x")
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nosuchdriver://x", "unsupported database 'nosuchdriver'"),
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("postgresql+psycopg2://u@h/db", "driver 'psycopg2' is not supported"),
+        ("not a url", "bad database URL"),
+    ],
+)
+def test_bad_url_is_a_storage_error(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message):
+        Database(url)
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite:////tmp/x.sqlite", "sqlite+aiosqlite:////tmp/x.sqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgres://u:pw@h:5433/db", "postgresql+asyncpg://u:pw@h:5433/db"),
+        ("sqlite+aiosqlite:///rel.sqlite", "sqlite+aiosqlite:///rel.sqlite"),
+    ],
+)
+def test_urls_without_the_async_driver_get_it(given: str, used: str) -> None:
+    assert normalise_url(given) == used
+
+
+async def test_a_missing_sqlite_file_is_not_created_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "dialer.sqlite"
+    with pytest.raises(StorageError, match=r"no database at .*dialer db upgrade"):
+        Database(f"sqlite+aiosqlite:///{path}", create=False)
+    assert not path.exists() and not path.parent.exists()

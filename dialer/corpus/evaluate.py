@@ -525,7 +525,7 @@ def evaluate_call(
     pcm = read_wav(corpus_dir / f"{label.id}.wav").astype("<i2").tobytes()
     session = setup.session(uuid.uuid5(uuid.NAMESPACE_URL, label.id), decoding=engine is not None)
     timeline = corpus_timeline(pcm, label.network, setup.sample_rate)
-    res = drive(session, timeline, recognizer=engine.open() if engine is not None else None, confirm_hangup=True)
+    res = drive(session, timeline, recognizer=engine.open() if engine is not None else None, network_confirms=True)
     return outcome_of(label.id, label.call_class, res, disc_end_ms=label.disc_end_ms,
                       answered=label.network.answered_ms is not None)  # fmt: skip
 

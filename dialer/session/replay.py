@@ -8,8 +8,9 @@ goes back in at the same instant). A recording made with a recognizer carries th
 live recognizer gave, with their times; replayed without an engine those are fed as recorded, so
 the replay reproduces the live decision. Given an engine, the audio is decoded again.
 
-Without a real network behind it, a Hangup the session asks for is confirmed at once when
-``confirm_hangup`` is set (a corpus call); a recording carries the real confirmation.
+Without a real network behind it (a corpus call), ``network_confirms`` makes the driver play the
+network's part: a Hangup is confirmed at once (every channel gone) and a hand-over is answered at
+once by an operator. A recording carries the real confirmations.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from dialer.session.inputs import (
     Hangup,
     HungUp,
     Input,
+    OperatorAnswered,
     OriginateRejected,
     Progress,
     Recognize,
@@ -87,7 +89,7 @@ def drive(
     timeline: Iterable[Timed],
     *,
     recognizer: Recognizer | None = None,
-    confirm_hangup: bool = False,
+    network_confirms: bool = False,
     derive_ticks: bool = True,
 ) -> Replayed:
     """Feed ``timeline`` (sorted by time) and the ticks the session asks for; return what it did.
@@ -124,12 +126,14 @@ def drive(
             case Hangup():
                 result.commands.append((at, cmd))
                 _decided(at)
-                if confirm_hangup:
+                if network_confirms:
                     heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), Gone(session.net.hangup_cause)))
                 return []
             case HandToOperator():
                 result.commands.append((at, cmd))
                 _decided(at)
+                if network_confirms:
+                    heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), OperatorAnswered("simulated")))
                 return []
             case Record(evidence=ev):
                 result.commands.append((at, cmd))

@@ -183,9 +183,8 @@ def test_a_machine_phrase_read_too_late_goes_to_an_operator_never_a_guess(
 
 def test_a_person_greeting_never_decides_on_its_own_words(ko_engine: VoskEngine, audio: dict[str, bytes]) -> None:
     rec = ko_engine.open()
-    res = drive(
-        SETUP.session(__import__("uuid").uuid4(), decoding=True), answered_call(audio["person"]), recognizer=rec
-    )
+    session = SETUP.session(uuid.uuid4(), decoding=True)
+    res = drive(session, answered_call(audio["person"]), recognizer=rec, network_confirms=True)
     # «여보세요» is a hint: the speech pattern hands the person over, never a hang-up
     assert res.action is not None and res.action.value == "hand_to_operator"
     assert res.evidence is not None and res.evidence.call_class is CallClass.PERSON

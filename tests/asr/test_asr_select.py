@@ -67,6 +67,6 @@ def test_settings_keys(tmp_path: Path) -> None:
     s = load_settings(cfg).asr
     assert (s.engine, s.whisper_model_path, s.cpu_threads) == ("whisper", (tmp_path / "m" / "wb").resolve(), 2)
     cfg.write_text('[asr]\nengine = "kaldi"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="engine must be one of auto, vosk, whisper"):
+    with pytest.raises(ConfigError, match=r"asr\.engine: must be one of auto, vosk, whisper"):
         load_settings(cfg)
     assert load_settings(ROOT / "config" / "dialer.toml").asr.engine == "auto"

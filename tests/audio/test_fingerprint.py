@@ -343,9 +343,9 @@ def test_replay_settles_sit_and_announcement_on_the_recording(
     end_ms = len(pcm) // 16
     script = NetworkScript(progress_ms=0, hangup_ms=end_ms, cause=1, dial_status="NOANSWER")
     plain = SessionSetup(toneplans.get("ru")).session(uuid.uuid4())
-    without = drive(plain, corpus_timeline(pcm, script, 8000), confirm_hangup=True)
+    without = drive(plain, corpus_timeline(pcm, script, 8000), network_confirms=True)
     assert without.evidence is not None and without.evidence.call_class is CallClass.SIT_UNRECOGNISED
-    with_lib = drive(_session(toneplans, library), corpus_timeline(pcm, script, 8000), confirm_hangup=True)
+    with_lib = drive(_session(toneplans, library), corpus_timeline(pcm, script, 8000), network_confirms=True)
     assert with_lib.evidence is not None
     assert with_lib.evidence.call_class is CallClass.ANN_NOT_IN_SERVICE
     assert with_lib.action is Action.HANGUP  # decided while the announcement still played

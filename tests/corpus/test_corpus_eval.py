@@ -314,7 +314,7 @@ class ScriptedRecognizer:
 
 def replay(pcm: np.ndarray, script: NetworkScript, rec: ScriptedRecognizer | None = None) -> Replayed:  # type: ignore[type-arg]
     return drive(session(decoding=rec is not None), corpus_timeline(pcm.tobytes(), script, 8000), recognizer=rec,
-                 confirm_hangup=True)  # fmt: skip
+                 network_confirms=True)  # fmt: skip
 
 
 def test_replay_decides_on_a_recognised_announcement_in_early_media() -> None:

@@ -497,7 +497,9 @@ class CallObserver:
 
     @staticmethod
     def _number(channel: str) -> str | None:
-        if not channel.startswith("Local/") or not channel.endswith(";1"):
+        """The dialled number of an originated call's ;1 (the operators' legs the queue rings after
+        a hand-over are Local channels too, in their own context: not calls to a number)."""
+        if not channel.startswith("Local/") or not channel.endswith(";1") or "@dialer-dial-" not in channel:
             return None
         return channel[len("Local/") :].split("@", 1)[0]
 

@@ -75,5 +75,7 @@ async def test_three_workers_two_servers_one_postgresql(workdir: Path) -> None:
     fig = await soak(workdir, workers=3, servers=2, contacts=150, db="postgresql")
     assert_nothing_lost(fig)
     d = fig.details
-    assert d["attempts"] == 150 and d["originates_seen_by_observer"] == 150  # each contact dialled once
+    # every originate has its attempt and every contact was dialled (a person lost in the operators'
+    # queue is called back by the rules, so a few contacts have a second attempt)
+    assert d["attempts"] == d["originates_seen_by_observer"] and d["attempts"] >= 150
     assert len(d["attempts_per_worker"]) == 3 and min(d["attempts_per_worker"]) > 0  # all three worked

@@ -23,7 +23,7 @@ from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.port import RecognizerEngine
 from dialer.asr.select import engine_from_settings
-from dialer.asr.service import AsrService
+from dialer.asr.service import DEFAULT_MAX_BUFFER_FRAMES, AsrService
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
 from dialer.audio.toneplan import load_toneplans
 from dialer.audiosocket.server import AudioSocketServer, keepalive_for
@@ -125,7 +125,15 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
 
         engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
         setup = opts.setup or session_setup(settings, engine=engine)
-        asr = AsrService(engine, max_workers=settings.asr.max_workers) if engine and opts.audio_analysis else None
+        asr = None
+        if engine is not None and opts.audio_analysis:
+            # Simulated time may run faster than real time; a decode's CPU does not: the audio waiting
+            # for the recognizer, and the wait for its last words, are real-time budgets.
+            buffer = int(DEFAULT_MAX_BUFFER_FRAMES / min(1.0, opts.time_scale))
+            asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
+            if opts.time_scale < 1.0:
+                flush_ms = int(setup.config.flush_timeout_ms / opts.time_scale)
+                setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms))
         recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
         worker = Worker(
             config=WorkerConfig(

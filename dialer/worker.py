@@ -51,6 +51,7 @@ from dialer.session.inputs import (
     OriginateResult,
     Record,
     RedirectFailed,
+    SendDigits,
     StopRequested,
 )
 from dialer.session.recording import Recorder
@@ -241,7 +242,8 @@ class Worker:
         attempt_id = uuid.uuid4()
         loop = asyncio.get_running_loop()
         decoding = self.asr is not None and self.asr.ready and self.audio
-        session = self.setup.session(attempt_id, decoding=decoding, audio=self.audio)
+        extension = claimed.contact.extension
+        session = self.setup.session(attempt_id, decoding=decoding, audio=self.audio, extension=extension)
         recording = None
         if self.recorder is not None:
             recording = self.recorder.open_call(attempt_id, self._recording_meta(claimed, camp, decoding))
@@ -292,6 +294,7 @@ class Worker:
             "decoding": decoding,
             "engine": self.asr.engine.name if decoding and self.asr is not None else None,
             "audio": self.audio,
+            "extension": claimed.contact.extension,
             "settings": self.setup.describe(),
         }
 
@@ -329,6 +332,8 @@ class Worker:
                     if failure is not None:
                         log.error("attempt %s: redirect to operators failed: %s", call.attempt_id, failure)
                         call.feed(RedirectFailed(failure))
+                case SendDigits(digits=digits):
+                    await self._safely(self.pool.send_dtmf(call.attempt_id, digits), call, "dtmf")
                 case Record(evidence=evidence):
                     await asyncio.shield(self._record(call, evidence))
         if call.session.decision is not None:

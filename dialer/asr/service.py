@@ -34,14 +34,23 @@ from dialer.session.inputs import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DEFAULT_MAX_BUFFER_FRAMES = 100  # 2 s of audio per call
+# 4 s of audio per call: a Whisper decode of a long stretch takes up to a second or so of CPU on a
+# busy machine, and the frames that arrive meanwhile must wait, not be dropped
+DEFAULT_MAX_BUFFER_FRAMES = 200
 RecognizerCommand = Recognize | FlushRecognizer | CloseRecognizer
 
 
 class AsrService:
     """``await start()`` loads the engine; then :meth:`open_channel` per call while :attr:`ready`."""
 
-    def __init__(self, engine: RecognizerEngine, *, max_workers: int = 2, max_pending: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: RecognizerEngine,
+        *,
+        max_workers: int = 2,
+        max_pending: int | None = None,
+        max_buffer_frames: int = DEFAULT_MAX_BUFFER_FRAMES,
+    ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.engine = engine
@@ -50,6 +59,7 @@ class AsrService:
         self.ready = False
         self._closed = False
         self.dropped_frames = 0
+        self.max_buffer_frames = max_buffer_frames
 
     async def start(self) -> bool:
         """Load the model in the executor. False (said once in the log) when it cannot be used:
@@ -64,11 +74,12 @@ class AsrService:
         return True
 
     def open_channel(
-        self, on_input: Callable[[Input], None], *, name: str, max_buffer_frames: int = DEFAULT_MAX_BUFFER_FRAMES
+        self, on_input: Callable[[Input], None], *, name: str, max_buffer_frames: int | None = None
     ) -> RecognizerChannel:
         if not self.ready or self._closed:
             raise AsrUnavailable("the speech service is not ready")
-        return RecognizerChannel(self, self.engine.open(), on_input, name=name, max_buffer_frames=max_buffer_frames)
+        frames = max_buffer_frames if max_buffer_frames is not None else self.max_buffer_frames
+        return RecognizerChannel(self, self.engine.open(), on_input, name=name, max_buffer_frames=frames)
 
     async def run(self, fn: Callable[[], T]) -> T:
         async with self._slots:

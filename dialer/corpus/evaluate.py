@@ -205,6 +205,7 @@ def latencies(outcomes: Iterable[CallOutcome]) -> dict[str, Latency]:
 class SafetyCounts:
     person_calls: int
     person_hung_up: int  # expected person, we hung up: must be 0
+    person_handed_over: int  # expected person, handed to an operator (as a person or unsure)
     announcement_calls: int  # unanswered announcement calls
     announcement_not_working: int  # …decided as a «Некорректный контакт» class
     announcement_retry_path: int  # …decided as a cause/tone retry class
@@ -212,18 +213,19 @@ class SafetyCounts:
 
 
 def safety_counts(outcomes: Iterable[CallOutcome]) -> SafetyCounts:
-    person = hung = ann = ann_nw = ann_retry = temp_nw = 0
+    person = hung = handed = ann = ann_nw = ann_retry = temp_nw = 0
     for o in outcomes:
         if o.expected is CallClass.PERSON:
             person += 1
             hung += o.action is Action.HANGUP
+            handed += o.action is Action.HAND_TO_OPERATOR
         if o.expected in ANNOUNCEMENT_CLASSES and not o.answered:
             ann += 1
             ann_nw += o.decided in NOT_WORKING_CLASSES
             ann_retry += o.decided in RETRY_PATH_CLASSES
         if o.expected in TEMPORARY_ANNOUNCEMENTS and o.decided in NOT_WORKING_CLASSES:
             temp_nw += 1
-    return SafetyCounts(person, hung, ann, ann_nw, ann_retry, temp_nw)
+    return SafetyCounts(person, hung, handed, ann, ann_nw, ann_retry, temp_nw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +296,7 @@ class Thresholds:
     model_classes: dict[str, ClassLimit] = field(default_factory=dict)  # only with a speech model
     model_announcements: ClassLimit | None = None  # every announcement class not listed
     person_hung_up_max: int = 0
+    person_handed_over_min_rate: float | None = None
     temporary_as_not_working_max: int = 0
     no_model_announcement_not_working_max: int = 0
     no_model_announcement_retry_path_min_rate: float | None = None
@@ -398,6 +401,9 @@ def load_thresholds(path: Path) -> Thresholds:
         temporary_as_not_working_max=_count(safety["temporary_as_not_working_max"], "temporary_as_not_working_max")
         if "temporary_as_not_working_max" in safety
         else 0,
+        person_handed_over_min_rate=_rate(safety["person_handed_over_min_rate"], "person_handed_over_min_rate")
+        if "person_handed_over_min_rate" in safety
+        else None,
         no_model_announcement_not_working_max=_count(
             without["announcement_not_working_max"], "announcement_not_working_max"
         )
@@ -458,6 +464,12 @@ def check(report: Report, th: Thresholds) -> list[str]:
     if s.person_hung_up > th.person_hung_up_max:
         failures.append(
             f"safety: hung up on {s.person_hung_up} of {s.person_calls} person calls (max {th.person_hung_up_max})"
+        )
+    want_handed = th.person_handed_over_min_rate
+    if want_handed is not None and s.person_calls and s.person_handed_over / s.person_calls < want_handed:
+        failures.append(
+            f"safety: {s.person_handed_over} of {s.person_calls} person calls handed to an operator "
+            f"(< {want_handed:.2f})"
         )
     if s.temporary_as_not_working > th.temporary_as_not_working_max:
         failures.append(
@@ -657,6 +669,7 @@ def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
     lines.append("")
     lines.append("Safety:")
     lines.append(f"  person calls hung up on: {s.person_hung_up} of {s.person_calls}")
+    lines.append(f"  person calls handed to an operator: {s.person_handed_over} of {s.person_calls}")
     lines.append(f"  temporary announcements decided as not working: {s.temporary_as_not_working}")
     lines.append(
         f"  unanswered announcement calls: {s.announcement_calls}; on the cause/tone retry path: "

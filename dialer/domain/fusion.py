@@ -80,6 +80,7 @@ class AudioFacts:
     speaking: bool = False  # the far end is talking right now
     quiet_ms: int = 0  # how long the far end has been silent (since its last speech, or the answer)
     stream_ended: bool = False  # the audio stream is over (no more will come while the call lasts)
+    noise_dbm0: float = -100.0  # the line's background level (the VAD's noise floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +94,14 @@ class PhraseFacts:
     text: str = ""
     final: bool = False  # from a final (not partial) result
     asr_confidence: float | None = None  # the engine's confidence in that final result, if it gives one
+    agreeing_decodes: int = 0  # decodes with a confidence (Whisper) whose text named this class
 
 
 @dataclass(frozen=True, slots=True)
 class FusionConfig:
     phrase_min_score: float = 0.75  # a match good enough to act on
-    not_working_min_score: float = 0.9  # «Некорректный контакт» needs more
+    not_working_min_score: float = 0.9  # «Некорректный контакт» needs more …
+    confident_decode_min: float = 0.6  # … or a decode the engine is this sure of (Whisper), or two agreeing
     early_media_max_ms: int = 45_000  # stop listening to early media; the network decides
     silence_after_answer_ms: int = 6_000  # nothing said after answer → answered silence
     unsure_max_ms: int = 8_000  # answered, talking without a pause for us and no evidence → operator
@@ -110,6 +113,9 @@ class FusionConfig:
     beep_wait_ms: int = 1_000
     audio_wait_ms: int = 1_500  # answered but no audio arrives → operator
     answered_hangup_ms: int = 3_000  # far end hung up this soon after answering, no speech
+    # "nobody said anything" is machine evidence on a quiet line only: over a live room's noise a
+    # person may be there unheard (street, babble), and the operator decides instead
+    silent_line_max_dbm0: float = -50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +150,29 @@ _CAUSES_OF_A_WORKING_NUMBER = frozenset(
 def _phrase_class(phrase: PhraseFacts, cfg: FusionConfig, net: NetworkFacts | None = None) -> CallClass | None:
     """The phrase match if it is strong enough for its class, else None.
 
-    «Некорректный контакт» classes need more: a higher score, a final (not partial) result, and
-    no network cause saying the subscriber exists."""
+    «Некорректный контакт» classes need more, and no network cause saying the subscriber exists:
+    either a final result matching closely (``not_working_min_score``: a grammar recognizer's text,
+    a known recording), or — for an engine that says how sure it is of its free text (Whisper) — a
+    final decode it is confident of (``confident_decode_min``) matching well enough
+    (``phrase_min_score``), or two decodes that agree on the class."""
     if phrase.call_class is None:
         return None
     if phrase.call_class in NOT_WORKING_CLASSES:
-        if phrase.score < cfg.not_working_min_score or not phrase.final:
+        if not _strong_enough_for_not_working(phrase, cfg):
             return None
         if net is not None and net.hangup_cause in _CAUSES_OF_A_WORKING_NUMBER:
             return None
         return phrase.call_class
     return phrase.call_class if phrase.score >= cfg.phrase_min_score else None
+
+
+def _strong_enough_for_not_working(phrase: PhraseFacts, cfg: FusionConfig) -> bool:
+    if phrase.final and phrase.score >= cfg.not_working_min_score:
+        return True
+    if phrase.score < cfg.phrase_min_score:
+        return False
+    confident = phrase.final and phrase.asr_confidence is not None and phrase.asr_confidence >= cfg.confident_decode_min
+    return confident or phrase.agreeing_decodes >= 2
 
 
 def class_from_network(net: NetworkFacts) -> tuple[CallClass, float, str]:
@@ -286,6 +304,9 @@ def _fuse_answered(
         audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms
     ):
         heard_s = audio.frames_after_answer_ms / 1000
+        if audio.noise_dbm0 > cfg.silent_line_max_dbm0:
+            why = f"no speech heard in {heard_s:.1f} s over background noise at {audio.noise_dbm0:.0f} dBm0"
+            return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; {why}", net))
         return Decision(
             Action.HANGUP,
             _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),

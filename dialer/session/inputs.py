@@ -229,10 +229,18 @@ class HandToOperator:
 
 
 @dataclass(frozen=True, slots=True)
+class SendDigits:
+    """An organisation's IVR answered a contact with a known extension: dial it (AMI PlayDTMF) —
+    the session listens again to what answers next."""
+
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """The attempt's verdict is final: store it. Exactly one per call."""
 
     evidence: Evidence
 
 
-Command = Recognize | FlushRecognizer | CloseRecognizer | Hangup | HandToOperator | Record
+Command = Recognize | FlushRecognizer | CloseRecognizer | SendDigits | Hangup | HandToOperator | Record

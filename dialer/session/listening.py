@@ -65,6 +65,15 @@ class Listening:
     def answered_at_ms(self) -> int | None:
         return self.analyzer.answered_at_ms
 
+    def restart_speech_pattern(self) -> None:
+        """Listen to what comes next as if it had just answered (an extension was dialled)."""
+        self.analyzer.restart_answer(self.clock_ms // FRAME_MS)
+        self._pattern = None
+        self._beep = False
+
+    def forget_fingerprint(self) -> None:
+        self.fingerprint = None
+
     def mark_answered(self) -> None:
         """The far end answered now: the speech pattern starts at the current stream position."""
         self.analyzer.mark_answered(self.clock_ms // FRAME_MS)
@@ -127,6 +136,7 @@ class Listening:
             speech_ms=speech_ms,
             speaking=self._speech_open_ms is not None,
             quiet_ms=self._quiet_ms(now, answered),
+            noise_dbm0=self.analyzer.noise_floor_dbm0,
         )
 
     def _quiet_ms(self, now: int, answered: int | None) -> int:

@@ -41,6 +41,9 @@ class PhraseTracker:
         self._final_match: Match | None = None
         self._final_confidence: float | None = None
         self._partial_match: Match | None = None
+        # decodes that say how sure they are (Whisper's, not a grammar recognizer's flickering
+        # partials) counted per class their text named: two that agree are evidence of their own
+        self._agreeing: dict[CallClass, int] = {}
 
     @property
     def text(self) -> str:
@@ -54,6 +57,10 @@ class PhraseTracker:
             self._final(text, hyp.confidence)
         elif text != self._partial:
             self._partial_text(text)
+        if hyp.confidence is not None and text and self._matcher is not None:
+            named = self._matcher.best_match(text, partial=not hyp.final)  # this decode on its own
+            if named is not None:
+                self._agreeing[named.call_class] = self._agreeing.get(named.call_class, 0) + 1
         return (self._final_match, self._partial_match) != before
 
     def _final(self, text: str, confidence: float | None) -> None:
@@ -109,4 +116,5 @@ class PhraseTracker:
             text=self.text,
             final=final,
             asr_confidence=confidence,
+            agreeing_decodes=self._agreeing.get(best.call_class, 0),
         )

@@ -51,6 +51,7 @@ from dialer.session.inputs import (
     RecognizerFlushed,
     Record,
     RedirectFailed,
+    SendDigits,
     StopRequested,
     Tick,
 )
@@ -59,6 +60,7 @@ from dialer.session.session import CallPhase, CallSession, SessionSetup
 
 # Inputs at the same millisecond: audio first (a frame that ends at t was heard by t), then the rest.
 AUDIO_FIRST, OTHERS_NEXT = 0, 1
+SILENT_TAIL_MS = 60_000  # a corpus call whose audio runs out with nobody hanging up: the line stays open
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,9 @@ def drive(
                 if network_confirms:
                     heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), Gone(session.net.hangup_cause)))
                 return []
+            case SendDigits():
+                result.commands.append((at, cmd))
+                return []
             case HandToOperator():
                 result.commands.append((at, cmd))
                 _decided(at)
@@ -179,13 +184,14 @@ def _over(session: CallSession) -> bool:
 # --- timelines ---------------------------------------------------------------------------------------
 
 
-def corpus_timeline(pcm: bytes, script: NetworkScript, sample_rate: int) -> list[Timed]:
+def corpus_timeline(pcm: bytes, script: NetworkScript, sample_rate: int) -> Iterator[Timed]:
     """A labelled corpus call as the worker would see it: 20 ms frames arriving as they end, and
     the network script's progress / answer / hang-up as the AMI correlator would report them.
 
     The audio starts at the originate (the corpus' convention); frames the network's hang-up cut
-    off are not heard. Audio that runs out with no hang-up ends the stream (:class:`AudioEnded`):
-    the call then goes on, silent, until the session decides."""
+    off are not heard. When the recording runs out and nobody hung up, the line stays open and
+    silent (the far end waits): silent frames follow for ``SILENT_TAIL_MS``, then the stream ends
+    (:class:`AudioEnded`)."""
     per = frame_bytes(sample_rate)
     n_slots = -(-len(pcm) // per)
     hangup = script.hangup_ms
@@ -195,9 +201,6 @@ def corpus_timeline(pcm: bytes, script: NetworkScript, sample_rate: int) -> list
         if hangup is not None and arrival > hangup:
             break
         events.append((arrival, AUDIO_FIRST, AudioFrame(pcm[i * per : (i + 1) * per], i)))
-    else:
-        if hangup is None:
-            events.append((n_slots * FRAME_MS, OTHERS_NEXT, AudioEnded("end of the recorded audio")))
     if script.progress_ms is not None and (script.answered_ms is None or script.progress_ms < script.answered_ms):
         events.append((script.progress_ms, OTHERS_NEXT, Progress()))
     if script.answered_ms is not None and (hangup is None or script.answered_ms < hangup):
@@ -211,7 +214,13 @@ def corpus_timeline(pcm: bytes, script: NetworkScript, sample_rate: int) -> list
         events.append((hangup, OTHERS_NEXT, Gone(script.cause, status)))
         events.append((hangup, OTHERS_NEXT, AudioEnded("hung up")))
     events.sort(key=lambda e: (e[0], e[1]))  # stable: same-time inputs keep their order
-    return [Timed(at, inp) for at, _prio, inp in events]
+    yield from (Timed(at, inp) for at, _prio, inp in events)
+    if hangup is None:
+        silence = bytes(per)
+        tail = SILENT_TAIL_MS // FRAME_MS
+        for i in range(n_slots, n_slots + tail):
+            yield Timed((i + 1) * FRAME_MS, AudioFrame(silence, i))
+        yield Timed((n_slots + tail) * FRAME_MS, AudioEnded("end of the recorded call"))
 
 
 def merge(*timelines: Iterable[Timed]) -> Iterator[Timed]:
@@ -276,7 +285,13 @@ def replay_recording(rec: Recording, setup: SessionSetup, *, engine: RecognizerE
     recognizer's hypotheses are fed as the live recognizer gave them; with one, the audio is
     decoded again (and the recorded hypotheses are left out)."""
     decoding = engine is not None or bool(rec.meta.get("decoding"))
-    session = setup.session(rec.attempt_id, decoding=decoding, audio=bool(rec.meta.get("audio", True)))
+    extension = rec.meta.get("extension")
+    session = setup.session(
+        rec.attempt_id,
+        decoding=decoding,
+        audio=bool(rec.meta.get("audio", True)),
+        extension=str(extension) if extension else None,
+    )
     timeline = recording_timeline(rec)
     if engine is not None:
         timeline = [t for t in timeline if not isinstance(t.input, Recognized | RecognizerFlushed)]

@@ -64,6 +64,7 @@ from dialer.session.inputs import (
     Record,
     RedirectFailed,
     Ringing,
+    SendDigits,
     StopRequested,
     Tick,
 )
@@ -120,10 +121,13 @@ class SessionSetup:
             "fingerprints": [r.name for r in self.fingerprints.recordings] if self.fingerprints else [],
         }
 
-    def session(self, attempt_id: uuid.UUID, *, decoding: bool = False, audio: bool = True) -> CallSession:
+    def session(
+        self, attempt_id: uuid.UUID, *, decoding: bool = False, audio: bool = True, extension: str | None = None
+    ) -> CallSession:
         """A new call. ``decoding``: a recognizer is attached (the session sends it audio);
-        ``audio``: the call's audio reaches the worker at all (AudioSocket)."""
-        return CallSession(attempt_id, self, decoding=decoding, audio=audio)
+        ``audio``: the call's audio reaches the worker at all (AudioSocket); ``extension``: digits
+        to dial when an organisation's IVR answers («доб. 123»)."""
+        return CallSession(attempt_id, self, decoding=decoding, audio=audio, extension=extension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +142,13 @@ class Step:
 class CallSession:
     """Everything decided about one call. Feed inputs with :meth:`feed`; execute the commands."""
 
-    def __init__(self, attempt_id: uuid.UUID, setup: SessionSetup, *, decoding: bool, audio: bool) -> None:
+    def __init__(
+        self, attempt_id: uuid.UUID, setup: SessionSetup, *, decoding: bool, audio: bool, extension: str | None = None
+    ) -> None:
         cfg = setup.config
+        self._setup = setup
+        self.extension = extension or None  # still to dial when an IVR answers (None once dialled)
+        self.extension_dialled_at_ms: int | None = None
         self.attempt_id = attempt_id
         self.config = cfg
         self.phase = CallPhase.ORIGINATING
@@ -402,7 +411,25 @@ class CallSession:
             d = self._forced_decision(now_ms)
         if d.action is Action.WAIT:
             return []
+        if d.evidence.call_class is CallClass.IVR and d.action is Action.HANGUP and self.extension:
+            return self._dial_extension(now_ms)
         return self._act(d, now_ms)
+
+    def _dial_extension(self, now_ms: int) -> list[Command]:
+        """An IVR asks for an extension we know: dial it and listen afresh to what answers — the
+        speech pattern and the phrases start over; a person reached that way goes to an operator,
+        the IVR again (or a machine) is hung up as usual."""
+        digits, self.extension = self.extension or "", None
+        self.extension_dialled_at_ms = now_ms
+        self.net = replace(self.net, answered_at_ms=now_ms)  # the fusion's clock after an answer restarts
+        self._note(now_ms, "decision", f"organisation IVR: dialling the extension {digits} and listening again")
+        self.listening.restart_speech_pattern()
+        matcher = self._setup.matcher if self._decoding else None
+        self.phrases = PhraseTracker(matcher, decoding=self._decoding, confirm_partials=self.config.confirm_partials)
+        self._phrase_facts = None
+        # the IVR's own recording is known now: a fingerprint of it must not decide the next part
+        self.listening.forget_fingerprint()
+        return [SendDigits(digits)]
 
     def _forced_decision(self, now_ms: int) -> Decision:
         cause, status = self.net.hangup_cause, self.net.dial_status

@@ -180,3 +180,27 @@ def test_ivr_phrase_after_answer() -> None:
     phrase = PhraseFacts(True, CallClass.IVR, 0.9, "наберите добавочный номер")
     d = fuse(NetworkFacts(answered=True, answered_at_ms=0), AudioFacts(available=True), phrase, 4000)
     assert (d.action, d.evidence.call_class) == (Action.HANGUP, CallClass.IVR)
+
+
+def test_a_not_working_class_from_free_text_needs_a_confident_decode_or_two_agreeing() -> None:
+    """Whisper writes free text («набираем мы и номер не существует»): its match scores lower than a
+    grammar recognizer's, and its confidence says how sure it is of the words."""
+    base = {"available": True, "call_class": CallClass.ANN_DOES_NOT_EXIST, "phrase": "номер не существует"}
+    net = NetworkFacts(progress=True)
+    audio = AudioFacts(available=True)
+
+    def decided(**kw: object) -> CallClass | None:
+        d = fuse(net, audio, PhraseFacts(**{**base, **kw}), 4000)  # type: ignore[arg-type]
+        return d.evidence.call_class if d.action is not Action.WAIT else None
+
+    assert decided(score=0.8, final=True, asr_confidence=0.72) is CallClass.ANN_DOES_NOT_EXIST
+    assert decided(score=0.8, final=True, asr_confidence=0.4) is None  # an unsure decode at a pause
+    assert decided(score=0.8, final=True, asr_confidence=0.4, agreeing_decodes=2) is CallClass.ANN_DOES_NOT_EXIST
+    assert decided(score=0.8, final=False, agreeing_decodes=2) is CallClass.ANN_DOES_NOT_EXIST  # two early decodes
+    assert decided(score=0.8, final=False, agreeing_decodes=1) is None
+    assert decided(score=0.7, final=True, asr_confidence=0.9) is None  # too loose a match whatever the decode
+    assert decided(score=0.95, final=True) is CallClass.ANN_DOES_NOT_EXIST  # a grammar recognizer's close match
+    # a cause saying the subscriber exists still wins
+    busy = NetworkFacts(progress=True, ended=True, hangup_cause=17, dial_status="BUSY")
+    d = fuse(busy, audio, PhraseFacts(**{**base, "score": 0.8, "final": True, "asr_confidence": 0.9}), 4000)  # type: ignore[arg-type]
+    assert d.evidence.call_class is CallClass.BUSY

@@ -40,6 +40,7 @@ from dialer.session.inputs import (
     Record,
     RedirectFailed,
     Ringing,
+    SendDigits,
     StopRequested,
     Tick,
 )
@@ -368,3 +369,55 @@ def test_a_fax_machine_is_hung_up_as_a_fax() -> None:
     assert [type(c) for c in out] == [Hangup]
     assert s.evidence is not None and s.evidence.call_class is CallClass.FAX
     assert s.decided_at_ms is not None and s.decided_at_ms <= 1000 + 600
+
+
+def test_an_answered_call_whose_stream_ends_undecided_goes_to_an_operator() -> None:
+    s = session()
+    s.feed(Answered(), 0)
+    feed_audio(s, frames(silence(1000)), 0, 0)
+    out = s.feed(AudioEnded("closed by asterisk"), 1010)
+    assert [type(c) for c in out] == [HandToOperator]
+    assert s.evidence is not None and "audio stream ended" in s.evidence.reason
+
+
+def test_agreeing_decodes_are_counted_per_decode_not_per_accumulated_text() -> None:
+    s = session(decoding=True)
+    s.feed(Progress(), 0)
+    s.feed(Recognized(Hypothesis("набираем мы и номер не существует", True, 0.4)), 2500)
+    facts = s.phrase_facts()
+    assert facts.call_class is CallClass.ANN_DOES_NOT_EXIST and facts.score < SETUP.config.fusion.not_working_min_score
+    assert facts.agreeing_decodes == 1 and s.decision is None  # one unsure decode of loose text
+    s.feed(Recognized(Hypothesis("добрый день", True, 0.5)), 3500)  # another decode, another text
+    assert s.phrase_facts().agreeing_decodes == 1 and s.decision is None
+    s.feed(Recognized(Hypothesis("набираем мы и номер не существует", True, 0.45)), 6100)  # the repetition
+    assert s.phrase_facts().agreeing_decodes == 2
+    assert s.evidence is not None and s.evidence.call_class is CallClass.ANN_DOES_NOT_EXIST
+
+
+IVR_PROMPT = "здравствуйте вы позвонили в компанию ромашка наберите добавочный номер"
+
+
+def test_an_ivr_answering_a_contact_with_an_extension_gets_it_dialled_then_a_person_goes_to_an_operator() -> None:
+    s = SETUP.session(uuid.uuid4(), decoding=True, extension="123")
+    s.feed(Answered(), 0)
+    out = s.feed(Recognized(Hypothesis(IVR_PROMPT, True)), 3000)
+    assert out == [SendDigits("123")] and s.decision is None  # no hang-up: the extension is dialled
+    assert s.extension is None and s.extension_dialled_at_ms == 3000
+    assert any("dialling the extension 123" in st.text for st in s.trace)
+    # what answers next is judged afresh: a person's greeting then a pause
+    out = feed_audio(s, frames(np.concatenate([silence(1500), voice(700), silence(700)])), 0, 3000)
+    assert [type(c) for c in out if not isinstance(c, Recognize)] == [CloseRecognizer, HandToOperator]
+    assert s.evidence is not None and s.evidence.call_class is CallClass.PERSON
+
+
+def test_an_ivr_again_after_the_extension_is_hung_up_and_without_an_extension_at_once() -> None:
+    s = SETUP.session(uuid.uuid4(), decoding=True, extension="45")
+    s.feed(Answered(), 0)
+    assert s.feed(Recognized(Hypothesis(IVR_PROMPT, True)), 3000) == [SendDigits("45")]
+    out = s.feed(Recognized(Hypothesis(IVR_PROMPT, True)), 9000)  # the same prompt: the extension did nothing
+    assert [type(c) for c in out] == [CloseRecognizer, Hangup]
+    assert s.evidence is not None and s.evidence.call_class is CallClass.IVR
+    plain = SETUP.session(uuid.uuid4(), decoding=True)
+    plain.feed(Answered(), 0)
+    out = plain.feed(Recognized(Hypothesis(IVR_PROMPT, True)), 3000)
+    assert [type(c) for c in out] == [CloseRecognizer, Hangup]  # the organisation-IVR rule applies

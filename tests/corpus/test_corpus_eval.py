@@ -14,6 +14,7 @@ from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.port import Hypothesis
 from dialer.audio import load_toneplans
+from dialer.audio.speech import SpeechParams
 from dialer.config import DEFAULT_CONFIG_DIR
 from dialer.corpus.evaluate import (
     UNDECIDED,
@@ -37,7 +38,7 @@ from dialer.domain.model import CallClass, ToneKind
 from dialer.errors import ConfigError
 from dialer.session.inputs import Answered, AudioEnded, AudioFrame, ChannelRole, DialEnded, Gone, HungUp, Progress
 from dialer.session.phrases import PhraseTracker
-from dialer.session.replay import Replayed, corpus_timeline, drive
+from dialer.session.replay import SILENT_TAIL_MS, Replayed, corpus_timeline, drive
 from dialer.session.session import CallSession, SessionSetup
 
 from .cli_harness import run_cli
@@ -123,7 +124,7 @@ def test_nearest_rank_percentile() -> None:
 
 def test_safety_counts_by_hand() -> None:
     s = safety_counts(HAND)
-    assert (s.person_calls, s.person_hung_up) == (3, 1)
+    assert (s.person_calls, s.person_hung_up, s.person_handed_over) == (3, 1, 2)
     assert (s.announcement_calls, s.announcement_retry_path, s.announcement_not_working) == (2, 1, 1)
     assert s.temporary_as_not_working == 0
 
@@ -181,6 +182,8 @@ def test_all_met_when_outcomes_are_right() -> None:
 def test_shipped_thresholds_load() -> None:
     th = load_thresholds(DEFAULT_CONFIG_DIR / "eval_thresholds.yaml")
     assert th.person_hung_up_max == 0 and th.no_model_announcement_not_working_max == 0
+    assert th.person_handed_over_min_rate == 1.0
+    assert th.dead_air_p95_ms == 500 and th.dead_air_max_ms == 2000
     assert th.classes["busy"].recall is not None and th.latency["person"].p95_from_disc_ms == 500
 
 
@@ -199,16 +202,18 @@ def test_threshold_file_errors_name_file_and_line(tmp_path: Path) -> None:
 
 def test_corpus_timeline_follows_the_script() -> None:
     pcm = np.zeros(8000, dtype=np.int16).tobytes()  # 1 s: 50 frames
-    answered = corpus_timeline(pcm, NetworkScript(progress_ms=0, answered_ms=300, dial_status="ANSWER"), 8000)
+    answered = list(corpus_timeline(pcm, NetworkScript(progress_ms=0, answered_ms=300, dial_status="ANSWER"), 8000))
     frames = [t for t in answered if isinstance(t.input, AudioFrame)]
-    assert len(frames) == 50 and frames[0].at_ms == 20 and frames[-1].at_ms == 1000  # each arrives as it ends
+    assert frames[0].at_ms == 20 and frames[49].at_ms == 1000  # each arrives as it ends
+    tail = frames[50:]  # nobody hung up: the line stays open and silent, then the stream ends
+    assert len(tail) == SILENT_TAIL_MS // 20 and all(not any(f.input.pcm) for f in tail)  # type: ignore[union-attr]
     assert [t.input for t in answered if t.at_ms == 300] == [
         AudioFrame(pcm[14 * 320 : 15 * 320], 14),  # the frame ending at the answer was heard by then
         DialEnded("ANSWER"),
         Answered(),
     ]
-    assert isinstance(answered[-1].input, AudioEnded)  # the recording ran out; nobody hung up
-    busy = corpus_timeline(pcm, NetworkScript(hangup_ms=500, cause=17, dial_status="BUSY"), 8000)
+    assert isinstance(answered[-1].input, AudioEnded) and answered[-1].at_ms == 1000 + SILENT_TAIL_MS
+    busy = list(corpus_timeline(pcm, NetworkScript(hangup_ms=500, cause=17, dial_status="BUSY"), 8000))
     assert busy[0].input == Progress()
     assert max(t.at_ms for t in busy if isinstance(t.input, AudioFrame)) == 500  # the hang-up cuts the audio
     tail = [t.input for t in busy if t.at_ms == 500][-4:]
@@ -344,13 +349,22 @@ def test_replay_flushes_the_recogniser_at_hangup() -> None:
     assert steps == ["audio over: flushing the recognizer before deciding", "recognizer flushed"]
 
 
-def test_answered_call_whose_audio_stops_goes_to_an_operator_at_once() -> None:
-    # 2 s of silence after an answer at 0, then the stream ends and nobody hangs up: no more audio
-    # can tell, and a possible person is never left waiting (nor hung up on).
+def test_an_answered_line_that_stays_silent_is_answered_silence() -> None:
+    # 2 s of silence after an answer at 0 and nobody hangs up: the line stays open and quiet, and
+    # nothing said on a quiet line is the positive evidence to hang up (policy row 6)
     res = replay(np.zeros(8000 * 2, dtype=np.int16), NetworkScript(answered_ms=0, dial_status="ANSWER"))
+    assert res.action is Action.HANGUP
+    assert res.decided_at_ms == SpeechParams().initial_silence_ms
+    assert res.evidence is not None and res.evidence.call_class is C.ANSWERED_SILENCE
+
+
+def test_an_answered_call_over_loud_background_noise_is_never_hung_up_as_silence() -> None:
+    # nobody speaks, but the line carries a live room's noise: a person may be there unheard
+    rng = np.random.default_rng(7)
+    noise = (rng.normal(0, 400, 8000 * 8)).astype(np.int16)  # ≈ −38 dBm0 of white noise
+    res = replay(noise, NetworkScript(answered_ms=0, dial_status="ANSWER"))
     assert res.action is Action.HAND_TO_OPERATOR
-    assert res.decided_at_ms == 2000
-    assert res.evidence is not None and "audio stream ended" in res.evidence.reason
+    assert res.evidence is not None and "over background noise" in res.evidence.reason
     assert res.evidence is not None and res.evidence.call_class is C.UNSURE_ANSWERED
 
 

@@ -27,6 +27,9 @@ from .scenarios import EXTRA
 from .workerproc import CAMPAIGN, Contact, WorkerSetup
 
 SIM_SECRET = "sim"
+# The simulated campaign replaces the settings' AMI endpoint with the simulator's own; the file
+# still has to name a valid port to load.
+UNUSED_AMI_PORT = 1
 OPERATOR_ANSWER_S = 3.0  # tests/asterisk/conftest.py: the pbx's operators answer after 3 s
 
 

@@ -34,7 +34,7 @@ from .amiproxy import AmiProxy, SentAction
 from .network import Carrier, Pbx
 from .recorder import Recorder
 from .scenarios import CAMPAIGN
-from .simrun import SimOutcome, run_sim_campaign
+from .simrun import UNUSED_AMI_PORT, SimOutcome, run_sim_campaign
 from .workerproc import CAMPAIGN as CAMPAIGN_NAME
 from .workerproc import Contact, WorkerProcess, WorkerSetup, mqtt_address
 
@@ -199,7 +199,7 @@ def real(carrier: Carrier, pbx: Pbx, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> SimOutcome:
-    setup = WorkerSetup(tmp_path_factory.mktemp("sim-campaign"), 0, "unused")
+    setup = WorkerSetup(tmp_path_factory.mktemp("sim-campaign"), UNUSED_AMI_PORT, "unused")
     return asyncio.run(run_sim_campaign(setup, contacts(), SIM_TIME_SCALE))
 
 

@@ -31,7 +31,7 @@ from .kit import free_port
 from .network import DROP_AMI_EVENT, Carrier, Pbx, make_pbx
 from .recorder import Recorder
 from .scenarios import ROUTES, fault_numbers
-from .simrun import run_sim_campaign
+from .simrun import UNUSED_AMI_PORT, run_sim_campaign
 from .workerproc import Contact, WorkerSetup
 
 TO_OPERATOR = {CallClass.PERSON, CallClass.UNSURE_ANSWERED}
@@ -156,7 +156,8 @@ async def test_ami_drop_mid_call_person_still_reaches_operator(carrier: Carrier,
     joins = [m for _t, m in run.pbx_events if m.event == "QueueCallerJoin" and m.get("Uniqueid") == attempt]
     assert joins, "the person reached the operators' queue"
 
-    sim = await run_sim_campaign(WorkerSetup(tmp_path / "sim", 0, "unused"), [Contact(n, n) for n in numbers], 0.5)
+    sim_setup = WorkerSetup(tmp_path / "sim", UNUSED_AMI_PORT, "unused")
+    sim = await run_sim_campaign(sim_setup, [Contact(n, n) for n in numbers], 0.5)
     assert sim.by_number[person].call_class is CallClass.PERSON
     assert sim.sim is not None and sim.sim.finished_calls >= 1
     assert {n: e.call_class for n, e in sim.by_number.items()} == {n: run.attempts[n][0].call_class for n in numbers}
@@ -285,7 +286,7 @@ async def test_call_past_the_cap_is_ended_by_the_worker(own_pbx: Pbx, tmp_path: 
     assert run.attempts[numbers[1]][0].call_class is CallClass.NO_ANSWER  # ringing, no verdict
 
     sim = await run_sim_campaign(
-        WorkerSetup(tmp_path / "sim", 0, "unused", ring_timeout_s=30, max_call_s=6.0),
+        WorkerSetup(tmp_path / "sim", UNUSED_AMI_PORT, "unused", ring_timeout_s=30, max_call_s=6.0),
         [Contact(n, n) for n in numbers],
         0.5,
     )

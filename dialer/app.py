@@ -134,6 +134,11 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             if opts.time_scale < 1.0:
                 flush_ms = int(setup.config.flush_timeout_ms / opts.time_scale)
                 setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms))
+        if opts.time_scale < 1.0:
+            # Audio still in flight after a hang-up (socket buffers, a loaded event loop) is a
+            # real-time delay too; the drain ends at once when the stream does.
+            drain_ms = int(setup.config.audio_drain_ms / opts.time_scale)
+            setup = replace(setup, config=replace(setup.config, audio_drain_ms=drain_ms))
         recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
         worker = Worker(
             config=WorkerConfig(

@@ -1690,32 +1690,48 @@ class Repository:
                 )
         return out
 
+    def _with_last_attempt(self) -> tuple[sa.FromClause, list[sa.ColumnElement[Any]]]:
+        """Contacts joined with their last finished attempt (NULLs when none): the FROM clause and
+        the attempt's class and hand-over figures, labelled ``last_*``. PostgreSQL runs a LATERAL
+        subquery per contact; SQLite, which has none, joins the attempt whose id a correlated
+        subquery picks (the faster of the shapes tried on each: bench/bench_export.py)."""
+        fields = (attempts.c.call_class, attempts.c.dead_air_ms, attempts.c.queue_wait_ms, attempts.c.operator)
+        names = ("last_class", "last_dead_air_ms", "last_queue_wait_ms", "last_operator")
+        if not self.db.is_sqlite:
+            lat = (
+                sa.select(*fields)
+                .where(attempts.c.contact_id == contacts.c.id, attempts.c.state == ATTEMPT_FINISHED)
+                .order_by(attempts.c.ended_at.desc(), attempts.c.attempt_no.desc())
+                .limit(1)
+                .lateral("last_attempt")
+            )
+            return contacts.outerjoin(lat, sa.true()), [
+                lat.c[f.name].label(n) for f, n in zip(fields, names, strict=True)
+            ]
+        a = attempts.alias("a")
+        last_id = (
+            sa.select(a.c.id)
+            .where(a.c.contact_id == contacts.c.id, a.c.state == ATTEMPT_FINISHED)
+            .order_by(a.c.ended_at.desc(), a.c.attempt_no.desc())
+            .limit(1)
+            .correlate(contacts)
+            .scalar_subquery()
+        )
+        return contacts.outerjoin(attempts, attempts.c.id == last_id), [
+            f.label(n) for f, n in zip(fields, names, strict=True)
+        ]
+
     async def iter_export(self, campaign: str, page: int = 5000) -> AsyncIterator[list[ExportRow]]:
         """Pages of result rows for ``campaign`` in import order (stream; fine at 1 M contacts)."""
         async with self.db.read() as conn:
             info = await self._campaign(conn, campaign)
+        joined, last_attempt = self._with_last_attempt()
         last = 0
         while True:
             async with self.db.read() as conn:
-                # The last finished attempt of each contact: its class and its hand-over figures.
-                a = attempts.alias("a")
-                last_attempt = (
-                    sa.select(a.c.id)
-                    .where(a.c.contact_id == contacts.c.id, a.c.state == ATTEMPT_FINISHED)
-                    .order_by(a.c.ended_at.desc(), a.c.attempt_no.desc())
-                    .limit(1)
-                    .correlate(contacts)
-                    .scalar_subquery()
-                )
                 res = await conn.execute(
-                    sa.select(
-                        contacts,
-                        attempts.c.call_class.label("last_class"),
-                        attempts.c.dead_air_ms,
-                        attempts.c.queue_wait_ms,
-                        attempts.c.operator,
-                    )
-                    .select_from(contacts.outerjoin(attempts, attempts.c.id == last_attempt))
+                    sa.select(contacts, *last_attempt)
+                    .select_from(joined)
                     .where(contacts.c.campaign_id == info.id, contacts.c.id > last)
                     .order_by(contacts.c.id)
                     .limit(page)
@@ -1739,9 +1755,9 @@ class Repository:
                     timezone=r["timezone"] or info.timezone,
                     journal=r["journal"],
                     extension=r["extension"] or "",
-                    dead_air_ms=_text(r["dead_air_ms"]),
-                    queue_wait_ms=_text(r["queue_wait_ms"]),
-                    operator=r["operator"] or "",
+                    dead_air_ms=_text(r["last_dead_air_ms"]),
+                    queue_wait_ms=_text(r["last_queue_wait_ms"]),
+                    operator=r["last_operator"] or "",
                 )
                 for r in rows
             ]

@@ -36,7 +36,7 @@ from dialer.config import DialSettings, LeaseSettings
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
-from dialer.domain.schedule import CallingWindows
+from dialer.domain.schedule import CallingWindows, dropped_callback_times
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
 from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
@@ -389,10 +389,19 @@ class Worker:
         windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window)
         now = self.clock.now()
         outcome = apply_attempt(contact, evidence.call_class, ctx.claimed.attempt_no, now, self.rules, windows, tz)
+        # seeds/04: a person lost on the way to an operator is called back like a dropped call.
+        lost = evidence.call_class is CallClass.PERSON_LOST
+        settled = outcome.settled
         try:
-            await self.repo.finish_attempt(
-                call.attempt_id, evidence, outcome, now, counts_as_attempt=outcome.counts_as_attempt
+            stored = await self.repo.finish_attempt(
+                call.attempt_id,
+                evidence,
+                outcome,
+                now,
+                counts_as_attempt=outcome.counts_as_attempt,
+                dropped_callbacks=dropped_callback_times(now) if lost else (),
             )
+            settled = stored.settled  # a dropped-call series may outlast the rules' settlement
         except StorageError as exc:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
@@ -405,7 +414,7 @@ class Worker:
             call_class=evidence.call_class.value,
             confidence=evidence.confidence,
             reason=evidence.reason,
-            settled=outcome.settled,
+            settled=settled,
             journal=outcome.journal_line,
         )
         if self.on_call_finished is not None:

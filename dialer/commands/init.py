@@ -36,7 +36,7 @@ def starter_settings(text: str, state_dir: Path | None) -> str:
     """The shipped settings with the worker's own files under ``state_dir`` (relative to the
     settings file when None) instead of the repository's ``../var`` and ``../asr_models``."""
     prefix = f"{state_dir.resolve()}/" if state_dir is not None else ""
-    for old in ('"../var/', ':///../var/', '"../asr_models/'):
+    for old in ('"../var/', ":///../var/", '"../asr_models/'):
         text = text.replace(old, old.replace("../", prefix))
     return text
 

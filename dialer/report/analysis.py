@@ -94,6 +94,11 @@ def class_mix_by_carrier(
     return {k: mix[k] for k in busiest}
 
 
+def dead_air_s(facts: Iterable[AttemptFact]) -> list[float]:
+    """Seconds of dead air of the attempts handed to operators (where the database stores it)."""
+    return [f.dead_air_ms / 1000 for f in facts if f.dead_air_ms is not None]
+
+
 def signals(facts: Iterable[AttemptFact]) -> Counter[str]:
     return Counter(deciding_signal(f.call_class, f.reason, f.answered) for f in facts)
 

@@ -159,6 +159,18 @@ def plots(data: ReportInput) -> list[tuple[str, str, str]]:
         ax.bar(range(len(names)), [sig[k] for k in names], color="tab:purple")
         ax.set_xticks(range(len(names)), names, rotation=20)
         out.append(("Deciding signals", "Which kind of signal decided each attempt.", _png(fig)))
+
+        dead = an.dead_air_s(facts)
+        if dead:
+            fig, ax = _figure(plt, "Dead air after the greeting", "seconds", "hand-overs")
+            ax.hist(dead, bins=min(30, max(5, len(dead) // 3)), color="tab:orange")
+            out.append(
+                (
+                    "Dead air",
+                    f"{len(dead)} hand-overs: the far end's silence from its greeting's end to the hand-over.",
+                    _png(fig),
+                )
+            )
     finally:
         plt.close("all")
     return out
@@ -196,11 +208,13 @@ def render_html(data: ReportInput) -> str:
         for heading, caption, png in plots(data):
             parts.append(f"<h2>{html.escape(heading)}</h2><p class='caption'>{html.escape(caption)}</p>")
             parts.append(f'<img class="plot" alt="{html.escape(heading)}" src="data:image/png;base64,{png}">')
-    parts.append("<h2>Dead air and decision latency</h2>")
+    parts.append("<h2>Decision latency</h2>")
+    dead_note = (
+        "" if an.dead_air_s(facts) else " and <code>dialer_dead_air_seconds</code> (dead air is not stored here)"
+    )
     parts.append(
-        "<p class='caption'>Not stored with the attempts: their distributions are the worker's Prometheus "
-        "histograms <code>dialer_dead_air_seconds</code> and <code>dialer_decision_latency_seconds</code> "
-        "(deploy/grafana/dialer.json).</p>"
+        "<p class='caption'>Not stored with the attempts: its distribution is the worker's Prometheus "
+        f"histogram <code>dialer_decision_latency_seconds</code>{dead_note} (deploy/grafana/dialer.json).</p>"
     )
     parts.append("<h2>What if: the recorded history under other rules</h2>")
     parts.append(

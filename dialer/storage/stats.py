@@ -45,6 +45,7 @@ class AttemptFact:
     reason: str
     answered: bool
     hangup_cause: int | None
+    dead_air_ms: int | None = None  # handed over: silence after the greeting (None where not stored)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ async def campaign_facts(
     db: Database, campaign: str, since: datetime | None = None, until: datetime | None = None
 ) -> CampaignFacts:
     """Every finished attempt of ``campaign`` started in [since, until)."""
+    # attempts.dead_air_ms comes with the hand-over measures (migration 0004 of issue 9); read it
+    # where the schema has it
+    dead_air = attempts.c.get("dead_air_ms")
+    extra = [dead_air] if dead_air is not None else []
     async with db.read() as conn:
         camp = (
             await conn.execute(sa.select(campaigns.c.id, campaigns.c.timezone).where(campaigns.c.name == campaign))
@@ -83,6 +88,7 @@ async def campaign_facts(
                 attempts.c.reason,
                 attempts.c.answered,
                 attempts.c.hangup_cause,
+                *extra,
             )
             .select_from(attempts.join(contacts, attempts.c.contact_id == contacts.c.id))
             .where(contacts.c.campaign_id == camp.id, attempts.c.call_class.is_not(None))
@@ -108,6 +114,7 @@ async def campaign_facts(
             r[10] or "",
             bool(r[11]),
             r[12],
+            r[13] if extra else None,
         )
         for r in rows
     ]

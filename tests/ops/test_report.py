@@ -249,3 +249,20 @@ def test_report_bad_input_is_one_line(db_url: str, tmp_path: Path, capsys: pytes
     assert main(["--db", db_url, "report", "--campaign", "autumn", "-o", out, "--rules", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("dialer: error: ") and "bad.yaml" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dead_air_plotted_where_stored(tmp_path: Path) -> None:
+    from dialer.report.render import ReportInput, render_html
+    from dialer.storage.stats import AttemptFact, CampaignFacts
+
+    at = START
+    facts = [
+        AttemptFact(
+            i, number(i), "person", None, "settled", 1, "campaign", at, at, "person", "person: hi", True, 16, ms
+        )
+        for i, ms in enumerate([120, 300, 450, 0, 800])
+    ]
+    page = render_html(ReportInput(CampaignFacts("x", "Europe/Moscow", facts), None, None, at, None, []))
+    assert page.count('class="plot"') == 8
+    assert "5 hand-overs" in page and "dead air is not stored" not in page
+    assert an.dead_air_s(facts) == [0.12, 0.3, 0.45, 0.0, 0.8]

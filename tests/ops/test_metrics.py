@@ -174,3 +174,41 @@ async def test_running_worker_scraped_values_move(tmp_path: Path) -> None:
     assert total(last, "dialer_claim_latency_seconds_count") > total(first, "dialer_claim_latency_seconds_count")
     # no MQTT in this run: the attempts' events wait in the outbox
     assert total(last, "dialer_outbox_backlog_events") > total(first, "dialer_outbox_backlog_events")
+
+
+async def test_asr_service_reports_each_decode_and_its_queue() -> None:
+    from dialer.asr.service import AsrService
+
+    decodes: list[float] = []
+    service = AsrService(object(), max_workers=1)  # type: ignore[arg-type]  # the engine is not used by run()
+    service.on_decode_s = decodes.append
+    seen_jobs: list[int] = []
+
+    def job() -> int:
+        seen_jobs.append(service.jobs)
+        return 7
+
+    try:
+        assert await service.run(job) == 7
+    finally:
+        await service.aclose()
+    assert len(decodes) == 1 and decodes[0] >= 0
+    assert seen_jobs == [1] and service.jobs == 0
+
+
+async def test_metrics_port_taken_is_one_config_error(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from dialer.errors import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with harness(tmp_path) as (h, ami_port, as_port):
+            await seed(h.settings, [BUSY], h.clock.now())
+            rt = await app.build(h.settings, h.options(ami_port, as_port, metrics_listen=("127.0.0.1", port)))
+            with pytest.raises(ConfigError, match=f"metrics.listen: cannot listen on 127.0.0.1:{port}"):
+                await app.run(rt, asyncio.Event())

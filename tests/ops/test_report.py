@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from dialer.cli import main
 from dialer.config import DEFAULT_CONFIG_DIR
@@ -28,7 +32,7 @@ from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
 from dialer.storage.repo import CampaignSettings, NumberingRangeRow, Repository
-from dialer.storage.stats import campaign_facts
+from dialer.storage.stats import campaign_facts, numbering_rows, outbox_backlog
 
 CAMPAIGN = CampaignSettings(name="autumn", timezone="Europe/Moscow", concurrency=50)
 WINDOWS = CallingWindows.parse(weekday=CAMPAIGN.weekday_window, weekend=CAMPAIGN.weekend_window)
@@ -105,13 +109,47 @@ async def db_url(tmp_path: Path) -> str:
     return url
 
 
-async def test_analysis_of_the_seeded_campaign(db_url: str) -> None:
-    db = Database(db_url)
+PG_URL = os.environ.get("DIALER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The seeded campaign on SQLite, and on a PostgreSQL database of its own (dropped after)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite'}"
+        await seed(url)
+        yield url
+        return
+    name = f"dialer_test_ops_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = await asyncpg.connect(admin, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({exc})")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        await seed(url)
+        yield url
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def test_analysis_of_the_seeded_campaign(any_db_url: str) -> None:
+    db = Database(any_db_url)
     try:
         facts = await campaign_facts(db, CAMPAIGN.name)
         later = await campaign_facts(db, CAMPAIGN.name, since=START + timedelta(days=1))
+        backlog = await outbox_backlog(db)
+        rows = await numbering_rows(db)
     finally:
         await db.dispose()
+    # nothing published (no broker in this test): every event of the campaign waits, the first
+    # one written at the first attempt's end or before
+    assert backlog.events >= len(facts.attempts)
+    assert backlog.oldest_created_at is not None and backlog.oldest_created_at <= START + timedelta(seconds=40)
+    assert [r[3] for r in rows] == ["MTS", "Beeline"]
     a = facts.attempts
     assert len(a) == sum(len(s) for s in SCRIPT)
     assert len(later.attempts) == len(a) - len(SCRIPT)  # the first day's attempts left out

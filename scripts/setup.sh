@@ -17,6 +17,10 @@ if [ "${#need_apt[@]}" -gt 0 ] && [ -z "${DIALER_SETUP_NO_APT:-}" ]; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    # only promtool is wanted from the prometheus package: not a server running on :9090
+    if [[ " ${need_apt[*]} " == *" prometheus "* ]] && systemctl is-active -q prometheus 2>/dev/null; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: warning: ${need_apt[*]} missing and apt-get unavailable; corpus tests will fail" >&2
   fi

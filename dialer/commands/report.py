@@ -4,6 +4,7 @@ campaign's recorded attempts as one self-contained HTML file with plots (dialer.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 from dialer.commands.common import CliContext, Subparsers, parse_when
@@ -11,6 +12,7 @@ from dialer.domain.numbering import NumberingIndex, NumberRange
 from dialer.domain.rules import RulesTable
 from dialer.errors import InputError
 from dialer.report import analysis
+from dialer.report.recorded import decision_latencies_s
 from dialer.report.render import ReportInput, render_html
 from dialer.storage.migrate import ensure_current
 from dialer.storage.stats import UnknownCampaign, campaign_facts, numbering_rows
@@ -29,6 +31,12 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--to", dest="until", type=parse_when, metavar="TIME", help="attempts started before")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="the HTML file to write")
     p.add_argument("--rules", type=Path, action="append", default=[], metavar="YAML", help="what-if rules (repeatable)")
+    p.add_argument(
+        "--recordings",
+        type=Path,
+        metavar="DIR",
+        help="call recordings for the decision-latency plot (default: [recording] dir, when it exists)",
+    )
     p.set_defaults(handler=_report)
 
 
@@ -50,7 +58,9 @@ async def _report(args: argparse.Namespace, ctx: CliContext) -> int:
         analysis.what_if(facts.attempts, current, f"current rules ({ctx.settings.rules_path.name})"),
         *(analysis.what_if(facts.attempts, rules, str(path)) for path, rules in others),
     ]
-    page = render_html(ReportInput(facts, args.since, args.until, ctx.now(), index, what_ifs))
+    recordings = args.recordings or ctx.settings.recording.dir
+    latencies = await asyncio.to_thread(decision_latencies_s, recordings, args.campaign, args.since, args.until)
+    page = render_html(ReportInput(facts, args.since, args.until, ctx.now(), index, what_ifs, latencies))
     write_report(args.output, page)
     print(f"{args.output}: {len(facts.attempts)} attempts of campaign {args.campaign}")
     return 0

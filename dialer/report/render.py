@@ -28,6 +28,7 @@ class ReportInput:
     generated_at: datetime
     index: NumberingIndex | None
     what_ifs: Sequence[an.WhatIf]
+    latencies_s: Sequence[float] = ()  # from the call recordings, when there are any
 
 
 def _pyplot() -> Any:
@@ -160,6 +161,17 @@ def plots(data: ReportInput) -> list[tuple[str, str, str]]:
         ax.set_xticks(range(len(names)), names, rotation=20)
         out.append(("Deciding signals", "Which kind of signal decided each attempt.", _png(fig)))
 
+        if data.latencies_s:
+            fig, ax = _figure(plt, "Decision latency (from the first audio frame)", "seconds", "calls")
+            ax.hist(list(data.latencies_s), bins=min(30, max(5, len(data.latencies_s) // 3)), color="tab:red")
+            out.append(
+                (
+                    "Decision latency",
+                    f"{len(data.latencies_s)} recorded calls: from the first audio frame to the decision.",
+                    _png(fig),
+                )
+            )
+
         dead = an.dead_air_s(facts)
         if dead:
             fig, ax = _figure(plt, "Dead air after the greeting", "seconds", "hand-overs")
@@ -208,14 +220,19 @@ def render_html(data: ReportInput) -> str:
         for heading, caption, png in plots(data):
             parts.append(f"<h2>{html.escape(heading)}</h2><p class='caption'>{html.escape(caption)}</p>")
             parts.append(f'<img class="plot" alt="{html.escape(heading)}" src="data:image/png;base64,{png}">')
-    parts.append("<h2>Decision latency</h2>")
-    dead_note = (
-        "" if an.dead_air_s(facts) else " and <code>dialer_dead_air_seconds</code> (dead air is not stored here)"
-    )
-    parts.append(
-        "<p class='caption'>Not stored with the attempts: its distribution is the worker's Prometheus "
-        f"histogram <code>dialer_decision_latency_seconds</code>{dead_note} (deploy/grafana/dialer.json).</p>"
-    )
+    missing = []
+    if not data.latencies_s:
+        missing.append(("decision latency", "dialer_decision_latency_seconds"))
+    if not an.dead_air_s(facts):
+        missing.append(("dead air", "dialer_dead_air_seconds"))
+    if missing:
+        what = " and ".join(m[0] for m in missing)
+        metrics = ", ".join(f"<code>{m[1]}</code>" for m in missing)
+        parts.append(
+            f"<p class='caption'>No {what} here: the database does not store it for these attempts and "
+            "no call recordings were found (<code>[recording]</code>, <code>--recordings</code>). The worker's "
+            f"Prometheus histograms have it: {metrics} (deploy/grafana/dialer.json).</p>"
+        )
     parts.append("<h2>What if: the recorded history under other rules</h2>")
     parts.append(
         "<p class='caption'>Each contact's recorded classes replayed under a rules file: contacts the rules "

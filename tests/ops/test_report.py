@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import shutil
@@ -223,7 +224,8 @@ def test_report_html_opens_in_headless_chromium(
 ) -> None:
     out = tmp_path / "report.html"
     other = stricter_rules(tmp_path, 1)
-    assert main(["--db", db_url, "report", "--campaign", "autumn", "-o", str(out), "--rules", str(other)]) == 0
+    args = ["--db", db_url, "report", "--campaign", "autumn", "-o", str(out), "--rules", str(other)]
+    assert main([*args, "--recordings", str(tmp_path / "none")]) == 0
     assert "23 attempts" in capsys.readouterr().out
     page = out.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page  # self-contained
@@ -302,5 +304,52 @@ def test_dead_air_plotted_where_stored(tmp_path: Path) -> None:
     ]
     page = render_html(ReportInput(CampaignFacts("x", "Europe/Moscow", facts), None, None, at, None, []))
     assert page.count('class="plot"') == 8
-    assert "5 hand-overs" in page and "dead air is not stored" not in page
+    assert "5 hand-overs" in page and "No dead air" not in page and "No decision latency here" in page
     assert an.dead_air_s(facts) == [0.12, 0.3, 0.45, 0.0, 0.8]
+
+
+def write_call(
+    root: Path,
+    day: str,
+    name: str,
+    campaign: str,
+    started: datetime,
+    first_frame_ms: int | None,
+    decided_ms: int | None,
+) -> None:
+    """A call recording in the layout of dialer.session.recording (only what the report reads)."""
+    from dialer.session.recording import CALL_FILE, EVENTS_FILE, LAYOUT_VERSION
+
+    d = root / day / name
+    d.mkdir(parents=True)
+    decision = {"call_class": "busy", "decided_at_ms": decided_ms} if decided_ms is not None else None
+    meta = {"version": LAYOUT_VERSION, "attempt_id": str(uuid.uuid4()), "complete": True, "campaign": campaign,
+            "started_at": started.isoformat(), "decision": decision}  # fmt: skip
+    (d / CALL_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    lines = [json.dumps({"t": 10, "k": "ami", "h": {}}, separators=(",", ":"))]
+    if first_frame_ms is not None:
+        lines += [
+            json.dumps({"t": first_frame_ms + 20 * i, "k": "frame", "i": i, "n": 160}, separators=(",", ":"))
+            for i in range(3)
+        ]
+    (d / EVENTS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_decision_latency_from_recordings(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dialer.report.recorded import decision_latencies_s
+
+    rec = tmp_path / "recordings"
+    write_call(rec, "2026-11-16", "a", "autumn", START, 500, 1700)
+    write_call(rec, "2026-11-16", "b", "autumn", START + timedelta(hours=1), 300, 800)
+    write_call(rec, "2026-11-16", "c", "autumn", START, None, 900)  # no audio
+    write_call(rec, "2026-11-16", "d", "other", START, 100, 200)  # another campaign
+    write_call(rec, "2026-11-17", "e", "autumn", START + timedelta(days=1), 0, None)  # undecided
+    (rec / "2026-11-17" / "broken").mkdir()
+    (rec / "2026-11-17" / "broken" / "call.json").write_text("{", encoding="utf-8")
+    assert sorted(decision_latencies_s(rec, "autumn")) == [0.5, 1.2]
+    assert decision_latencies_s(rec, "autumn", since=START + timedelta(minutes=30)) == [0.5]
+    out = tmp_path / "r.html"
+    assert main(["--db", db_url, "report", "--campaign", "autumn", "-o", str(out), "--recordings", str(rec)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count('class="plot"') == 8 and "2 recorded calls" in page
+    assert "No decision latency" not in page and "No dead air here" in page

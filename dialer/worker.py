@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from dialer.domain.schedule import CallingWindows, dropped_callback_times
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
 from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
+from dialer.metrics import Metrics
 from dialer.session.inputs import (
     Answered,
     Command,
@@ -125,6 +127,7 @@ class Worker:
         notify_events: Callable[[], None] = lambda: None,
         on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None,
         wall_clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.repo = repo
@@ -139,6 +142,7 @@ class Worker:
         self.notify_events = notify_events
         self.on_call_finished = on_call_finished
         self.stats = WorkerStats()
+        self.metrics = metrics if metrics is not None else Metrics()  # METRICS: unserved when not given
         self._tasks = OwnedTasks(log)
         self._wake = asyncio.Event()
         self._accepting = True
@@ -226,7 +230,9 @@ class Worker:
             if want <= 0:
                 continue
             now = self.clock.now()
+            claim_started = time.perf_counter()  # METRICS
             claimed = await self.leases.claim_due(camp.name, now, want, cap)  # LEASES: claims are leases
+            self.metrics.claimed(time.perf_counter() - claim_started)  # METRICS
             for i, c in enumerate(claimed):
                 try:
                     await self._start_call(c, camp)
@@ -274,9 +280,11 @@ class Worker:
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
+            self.metrics.originated(None, ok=False)  # METRICS
             call.feed(OriginateRejected(str(exc)))
             return
         self.stats.originated += 1
+        self.metrics.originated(client.name, ok=True)  # METRICS
         call.server = client.name
         call.uniqueid = str(attempt_id)
         try:
@@ -406,6 +414,7 @@ class Worker:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
         self.stats.finished += 1
+        self.metrics.attempt_finished(evidence, outcome, call.session)  # METRICS
         call_log(
             log,
             "finished",

@@ -201,6 +201,7 @@ class _Call:
     originate_reason: int | None = None
     originate_response: str | None = None
     operator_answered: bool = False
+    queued: bool = False  # joined the operators' queue: its AgentConnect names who answered
     ended_at: float | None = None
     forced: bool = False
 
@@ -406,7 +407,9 @@ class Correlator:
                     out += self._answer(call, at)
         elif chan.role is ChannelRole.LOCAL1 and dest_uid:
             self._adopt(call, dest_uid, ChannelRole.OPERATOR, ev.get("destchannel", ""))
-            if name == "dialend" and status == DialStatus.ANSWER:
+            if name == "dialend" and status == DialStatus.ANSWER and not call.queued:
+                # A queue says who answered in its AgentConnect (MemberName), right after this
+                # DialEnd (tests/asterisk/transcripts/handover); a plain Dial says it only here.
                 out += self._operator(call, ev.get("destchannel", ""))
         return out
 
@@ -420,6 +423,7 @@ class Correlator:
         """The operator context's Queue (deploy/asterisk): the caller is ;1 after the Redirect."""
         queue = ev.get("queue", "")
         if name == "queuecallerjoin":
+            call.queued = True
             return [QueueJoined(queue, _int(ev.get("position")))]
         if name == "agentconnect":
             return self._operator(call, ev.get("membername") or ev.get("interface") or ev.get("destchannel", ""))

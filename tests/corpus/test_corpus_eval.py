@@ -21,7 +21,9 @@ from dialer.corpus.evaluate import (
     CallOutcome,
     ClassLimit,
     LatencyLimit,
+    NaturalLimits,
     Thresholds,
+    announcement_score,
     build_report,
     check,
     class_scores,
@@ -134,7 +136,10 @@ def test_report_scope_and_latency() -> None:
     assert sum(no_model.scored.values()) == 11  # the two announcement calls are judged apart
     assert "ann_blocked" not in no_model.scores
     with_model = build_report(HAND, model=True)
-    assert sum(with_model.scored.values()) == 13
+    # with a model too, the tone/pattern classes are judged on the calls decidable without words;
+    # the classes that need words on every call
+    assert sum(with_model.scored.values()) == 11 and sum(with_model.full.values()) == 13
+    assert "ann_blocked" in with_model.full_scores and "ann_blocked" not in with_model.scores
     lat = no_model.latency["busy"]
     assert (lat.n, lat.p50_start_ms, lat.p95_start_ms) == (4, 1300.0, 2000.0)
     assert (lat.p50_disc_ms, lat.p95_disc_ms) == (800.0, 1500.0)
@@ -184,7 +189,9 @@ def test_shipped_thresholds_load() -> None:
     assert th.person_hung_up_max == 0 and th.no_model_announcement_not_working_max == 0
     assert th.person_handed_over_min_rate == 1.0
     assert th.dead_air_p95_ms == 500 and th.dead_air_max_ms == 2000
-    assert th.classes["busy"].recall is not None and th.latency["person"].p95_from_disc_ms == 500
+    assert th.classes["busy"].recall is not None and th.latency["busy"].p95_from_disc_ms == 1100
+    assert th.natural is not None and th.natural.robotic_not_working_max == 0
+    assert th.natural.announcements.precision is not None and th.natural.announcements.precision >= 0.97
 
 
 def test_threshold_file_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -417,3 +424,29 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert rc == 1 and "not a directory" in text
     rc, text = run_cli(["eval", str(tmp_path), "--model", str(tmp_path / "no-model")])
     assert rc == 1 and "no-model: no Whisper or Vosk model there" in text
+
+
+def test_natural_voice_announcements_are_pooled_and_robotic_ones_judged_for_safety() -> None:
+    def call(i: int, expected: CallClass, decided: CallClass, voice: str, at: int = 3000) -> CallOutcome:
+        return CallOutcome(f"n{i}", expected, decided, Action.HANGUP, at, 2000, False, voice=voice)
+
+    outcomes = [
+        call(1, CallClass.ANN_SWITCHED_OFF, CallClass.ANN_SWITCHED_OFF, "festival", 2500),
+        call(2, CallClass.ANN_DOES_NOT_EXIST, CallClass.ANN_DOES_NOT_EXIST, "festival", 4000),
+        call(3, CallClass.ANN_BLOCKED, CallClass.NO_ANSWER, "festival"),  # not read: retry path
+        call(4, CallClass.PERSON, CallClass.ANN_SUSPENDED, "festival"),  # a wrong announcement
+        call(5, CallClass.ANN_ABROAD, CallClass.ANN_DOES_NOT_EXIST, "espeak"),  # robotic, not working
+        call(6, CallClass.ANN_ABROAD, CallClass.NO_ANSWER, "espeak"),
+    ]
+    a = announcement_score(outcomes)
+    assert (a.calls, a.decided, a.correct) == (3, 3, 2)
+    assert a.recall == pytest.approx(2 / 3) and a.precision == pytest.approx(2 / 3)
+    assert a.p95_from_disc_ms == 2000.0  # 500 and 2000 ms after the discriminating word
+    assert (a.robotic_calls, a.robotic_not_working) == (2, 1)
+    th = Thresholds(natural=NaturalLimits(ClassLimit(precision=0.97, recall=0.6), 1000, 0))
+    failures = check(build_report(outcomes, model=True), th)
+    assert "with model: natural-voice announcements precision 0.667 < 0.970" in failures
+    assert not any("recall" in f and "natural" in f for f in failures)  # 0.667 ≥ 0.6
+    assert any("decided p95 2000 ms after the discriminating word > 1000 ms" in f for f in failures)
+    assert any("1 robotic-voice calls decided as a «Некорректный контакт» class" in f for f in failures)
+    assert not any("natural" in f or "robotic" in f for f in check(build_report(outcomes, model=False), th))

@@ -12,11 +12,12 @@ import enum
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dialer.errors import ConfigError
+from dialer.pacing.pacer import PacingMode, PacingSettings
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -185,6 +186,9 @@ class Settings:
     announcements_path: Path | None = None
     leases: LeaseSettings = field(default_factory=lambda: LeaseSettings())
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    # [pacing] for every campaign and [[pacing_campaign]] overrides by name (dialer.pacing)
+    pacing: PacingSettings = field(default_factory=PacingSettings)
+    pacing_campaigns: dict[str, PacingSettings] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
@@ -200,6 +204,14 @@ class Settings:
 
 _STR, _INT, _FLOAT, _BOOL = "a string", "an integer", "a number", "true or false"
 
+_PACING = {
+    "mode": _STR,
+    "queue": _STR,
+    "max_abandon_rate": _FLOAT,
+    "max_wait_s": _FLOAT,
+    "window_s": _FLOAT,
+    "min_samples": _INT,
+}
 _SCHEMA: dict[str, dict[str, str]] = {
     "database": {"url": _STR},
     "campaign": {
@@ -261,8 +273,10 @@ _SCHEMA: dict[str, dict[str, str]] = {
     },
     "leases": {"lease_s": _FLOAT, "heartbeat_s": _FLOAT, "give_up_s": _FLOAT},
     "recording": {"enabled": _BOOL, "dir": _STR, "until": _STR, "keep_days": _INT, "max_mb": _INT},
+    "pacing": _PACING,
+    "pacing_campaign": {"campaign": _STR, **_PACING},
 }
-_ARRAYS = frozenset({"ami"})  # [[ami]]: an array of tables
+_ARRAYS = frozenset({"ami", "pacing_campaign"})  # [[ami]]: an array of tables
 # Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
 _MIN: dict[str, float] = {
     "campaign.concurrency": 1,
@@ -283,8 +297,19 @@ _MIN: dict[str, float] = {
     "leases.lease_s": 0.1,
     "leases.heartbeat_s": 0.05,
     "leases.give_up_s": 1,
+    **{
+        f"{section}.{key}": low
+        for section in ("pacing", "pacing_campaign")
+        for key, low in (("max_abandon_rate", 0.0), ("max_wait_s", 0.0), ("window_s", 1), ("min_samples", 1))
+    },
 }
-_MAX: dict[str, float] = {"ami.port": 65535, "audiosocket.port": 65535, "mqtt.port": 65535}
+_MAX: dict[str, float] = {
+    "ami.port": 65535,
+    "audiosocket.port": 65535,
+    "mqtt.port": 65535,
+    "pacing.max_abandon_rate": 1.0,
+    "pacing_campaign.max_abandon_rate": 1.0,
+}
 
 _TABLE_LINE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
 _KEY_LINE = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=")
@@ -558,6 +583,16 @@ def load_settings(path: Path | None = None) -> Settings:
             source=source,
             line=_key_lines(text).get(("leases", "heartbeat_s")),
         )
+    pacing = _pacing(data.get("pacing", {}), PacingSettings(), ("pacing",), source, text)
+    pacing_campaigns: dict[str, PacingSettings] = {}
+    for i, table in enumerate(data.get("pacing_campaign", []), start=1):
+        name = str(table.get("campaign", ""))
+        if not name or name in pacing_campaigns:
+            problem = "names no campaign" if not name else f"campaign {name!r} is given twice"
+            raise ConfigError(
+                f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
+            )
+        pacing_campaigns[name] = _pacing(table, pacing, ("pacing_campaign", str(i)), source, text)
     p = data.get("paths", {})
     return Settings(
         database_url=str(db_url),
@@ -576,4 +611,24 @@ def load_settings(path: Path | None = None) -> Settings:
         announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
         leases=leases,
         recording=recording,
+        pacing=pacing,
+        pacing_campaigns=pacing_campaigns,
+    )
+
+
+def _pacing(
+    table: dict[str, Any], base: PacingSettings, where: tuple[str, ...], source: str, text: str
+) -> PacingSettings:
+    """``[pacing]`` over the defaults, or one ``[[pacing_campaign]]`` over ``[pacing]``."""
+    mode = base.mode
+    if "mode" in table:
+        mode = PacingMode(_choice(table, "mode", tuple(PacingMode), base.mode.value, (where[0], "mode"), source, text))
+    return replace(
+        base,
+        mode=mode,
+        queue=str(table.get("queue", base.queue)),
+        max_abandon_rate=float(table.get("max_abandon_rate", base.max_abandon_rate)),
+        max_wait_s=float(table.get("max_wait_s", base.max_wait_s)),
+        window_s=float(table.get("window_s", base.window_s)),
+        min_samples=int(table.get("min_samples", base.min_samples)),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,8 +39,10 @@ from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
+from dialer.handover import handover_variables
 from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
+from dialer.pacing.live import LivePacing, PacingConfig
 from dialer.session.inputs import (
     Answered,
     Command,
@@ -88,6 +91,7 @@ class WorkerConfig:
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
     leases: LeaseSettings = field(default_factory=LeaseSettings)  # claim leases (dialer.leases)
+    pacing: PacingConfig = field(default_factory=PacingConfig)  # PACING: modes per campaign (dialer.pacing)
 
 
 @dataclass
@@ -158,6 +162,15 @@ class Worker:
             on_change=self._leases_changed,
         )
         registry.subscribe_unrouted(self.leases.on_ami_event)  # LEASES: calls adopted from a dead worker
+        # PACING: operators' queue events (no call's ids) feed the tracker; changes wake the dispatcher.
+        self.pacing = LivePacing(
+            config.pacing,
+            registry=registry,
+            pool=pool,
+            now_s=lambda: time.monotonic() / config.time_scale,
+            wake=self.wake,
+        )
+        registry.subscribe_unrouted(self.pacing.on_ami_event)  # PACING
 
     def _leases_changed(self) -> None:
         st = self.leases.stats
@@ -223,6 +236,7 @@ class Worker:
                 break
             cap = self.config.concurrency_override or camp.concurrency
             want = min(free, cap - self.live_calls_of(camp.name))
+            want = self.pacing.allowed(camp.name, want)  # PACING: free operators, abandonment cap
             if want <= 0:
                 continue
             now = self.clock.now()
@@ -270,7 +284,7 @@ class Worker:
                 number,
                 self.config.dial,
                 audiosocket_addr=self.config.audiosocket_addr,
-                variables={"DIALER_ATTEMPT": str(claimed.attempt_no)},
+                variables=handover_variables(claimed, camp.name),  # PACING: the operators' context
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
@@ -397,6 +411,7 @@ class Worker:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
         self.stats.finished += 1
+        self.pacing.call_finished(ctx.campaign.name, evidence, call.session.decided_at_ms)  # PACING
         call_log(
             log,
             "finished",
@@ -430,6 +445,7 @@ class Worker:
             up = await self.registry.server_ups.get()
             self._wake.set()  # a server (back) up: capacity may have come back too
             self.leases.poke()  # LEASES: its calls can be checked now
+            await self.pacing.refresh(up.server)  # PACING: queue members (events while away are lost)
             try:
                 live = await self.pool.reconcile(up.server)
             except AmiError as exc:
@@ -512,4 +528,5 @@ class Worker:
             "accepting": self._accepting,
             **asdict(self.stats),
             "leases": self.leases.health(),
+            "pacing": self.pacing.health(),  # PACING
         }

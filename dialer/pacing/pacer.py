@@ -1,0 +1,204 @@
+"""How many calls a campaign may start now: pure maths, time passed in, no I/O.
+
+Three modes (issue 12):
+
+- ``fixed``: the campaign's concurrency, whatever the operators do (the dialer before pacing).
+- ``progressive``: one call in flight per free operator. Every call ringing, being analysed or
+  waiting in the queue holds one free operator, so a person who answers always finds one: no
+  person waits for an operator to finish a call (0 % abandonment by construction).
+- ``predictive``: calls in flight are weighed by the measured chance that each becomes a person
+  (``person_per_dial`` while ringing, ``person_per_answer`` once answered), and busy operators
+  count as soon free in the proportion ``connect / handle`` (a new call takes ``connect_s`` to
+  reach a person; an operator's call lasts ``handle_s``). The supply of soon-free operators is
+  scaled by a back-off factor that falls from 1 to 0 as the measured abandonment rate nears the
+  cap; at 0 (or before enough calls are measured) predictive behaves as progressive.
+
+Abandonment (the regulators' measure): persons lost before an operator answered, or who waited
+longer than ``max_wait_s`` for one, over persons handed over, in a rolling window per campaign.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = [
+    "Backoff",
+    "InFlight",
+    "OperatorSupply",
+    "PacingMode",
+    "PacingSettings",
+    "PacingStats",
+    "Rates",
+    "allowed_calls",
+    "backoff_factor",
+]
+
+
+class PacingMode(enum.StrEnum):
+    FIXED = "fixed"
+    PROGRESSIVE = "progressive"
+    PREDICTIVE = "predictive"
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSettings:
+    """``[pacing]`` (and a campaign's ``[[pacing_campaign]]`` override)."""
+
+    mode: PacingMode = PacingMode.FIXED
+    queue: str = "operators"  # the app_queue queue of the operator context (deploy contract)
+    max_abandon_rate: float = 0.03  # the cap: abandoned / persons over the window
+    max_wait_s: float = 2.0  # a person waiting longer than this for an operator counts as abandoned
+    window_s: float = 3600.0  # the rolling window of the measured rates
+    min_samples: int = 20  # finished dials before predictive trusts its measured rates
+    backoff_start: float = 0.5  # back-off begins at this fraction of the cap …
+    backoff_full: float = 0.9  # … and is complete (progressive) at this fraction
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSupply:
+    """The operators of the campaign's queue, from the AMI queue events."""
+
+    free: int  # logged in, not paused, not in a call or ringing
+    busy: int  # logged in, not paused, in a call or ringing
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """This worker's calls towards the queue, by what they may still become."""
+
+    dialling: int = 0  # originated, not answered
+    analysing: int = 0  # answered, not decided yet
+    waiting: int = 0  # a person handed over, no operator answered yet
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """What the rolling window measured (see :class:`PacingStats`)."""
+
+    dials: int = 0
+    answers: int = 0
+    persons: int = 0
+    abandoned: int = 0
+    connect_s: float | None = None  # mean originate → hand-over of persons
+    handle_s: float | None = None  # mean time an operator is busy with one call (ring + talk)
+
+    @property
+    def person_per_dial(self) -> float:
+        return self.persons / self.dials if self.dials else 0.0
+
+    @property
+    def person_per_answer(self) -> float:
+        return self.persons / self.answers if self.answers else 0.0
+
+    @property
+    def abandon_rate(self) -> float:
+        return self.abandoned / self.persons if self.persons else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    factor: float  # 1: full predictive; 0: progressive
+    why: str
+
+
+def backoff_factor(settings: PacingSettings, rates: Rates) -> Backoff:
+    """How much of the busy operators' expected release predictive may count on."""
+    cap = settings.max_abandon_rate
+    rate = rates.abandon_rate
+    start, full = settings.backoff_start * cap, settings.backoff_full * cap
+    if rate <= start:
+        return Backoff(1.0, f"abandonment {rate:.1%} ≤ {start:.1%}")
+    if rate >= full:
+        return Backoff(0.0, f"abandonment {rate:.1%} ≥ {full:.1%}: progressive")
+    return Backoff((full - rate) / (full - start), f"abandonment {rate:.1%} nears the cap {cap:.1%}")
+
+
+def _progressive(ops: OperatorSupply, flight: InFlight) -> int:
+    return ops.free - flight.dialling - flight.analysing - flight.waiting
+
+
+def allowed_calls(
+    settings: PacingSettings, capacity: int, ops: OperatorSupply | None, flight: InFlight, rates: Rates
+) -> int:
+    """Calls the campaign may originate now, at most ``capacity`` (free server slots and the
+    campaign's concurrency). ``ops`` None: no operator state known yet — a paced campaign waits
+    for it rather than dial blind."""
+    capacity = max(0, capacity)
+    if settings.mode is PacingMode.FIXED:
+        return capacity
+    if ops is None:
+        return 0
+    progressive = _progressive(ops, flight)
+    if settings.mode is PacingMode.PROGRESSIVE:
+        return max(0, min(capacity, progressive))
+    if rates.dials < settings.min_samples or rates.persons == 0 or rates.answers == 0:
+        return max(0, min(capacity, progressive))
+    backoff = backoff_factor(settings, rates).factor
+    if backoff <= 0.0:
+        return max(0, min(capacity, progressive))
+    p_dial = max(rates.person_per_dial, 0.01)
+    p_answer = min(1.0, rates.person_per_answer)
+    soon_free = 0.0
+    if rates.connect_s is not None and rates.handle_s is not None and rates.handle_s > 0:
+        soon_free = ops.busy * min(1.0, rates.connect_s / rates.handle_s)
+    supply = ops.free - flight.waiting + backoff * soon_free
+    expected = flight.dialling * p_dial + flight.analysing * p_answer
+    predictive = math.floor((supply - expected) / p_dial + 1e-9)
+    return max(0, min(capacity, max(progressive, predictive)))
+
+
+# ---- the rolling window ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Dial:
+    at_s: float
+    answered: bool
+    person: bool
+    abandoned: bool
+    connect_s: float | None
+
+
+class PacingStats:
+    """One campaign's finished calls over the last ``window_s`` (time passed in)."""
+
+    def __init__(self, settings: PacingSettings) -> None:
+        self.settings = settings
+        self._dials: deque[_Dial] = deque()
+
+    def dial_finished(
+        self,
+        at_s: float,
+        *,
+        answered: bool,
+        handed_over: bool,
+        lost: bool = False,
+        queue_wait_s: float | None = None,
+        connect_s: float | None = None,
+    ) -> None:
+        """A call ended. ``handed_over``: a person went to the operators; ``lost``: they went
+        before an operator answered; ``queue_wait_s``: how long they waited for one."""
+        too_long = queue_wait_s is not None and queue_wait_s > self.settings.max_wait_s
+        abandoned = handed_over and (lost or too_long)
+        self._dials.append(_Dial(at_s, answered or handed_over, handed_over, abandoned, connect_s))
+        self._prune(at_s)
+
+    def rates(self, now_s: float, handle_s: float | None = None) -> Rates:
+        self._prune(now_s)
+        connects = [d.connect_s for d in self._dials if d.person and d.connect_s is not None]
+        return Rates(
+            dials=len(self._dials),
+            answers=sum(1 for d in self._dials if d.answered),
+            persons=sum(1 for d in self._dials if d.person),
+            abandoned=sum(1 for d in self._dials if d.abandoned),
+            connect_s=sum(connects) / len(connects) if connects else None,
+            handle_s=handle_s,
+        )
+
+    def _prune(self, now_s: float) -> None:
+        horizon = now_s - self.settings.window_s
+        while self._dials and self._dials[0].at_s < horizon:
+            self._dials.popleft()

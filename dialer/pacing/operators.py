@@ -82,6 +82,7 @@ class OperatorTracker:
         self._summary: dict[tuple[str, str], OperatorSupply] = {}
         self._listing: dict[str, set[tuple[str, str, str]]] = {}  # server → members seen in a listing
         self._handle_s: deque[float] = deque(maxlen=_HANDLE_SAMPLES)
+        self._known: set[tuple[str, str]] = set()  # (server, queue) whose members we have heard of
         self.events = 0
 
     # -- feeding -----------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class OperatorTracker:
             return self._listing_done(server, at_s)
         if queue not in self.queues:
             return False
+        self._known.add((server, queue))
         if name in _MEMBER_EVENTS:
             self.events += 1
             return self._member(server, queue, ev, at_s, listed=name == "queuemember")
@@ -146,6 +148,7 @@ class OperatorTracker:
         seen = self._listing.pop(server, None)
         if seen is None:
             return False
+        self._known.update((server, q) for q in self.queues)
         gone = [k for k in self._members if k[0] == server and k not in seen]
         for k in gone:
             del self._members[k]
@@ -156,10 +159,10 @@ class OperatorTracker:
     def supply(self, queue: str) -> OperatorSupply | None:
         """Free and busy operators of ``queue`` over every server; None when nothing is known."""
         members = [m for m in self._members.values() if m.queue == queue and m.logged_in]
+        if not any(q == queue for _srv, q in self._known):
+            return None
         servers_with_members = {k[0] for k, m in self._members.items() if m.queue == queue}
         summaries = [s for (srv, q), s in self._summary.items() if q == queue and srv not in servers_with_members]
-        if not members and not summaries and not servers_with_members:
-            return None
         free = sum(1 for m in members if m.free) + sum(s.free for s in summaries)
         busy = sum(1 for m in members if m.busy) + sum(s.busy for s in summaries)
         return OperatorSupply(free=free, busy=busy)
@@ -178,3 +181,4 @@ class OperatorTracker:
             del self._members[k]
         for s in [s for s in self._summary if s[0] == server]:
             del self._summary[s]
+        self._known = {k for k in self._known if k[0] != server}

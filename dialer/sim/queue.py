@@ -257,7 +257,6 @@ class SimQueue:
     def join(self, call: SimCall) -> QueueEntry:
         entry = QueueEntry(self, call, len(self.waiting) + 1)
         self.waiting.append(entry)
-        self._note_unserved()
         self.queue_state(call)
         entry.queue_event(
             "QueueCallerJoin",

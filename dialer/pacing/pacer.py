@@ -6,12 +6,14 @@ Three modes (issue 12):
 - ``progressive``: one call in flight per free operator. Every call ringing, being analysed or
   waiting in the queue holds one free operator, so a person who answers always finds one: no
   person waits for an operator to finish a call (0 % abandonment by construction).
-- ``predictive``: calls in flight are weighed by the measured chance that each becomes a person
-  (``person_per_dial`` while ringing, ``person_per_answer`` once answered), and busy operators
-  count as soon free in the proportion ``connect / handle`` (a new call takes ``connect_s`` to
-  reach a person; an operator's call lasts ``handle_s``). The supply of soon-free operators is
-  scaled by a back-off factor that falls from 1 to 0 as the measured abandonment rate nears the
-  cap; at 0 (or before enough calls are measured) predictive behaves as progressive.
+- ``predictive``: the persons the calls in flight will bring are counted as a Poisson number whose
+  mean weighs each call by the measured chance that it becomes a person (``person_per_dial``
+  while ringing, ``person_per_answer`` once answered); the operators they will find are the free
+  ones plus the busy ones in the proportion ``connect / handle`` (a new call takes ``connect_s``
+  to reach a person; an operator's call lasts ``handle_s``). Predictive starts the most calls
+  whose expected overflow (persons beyond the operators) stays under ``target × persons``, the
+  target being the cap scaled by a back-off factor that falls from 1 to 0 as the measured
+  abandonment rate nears the cap; at 0 (or before enough calls are measured) it is progressive.
 
 Abandonment (the regulators' measure): persons lost before an operator answered, or who waited
 longer than ``max_wait_s`` for one, over persons handed over, in a rolling window per campaign.
@@ -19,6 +21,7 @@ longer than ``max_wait_s`` for one, over persons handed over, in a rolling windo
 
 from __future__ import annotations
 
+import bisect
 import enum
 import math
 from collections import deque
@@ -34,6 +37,7 @@ __all__ = [
     "Rates",
     "allowed_calls",
     "backoff_factor",
+    "expected_overflow",
 ]
 
 
@@ -72,6 +76,7 @@ class InFlight:
     dialling: int = 0  # originated, not answered
     analysing: int = 0  # answered, not decided yet
     waiting: int = 0  # a person handed over, no operator answered yet
+    dialling_ages_s: tuple[float, ...] = ()  # how long each dialling call has rung (when known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,19 @@ class Rates:
     abandoned: int = 0
     connect_s: float | None = None  # mean originate → hand-over of persons
     handle_s: float | None = None  # mean time an operator is busy with one call (ring + talk)
+    person_ring_s: tuple[float, ...] = ()  # sorted: originate → answer of each person
+    dial_ring_s: tuple[float, ...] = ()  # sorted: originate → answer or failure of each dial
+
+    def person_chance(self, age_s: float) -> float:
+        """The chance that a call still ringing after ``age_s`` becomes a person: persons answer
+        early, so a call that has rung long is most likely a no-answer."""
+        if not self.dial_ring_s:
+            return self.person_per_dial
+        dials_after = len(self.dial_ring_s) - bisect.bisect_right(self.dial_ring_s, age_s)
+        if dials_after == 0:
+            return 0.0
+        persons_after = len(self.person_ring_s) - bisect.bisect_right(self.person_ring_s, age_s)
+        return persons_after / dials_after
 
     @property
     def person_per_dial(self) -> float:
@@ -105,15 +123,18 @@ class Backoff:
 
 
 def backoff_factor(settings: PacingSettings, rates: Rates) -> Backoff:
-    """How much of the busy operators' expected release predictive may count on."""
+    """The share of the cap predictive may risk per decision: proportional to the room left under
+    the cap — 1 at ``backoff_start`` of it, 0 at ``backoff_full`` of it, more than 1 below the start
+    (the measured rate is the feedback that keeps the long-run rate under the cap)."""
     cap = settings.max_abandon_rate
     rate = rates.abandon_rate
     start, full = settings.backoff_start * cap, settings.backoff_full * cap
-    if rate <= start:
-        return Backoff(1.0, f"abandonment {rate:.1%} ≤ {start:.1%}")
     if rate >= full:
         return Backoff(0.0, f"abandonment {rate:.1%} ≥ {full:.1%}: progressive")
-    return Backoff((full - rate) / (full - start), f"abandonment {rate:.1%} nears the cap {cap:.1%}")
+    factor = (full - rate) / (full - start)
+    if rate <= start:
+        return Backoff(factor, f"abandonment {rate:.1%} ≤ {start:.1%}")
+    return Backoff(factor, f"abandonment {rate:.1%} nears the cap {cap:.1%}")
 
 
 def _progressive(ops: OperatorSupply, flight: InFlight) -> int:
@@ -139,15 +160,45 @@ def allowed_calls(
     backoff = backoff_factor(settings, rates).factor
     if backoff <= 0.0:
         return max(0, min(capacity, progressive))
+    target = settings.max_abandon_rate * backoff
     p_dial = max(rates.person_per_dial, 0.01)
     p_answer = min(1.0, rates.person_per_answer)
     soon_free = 0.0
     if rates.connect_s is not None and rates.handle_s is not None and rates.handle_s > 0:
         soon_free = ops.busy * min(1.0, rates.connect_s / rates.handle_s)
-    supply = ops.free - flight.waiting + backoff * soon_free
-    expected = flight.dialling * p_dial + flight.analysing * p_answer
-    predictive = math.floor((supply - expected) / p_dial + 1e-9)
+    operators = ops.free - flight.waiting + soon_free
+    if flight.dialling_ages_s and len(flight.dialling_ages_s) == flight.dialling:
+        ringing = sum(rates.person_chance(age) for age in flight.dialling_ages_s)
+    else:
+        ringing = flight.dialling * p_dial
+    expected = ringing + flight.analysing * p_answer
+    predictive = 0
+    for n in range(1, capacity + 1):
+        mean = expected + n * p_dial
+        if _overflow(mean, operators) > target * mean:
+            break
+        predictive = n
     return max(0, min(capacity, max(progressive, predictive)))
+
+
+def _overflow(mean: float, operators: float) -> float:
+    """:func:`expected_overflow` between whole numbers of operators (soon-free ones are a share)."""
+    low = math.floor(operators)
+    frac = operators - low
+    below = expected_overflow(mean, low)
+    return below if frac < 1e-9 else below + frac * (expected_overflow(mean, low + 1) - below)
+
+
+def expected_overflow(mean: float, operators: int) -> float:
+    """E[max(0, X − operators)] for X ~ Poisson(mean): persons expected to find no operator."""
+    if operators <= 0:
+        return mean - operators if operators < 0 else mean
+    p = math.exp(-mean)  # P(X = 0)
+    short = 0.0  # Σ_{k<operators} (operators − k)·P(X = k)
+    for k in range(operators):
+        short += (operators - k) * p
+        p *= mean / (k + 1)
+    return max(0.0, mean - operators + short)
 
 
 # ---- the rolling window ---------------------------------------------------------------------------
@@ -160,6 +211,7 @@ class _Dial:
     person: bool
     abandoned: bool
     connect_s: float | None
+    ring_s: float | None
 
 
 class PacingStats:
@@ -178,12 +230,14 @@ class PacingStats:
         lost: bool = False,
         queue_wait_s: float | None = None,
         connect_s: float | None = None,
+        ring_s: float | None = None,
     ) -> None:
         """A call ended. ``handed_over``: a person went to the operators; ``lost``: they went
-        before an operator answered; ``queue_wait_s``: how long they waited for one."""
+        before an operator answered; ``queue_wait_s``: how long they waited for one;
+        ``ring_s``: from the originate to the answer, or to the end of an unanswered call."""
         too_long = queue_wait_s is not None and queue_wait_s > self.settings.max_wait_s
         abandoned = handed_over and (lost or too_long)
-        self._dials.append(_Dial(at_s, answered or handed_over, handed_over, abandoned, connect_s))
+        self._dials.append(_Dial(at_s, answered or handed_over, handed_over, abandoned, connect_s, ring_s))
         self._prune(at_s)
 
     def rates(self, now_s: float, handle_s: float | None = None) -> Rates:
@@ -196,6 +250,8 @@ class PacingStats:
             abandoned=sum(1 for d in self._dials if d.abandoned),
             connect_s=sum(connects) / len(connects) if connects else None,
             handle_s=handle_s,
+            person_ring_s=tuple(sorted(d.ring_s for d in self._dials if d.person and d.ring_s is not None)),
+            dial_ring_s=tuple(sorted(d.ring_s for d in self._dials if d.ring_s is not None)),
         )
 
     def _prune(self, now_s: float) -> None:

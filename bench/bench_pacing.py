@@ -142,8 +142,9 @@ class Run:
         else:
             ages = tuple(self.now - t0 for t0 in self.ringing.values())
             flight = InFlight(self.dialling, self.analysing, len(self.waiting), ages)
-            rates = self.stats.rates(self.now, self.tracker.handle_s)
-            n = allowed_calls(self.settings, MAX_LINES - in_flight, self.tracker.supply(QUEUE), flight, rates)
+            rates = self.stats.rates(self.now, self.tracker.handle_s, self.tracker.handle_samples_s)
+            ops = self.tracker.supply(QUEUE, self.now)
+            n = allowed_calls(self.settings, MAX_LINES - in_flight, ops, flight, rates)
         for _ in range(max(0, n)):
             fate = next(self.fates)
             self.result.dials += 1
@@ -208,7 +209,12 @@ class Run:
             if wait_s > self.settings.max_wait_s:
                 self.result.abandoned += 1
             self.stats.dial_finished(
-                self.now, answered=True, handed_over=True, queue_wait_s=wait_s, connect_s=joined - t0, ring_s=fate.ring_s
+                self.now,
+                answered=True,
+                handed_over=True,
+                queue_wait_s=wait_s,
+                connect_s=joined - t0,
+                ring_s=fate.ring_s,
             )
             op.talk_s += fate.talk_s
             self.at(self.now + 0.5 + fate.talk_s + 5.0, lambda o=op: self.operator_free(o))  # + 5 s wrap-up

@@ -133,13 +133,13 @@ class LivePacing:
         settings = self.config.for_campaign(campaign)
         if settings.mode is PacingMode.FIXED:
             return capacity
-        ops = self.tracker.supply(settings.queue)
+        ops = self.tracker.supply(settings.queue, self.now_s())
         flight = in_flight(self.registry, settings.queue, self.config)
         rates = self.rates(campaign)
         return allowed_calls(settings, capacity, ops, flight, rates)
 
     def rates(self, campaign: str) -> Rates:
-        return self.stats(campaign).rates(self.now_s(), self.tracker.handle_s)
+        return self.stats(campaign).rates(self.now_s(), self.tracker.handle_s, self.tracker.handle_samples_s)
 
     def health(self, campaigns: Iterable[str] = ()) -> dict[str, object]:
         out: dict[str, object] = {}

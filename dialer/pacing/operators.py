@@ -156,8 +156,9 @@ class OperatorTracker:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def supply(self, queue: str) -> OperatorSupply | None:
-        """Free and busy operators of ``queue`` over every server; None when nothing is known."""
+    def supply(self, queue: str, now_s: float | None = None) -> OperatorSupply | None:
+        """Free and busy operators of ``queue`` over every server; None when nothing is known.
+        With ``now_s``, how long each busy member has been busy (not for QueueSummary counts)."""
         members = [m for m in self._members.values() if m.queue == queue and m.logged_in]
         if not any(q == queue for _srv, q in self._known):
             return None
@@ -165,10 +166,17 @@ class OperatorTracker:
         summaries = [s for (srv, q), s in self._summary.items() if q == queue and srv not in servers_with_members]
         free = sum(1 for m in members if m.free) + sum(s.free for s in summaries)
         busy = sum(1 for m in members if m.busy) + sum(s.busy for s in summaries)
-        return OperatorSupply(free=free, busy=busy)
+        busy_for: tuple[float, ...] = ()
+        if now_s is not None and not summaries:
+            busy_for = tuple(now_s - m.busy_since_s for m in members if m.busy and m.busy_since_s is not None)
+        return OperatorSupply(free=free, busy=busy, busy_for_s=busy_for if len(busy_for) == busy else ())
 
     def members(self, queue: str) -> list[MemberState]:
         return [m for m in self._members.values() if m.queue == queue]
+
+    @property
+    def handle_samples_s(self) -> tuple[float, ...]:
+        return tuple(self._handle_s)
 
     @property
     def handle_s(self) -> float | None:

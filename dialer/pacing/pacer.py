@@ -67,6 +67,7 @@ class OperatorSupply:
 
     free: int  # logged in, not paused, not in a call or ringing
     busy: int  # logged in, not paused, in a call or ringing
+    busy_for_s: tuple[float, ...] = ()  # how long each busy operator has been busy (when known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,20 @@ class Rates:
     connect_s: float | None = None  # mean originate → hand-over of persons
     handle_s: float | None = None  # mean time an operator is busy with one call (ring + talk)
     person_ring_s: tuple[float, ...] = ()  # sorted: originate → answer of each person
+    handle_samples_s: tuple[float, ...] = ()  # sorted: operators' busy periods (the tracker's)
     dial_ring_s: tuple[float, ...] = ()  # sorted: originate → answer or failure of each dial
+
+    def free_chance(self, busy_for_s: float, within_s: float) -> float:
+        """The chance that an operator busy for ``busy_for_s`` is free within ``within_s``: from
+        the measured busy periods longer than ``busy_for_s``, those over by then."""
+        s = self.handle_samples_s
+        if not s:
+            return min(1.0, within_s / self.handle_s) if self.handle_s else 0.0
+        longer = len(s) - bisect.bisect_right(s, busy_for_s)
+        if longer == 0:
+            return 1.0  # longer than any measured: about to end
+        done = bisect.bisect_right(s, busy_for_s + within_s) - bisect.bisect_right(s, busy_for_s)
+        return done / longer
 
     def person_chance(self, age_s: float) -> float:
         """The chance that a call still ringing after ``age_s`` becomes a person: persons answer
@@ -164,7 +178,9 @@ def allowed_calls(
     p_dial = max(rates.person_per_dial, 0.01)
     p_answer = min(1.0, rates.person_per_answer)
     soon_free = 0.0
-    if rates.connect_s is not None and rates.handle_s is not None and rates.handle_s > 0:
+    if rates.connect_s is not None and ops.busy_for_s and len(ops.busy_for_s) == ops.busy:
+        soon_free = sum(rates.free_chance(b, rates.connect_s) for b in ops.busy_for_s)
+    elif rates.connect_s is not None and rates.handle_s is not None and rates.handle_s > 0:
         soon_free = ops.busy * min(1.0, rates.connect_s / rates.handle_s)
     operators = ops.free - flight.waiting + soon_free
     if flight.dialling_ages_s and len(flight.dialling_ages_s) == flight.dialling:
@@ -240,7 +256,7 @@ class PacingStats:
         self._dials.append(_Dial(at_s, answered or handed_over, handed_over, abandoned, connect_s, ring_s))
         self._prune(at_s)
 
-    def rates(self, now_s: float, handle_s: float | None = None) -> Rates:
+    def rates(self, now_s: float, handle_s: float | None = None, handle_samples_s: tuple[float, ...] = ()) -> Rates:
         self._prune(now_s)
         connects = [d.connect_s for d in self._dials if d.person and d.connect_s is not None]
         return Rates(
@@ -250,6 +266,7 @@ class PacingStats:
             abandoned=sum(1 for d in self._dials if d.abandoned),
             connect_s=sum(connects) / len(connects) if connects else None,
             handle_s=handle_s,
+            handle_samples_s=tuple(sorted(handle_samples_s)),
             person_ring_s=tuple(sorted(d.ring_s for d in self._dials if d.person and d.ring_s is not None)),
             dial_ring_s=tuple(sorted(d.ring_s for d in self._dials if d.ring_s is not None)),
         )

@@ -411,7 +411,10 @@ class Worker:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
         self.stats.finished += 1
-        self.pacing.call_finished(ctx.campaign.name, evidence, call.session.decided_at_ms)  # PACING
+        net = call.session.net  # PACING: the rates of this campaign's calls
+        self.pacing.call_finished(
+            ctx.campaign.name, evidence, call.session.decided_at_ms, net.answered_at_ms or net.ended_at_ms
+        )
         call_log(
             log,
             "finished",

@@ -10,6 +10,7 @@ operators wakes the dispatcher — no polling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,20 +48,22 @@ class PacingConfig:
         return frozenset(s.queue for s in modes if s.mode is not PacingMode.FIXED)
 
 
-def in_flight(registry: CallRegistry, queue: str, config: PacingConfig) -> InFlight:
-    """The live calls of every campaign that hands over to ``queue``, by phase."""
-    dialling = analysing = waiting = 0
+def in_flight(registry: CallRegistry, queue: str, config: PacingConfig, loop_time: float) -> InFlight:
+    """The live calls of every campaign that hands over to ``queue``, by phase; how long each
+    dialling call has rung (the call's own clock: simulated seconds under the simulator)."""
+    analysing = waiting = 0
+    ages: list[float] = []
     for call in registry:
         if config.for_campaign(call.context.campaign.name).queue != queue:
             continue
         phase = call.session.phase
         if phase in _DIALLING:
-            dialling += 1
+            ages.append(max(0, call.clock.now_ms(loop_time)) / 1000)
         elif phase is CallPhase.ANSWERED:
             analysing += 1
         elif phase is CallPhase.HANDING_OVER:
             waiting += 1
-    return InFlight(dialling=dialling, analysing=analysing, waiting=waiting)
+    return InFlight(dialling=len(ages), analysing=analysing, waiting=waiting, dialling_ages_s=tuple(ages))
 
 
 class LivePacing:
@@ -116,7 +119,11 @@ class LivePacing:
         self.tracker.feed({"Event": "QueueStatusComplete"}, self.now_s(), server)
         self.wake()
 
-    def call_finished(self, campaign: str, evidence: Evidence, connect_ms: int | None) -> None:
+    def call_finished(
+        self, campaign: str, evidence: Evidence, connect_ms: int | None, ring_ms: int | None = None
+    ) -> None:
+        """A verdict was recorded. ``connect_ms``: originate → decision (the hand-over of a person);
+        ``ring_ms``: originate → answer, or → the end of an unanswered call."""
         handed = evidence.queue_wait_ms is not None
         self.stats(campaign).dial_finished(
             self.now_s(),
@@ -125,6 +132,7 @@ class LivePacing:
             lost=evidence.call_class is CallClass.PERSON_LOST,
             queue_wait_s=evidence.queue_wait_ms / 1000 if evidence.queue_wait_ms is not None else None,
             connect_s=connect_ms / 1000 if handed and connect_ms is not None else None,
+            ring_s=ring_ms / 1000 if ring_ms is not None else None,
         )
 
     # -- the dispatcher's question ------------------------------------------------------------
@@ -134,7 +142,7 @@ class LivePacing:
         if settings.mode is PacingMode.FIXED:
             return capacity
         ops = self.tracker.supply(settings.queue, self.now_s())
-        flight = in_flight(self.registry, settings.queue, self.config)
+        flight = in_flight(self.registry, settings.queue, self.config, asyncio.get_running_loop().time())
         rates = self.rates(campaign)
         return allowed_calls(settings, capacity, ops, flight, rates)
 

@@ -60,9 +60,16 @@ async def test_progressive_never_leaves_a_person_waiting_for_an_operator(tmp_pat
     pacing = PacingConfig(PacingSettings(mode=PacingMode.PROGRESSIVE))
     async with harness(tmp_path, **operators()) as (h, ami_port, as_port):
         unserved, verdicts, members = await run(h, ami_port, as_port, pacing)
+        actions = list(h.sim.actions)
     assert members == 2  # the QueueStatus listing at login, then the member events
     assert unserved == 0  # every person found an operator free: the queue rang one at once
     assert all_taken_by_operators(verdicts)
+    # the operators' context rides on every call's channel from the Originate
+    originates = [a for a in actions if a.name == "originate"]
+    assert len(originates) == len(NUMBERS)
+    for o in originates:
+        variables = {v.split("=", 1)[0] for k, v in o.message.headers if k.lower() == "variable"}
+        assert {"__DIALER_CONTACT", "__DIALER_CAMPAIGN", "__DIALER_ATTEMPT_NO", "__DIALER_JOURNAL"} <= variables
 
 
 async def test_fixed_concurrency_makes_people_wait_for_operators(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ gamma-distributed time, take a short wrap-up, and each takes one 10-minute pause
 
 Abandoned = persons lost before an operator answered, or who waited over ``max_wait_s`` (2 s), over
 persons handed over. Utilisation = operator time talking / operator time logged in and not paused.
-Dead air = a handed-over person's wait for an operator (mean, p95).
+Wait = a handed-over person's wait in the queue for an operator (mean, p95); dead air = from the
+person's answer to an operator (the dialer's analysis + the wait), mean.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Result:
     abandoned: int = 0
     lost: int = 0
     waits_s: list[float] = field(default_factory=list)
+    dead_air_s: list[float] = field(default_factory=list)  # answer → an operator (analysis + queue)
     utilisation: float = 0.0
     persons_per_op_hour: float = 0.0
 
@@ -182,6 +184,7 @@ class Run:
         self.result.lost += 1
         self.result.abandoned += 1
         self.result.waits_s.append(self.now - entry[0])
+        self.result.dead_air_s.append(entry[3].analyse_s + self.now - entry[0])
         self.stats.dial_finished(
             self.now,
             answered=True,
@@ -205,6 +208,7 @@ class Run:
             self._member_event(op)
             wait_s = self.now - joined + 0.5  # the operator's phone answers in 0.5 s
             self.result.waits_s.append(wait_s)
+            self.result.dead_air_s.append(fate.analyse_s + wait_s)
             self.result.served += 1
             if wait_s > self.settings.max_wait_s:
                 self.result.abandoned += 1
@@ -285,7 +289,7 @@ def main() -> None:
         f"talk ~90 s + 5 s wrap-up, one 10-min pause per operator-hour, abandon = lost or wait > 2 s"
     )
     head = f"{'mode':<14}{'dials':>7}{'persons':>8}{'lost':>6}{'abandon':>9}{'util':>7}{'pers/op-h':>10}"
-    print(head + f"{'wait mean':>11}{'wait p95':>10}")
+    print(head + f"{'wait mean':>11}{'wait p95':>10}{'dead air':>10}")
     results = []
     for settings, conc in modes:
         r = Run(settings, conc, fates, args.operators, args.hours).run()
@@ -293,9 +297,10 @@ def main() -> None:
         handed = r.served + r.lost
         rate = r.abandoned / handed if handed else 0.0
         mean = sum(r.waits_s) / len(r.waits_s) if r.waits_s else 0.0
+        dead = sum(r.dead_air_s) / len(r.dead_air_s) if r.dead_air_s else 0.0
         print(
             f"{r.mode:<14}{r.dials:>7}{handed:>8}{r.lost:>6}{rate:>9.2%}{r.utilisation:>7.1%}"
-            f"{r.persons_per_op_hour:>10.1f}{mean:>10.1f}s{p95(r.waits_s):>9.1f}s"
+            f"{r.persons_per_op_hour:>10.1f}{mean:>10.1f}s{p95(r.waits_s):>9.1f}s{dead:>9.1f}s"
         )
     prog, pred = results[2], results[3]
     if prog.utilisation:

@@ -367,7 +367,11 @@ class _Checker:
                 continue
             if section in _ARRAYS:
                 if not isinstance(body, list):
-                    self.add((section,), section, f"must be written [[{section}]] (one block per server)")
+                    self.add(
+                        (section,),
+                        section,
+                        f"must be written [[{section}]] (one block per {'server' if section == 'ami' else 'campaign'})",
+                    )
                     continue
                 for i, table in enumerate(body, start=1):
                     self._table(section, (section, str(i)), table)
@@ -622,7 +626,14 @@ def _pacing(
     """``[pacing]`` over the defaults, or one ``[[pacing_campaign]]`` over ``[pacing]``."""
     mode = base.mode
     if "mode" in table:
-        mode = PacingMode(_choice(table, "mode", tuple(PacingMode), base.mode.value, (where[0], "mode"), source, text))
+        value = str(table["mode"])
+        if value not in tuple(PacingMode):
+            raise ConfigError(
+                f"{where[0]}.mode: must be one of {', '.join(PacingMode)}, got {value!r}",
+                source=source,
+                line=_key_lines(text).get((*where, "mode")),
+            )
+        mode = PacingMode(value)
     return replace(
         base,
         mode=mode,

@@ -55,7 +55,7 @@ class PacingSettings:
     queue: str = "operators"  # the app_queue queue of the operator context (deploy contract)
     max_abandon_rate: float = 0.03  # the cap: abandoned / persons over the window
     max_wait_s: float = 2.0  # a person waiting longer than this for an operator counts as abandoned
-    window_s: float = 3600.0  # the rolling window of the measured rates
+    window_s: float = 86400.0  # the rolling window of the measured rates (Ofcom measures 24 h)
     min_samples: int = 20  # finished dials before predictive trusts its measured rates
     backoff_start: float = 0.5  # back-off begins at this fraction of the cap …
     backoff_full: float = 0.9  # … and is complete (progressive) at this fraction

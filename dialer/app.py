@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -32,11 +33,12 @@ from dialer.config import AmiEndpoint, RecordingSettings, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
 from dialer.domain.rules import RulesTable
-from dialer.errors import DialerError
+from dialer.errors import ConfigError, DialerError
 from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.logging import register_secret
+from dialer.metrics import Metrics
 from dialer.pacing.live import PacingConfig
 from dialer.services import command_processor
 from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS
@@ -45,6 +47,7 @@ from dialer.session.session import SessionConfig, SessionSetup
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
 from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.stats import outbox_backlog
 from dialer.worker import Clock, SystemClock, Worker, WorkerConfig, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,8 @@ class RunOptions:
     on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None
     connect_timeout_s: float = 10.0
     pacing: PacingConfig | None = None  # override the settings' [pacing] / [[pacing_campaign]]
+    # METRICS: where /metrics listens ("settings": [metrics] listen; None: nowhere; port 0: any free)
+    metrics_listen: tuple[str, int] | Literal["settings"] | None = "settings"
 
 
 @dataclass
@@ -87,6 +92,9 @@ class Runtime:
     commands: CommandSubscriber | None = None
     asr: AsrService | None = None
     recorder: Recorder | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_listen: tuple[str, int] | None = None
+    metrics_port: int | None = None  # bound while running
 
 
 def register_secrets(settings: Settings, endpoints: Sequence[AmiEndpoint]) -> None:
@@ -136,7 +144,13 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             if opts.time_scale < 1.0:
                 flush_ms = int(setup.config.flush_timeout_ms / opts.time_scale)
                 setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms))
+        if opts.time_scale < 1.0:
+            # Audio still in flight after a hang-up (socket buffers, a loaded event loop) is a
+            # real-time delay too; the drain ends at once when the stream does.
+            drain_ms = int(setup.config.audio_drain_ms / opts.time_scale)
+            setup = replace(setup, config=replace(setup.config, audio_drain_ms=drain_ms))
         recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
+        metrics = Metrics()
         worker = Worker(
             config=WorkerConfig(
                 worker_id=opts.worker_id,
@@ -160,7 +174,9 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             recorder=recorder if recorder.settings.enabled else None,
             notify_events=publisher.notify if publisher is not None else (lambda: None),
             on_call_finished=opts.on_call_finished,
+            metrics=metrics,
         )
+        _watch(metrics, db, pool, worker, asr, recorder, opts)
         if publisher is not None:
             publisher.health_from(worker.health)
         subscriber: CommandSubscriber | None = None
@@ -175,10 +191,40 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 on_change=worker.wake,
             )
             subscriber = CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
-        return Runtime(settings, db, repo, audiosocket, pool, publisher, worker, subscriber, asr, worker.recorder)
+        listen = settings.metrics.address if opts.metrics_listen == "settings" else opts.metrics_listen
+        return Runtime(
+            settings, db, repo, audiosocket, pool, publisher, worker, subscriber, asr, worker.recorder, metrics, listen
+        )
     except BaseException:
         await db.dispose()
         raise
+
+
+def _watch(
+    metrics: Metrics,
+    db: Database,
+    pool: ServerPool,
+    worker: Worker,
+    asr: AsrService | None,
+    recorder: Recorder,
+    opts: RunOptions,
+) -> None:
+    """METRICS: where the scrape-time numbers come from."""
+
+    async def outbox() -> tuple[int, datetime | None]:
+        backlog = await outbox_backlog(db)
+        return backlog.events, backlog.oldest_created_at
+
+    metrics.watch(
+        live_phases=lambda: [c.session.phase.value for c in worker.registry],
+        ami_states=lambda: [(x.server, str(x.state)) for x in pool.loads()],
+        outbox=outbox,
+        clock=opts.clock.now,
+        recording_dir=recorder.settings.dir if recorder.settings.enabled else None,
+    )
+    if asr is not None:
+        metrics.watch(asr_queue=lambda: asr.jobs)
+        asr.on_decode_s = metrics.asr_decoded
 
 
 async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10.0) -> WorkerStats:
@@ -194,6 +240,12 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
         rt.recorder.start()
     reporter = asyncio.create_task(report_status(rt), name="status-reporter") if rt.publisher else None
     try:
+        if rt.metrics_listen is not None:  # METRICS
+            host, port = rt.metrics_listen
+            try:
+                rt.metrics_port = await rt.metrics.serve(host, port)
+            except OSError as exc:
+                raise ConfigError(f"metrics.listen: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         await rt.pool.wait_any_ready(connect_timeout_s)
         return await rt.worker.run(stop)
     finally:
@@ -210,6 +262,7 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
             await rt.recorder.aclose()
         if rt.publisher is not None:
             await rt.publisher.stop()
+        await rt.metrics.aclose()
         await rt.db.dispose()
 
 

@@ -35,6 +35,8 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.corpus",
     "dialer.commands.eval",
     "dialer.commands.replay",
+    "dialer.commands.init",
+    "dialer.commands.report",
 ]
 
 EXIT_USAGE = 2
@@ -52,7 +54,13 @@ class ArgumentParser(argparse.ArgumentParser):
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="dialer", description="Offline auto-dialer worker for contact centres.")
     parser.add_argument("--version", action="version", version=f"dialer {__version__}")
-    parser.add_argument("--config", type=Path, metavar="PATH", help="settings file (default config/dialer.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default: $DIALER_CONFIG, else /etc/dialer/dialer.toml if present, else the shipped "
+        "config/dialer.toml)",
+    )
     parser.add_argument("--db", metavar="URL", help="database URL (overrides the settings and DIALER_DB_URL)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

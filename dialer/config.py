@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dialer import paths
 from dialer.errors import ConfigError
 from dialer.pacing.pacer import PacingMode, PacingSettings
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG_DIR = paths.default_config_dir()
 
 
 class Secret:
@@ -147,6 +148,20 @@ class RecordingSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """``[metrics]``: where the Prometheus endpoint listens (dialer.metrics); empty = no endpoint."""
+
+    listen: str = ""  # "127.0.0.1:9108"
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass(frozen=True)
 class CampaignDefaults:
     timezone: str = "Europe/Moscow"
     concurrency: int = 10
@@ -189,6 +204,7 @@ class Settings:
     # [pacing] for every campaign and [[pacing_campaign]] overrides by name (dialer.pacing)
     pacing: PacingSettings = field(default_factory=PacingSettings)
     pacing_campaigns: dict[str, PacingSettings] = field(default_factory=dict)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def __repr__(self) -> str:
         return (
@@ -275,6 +291,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "recording": {"enabled": _BOOL, "dir": _STR, "until": _STR, "keep_days": _INT, "max_mb": _INT},
     "pacing": _PACING,
     "pacing_campaign": {"campaign": _STR, **_PACING},
+    "metrics": {"listen": _STR},
 }
 _ARRAYS = frozenset({"ami", "pacing_campaign"})  # [[ami]]: an array of tables
 # Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
@@ -311,6 +328,9 @@ _MAX: dict[str, float] = {
     "pacing_campaign.max_abandon_rate": 1.0,
 }
 
+_LISTEN = re.compile(
+    r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+)
 _TABLE_LINE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
 _KEY_LINE = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=")
 
@@ -486,8 +506,19 @@ def _choice(
     return value
 
 
+def settings_path() -> Path:
+    """The settings file when no ``--config`` is given: ``DIALER_CONFIG``, else
+    /etc/dialer/dialer.toml when it exists, else the shipped defaults (config/dialer.toml)."""
+    env = os.environ.get("DIALER_CONFIG")
+    if env:
+        return Path(env)
+    if paths.SYSTEM_CONFIG.is_file():
+        return paths.SYSTEM_CONFIG
+    return DEFAULT_CONFIG_DIR / "dialer.toml"
+
+
 def load_settings(path: Path | None = None) -> Settings:
-    """Load settings from ``path`` (default: config/dialer.toml beside the package).
+    """Load settings from ``path`` (default: :func:`settings_path`).
 
     Every unknown key and every value of the wrong type is reported as ``file:line: key: problem``
     (ConfigError). Relative paths — data files, the model, an SQLite database file — are relative
@@ -495,7 +526,7 @@ def load_settings(path: Path | None = None) -> Settings:
     there is relative to the current directory), ``DIALER_MQTT_HOST``/``DIALER_MQTT_PORT`` the
     broker.
     """
-    cfg_path = path or Path(os.environ.get("DIALER_CONFIG", DEFAULT_CONFIG_DIR / "dialer.toml"))
+    cfg_path = path or settings_path()
     source = str(cfg_path)
     data: dict[str, Any] = {}
     text = ""
@@ -519,10 +550,14 @@ def load_settings(path: Path | None = None) -> Settings:
     elif path is not None or "DIALER_CONFIG" in os.environ:
         raise ConfigError("file not found", source=source)
     base = cfg_path.resolve().parent
+    # The worker's own files (database, recordings, models) named relative to the shipped settings
+    # ("../var/…") go under paths.state_root(): the repository, or for an installed package the
+    # current directory — never inside site-packages.
+    state_base = paths.state_root() / "config" if base == paths.PACKAGED_DEFAULTS.resolve() else base
 
     db = data.get("database", {})
     env_url = os.environ.get("DIALER_DB_URL")
-    db_url = env_url or resolve_sqlite_path(str(db.get("url") or DEFAULT_DATABASE_URL), base)
+    db_url = env_url or resolve_sqlite_path(str(db.get("url") or DEFAULT_DATABASE_URL), state_base)
     c = data.get("campaign", {})
     defaults = CampaignDefaults()
     campaign = CampaignDefaults(
@@ -566,16 +601,16 @@ def load_settings(path: Path | None = None) -> Settings:
     )
     r = data.get("asr", {})
     asr = AsrSettings(
-        model_path=_path(base, r["model_path"], "") if r.get("model_path") else None,
+        model_path=_path(state_base, r["model_path"], "") if r.get("model_path") else None,
         max_workers=int(r.get("max_workers", 2)),
         engine=_choice(r, "engine", ASR_ENGINES, "auto", ("asr", "engine"), source, text),
-        whisper_model_path=_path(base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
+        whisper_model_path=_path(state_base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
         cpu_threads=int(r.get("cpu_threads", 1)),
     )
     rec = data.get("recording", {})
     recording = RecordingSettings(
         enabled=bool(rec.get("enabled", False)),
-        dir=_path(base, rec.get("dir"), "../var/recordings"),
+        dir=_path(state_base, rec.get("dir"), "../var/recordings"),
         until=RecordUntil(_choice(rec, "until", tuple(RecordUntil), "decision", ("recording", "until"), source, text)),
         keep_days=int(rec.get("keep_days", 14)),
         max_mb=int(rec.get("max_mb", 2048)),
@@ -597,6 +632,13 @@ def load_settings(path: Path | None = None) -> Settings:
                 f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
             )
         pacing_campaigns[name] = _pacing(table, pacing, ("pacing_campaign", str(i)), source, text)
+    listen = str(data.get("metrics", {}).get("listen", ""))
+    if listen and not _LISTEN.match(listen):
+        raise ConfigError(
+            f"metrics.listen: expected host:port (e.g. 127.0.0.1:9108), got {listen!r}",
+            source=source,
+            line=_key_lines(text).get(("metrics", "listen")),
+        )
     p = data.get("paths", {})
     return Settings(
         database_url=str(db_url),
@@ -617,6 +659,7 @@ def load_settings(path: Path | None = None) -> Settings:
         recording=recording,
         pacing=pacing,
         pacing_campaigns=pacing_campaigns,
+        metrics=MetricsSettings(listen),
     )
 
 

@@ -37,11 +37,12 @@ from dialer.config import DialSettings, LeaseSettings
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
-from dialer.domain.schedule import CallingWindows
+from dialer.domain.schedule import CallingWindows, dropped_callback_times
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
 from dialer.handover import handover_variables
 from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
+from dialer.metrics import Metrics
 from dialer.pacing.live import LivePacing, PacingConfig
 from dialer.session.inputs import (
     Answered,
@@ -129,6 +130,7 @@ class Worker:
         notify_events: Callable[[], None] = lambda: None,
         on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None,
         wall_clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.repo = repo
@@ -143,6 +145,7 @@ class Worker:
         self.notify_events = notify_events
         self.on_call_finished = on_call_finished
         self.stats = WorkerStats()
+        self.metrics = metrics if metrics is not None else Metrics()  # METRICS: unserved when not given
         self._tasks = OwnedTasks(log)
         self._wake = asyncio.Event()
         self._accepting = True
@@ -240,7 +243,9 @@ class Worker:
             if want <= 0:
                 continue
             now = self.clock.now()
+            claim_started = time.perf_counter()  # METRICS
             claimed = await self.leases.claim_due(camp.name, now, want, cap)  # LEASES: claims are leases
+            self.metrics.claimed(time.perf_counter() - claim_started)  # METRICS
             for i, c in enumerate(claimed):
                 try:
                     await self._start_call(c, camp)
@@ -288,9 +293,11 @@ class Worker:
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
+            self.metrics.originated(None, ok=False)  # METRICS
             call.feed(OriginateRejected(str(exc)))
             return
         self.stats.originated += 1
+        self.metrics.originated(client.name, ok=True)  # METRICS
         call.server = client.name
         call.uniqueid = str(attempt_id)
         try:
@@ -403,10 +410,19 @@ class Worker:
         windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window)
         now = self.clock.now()
         outcome = apply_attempt(contact, evidence.call_class, ctx.claimed.attempt_no, now, self.rules, windows, tz)
+        # seeds/04: a person lost on the way to an operator is called back like a dropped call.
+        lost = evidence.call_class is CallClass.PERSON_LOST
+        settled = outcome.settled
         try:
-            await self.repo.finish_attempt(
-                call.attempt_id, evidence, outcome, now, counts_as_attempt=outcome.counts_as_attempt
+            stored = await self.repo.finish_attempt(
+                call.attempt_id,
+                evidence,
+                outcome,
+                now,
+                counts_as_attempt=outcome.counts_as_attempt,
+                dropped_callbacks=dropped_callback_times(now) if lost else (),
             )
+            settled = stored.settled  # a dropped-call series may outlast the rules' settlement
         except StorageError as exc:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
@@ -415,6 +431,7 @@ class Worker:
         self.pacing.call_finished(
             ctx.campaign.name, evidence, call.session.decided_at_ms, net.answered_at_ms or net.ended_at_ms
         )
+        self.metrics.attempt_finished(evidence, outcome, call.session)  # METRICS
         call_log(
             log,
             "finished",
@@ -423,7 +440,7 @@ class Worker:
             call_class=evidence.call_class.value,
             confidence=evidence.confidence,
             reason=evidence.reason,
-            settled=outcome.settled,
+            settled=settled,
             journal=outcome.journal_line,
         )
         if self.on_call_finished is not None:

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal, Protocol
 
+from dialer import paths
 from dialer.errors import AsrUnavailable, ConfigError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "asr_models"
-MANIFEST = MODELS_DIR / "manifest.json"
+MODELS_DIR = paths.models_dir()
+MANIFEST = paths.models_manifest()
 WHISPER_MODEL = "whisper-base"
 VOSK_MODEL = "vosk-model-small-ru-0.22"
 DEFAULT_MODEL = WHISPER_MODEL  # the one `dialer models pull` fetches without a name

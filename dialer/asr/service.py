@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ class AsrService:
         self._closed = False
         self.dropped_frames = 0
         self.max_buffer_frames = max_buffer_frames
+        self.jobs = 0  # METRICS: decode jobs waiting or running (dialer_asr_queue_depth)
+        self.on_decode_s: Callable[[float], None] | None = None  # METRICS: each decode's wall time
 
     async def start(self) -> bool:
         """Load the model in the executor. False (said once in the log) when it cannot be used:
@@ -82,8 +85,21 @@ class AsrService:
         return RecognizerChannel(self, self.engine.open(), on_input, name=name, max_buffer_frames=frames)
 
     async def run(self, fn: Callable[[], T]) -> T:
-        async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        self.jobs += 1
+        try:
+            async with self._slots:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, fn)
+        finally:
+            self.jobs -= 1
+
+    def _timed(self, fn: Callable[[], T]) -> T:
+        """In the executor thread: the decode, timed for the metrics."""
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            if self.on_decode_s is not None:
+                self.on_decode_s(time.perf_counter() - started)
 
     async def aclose(self) -> None:
         """Stop taking work and wait for running jobs."""

@@ -33,6 +33,10 @@ EXPORT_COLUMNS = (
     "next_due_at",
     "timezone",
     "journal",
+    # The last attempt's hand-over to the operators (issue 9), empty when it was not handed over.
+    "dead_air_ms",
+    "queue_wait_ms",
+    "operator",
 )
 
 
@@ -255,6 +259,9 @@ async def _export(args: argparse.Namespace, ctx: CliContext) -> int:
                         r.next_due_at,
                         r.timezone,
                         r.journal,
+                        r.dead_air_ms,
+                        r.queue_wait_ms,
+                        r.operator,
                     )
                 )
                 n += 1

@@ -79,6 +79,7 @@ class CallOutcome:
     reason: str = ""
     text: str = ""
     dead_air_ms: int | None = None  # handed over: silence on the far end's side after its greeting
+    voice: str = ""  # the corpus voice that spoke ("espeak" is robotic: safety only); "" recorded/none
 
     @property
     def latency_from_start_ms(self) -> int | None:
@@ -228,6 +229,49 @@ def safety_counts(outcomes: Iterable[CallOutcome]) -> SafetyCounts:
     return SafetyCounts(person, hung, handed, ann, ann_nw, ann_retry, temp_nw)
 
 
+#: The robotic voice no carrier sounds like: its calls count for safety, not for recall (issue 8).
+ROBOTIC_VOICES = frozenset({"espeak"})
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementScore:
+    """Announcements read by speech, over natural voices (every voice but the robotic ones):
+    recall over their announcement calls, precision over every natural-voice call decided as an
+    announcement class, latency from the end of the discriminating word of those read right."""
+
+    calls: int
+    decided: int  # natural-voice calls of any kind decided as an announcement class
+    correct: int
+    p95_from_disc_ms: float | None
+    robotic_calls: int  # robotic-voice calls of any kind …
+    robotic_not_working: int  # … decided as a «Некорректный контакт» class: must be 0
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.decided if self.decided else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.correct / self.calls if self.calls else None
+
+
+def announcement_score(outcomes: Iterable[CallOutcome]) -> AnnouncementScore:
+    calls = decided = correct = robotic = robotic_nw = 0
+    lat: list[float] = []
+    for o in outcomes:
+        if o.voice in ROBOTIC_VOICES:
+            robotic += 1
+            robotic_nw += o.decided in NOT_WORKING_CLASSES
+            continue
+        calls += o.expected in ANNOUNCEMENT_CLASSES
+        decided += o.decided in ANNOUNCEMENT_CLASSES
+        if o.expected in ANNOUNCEMENT_CLASSES and o.decided is o.expected:
+            correct += 1
+            if o.latency_from_disc_ms is not None:
+                lat.append(float(o.latency_from_disc_ms))
+    return AnnouncementScore(calls, decided, correct, percentile(lat, 95), robotic, robotic_nw)
+
+
 @dataclass(frozen=True, slots=True)
 class DeadAir:
     """Silence on a person's side between the end of their greeting and the hand-over."""
@@ -257,6 +301,7 @@ class Report:
     latency: dict[str, Latency]
     safety: SafetyCounts
     dead_air: DeadAir
+    announcements: AnnouncementScore
     runtime_s: float = 0.0
     audio_s: float = 0.0
 
@@ -272,6 +317,7 @@ def build_report(outcomes: Sequence[CallOutcome], model: bool, runtime_s: float 
         scores=class_scores(scored),
         latency=latencies(outcomes),
         dead_air=dead_air(outcomes),
+        announcements=announcement_score(outcomes),
         safety=safety_counts(outcomes),
         runtime_s=runtime_s,
     )
@@ -291,10 +337,18 @@ class LatencyLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class NaturalLimits:
+    announcements: ClassLimit
+    p95_from_disc_ms: float | None = None
+    robotic_not_working_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Thresholds:
     classes: dict[str, ClassLimit] = field(default_factory=dict)
     model_classes: dict[str, ClassLimit] = field(default_factory=dict)  # only with a speech model
     model_announcements: ClassLimit | None = None  # every announcement class not listed
+    natural: NaturalLimits | None = None  # with a model: announcements of natural voices, pooled
     person_hung_up_max: int = 0
     person_handed_over_min_rate: float | None = None
     temporary_as_not_working_max: int = 0
@@ -370,6 +424,7 @@ def load_thresholds(path: Path) -> Thresholds:
             classes[_class_key(cnode, key)] = _limit(node, f"classes.{key}")
     model_classes: dict[str, ClassLimit] = {}
     model_ann: ClassLimit | None = None
+    natural: NaturalLimits | None = None
     if "with_model" in top:
         wm = _mapping(top["with_model"], "with_model")
         if "classes" in wm:
@@ -377,6 +432,7 @@ def load_thresholds(path: Path) -> Thresholds:
                 model_classes[_class_key(wm["classes"], key)] = _limit(node, f"with_model.classes.{key}")
         if "announcements" in wm:
             model_ann = _limit(wm["announcements"], "with_model.announcements")
+        natural = _natural_limits(wm)
     safety = _mapping(top["safety"], "safety") if "safety" in top else {}
     without = _mapping(top["without_model"], "without_model") if "without_model" in top else {}
     latency: dict[str, LatencyLimit] = {}
@@ -395,6 +451,7 @@ def load_thresholds(path: Path) -> Thresholds:
         classes=classes,
         model_classes=model_classes,
         model_announcements=model_ann,
+        natural=natural,
         person_hung_up_max=_count(safety["person_hung_up_max"], "person_hung_up_max")
         if "person_hung_up_max" in safety
         else 0,
@@ -417,6 +474,29 @@ def load_thresholds(path: Path) -> Thresholds:
         latency=latency,
         **_dead_air_limits(top),
         source=str(path),
+    )
+
+
+def _natural_limits(wm: dict[str, YNode]) -> NaturalLimits | None:
+    """``with_model.natural_voices: {precision, recall, p95_from_disc, robotic_not_working_max}``."""
+    if "natural_voices" not in wm:
+        return None
+    m = _mapping(wm["natural_voices"], "with_model.natural_voices")
+    keys = {"precision", "recall", "p95_from_disc", "robotic_not_working_max"}
+    unknown = set(m) - keys
+    if unknown:
+        raise wm["natural_voices"].error(
+            f"with_model.natural_voices: unknown key(s) {', '.join(sorted(unknown))} ({', '.join(sorted(keys))})"
+        )
+    return NaturalLimits(
+        announcements=ClassLimit(
+            precision=_rate(m["precision"], "precision") if "precision" in m else None,
+            recall=_rate(m["recall"], "recall") if "recall" in m else None,
+        ),
+        p95_from_disc_ms=_ms(m["p95_from_disc"], "p95_from_disc") if "p95_from_disc" in m else None,
+        robotic_not_working_max=_count(m["robotic_not_working_max"], "robotic_not_working_max")
+        if "robotic_not_working_max" in m
+        else None,
     )
 
 
@@ -460,6 +540,8 @@ def check(report: Report, th: Thresholds) -> list[str]:
             for c in sorted(ANNOUNCEMENT_CLASSES - {CallClass(k) for k in th.model_classes}, key=str):
                 if report.scores.get(c.value) is not None:
                     limit(c.value, th.model_announcements, "with model: ")
+    if report.model:
+        failures.extend(_check_natural(report.announcements, th))
     s = report.safety
     if s.person_hung_up > th.person_hung_up_max:
         failures.append(
@@ -512,6 +594,32 @@ def check(report: Report, th: Thresholds) -> list[str]:
     return failures
 
 
+def _check_natural(a: AnnouncementScore, th: Thresholds) -> list[str]:
+    out: list[str] = []
+    if th.natural is None:
+        return out
+    lim = th.natural.announcements
+    if lim is not None:
+        if not a.calls:
+            out.append("with model: no announcement call of a natural voice in the corpus")
+        for name, want, got in (("precision", lim.precision, a.precision), ("recall", lim.recall, a.recall)):
+            if want is not None and a.calls and (got is None or got < want):
+                out.append(f"with model: natural-voice announcements {name} {_fmt_rate(got)} < {want:.3f}")
+    want_ms = th.natural.p95_from_disc_ms
+    if want_ms is not None and (a.p95_from_disc_ms is None or a.p95_from_disc_ms > want_ms):
+        out.append(
+            f"with model: natural-voice announcements decided p95 {_fmt_ms(a.p95_from_disc_ms)} ms after the "
+            f"discriminating word > {want_ms:.0f} ms"
+        )
+    most = th.natural.robotic_not_working_max
+    if most is not None and a.robotic_not_working > most:
+        out.append(
+            f"with model: {a.robotic_not_working} robotic-voice calls decided as a «Некорректный контакт» class "
+            f"(max {most})"
+        )
+    return out
+
+
 # --- running -----------------------------------------------------------------------------------------
 def evaluate_corpus(
     corpus_dir: Path,
@@ -539,11 +647,12 @@ def evaluate_call(
     timeline = corpus_timeline(pcm, label.network, setup.sample_rate)
     res = drive(session, timeline, recognizer=engine.open() if engine is not None else None, network_confirms=True)
     return outcome_of(label.id, label.call_class, res, disc_end_ms=label.disc_end_ms,
-                      answered=label.network.answered_ms is not None)  # fmt: skip
+                      answered=label.network.answered_ms is not None,
+                      voice=str(label.params.get("voice") or ""))  # fmt: skip
 
 
 def outcome_of(
-    call_id: str, expected: CallClass, res: Replayed, *, disc_end_ms: int | None, answered: bool
+    call_id: str, expected: CallClass, res: Replayed, *, disc_end_ms: int | None, answered: bool, voice: str = ""
 ) -> CallOutcome:
     """What the session decided about one call, as the report counts it."""
     session = res.session
@@ -561,6 +670,7 @@ def outcome_of(
         reason=ev.reason if ev is not None else "no decision",
         text=session.phrases.text,
         dead_air_ms=session.dead_air_ms,
+        voice=voice,
     )
 
 
@@ -665,6 +775,15 @@ def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
         f"Dead air after a person's greeting until the hand-over ({da.n} calls): p50 {_fmt_ms(da.p50_ms)} ms, "
         f"p95 {_fmt_ms(da.p95_ms)} ms, max {_fmt_ms(da.max_ms)} ms"
     )
+    a = report.announcements
+    if report.model:
+        lines.append("")
+        lines.append(
+            f"Announcements of natural voices ({a.calls} calls): read right {a.correct}, precision "
+            f"{_fmt_rate(a.precision)}, recall {_fmt_rate(a.recall)}, decided p95 {_fmt_ms(a.p95_from_disc_ms)} ms "
+            f"after the discriminating word; robotic-voice calls {a.robotic_calls}, decided «Некорректный "
+            f"контакт»: {a.robotic_not_working}"
+        )
     s = report.safety
     lines.append("")
     lines.append("Safety:")

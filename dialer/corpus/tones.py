@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from dialer.audio.toneplan import TonePlan, ToneSpec, load_toneplans
+from dialer.config import DEFAULT_CONFIG_DIR
 from dialer.corpus.audio import FloatArray, ms_to_samples, sine
 
-TONES_FILE = Path(__file__).resolve().parent.parent.parent / "config" / "tones.yaml"
+TONES_FILE = DEFAULT_CONFIG_DIR / "tones.yaml"
 DEFAULT_COUNTRY = "ru"
 
 

@@ -109,8 +109,10 @@ class FusionConfig:
     # threshold, so the hand-over comes with the pattern's verdict (dead air ≈ this)
     pause_for_us_ms: int = SpeechParams().person_pause_ms
     # after a monologue too long for a person's greeting, how long past the pause to listen for a
-    # voicemail's beep before the operator takes the call (dead air for the rare long greeter)
-    beep_wait_ms: int = 1_000
+    # voicemail's beep before the operator takes the call: pause + wait stays within the 0.5 s
+    # dead-air budget (issue 9), so a long greeter is handed over in time and a voicemail that
+    # beeps later reaches an operator (who hangs up) instead of a person waiting in silence
+    beep_wait_ms: int = 140
     audio_wait_ms: int = 1_500  # answered but no audio arrives → operator
     answered_hangup_ms: int = 3_000  # far end hung up this soon after answering, no speech
     # "nobody said anything" is machine evidence on a quiet line only: over a live room's noise a

@@ -179,6 +179,11 @@ def attempt_finished(
         dial_status=evidence.dial_status,
         answered=evidence.answered,
         asr_text=evidence.asr_text,
+        # A hand-over to the operators (null otherwise): the far end's silence after its greeting,
+        # the wait from the Redirect to an operator answering (or the loss), who answered.
+        dead_air_ms=evidence.dead_air_ms,
+        queue_wait_ms=evidence.queue_wait_ms,
+        operator=evidence.operator,
         settled=outcome.settled,
         **result_fields(outcome.result, outcome.incorrect_contact),
         next_due_at=_iso_or_none(outcome.next_due_at),

@@ -240,6 +240,9 @@ class AttemptRow:
     incorrect_contact: bool
     reason: str | None
     journal_line: str | None
+    dead_air_ms: int | None = None  # handed over: the far end's silence after its greeting
+    queue_wait_ms: int | None = None  # handed over: Redirect → an operator answered (or the loss)
+    operator: str | None = None  # the queue member who answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +261,10 @@ class ExportRow:
     timezone: str
     journal: str
     extension: str = ""
+    # The last finished attempt's hand-over (issue 9): "" when it was not handed over.
+    dead_air_ms: str = ""
+    queue_wait_ms: str = ""
+    operator: str = ""
 
 
 @dataclass(slots=True)
@@ -284,6 +291,20 @@ def _flags_from_text(text: str) -> frozenset[CardFlag]:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _ends_dropped_series(outcome: Outcome) -> bool:
+    """Does this attempt's outcome end a dropped-call series (seeds/04) before its planned tries
+    are used up? A person reached (handed over) or a number shown not to work does; a plain
+    «Недоступен» does not: it only says the contact's attempts ran out, and a missing call-back
+    counts as a critical error («Отсутствие перезвона расценивается как критическая ошибка»)."""
+    if not outcome.settled:
+        return False
+    return outcome.result is not ResultCode.UNAVAILABLE or outcome.incorrect_contact
 
 
 def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
@@ -929,12 +950,18 @@ class Repository:
         now: datetime,
         *,
         counts_as_attempt: bool = True,
+        dropped_callbacks: Sequence[datetime] = (),
     ) -> FinishResult:
         """Close an attempt: attempt row, contact state/result/journal/next due time and the
         outbox events, in one transaction. Calling it twice for one attempt changes nothing.
 
         ``counts_as_attempt=False`` (rules: originate failed, aborted) keeps the contact's attempt
         counter where it was.
+
+        ``dropped_callbacks`` (``schedule.dropped_callback_times``): this attempt lost a person on
+        the way to an operator, so a dropped-call series starts (seeds/04: the contact is called
+        back at these times, whatever the attempt counter says, then settled). An attempt that is
+        itself a try of a series continues that series instead: 3 tries in all.
 
         A verdict is never dropped because the database is away for a while (restarting,
         failing over): the transaction is retried for up to ``unavailable_retry_s``; being
@@ -944,7 +971,15 @@ class Repository:
         while True:
             try:
                 async with self.db.write() as conn:
-                    return await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=counts_as_attempt)
+                    return await self._finish(
+                        conn,
+                        attempt_id,
+                        evidence,
+                        outcome,
+                        now,
+                        count_attempt=counts_as_attempt,
+                        dropped_callbacks=dropped_callbacks,
+                    )
             except StorageUnavailable as exc:
                 if time.monotonic() + delay_s > deadline:
                     raise
@@ -961,6 +996,7 @@ class Repository:
         now: datetime,
         *,
         count_attempt: bool = True,
+        dropped_callbacks: Sequence[datetime] = (),
     ) -> FinishResult:
         q = sa.select(attempts).where(attempts.c.id == attempt_id)
         if not self.db.is_sqlite:
@@ -985,16 +1021,26 @@ class Repository:
         next_kind = AttemptKind.CAMPAIGN
         plan = c["callback_plan"]
         result = outcome.result.value if outcome.result else c["result"]
-        if kind is AttemptKind.DROPPED_CALLBACK and not settled and count_attempt:
+        announced_result = outcome.result
+        series = kind is AttemptKind.DROPPED_CALLBACK
+        if not series and dropped_callbacks and count_attempt:
+            # A person lost on the way to an operator: a dropped call (seeds/04) starts its series.
+            series, plan = True, [t.isoformat() for t in dropped_callbacks]
+        if series and count_attempt and not _ends_dropped_series(outcome):
             # seeds/04: only the planned +1/+2/+3 min tries, no longer-term follow-up.
             remaining = [datetime.fromisoformat(t) for t in (plan or [])]
             if remaining:
-                next_due, plan, next_kind = remaining[0], [t.isoformat() for t in remaining[1:]], kind
+                settled, next_kind = False, AttemptKind.DROPPED_CALLBACK
+                next_due, plan = remaining[0], [t.isoformat() for t in remaining[1:]]
+                result, announced_result = c["result"], None
             else:
                 settled, next_due, plan = True, None, None
+                # An agreed call-back time is no result to settle with: the tries went unanswered.
+                if result == ResultCode.CALLBACK.value:
+                    result = None
                 result = result or ResultCode.UNAVAILABLE.value
-        elif kind is AttemptKind.DROPPED_CALLBACK and not count_attempt:
-            next_kind = kind
+        elif series and not count_attempt:
+            next_kind = AttemptKind.DROPPED_CALLBACK
         if settled:
             state = ContactState.SETTLED
             next_due = None
@@ -1012,6 +1058,19 @@ class Repository:
                 raise StorageError(f"outcome for attempt {attempt_id} neither settles nor schedules")
         journal = append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"]
         incorrect = bool(c["incorrect_contact"]) or outcome.incorrect_contact
+        final_result = ResultCode(result) if result else None
+        # What this attempt decided, as stored: the effective settlement and next due time (a
+        # dropped-call series may go on past the rules' settlement or end with its last try),
+        # the final result once settled.
+        decided = Outcome(
+            settled=settled,
+            result=final_result if settled else announced_result,
+            incorrect_contact=outcome.incorrect_contact,
+            next_due_at=next_due,
+            journal_line=outcome.journal_line,
+            rule=outcome.rule,
+            counts_as_attempt=count_attempt,
+        )
         await conn.execute(
             sa.update(attempts)
             .where(attempts.c.id == attempt_id)
@@ -1025,10 +1084,13 @@ class Repository:
                 dial_status=evidence.dial_status,
                 answered=evidence.answered,
                 asr_text=evidence.asr_text,
-                result=outcome.result.value if outcome.result else None,
+                result=decided.result.value if decided.result else None,
                 incorrect_contact=outcome.incorrect_contact,
                 rule=outcome.rule,
                 journal_line=outcome.journal_line,
+                dead_air_ms=evidence.dead_air_ms,
+                queue_wait_ms=evidence.queue_wait_ms,
+                operator=evidence.operator,
             )
         )
         await conn.execute(
@@ -1050,18 +1112,6 @@ class Repository:
                 updated_at=now,
                 version=contacts.c.version + 1,
             )
-        )
-        final_result = ResultCode(result) if result else None
-        # What this attempt decided, as stored: the effective settlement and next due time (a
-        # dropped-call call-back may end the series), the final result once settled.
-        decided = Outcome(
-            settled=settled,
-            result=final_result if settled else outcome.result,
-            incorrect_contact=outcome.incorrect_contact,
-            next_due_at=next_due,
-            journal_line=outcome.journal_line,
-            rule=outcome.rule,
-            counts_as_attempt=count_attempt,
         )
         await add_event(
             conn,
@@ -1597,6 +1647,9 @@ class Repository:
                     incorrect_contact=bool(r["incorrect_contact"]),
                     reason=r["reason"],
                     journal_line=r["journal_line"],
+                    dead_air_ms=r["dead_air_ms"],
+                    queue_wait_ms=r["queue_wait_ms"],
+                    operator=r["operator"],
                 )
                 for r in res.mappings()
             ]
@@ -1654,22 +1707,48 @@ class Repository:
                 )
         return out
 
+    def _with_last_attempt(self) -> tuple[sa.FromClause, list[sa.ColumnElement[Any]]]:
+        """Contacts joined with their last finished attempt (NULLs when none): the FROM clause and
+        the attempt's class and hand-over figures, labelled ``last_*``. PostgreSQL runs a LATERAL
+        subquery per contact; SQLite, which has none, joins the attempt whose id a correlated
+        subquery picks (the faster of the shapes tried on each: bench/bench_export.py)."""
+        fields = (attempts.c.call_class, attempts.c.dead_air_ms, attempts.c.queue_wait_ms, attempts.c.operator)
+        names = ("last_class", "last_dead_air_ms", "last_queue_wait_ms", "last_operator")
+        if not self.db.is_sqlite:
+            lat = (
+                sa.select(*fields)
+                .where(attempts.c.contact_id == contacts.c.id, attempts.c.state == ATTEMPT_FINISHED)
+                .order_by(attempts.c.ended_at.desc(), attempts.c.attempt_no.desc())
+                .limit(1)
+                .lateral("last_attempt")
+            )
+            return contacts.outerjoin(lat, sa.true()), [
+                lat.c[f.name].label(n) for f, n in zip(fields, names, strict=True)
+            ]
+        a = attempts.alias("a")
+        last_id = (
+            sa.select(a.c.id)
+            .where(a.c.contact_id == contacts.c.id, a.c.state == ATTEMPT_FINISHED)
+            .order_by(a.c.ended_at.desc(), a.c.attempt_no.desc())
+            .limit(1)
+            .correlate(contacts)
+            .scalar_subquery()
+        )
+        return contacts.outerjoin(attempts, attempts.c.id == last_id), [
+            f.label(n) for f, n in zip(fields, names, strict=True)
+        ]
+
     async def iter_export(self, campaign: str, page: int = 5000) -> AsyncIterator[list[ExportRow]]:
         """Pages of result rows for ``campaign`` in import order (stream; fine at 1 M contacts)."""
         async with self.db.read() as conn:
             info = await self._campaign(conn, campaign)
+        joined, last_attempt = self._with_last_attempt()
         last = 0
         while True:
             async with self.db.read() as conn:
-                last_class = (
-                    sa.select(attempts.c.call_class)
-                    .where(attempts.c.contact_id == contacts.c.id, attempts.c.state == ATTEMPT_FINISHED)
-                    .order_by(attempts.c.ended_at.desc(), attempts.c.attempt_no.desc())
-                    .limit(1)
-                    .scalar_subquery()
-                )
                 res = await conn.execute(
-                    sa.select(contacts, last_class.label("last_class"))
+                    sa.select(contacts, *last_attempt)
+                    .select_from(joined)
                     .where(contacts.c.campaign_id == info.id, contacts.c.id > last)
                     .order_by(contacts.c.id)
                     .limit(page)
@@ -1693,6 +1772,9 @@ class Repository:
                     timezone=r["timezone"] or info.timezone,
                     journal=r["journal"],
                     extension=r["extension"] or "",
+                    dead_air_ms=_text(r["last_dead_air_ms"]),
+                    queue_wait_ms=_text(r["last_queue_wait_ms"]),
+                    operator=r["last_operator"] or "",
                 )
                 for r in rows
             ]

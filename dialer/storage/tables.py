@@ -135,6 +135,12 @@ attempts = sa.Table(
     sa.Column("incorrect_contact", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("rule", sa.String(80), nullable=True),
     sa.Column("journal_line", sa.Text, nullable=True),
+    # A hand-over to the operators (migration 0004): the far end's silence from its greeting's end
+    # to the hand-over, the wait from the Redirect to an operator answering (or the loss), and
+    # the queue member who answered.
+    sa.Column("dead_air_ms", sa.Integer, nullable=True),
+    sa.Column("queue_wait_ms", sa.Integer, nullable=True),
+    sa.Column("operator", sa.Text, nullable=True),
     sa.Index("ix_attempts_contact_id", "contact_id"),
     sa.Index("ix_attempts_state", "state"),
 )

@@ -148,6 +148,7 @@ def test_a_monologue_alone_never_hangs_up_it_waits_a_moment_for_a_beep() -> None
     }
     still = fuse(net, AudioFacts(**facts, speaking=True), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert still.action is Action.WAIT
+    assert cfg.pause_for_us_ms + cfg.beep_wait_ms <= 500  # the dead-air budget (issue 9)
     short_pause = cfg.pause_for_us_ms + cfg.beep_wait_ms - 20
     waiting = fuse(net, AudioFacts(**facts, quiet_ms=short_pause), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert waiting.action is Action.WAIT  # a voicemail's beep may still come

@@ -39,6 +39,7 @@ from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
 from dialer.logging import register_secret
 from dialer.metrics import Metrics
+from dialer.pacing.live import PacingConfig
 from dialer.services import command_processor
 from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS
 from dialer.session.recording import Recorder
@@ -74,6 +75,7 @@ class RunOptions:
     recording: RecordingSettings | None = None  # override the settings' [recording]
     on_call_finished: Callable[[uuid.UUID, ClaimedContact, Evidence], None] | None = None
     connect_timeout_s: float = 10.0
+    pacing: PacingConfig | None = None  # override the settings' [pacing] / [[pacing_campaign]]
     # METRICS: where /metrics listens ("settings": [metrics] listen; None: nowhere; port 0: any free)
     metrics_listen: tuple[str, int] | Literal["settings"] | None = "settings"
 
@@ -159,6 +161,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 drain_s=opts.drain_s,
                 time_scale=opts.time_scale,
                 leases=settings.leases,
+                pacing=opts.pacing or PacingConfig(settings.pacing, settings.pacing_campaigns),
             ),
             repo=repo,
             pool=pool,

@@ -12,12 +12,13 @@ import enum
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dialer import paths
 from dialer.errors import ConfigError
+from dialer.pacing.pacer import PacingMode, PacingSettings
 
 DEFAULT_CONFIG_DIR = paths.default_config_dir()
 
@@ -200,6 +201,9 @@ class Settings:
     announcements_path: Path | None = None
     leases: LeaseSettings = field(default_factory=lambda: LeaseSettings())
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    # [pacing] for every campaign and [[pacing_campaign]] overrides by name (dialer.pacing)
+    pacing: PacingSettings = field(default_factory=PacingSettings)
+    pacing_campaigns: dict[str, PacingSettings] = field(default_factory=dict)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def __repr__(self) -> str:
@@ -216,6 +220,14 @@ class Settings:
 
 _STR, _INT, _FLOAT, _BOOL = "a string", "an integer", "a number", "true or false"
 
+_PACING = {
+    "mode": _STR,
+    "queue": _STR,
+    "max_abandon_rate": _FLOAT,
+    "max_wait_s": _FLOAT,
+    "window_s": _FLOAT,
+    "min_samples": _INT,
+}
 _SCHEMA: dict[str, dict[str, str]] = {
     "database": {"url": _STR},
     "campaign": {
@@ -277,9 +289,11 @@ _SCHEMA: dict[str, dict[str, str]] = {
     },
     "leases": {"lease_s": _FLOAT, "heartbeat_s": _FLOAT, "give_up_s": _FLOAT},
     "recording": {"enabled": _BOOL, "dir": _STR, "until": _STR, "keep_days": _INT, "max_mb": _INT},
+    "pacing": _PACING,
+    "pacing_campaign": {"campaign": _STR, **_PACING},
     "metrics": {"listen": _STR},
 }
-_ARRAYS = frozenset({"ami"})  # [[ami]]: an array of tables
+_ARRAYS = frozenset({"ami", "pacing_campaign"})  # [[ami]]: an array of tables
 # Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
 _MIN: dict[str, float] = {
     "campaign.concurrency": 1,
@@ -300,8 +314,19 @@ _MIN: dict[str, float] = {
     "leases.lease_s": 0.1,
     "leases.heartbeat_s": 0.05,
     "leases.give_up_s": 1,
+    **{
+        f"{section}.{key}": low
+        for section in ("pacing", "pacing_campaign")
+        for key, low in (("max_abandon_rate", 0.0), ("max_wait_s", 0.0), ("window_s", 1), ("min_samples", 1))
+    },
 }
-_MAX: dict[str, float] = {"ami.port": 65535, "audiosocket.port": 65535, "mqtt.port": 65535}
+_MAX: dict[str, float] = {
+    "ami.port": 65535,
+    "audiosocket.port": 65535,
+    "mqtt.port": 65535,
+    "pacing.max_abandon_rate": 1.0,
+    "pacing_campaign.max_abandon_rate": 1.0,
+}
 
 _LISTEN = re.compile(
     r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
@@ -362,7 +387,11 @@ class _Checker:
                 continue
             if section in _ARRAYS:
                 if not isinstance(body, list):
-                    self.add((section,), section, f"must be written [[{section}]] (one block per server)")
+                    self.add(
+                        (section,),
+                        section,
+                        f"must be written [[{section}]] (one block per {'server' if section == 'ami' else 'campaign'})",
+                    )
                     continue
                 for i, table in enumerate(body, start=1):
                     self._table(section, (section, str(i)), table)
@@ -593,6 +622,16 @@ def load_settings(path: Path | None = None) -> Settings:
             source=source,
             line=_key_lines(text).get(("leases", "heartbeat_s")),
         )
+    pacing = _pacing(data.get("pacing", {}), PacingSettings(), ("pacing",), source, text)
+    pacing_campaigns: dict[str, PacingSettings] = {}
+    for i, table in enumerate(data.get("pacing_campaign", []), start=1):
+        name = str(table.get("campaign", ""))
+        if not name or name in pacing_campaigns:
+            problem = "names no campaign" if not name else f"campaign {name!r} is given twice"
+            raise ConfigError(
+                f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
+            )
+        pacing_campaigns[name] = _pacing(table, pacing, ("pacing_campaign", str(i)), source, text)
     listen = str(data.get("metrics", {}).get("listen", ""))
     if listen and not _LISTEN.match(listen):
         raise ConfigError(
@@ -618,5 +657,32 @@ def load_settings(path: Path | None = None) -> Settings:
         announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
         leases=leases,
         recording=recording,
+        pacing=pacing,
+        pacing_campaigns=pacing_campaigns,
         metrics=MetricsSettings(listen),
+    )
+
+
+def _pacing(
+    table: dict[str, Any], base: PacingSettings, where: tuple[str, ...], source: str, text: str
+) -> PacingSettings:
+    """``[pacing]`` over the defaults, or one ``[[pacing_campaign]]`` over ``[pacing]``."""
+    mode = base.mode
+    if "mode" in table:
+        value = str(table["mode"])
+        if value not in tuple(PacingMode):
+            raise ConfigError(
+                f"{where[0]}.mode: must be one of {', '.join(PacingMode)}, got {value!r}",
+                source=source,
+                line=_key_lines(text).get((*where, "mode")),
+            )
+        mode = PacingMode(value)
+    return replace(
+        base,
+        mode=mode,
+        queue=str(table.get("queue", base.queue)),
+        max_abandon_rate=float(table.get("max_abandon_rate", base.max_abandon_rate)),
+        max_wait_s=float(table.get("max_wait_s", base.max_wait_s)),
+        window_s=float(table.get("window_s", base.window_s)),
+        min_samples=int(table.get("min_samples", base.min_samples)),
     )

@@ -39,9 +39,11 @@ from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows, dropped_callback_times
 from dialer.errors import AmiError, AsrUnavailable, DialerError, StorageError
+from dialer.handover import handover_variables
 from dialer.leases import LeaseKeeper
 from dialer.logging import call_log
 from dialer.metrics import Metrics
+from dialer.pacing.live import LivePacing, PacingConfig
 from dialer.session.inputs import (
     Answered,
     Command,
@@ -90,6 +92,7 @@ class WorkerConfig:
     redirect_retry_s: float = 10.0  # keep retrying a person's hand-over through an AMI reconnect
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
     leases: LeaseSettings = field(default_factory=LeaseSettings)  # claim leases (dialer.leases)
+    pacing: PacingConfig = field(default_factory=PacingConfig)  # PACING: modes per campaign (dialer.pacing)
 
 
 @dataclass
@@ -162,6 +165,15 @@ class Worker:
             on_change=self._leases_changed,
         )
         registry.subscribe_unrouted(self.leases.on_ami_event)  # LEASES: calls adopted from a dead worker
+        # PACING: operators' queue events (no call's ids) feed the tracker; changes wake the dispatcher.
+        self.pacing = LivePacing(
+            config.pacing,
+            registry=registry,
+            pool=pool,
+            now_s=lambda: time.monotonic() / config.time_scale,
+            wake=self.wake,
+        )
+        registry.subscribe_unrouted(self.pacing.on_ami_event)  # PACING
 
     def _leases_changed(self) -> None:
         st = self.leases.stats
@@ -227,6 +239,7 @@ class Worker:
                 break
             cap = self.config.concurrency_override or camp.concurrency
             want = min(free, cap - self.live_calls_of(camp.name))
+            want = self.pacing.allowed(camp.name, want)  # PACING: free operators, abandonment cap
             if want <= 0:
                 continue
             now = self.clock.now()
@@ -276,7 +289,7 @@ class Worker:
                 number,
                 self.config.dial,
                 audiosocket_addr=self.config.audiosocket_addr,
-                variables={"DIALER_ATTEMPT": str(claimed.attempt_no)},
+                variables=handover_variables(claimed, camp.name),  # PACING: the operators' context
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
@@ -414,6 +427,10 @@ class Worker:
             # The attempt stays in progress in the database; recovery at the next start closes it.
             log.error("attempt %s: could not record the result: %s", call.attempt_id, exc)
         self.stats.finished += 1
+        net = call.session.net  # PACING: the rates of this campaign's calls
+        self.pacing.call_finished(
+            ctx.campaign.name, evidence, call.session.decided_at_ms, net.answered_at_ms or net.ended_at_ms
+        )
         self.metrics.attempt_finished(evidence, outcome, call.session)  # METRICS
         call_log(
             log,
@@ -448,6 +465,7 @@ class Worker:
             up = await self.registry.server_ups.get()
             self._wake.set()  # a server (back) up: capacity may have come back too
             self.leases.poke()  # LEASES: its calls can be checked now
+            await self.pacing.refresh(up.server)  # PACING: queue members (events while away are lost)
             try:
                 live = await self.pool.reconcile(up.server)
             except AmiError as exc:
@@ -530,4 +548,5 @@ class Worker:
             "accepting": self._accepting,
             **asdict(self.stats),
             "leases": self.leases.health(),
+            "pacing": self.pacing.health(),  # PACING
         }

@@ -624,6 +624,13 @@ class AmiClient:
         messages = reply if isinstance(reply, list) else [reply]
         return [_headers(m) for m in messages[1:] if str(m.get("Event", "")).lower() == "coreshowchannel"]
 
+    async def queue_status(self, queue: str) -> list[dict[str, str]]:
+        """One queue's ``QueueStatus`` listing: ``QueueParams``, ``QueueMember`` and ``QueueEntry``
+        rows (the pacing's operator tracker reads the members after every login)."""
+        reply = await self._send({"Action": "QueueStatus", "Queue": queue})
+        messages = reply if isinstance(reply, list) else [reply]
+        return [_headers(m) for m in messages[1:] if str(m.get("Event", "")).lower().startswith("queue")]
+
 
 def _check_header(key: str, value: Any) -> None:
     values = value if isinstance(value, list | tuple) else [value]

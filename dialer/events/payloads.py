@@ -44,6 +44,7 @@ class EventType(enum.StrEnum):
     ATTEMPT_FINISHED = "attempt_finished"
     CONTACT_SETTLED = "contact_settled"
     OPERATOR_RESULT = "operator_result"
+    OPERATOR_CONNECTED = "operator_connected"
     EXCLUSION_NOTICE = "exclusion_notice"
     EXCLUSION_REMOVED = "exclusion_removed"
     CAMPAIGN_STATUS = "campaign_status"
@@ -229,6 +230,35 @@ def contact_settled(
         callback_at=_iso_or_none(callback_at),
     )
     return OutboxEvent(topics.contact_settled(campaign), payload, contact_key(contact_id))
+
+
+def operator_connected(
+    *,
+    campaign: str,
+    contact_id: int,
+    external_id: str,
+    e164: str | None,
+    attempt_id: uuid.UUID,
+    attempt_no: int,
+    operator: str,
+    queue_wait_ms: int | None,
+    occurred_at: datetime,
+    event_id: uuid.UUID | None = None,
+) -> OutboxEvent:
+    """An operator answered a person the dialer handed over: who took which contact, after how
+    long a wait (issue 12; the agent pop-up's key is ``external_id``)."""
+    payload = envelope(EventType.OPERATOR_CONNECTED, occurred_at, event_id)
+    payload.update(
+        campaign=campaign,
+        contact_id=contact_id,
+        external_id=external_id,
+        e164=e164,
+        attempt_id=str(attempt_id),
+        attempt_no=attempt_no,
+        operator=operator,
+        queue_wait_ms=queue_wait_ms,
+    )
+    return OutboxEvent(topics.operator_connected(campaign), payload, contact_key(contact_id))
 
 
 def operator_result(

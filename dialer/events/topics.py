@@ -7,6 +7,7 @@ stored events; the publisher joins the two.
     <prefix>/campaign/<campaign>/attempt      attempt finished            QoS 1
     <prefix>/campaign/<campaign>/contact      contact settled             QoS 1
     <prefix>/campaign/<campaign>/operator-result  operator's result       QoS 1
+    <prefix>/campaign/<campaign>/operator     an operator took a person   QoS 1
     <prefix>/campaign/<campaign>/status       campaign status             QoS 1, retained
     <prefix>/exclusion                        exclusion notice            QoS 1
     <prefix>/exclusion/removed                exclusion lifted            QoS 1
@@ -53,6 +54,10 @@ def attempt_finished(campaign: str) -> str:
 
 def contact_settled(campaign: str) -> str:
     return f"campaign/{level(campaign)}/contact"
+
+
+def operator_connected(campaign: str) -> str:
+    return f"campaign/{level(campaign)}/operator"
 
 
 def operator_result(campaign: str) -> str:

@@ -129,6 +129,8 @@ class SimAsterisk:
         self.queues: dict[str, SimQueue] = {
             name: SimQueue(cfg) for name, cfg in (default_queues() if queues is None else queues).items()
         }
+        for q in self.queues.values():
+            q.emit = self.emit  # member events of no call (QueuePause)
         self.actions: list[RecordedAction] = []
         self.calls: list[SimCall] = []  # live calls
         self.finished_calls = 0
@@ -320,6 +322,8 @@ class SimAsterisk:
             "coreshowchannels": self._core_show_channels,
             "setvar": self._setvar,
             "getvar": self._getvar,
+            "queuestatus": self._queue_status,
+            "queuepause": self._queue_pause,
         }.get(low)
         if handler is None:
             self._error(session, message, "Invalid/unknown command")
@@ -534,6 +538,43 @@ class SimAsterisk:
             tail.append(("ActionID", message.action_id))
         tail += [("EventList", "Complete"), ("ListItems", str(count))]
         session.send(tail)
+
+    def _queue_status(self, session: _Session, message: AmiMessage) -> None:
+        """app_queue's manager_queues_status: the listing, then QueueStatusComplete."""
+        wanted = message.get("Queue") or ""
+        self._reply(session, message, "Success", ("EventList", "start"), ("Message", "Queue status will follow"))
+        count = 0
+        for queue in self.queues.values():
+            if wanted and queue.name != wanted:
+                continue
+            for row in queue.status_listing(message.action_id):
+                session.send(row)
+                count += 1
+        tail: list[Header] = [("Event", "QueueStatusComplete")]
+        if message.action_id is not None:
+            tail.append(("ActionID", message.action_id))
+        tail += [("EventList", "Complete"), ("ListItems", str(count))]
+        session.send(tail)
+
+    def _queue_pause(self, session: _Session, message: AmiMessage) -> None:
+        interface = message.get("Interface") or ""
+        paused = (message.get("Paused") or "").lower() in ("1", "true", "yes")
+        wanted = message.get("Queue") or ""
+        found = False
+        for queue in self.queues.values():
+            st = queue.member(interface) if not wanted or queue.name == wanted else None
+            if st is not None:
+                queue.pause(st, paused, message.get("Reason") or "")
+                found = True
+        if not found:
+            self._error(session, message, "Interface not found")
+            return
+        self._reply(
+            session,
+            message,
+            "Success",
+            ("Message", "Interface paused successfully" if paused else "Interface unpaused successfully"),
+        )
 
     def _setvar(self, session: _Session, message: AmiMessage) -> None:
         name = message.get("Variable") or ""

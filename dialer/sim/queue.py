@@ -14,17 +14,27 @@ operators that are Local channels into a context that rings ``answer_after_s`` a
 People wait in order; a member rings one person at a time (``ringinuse = no``), and when it frees
 up it is offered to the next person waiting. The device states ``Queue:<name>`` (people
 waiting) and ``Queue:<name>_avail`` (a member free) are sent when they change.
+
+Operators for pacing (issue 12): with ``talk_mean_s`` set, an operator ends each call after a talk
+time drawn from a gamma distribution (mean ``talk_mean_s``, spread ``talk_sd_s``), and the person's
+``;1`` leaves Queue() and hangs up (AgentComplete ``Reason: agent``). A member is paused and
+unpaused by the AMI ``QueuePause`` action (QueueMemberPause, then QueueMemberStatus), and
+``QueueStatus`` lists the members (QueueParams, QueueMember …, QueueStatusComplete) as
+app_queue's manager_queues_status does. ``max_unserved`` is the most people ever waiting with no
+operator ringing for them.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import uuid as uuid_mod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dialer.sim.channels import Cause, Channel, ChannelState, DialStatus, Header, Privilege
+from dialer.sim.channels import Cause, Channel, ChannelState, DialStatus, Header, Privilege, event
 
 if TYPE_CHECKING:
     from dialer.sim.call import SimCall
@@ -67,20 +77,33 @@ class QueueMember:
 class QueueConfig:
     name: str
     members: tuple[QueueMember, ...]
+    talk_mean_s: float | None = None  # None: the operator stays until the person hangs up
+    talk_sd_s: float = 0.0
+    seed: int | None = None
 
 
-def default_queues(operators: int = 4, answer_after_s: float = 1.0) -> dict[str, QueueConfig]:
+def default_queues(
+    operators: int = 4,
+    answer_after_s: float = 1.0,
+    *,
+    talk_mean_s: float | None = None,
+    talk_sd_s: float = 0.0,
+    seed: int | None = None,
+) -> dict[str, QueueConfig]:
     """The ``operators`` queue of deploy/asterisk/queues_dialer.conf with ``operators`` members."""
     members = tuple(
         QueueMember(f"Local/op{i}@dialer-operators/n", f"op{i}", answer_after_s) for i in range(1, operators + 1)
     )
-    return {"operators": QueueConfig("operators", members)}
+    return {"operators": QueueConfig("operators", members, talk_mean_s, talk_sd_s, seed)}
 
 
 @dataclass
 class _MemberState:
     member: QueueMember
     busy: bool = False  # ringing for someone or talking
+    paused: bool = False
+    paused_reason: str = ""
+    last_pause: int = 0
     calls_taken: int = 0
     last_call: int = 0  # Unix time of the end of the last call
 
@@ -96,6 +119,23 @@ class SimQueue:
         self.login_time = int(time.time())
         self._queue_state: str | None = None
         self._avail_state: str | None = None
+        self._random = random.Random(config.seed)
+        self.emit: Callable[[list[Header]], None] | None = None  # the server's, for events of no call
+        self.max_unserved = 0  # the most people ever waiting with no operator ringing for them
+
+    def talk_time_s(self) -> float | None:
+        """One call's talk time (simulated seconds), None when the person decides."""
+        mean, sd = self.config.talk_mean_s, self.config.talk_sd_s
+        if mean is None:
+            return None
+        if sd <= 0:
+            return mean
+        shape = (mean / sd) ** 2
+        return max(1.0, self._random.gammavariate(shape, mean / shape))
+
+    def _note_unserved(self) -> None:
+        unserved = sum(1 for e in self.waiting if e.member is None and not e.done)
+        self.max_unserved = max(self.max_unserved, unserved)
 
     # -- device states -----------------------------------------------------------------------
     def queue_state(self, call: SimCall) -> None:
@@ -105,16 +145,15 @@ class SimQueue:
             call._dsc(f"Queue:{self.name}", state)
 
     def avail_state(self, call: SimCall) -> None:
-        state = "NOT_INUSE" if any(not m.busy for m in self.members) else "INUSE"
+        state = "NOT_INUSE" if any(not m.busy and not m.paused for m in self.members) else "INUSE"
         if state != self._avail_state:
             self._avail_state = state
             call._dsc(f"Queue:{self.name}_avail", state)
 
-    def member_status(self, call: SimCall, st: _MemberState, status: int) -> None:
+    def _member_blob(self, st: _MemberState, status: int) -> list[Header]:
+        """app_queue's queue_member_blob_create: every member event carries the whole state."""
         m = st.member
-        call._emit(
-            "QueueMemberStatus",
-            Privilege.AGENT,
+        return [
             ("Queue", self.name),
             ("MemberName", m.name),
             ("Interface", m.interface),
@@ -123,15 +162,96 @@ class SimQueue:
             ("Penalty", "0"),
             ("CallsTaken", str(st.calls_taken)),
             ("LastCall", str(st.last_call)),
-            ("LastPause", "0"),
+            ("LastPause", str(st.last_pause)),
             ("LoginTime", str(self.login_time)),
             ("InCall", "0"),
             ("Status", str(status)),
-            ("Paused", "0"),
-            ("PausedReason", ""),
+            ("Paused", "1" if st.paused else "0"),
+            ("PausedReason", st.paused_reason),
             ("Ringinuse", "0"),
             ("Wrapuptime", "0"),
-        )
+        ]
+
+    def member_status(self, call: SimCall, st: _MemberState, status: int) -> None:
+        call._emit("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, status))
+
+    def _status_of(self, st: _MemberState) -> int:
+        return STATUS_INUSE if st.busy else STATUS_NOT_INUSE
+
+    def member(self, interface: str) -> _MemberState | None:
+        for st in self.members:
+            if interface in (st.member.interface, st.member.name):
+                return st
+        return None
+
+    def pause(self, st: _MemberState, paused: bool, reason: str = "") -> None:
+        """AMI QueuePause: the member is (un)paused; app_queue sends QueueMemberPause (the
+        member's state) and the device-state QueueMemberStatus."""
+        st.paused, st.paused_reason = paused, reason if paused else ""
+        if paused:
+            st.last_pause = int(time.time())
+        if self.emit is not None:
+            self.emit(event("QueueMemberPause", Privilege.AGENT, self._member_blob(st, self._status_of(st))))
+            self.emit(event("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, self._status_of(st))))
+        if not paused:
+            self.offer()
+
+    def status_listing(self, action_id: str | None) -> list[list[Header]]:
+        """``QueueStatus`` for this queue: QueueParams, QueueMember rows, QueueEntry rows."""
+        tail: list[Header] = [("ActionID", action_id)] if action_id is not None else []
+        rows: list[list[Header]] = [
+            [
+                ("Event", "QueueParams"),
+                ("Queue", self.name),
+                ("Max", "0"),
+                ("Strategy", "leastrecent"),
+                ("Calls", str(len(self.waiting))),
+                ("Holdtime", "0"),
+                ("TalkTime", "0"),
+                ("Completed", str(sum(m.calls_taken for m in self.members))),
+                ("Abandoned", "0"),
+                ("ServiceLevel", "0"),
+                ("ServicelevelPerf", "0.0"),
+                ("ServicelevelPerf2", "0.0"),
+                ("Weight", "0"),
+                *tail,
+            ]
+        ]
+        for st in self.members:
+            m = st.member
+            rows.append(
+                [
+                    ("Event", "QueueMember"),
+                    ("Queue", self.name),
+                    ("Name", m.name),
+                    ("Location", m.interface),
+                    ("StateInterface", m.interface),
+                    ("Membership", "static"),
+                    ("Penalty", "0"),
+                    ("CallsTaken", str(st.calls_taken)),
+                    ("LastCall", str(st.last_call)),
+                    ("LastPause", str(st.last_pause)),
+                    ("LoginTime", str(self.login_time)),
+                    ("InCall", "0"),
+                    ("Status", str(self._status_of(st))),
+                    ("Paused", "1" if st.paused else "0"),
+                    ("PausedReason", st.paused_reason),
+                    ("Wrapuptime", "0"),
+                    *tail,
+                ]
+            )
+        for pos, entry in enumerate(self.waiting, start=1):
+            rows.append(
+                [
+                    ("Event", "QueueEntry"),
+                    ("Queue", self.name),
+                    ("Position", str(pos)),
+                    ("Channel", entry.call.l1.name),
+                    ("Uniqueid", entry.call.l1.uniqueid),
+                    *tail,
+                ]
+            )
+        return rows
 
     # -- people --------------------------------------------------------------------------------
     def join(self, call: SimCall) -> QueueEntry:
@@ -156,10 +276,11 @@ class SimQueue:
         for entry in list(self.waiting):
             if entry.member is not None or entry.done:
                 continue
-            free = [m for m in self.members if not m.busy]
+            free = [m for m in self.members if not m.busy and not m.paused]
             if not free:
-                return
+                break
             entry.ring(min(free, key=lambda m: m.last_call))
+        self._note_unserved()
 
 
 @dataclass(eq=False)
@@ -178,6 +299,7 @@ class QueueEntry:
     connected: bool = False
     done: bool = False
     bridge_id: str = ""
+    agent_ended: bool = False  # the operator hung up (Reason: agent)
     _op2_steps: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -316,6 +438,16 @@ class QueueEntry:
         call._varset(op1, "BRIDGEPEER", l1.name)
         call._varset(l1, "BRIDGEPEER", op1.name)
         self._op2_app(3)  # Wait(600): the operator talks
+        talk_s = self.queue.talk_time_s()
+        if talk_s is not None:
+            call._later(talk_s, self._operator_hangs_up)
+
+    def _operator_hangs_up(self) -> None:
+        """The operator ends the call: the bridge breaks, Queue() returns and ;1 hangs up."""
+        if self.done or not self.call.l1.alive:
+            return
+        self.agent_ended = True
+        self.call.hangup_l1(Cause.NORMAL_CLEARING, via_app=True)
 
     def _bridge(self, count: int) -> list[Header]:
         return [
@@ -346,7 +478,7 @@ class QueueEntry:
             *self._member_fields(),
             ("HoldTime", str(int((self.connected_at - self.joined_at) / call._scale))),
             ("TalkTime", str(self._seconds(self.connected_at))),
-            ("Reason", "caller"),
+            ("Reason", "agent" if self.agent_ended else "caller"),
             dest=op1,
         )
         call._varset(l1, "BRIDGEPEER", "")

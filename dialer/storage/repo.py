@@ -1132,6 +1132,23 @@ class Repository:
             ),
             now,
         )
+        if evidence.operator is not None and evidence.call_class is not CallClass.PERSON_LOST:
+            # PACING (issue 12): which operator took which contact, for the agent pop-up.
+            await add_event(
+                conn,
+                payloads.operator_connected(
+                    campaign=c["campaign_name"],
+                    contact_id=int(c["id"]),
+                    external_id=c["external_id"],
+                    e164=c["e164"],
+                    attempt_id=attempt_id,
+                    attempt_no=int(a["attempt_no"]),
+                    operator=evidence.operator,
+                    queue_wait_ms=evidence.queue_wait_ms,
+                    occurred_at=now,
+                ),
+                now,
+            )
         if settled:
             await add_event(
                 conn,

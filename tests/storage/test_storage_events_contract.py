@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,15 @@ from .conftest import CAMPAIGN, NOW
 from .helpers import csv_row, mobile, outcome_for, prepare
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
-OUTBOX_TYPES = {"attempt_finished", "contact_settled", "operator_result", "exclusion_notice", "exclusion_removed"}
-CONTACT_TYPES = {"attempt_finished", "contact_settled", "operator_result"}
+OUTBOX_TYPES = {
+    "attempt_finished",
+    "contact_settled",
+    "operator_result",
+    "operator_connected",
+    "exclusion_notice",
+    "exclusion_removed",
+}
+CONTACT_TYPES = {"attempt_finished", "contact_settled", "operator_result", "operator_connected"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -78,6 +85,7 @@ async def drive_every_event_kind(repo: Repository, rules: RulesTable) -> dict[st
         csv_row("busy", mobile(2)),  # busy → retried
         csv_row("refuses", mobile(3)),
         csv_row("later", mobile(4)),
+        csv_row("talks", mobile(5)),  # a person handed over, an operator answers
     ]
     await repo.import_contacts(CAMPAIGN, prepare(rules, rows, NOW), NOW)
     claimed = {c.contact.external_id: c for c in await repo.claim_due("autumn", "w1", NOW, 10)}
@@ -86,6 +94,11 @@ async def drive_every_event_kind(repo: Repository, rules: RulesTable) -> dict[st
         await repo.start_attempt(claimed[ext], aid, NOW, asterisk_uniqueid=f"1736000000.{ext}")
         ev, out = outcome_for(rules, claimed[ext], cls, NOW)
         await repo.finish_attempt(aid, ev, out, NOW + timedelta(seconds=3))
+    aid = uuid.uuid4()
+    await repo.start_attempt(claimed["talks"], aid, NOW)
+    ev, out = outcome_for(rules, claimed["talks"], CallClass.PERSON, NOW)
+    ev = replace(ev, answered=True, operator="Local/op1@dialer-operators-00000001;1", queue_wait_ms=1200)
+    await repo.finish_attempt(aid, ev, out, NOW + timedelta(seconds=9))
     await repo.recover_in_progress("w1", NOW)  # the others are released, never started
     refuses = await repo.get_contact("autumn", "refuses")
     await repo.record_operator_result(
@@ -108,7 +121,8 @@ async def drive_every_event_kind(repo: Repository, rules: RulesTable) -> dict[st
     )
     await repo.add_exclusion(mobile(9), ExclusionKind.CALLS, NOW, source="list.csv", reason="просит")
     assert await repo.remove_exclusion(mobile(9), ExclusionKind.CALLS, NOW)
-    return {ext: (await repo.get_contact("autumn", ext)).e164 for ext in ("nonum", "gone", "busy", "refuses", "later")}
+    names = ("nonum", "gone", "busy", "refuses", "later", "talks")
+    return {ext: (await repo.get_contact("autumn", ext)).e164 for ext in names}
 
 
 def check_row(
@@ -165,6 +179,7 @@ async def test_every_event_the_repository_writes_is_documented(repo: Repository,
     assert [t for t, s in seen if s == "busy"] == ["attempt_finished"]
     assert [t for t, s in seen if s == "refuses"] == ["operator_result", "contact_settled", "exclusion_notice"]
     assert [t for t, s in seen if s == "later"] == ["operator_result"]
+    assert [t for t, s in seen if s == "talks"][:2] == ["attempt_finished", "operator_connected"]
     assert [t for t, s in seen if s == mobile(9)] == ["exclusion_notice", "exclusion_removed"]
     by_type = {(r.payload["type"], r.payload.get("external_id")): r.payload for r in rows}
     gone = by_type[("contact_settled", "gone")]

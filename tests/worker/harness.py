@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dialer import app
 from dialer.commands.demo import DemoClock
@@ -102,7 +103,7 @@ async def seed(settings: Settings, numbers: list[str], now: datetime, *, owner: 
 
 @asynccontextmanager
 async def harness(
-    tmp_path: Path, db_url: str | None = None, *, time_scale: float = TIME_SCALE
+    tmp_path: Path, db_url: str | None = None, *, time_scale: float = TIME_SCALE, **sim_options: Any
 ) -> AsyncIterator[tuple[Harness, int, int]]:
     """The simulator and settings on a fresh database. ``time_scale``: how fast simulated time runs
     (0.02 = 50× real time); calls whose audio the worker must analyse in full (fingerprints) need
@@ -111,7 +112,7 @@ async def harness(
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite'}"
     settings = replace(base, database_url=url)
     as_port = free_port()
-    sim = SimAsterisk(audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="sim")
+    sim = SimAsterisk(audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="sim", **sim_options)
     ami_port = await sim.start()
     h = Harness(settings, sim, DemoClock(START, time_scale), time_scale=time_scale)
     try:

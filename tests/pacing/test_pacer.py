@@ -1,0 +1,136 @@
+"""The pacing maths (dialer.pacing.pacer): tables of situations and the calls each mode allows."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialer.pacing.pacer import (
+    InFlight,
+    OperatorSupply,
+    PacingMode,
+    PacingSettings,
+    PacingStats,
+    Rates,
+    allowed_calls,
+    backoff_factor,
+    expected_overflow,
+)
+
+FIXED = PacingSettings(mode=PacingMode.FIXED)
+PROGRESSIVE = PacingSettings(mode=PacingMode.PROGRESSIVE)
+PREDICTIVE = PacingSettings(mode=PacingMode.PREDICTIVE, min_samples=20)
+# 100 dials, 40 answered, 25 persons (25 % person per dial), none abandoned; a person is reached
+# 20 s after the originate, an operator is busy 100 s per call.
+MEASURED = Rates(dials=100, answers=40, persons=25, abandoned=0, connect_s=20.0, handle_s=100.0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "capacity", "ops", "flight", "rates", "expected", "why"),
+    [
+        (FIXED, 7, None, InFlight(), Rates(), 7, "fixed ignores the operators"),
+        (FIXED, 7, OperatorSupply(0, 5), InFlight(dialling=3), MEASURED, 7, "fixed: even with none free"),
+        (PROGRESSIVE, 10, None, InFlight(), Rates(), 0, "no operator state yet: wait for it"),
+        (PROGRESSIVE, 10, OperatorSupply(2, 0), InFlight(), Rates(), 2, "one call per free operator"),
+        (PROGRESSIVE, 10, OperatorSupply(2, 3), InFlight(dialling=1), Rates(), 1, "a ringing call holds one"),
+        (PROGRESSIVE, 10, OperatorSupply(2, 0), InFlight(analysing=1, waiting=1), Rates(), 0, "all held"),
+        (PROGRESSIVE, 10, OperatorSupply(1, 0), InFlight(dialling=3), Rates(), 0, "never negative"),
+        (PROGRESSIVE, 1, OperatorSupply(5, 0), InFlight(), Rates(), 1, "capacity caps"),
+        (PROGRESSIVE, 10, OperatorSupply(4, 0), InFlight(), MEASURED, 4, "measured rates change nothing"),
+        (PREDICTIVE, 10, OperatorSupply(2, 0), InFlight(), Rates(dials=5, answers=2, persons=1), 2, "too few samples"),
+        # 2 free, a person per 4 dials: 12 calls would bring 3 persons on average; the most whose
+        # expected overflow (Poisson) stays under 3 % × 2.25 (no abandonment yet) of the persons
+        (PREDICTIVE, 20, OperatorSupply(2, 0), InFlight(), MEASURED, 3, "2 free"),
+        (PREDICTIVE, 50, OperatorSupply(10, 0), InFlight(), MEASURED, 33, "10 free: a pool absorbs more"),
+        # + 5 busy, each free within the 20 s a new call needs with chance 20/100 → 3 operators
+        (PREDICTIVE, 20, OperatorSupply(2, 5), InFlight(), MEASURED, 6, "busy soon free"),
+        # 4 ringing (1 person expected) and 2 answered (25/40 each): already enough
+        (PREDICTIVE, 20, OperatorSupply(2, 5), InFlight(dialling=4, analysing=2), MEASURED, 0, "in flight"),
+        # a person waiting takes a free operator first
+        (PREDICTIVE, 20, OperatorSupply(2, 0), InFlight(waiting=1), MEASURED, 1, "waiting person"),
+        (PREDICTIVE, 2, OperatorSupply(2, 5), InFlight(), MEASURED, 2, "capacity caps"),
+        (PREDICTIVE, 20, OperatorSupply(0, 5), InFlight(dialling=10), MEASURED, 0, "over-dialled: none"),
+        # measured back-off: 4 % abandoned (over 0.9 × the cap) → progressive
+        (PREDICTIVE, 20, OperatorSupply(2, 5), InFlight(), Rates(100, 40, 25, 1, 20.0, 100.0), 2, "at the cap"),
+    ],
+)
+def test_allowed_calls(
+    settings: PacingSettings,
+    capacity: int,
+    ops: OperatorSupply | None,
+    flight: InFlight,
+    rates: Rates,
+    expected: int,
+    why: str,
+) -> None:
+    assert allowed_calls(settings, capacity, ops, flight, rates) == expected, why
+
+
+@pytest.mark.parametrize(
+    ("abandoned", "factor"),
+    [(0, 2.7 / 1.2), (1, 1.7 / 1.2), (2, 0.7 / 1.2), (3, 0.0), (10, 0.0)],  # of 100: 1 at 1.5 %, 0 at 2.7 %
+)
+def test_backoff_as_the_cap_nears(abandoned: int, factor: float) -> None:
+    rates = Rates(dials=400, answers=150, persons=100, abandoned=abandoned)
+    assert backoff_factor(PREDICTIVE, rates).factor == pytest.approx(factor, abs=0.01)
+
+
+def test_predictive_dials_less_as_abandonment_grows() -> None:
+    ops, flight = OperatorSupply(10, 10), InFlight()
+    allowed = [
+        allowed_calls(PREDICTIVE, 200, ops, flight, Rates(400, 200, 100, lost, 20.0, 100.0)) for lost in range(5)
+    ]
+    assert allowed == sorted(allowed, reverse=True) and allowed[0] > allowed[2] > allowed[3]
+    assert allowed[3] == allowed[4] == 10  # 3 % and more: progressive, one call per free operator
+
+
+def test_long_ringing_calls_count_less() -> None:
+    """Persons answer within 10 s here: two calls ringing for 40 s will not bring one."""
+    rates = Rates(
+        dials=100,
+        answers=40,
+        persons=25,
+        connect_s=20.0,
+        handle_s=100.0,
+        person_ring_s=tuple(sorted(float(i % 10) for i in range(25))),
+        dial_ring_s=tuple(sorted([float(i % 10) for i in range(40)] + [30.0] * 60)),
+    )
+    assert rates.person_chance(0.0) == pytest.approx(22 / 96)  # persons / dials still ringing after 0 s
+    assert rates.person_chance(40.0) == 0.0
+    young = allowed_calls(PREDICTIVE, 50, OperatorSupply(2, 0), InFlight(2, dialling_ages_s=(1.0, 1.0)), rates)
+    old = allowed_calls(PREDICTIVE, 50, OperatorSupply(2, 0), InFlight(2, dialling_ages_s=(29.0, 29.0)), rates)
+    assert old > young
+
+
+def test_operator_free_chance_from_measured_busy_periods() -> None:
+    rates = Rates(handle_s=60.0, handle_samples_s=(30.0, 60.0, 90.0, 120.0))
+    assert rates.free_chance(0.0, 40.0) == pytest.approx(1 / 4)
+    assert rates.free_chance(70.0, 30.0) == pytest.approx(1 / 2)  # of 90 and 120, 90 ends by 100
+    assert rates.free_chance(130.0, 5.0) == 1.0  # longer than any measured
+    assert Rates(handle_s=100.0).free_chance(0.0, 20.0) == pytest.approx(0.2)  # no samples: the mean
+
+
+@pytest.mark.parametrize(
+    ("mean", "operators", "overflow"),
+    [(0.5, 0, 0.5), (3.0, -1, 4.0), (2.0, 2, 0.5413), (1.0, 5, 0.0006), (10.0, 10, 1.2511)],
+)
+def test_expected_overflow_is_poisson(mean: float, operators: int, overflow: float) -> None:
+    assert expected_overflow(mean, operators) == pytest.approx(overflow, abs=1e-4)
+
+
+def test_rolling_window_counts_and_forgets() -> None:
+    stats = PacingStats(PacingSettings(max_wait_s=2.0, window_s=60.0))
+    stats.dial_finished(0.0, answered=False, handed_over=False)
+    stats.dial_finished(10.0, answered=True, handed_over=False)  # a machine
+    stats.dial_finished(20.0, answered=True, handed_over=True, queue_wait_s=0.5, connect_s=8.0)
+    stats.dial_finished(30.0, answered=True, handed_over=True, queue_wait_s=2.5, connect_s=12.0)  # too long
+    stats.dial_finished(40.0, answered=True, handed_over=True, lost=True, queue_wait_s=1.0, connect_s=10.0)
+    r = stats.rates(45.0, handle_s=90.0)
+    assert (r.dials, r.answers, r.persons, r.abandoned) == (5, 4, 3, 2)
+    assert r.connect_s == pytest.approx(10.0)
+    assert r.handle_s == 90.0
+    assert r.abandon_rate == pytest.approx(2 / 3)
+    assert r.person_per_dial == pytest.approx(0.6)
+    assert r.person_per_answer == pytest.approx(0.75)
+    later = stats.rates(95.0)  # the window now starts at 35 s: only the lost person is left
+    assert (later.dials, later.persons, later.abandoned) == (1, 1, 1)
+    assert stats.rates(200.0) == Rates()

@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.corpus",
     "dialer.commands.eval",
     "dialer.commands.replay",
+    "dialer.commands.announcements",
 ]
 
 EXIT_USAGE = 2

@@ -1,0 +1,216 @@
+"""Calls on which carriers repeat the same recordings, written as the worker writes call
+recordings (``docs/recordings.md``): for the learning tests and ``bench/bench_learn.py``.
+
+Each call: progress (early media) at 300 ms, a little line noise, then the carrier's recording
+from a random offset, looped with a pause, through G.711 (μ- or A-law), at a random level with
+background noise and a few lost frames; the carrier hangs up after ``cycles`` passes. When the
+call "had a recognizer", its recording carries the hypotheses a decode-at-pauses engine gives:
+the words of each pass, final, 300 ms after the pass ends (a partial first pass gives only its
+tail, with a lower confidence). The recording's decision is what ``setup`` decides on replay.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from dialer.audio.fingerprint import parse_index, read_audio
+from dialer.audio.g711 import alaw_roundtrip, ulaw_roundtrip
+from dialer.domain.model import CallClass
+from dialer.session.explain import verdict
+from dialer.session.recording import AUDIO_FILE, CALL_FILE, EVENTS_FILE, LAYOUT_VERSION, read_recording
+from dialer.session.replay import replay_recording
+from dialer.session.session import SessionSetup
+
+PROGRESS_MS = 300
+LEAD_IN_MS = 400  # line noise before the recording starts
+PAUSE_MS = 800  # between two passes of the recording
+DECODE_AFTER_MS = 300  # a decode-at-pauses engine answers this long after the voice stops
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    call_class: CallClass
+    text: str
+    samples: npt.NDArray[np.int16]
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.samples) // 8
+
+
+def clips_from_library(directory: Path, names: list[str] | None = None) -> list[Clip]:
+    """The recordings of a fingerprint library directory (e.g. the simulator's own clips)."""
+    out = []
+    for e in parse_index(directory / "announcements.yaml"):
+        if names is not None and e.name not in names:
+            continue
+        x, rate = read_audio(e.file)
+        assert rate == 8000, f"{e.file}: 8 kHz clips only"
+        out.append(Clip(e.name, e.call_class, e.text, x.astype(np.int16)))
+    return out
+
+
+def _hypotheses(clip: Clip, offset_ms: int, cycles: int, start_ms: int) -> list[dict[str, object]]:
+    words = clip.text.split()
+    out: list[dict[str, object]] = []
+    t = start_ms
+    first = True
+    for _ in range(cycles):
+        played = clip.duration_ms - (offset_ms if first else 0)
+        t += played
+        if first and offset_ms:
+            tail = words[int(len(words) * offset_ms / clip.duration_ms) + 1 :]
+            if tail:
+                out.append(
+                    {
+                        "t": t + DECODE_AFTER_MS,
+                        "k": "asr",
+                        "text": " ".join(tail),
+                        "final": True,
+                        "conf": 0.45,
+                        "audio_ms": played,
+                    }
+                )
+        else:
+            out.append(
+                {
+                    "t": t + DECODE_AFTER_MS,
+                    "k": "asr",
+                    "text": clip.text,
+                    "final": True,
+                    "conf": 0.85,
+                    "audio_ms": played,
+                }
+            )
+        t += PAUSE_MS
+        first = False
+    return out
+
+
+def call_audio(clip: Clip, rng: np.random.Generator, offset_ms: int, cycles: int) -> npt.NDArray[np.int16]:
+    """The early media as the worker hears it (before frame loss)."""
+    x = clip.samples.astype(np.float64)
+    gain = 10 ** (rng.uniform(-8, 3) / 20)
+    parts = [np.zeros(LEAD_IN_MS * 8), x[offset_ms * 8 :]]
+    for _ in range(cycles - 1):
+        parts += [np.zeros(PAUSE_MS * 8), x]
+    parts.append(np.zeros(PAUSE_MS * 8))  # the carrier hangs up after a pause
+    y = np.concatenate(parts) * gain
+    noise_db = rng.uniform(-62, -48)  # background, dBm0-ish in int16 units
+    y = y + rng.normal(0, 32768 * 10 ** (noise_db / 20) / np.sqrt(2), len(y))
+    y = np.clip(y, -32768, 32767).astype(np.int16)
+    codec = ulaw_roundtrip if rng.random() < 0.5 else alaw_roundtrip
+    return np.asarray(codec(y), dtype=np.int16)
+
+
+def write_call(
+    root: Path,
+    clip: Clip,
+    rng: np.random.Generator,
+    *,
+    started_at: datetime,
+    number: str,
+    campaign: str = "learn",
+    decoding: bool = True,
+    cycles: int = 2,
+    offset_ms: int | None = None,
+    loss: float = 0.01,
+) -> Path:
+    """One call recording under ``root/<day>/<attempt id>/``, complete but for its decision."""
+    attempt = uuid.UUID(int=int(rng.integers(1, 2**63)) << 64 | int(rng.integers(1, 2**63)), version=4)
+    off = int(rng.integers(0, clip.duration_ms // 2)) if offset_ms is None else offset_ms
+    audio = call_audio(clip, rng, off, cycles)
+    path = root / started_at.strftime("%Y-%m-%d") / str(attempt)
+    path.mkdir(parents=True)
+    events: list[dict[str, object]] = [
+        {
+            "t": PROGRESS_MS,
+            "k": "ami",
+            "h": {
+                "Event": "Newstate",
+                "Channel": f"Local/{number[1:]}@dialer-dial-0001;1",
+                "ChannelState": "6",
+                "ChannelStateDesc": "Up",
+                "Uniqueid": str(attempt),
+                "Linkedid": str(attempt),
+            },
+        },
+    ]
+    per = 160
+    n = len(audio) // per
+    pcm = bytearray()
+    for i in range(n):
+        if rng.random() < loss:
+            continue  # lost on the way: never reached the worker
+        chunk = audio[i * per : (i + 1) * per].astype("<i2").tobytes()
+        events.append({"t": PROGRESS_MS + (i + 1) * 20, "k": "frame", "i": i, "n": len(chunk)})
+        pcm += chunk
+    end = PROGRESS_MS + n * 20
+    if decoding:
+        events += [h for h in _hypotheses(clip, off, cycles, PROGRESS_MS + LEAD_IN_MS) if int(str(h["t"])) <= end]
+    events += [
+        {"t": end, "k": "in", "type": "gone", "cause": 16, "dial_status": "CANCEL"},
+        {"t": end, "k": "audio_end", "reason": "hung up"},
+    ]
+    events.sort(key=lambda e: (int(str(e["t"])), e["k"] != "frame"))
+    (path / EVENTS_FILE).write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), "utf-8")
+    (path / AUDIO_FILE).write_bytes(bytes(pcm))
+    meta = {
+        "version": LAYOUT_VERSION,
+        "attempt_id": str(attempt),
+        "started_at": started_at.isoformat(),
+        "campaign": campaign,
+        "contact": f"learn-{attempt.hex[:8]}",
+        "attempt_no": 1,
+        "number": number,
+        "decoding": decoding,
+        "audio": True,
+        "settings": {"synthetic": True},  # never the replay's own: its deadlines are derived
+        "complete": True,
+        "decision": None,
+        "truth": {
+            "clip": clip.name,
+            "call_class": clip.call_class.value,
+            "offset_ms": off,
+            "playback_ms": PROGRESS_MS + LEAD_IN_MS,
+        },
+    }
+    (path / CALL_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    return path
+
+
+def decide_live(path: Path, setup: SessionSetup) -> None:
+    """Write the decision the worker would have recorded with ``setup``."""
+    rec = read_recording(path)
+    meta = dict(rec.meta)
+    meta["decision"] = verdict(replay_recording(rec, setup))
+    (path / CALL_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
+
+
+def write_calls(
+    root: Path,
+    clips: list[Clip],
+    n: int,
+    rng: np.random.Generator,
+    setup: SessionSetup,
+    *,
+    start: datetime,
+    numbers: list[str],
+    spacing: timedelta = timedelta(minutes=3),
+) -> list[Path]:
+    """``n`` calls, each repeating one of ``clips`` (drawn at random) to one of ``numbers``."""
+    out = []
+    for k in range(n):
+        clip = clips[int(rng.integers(len(clips)))]
+        p = write_call(root, clip, rng, started_at=start + k * spacing, number=numbers[k % len(numbers)])
+        decide_live(p, setup)
+        out.append(p)
+    return out

@@ -93,6 +93,7 @@ async def _collect(args: argparse.Namespace, ctx: CliContext) -> int:
     numbering = await _numbering(ctx)
     now = args.now or ctx.now()
     lib = settings.announcements_path
+    fingerprint_library.cache_clear()  # the library as it is now (an approval may have changed it)
     rep = await asyncio.to_thread(
         collect,
         root,
@@ -172,6 +173,7 @@ async def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def drift_events(settings: Settings, now: datetime) -> list[DriftEvent]:
     state = _store(settings).load()
+    fingerprint_library.cache_clear()
     lib = fingerprint_library(settings.announcements_path)
     names = [r.name for r in lib.recordings] if lib else []
     approved = {

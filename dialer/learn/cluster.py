@@ -39,7 +39,7 @@ class ClusterStatus(enum.StrEnum):
 class Cluster:
     id: str
     representative: str  # segment id of the clip that stands for the cluster
-    representative_speech_ms: int
+    representative_speech_ms: int  # voice in the representative's pass
     count: int = 0
     first_seen: str = ""  # ISO UTC
     last_seen: str = ""
@@ -54,6 +54,7 @@ class Cluster:
     library_name: str | None = None
     library_version: int | None = None
     rejected_by: str | None = None
+    representative_offset_ms: int = 0  # the clip starts this far into the representative segment
 
     @property
     def proposed(self) -> CallClass | None:
@@ -157,13 +158,14 @@ class Clusterer:
         if cid is None:
             cid = f"c{self._next:04d}"
             self._next += 1
-            self.clusters[cid] = Cluster(cid, seg.id, seg.speech_ms)
+            self.clusters[cid] = Cluster(cid, seg.id, seg.pass_speech_ms, representative_offset_ms=seg.pass_offset_ms)
             self._library = None
         c = self.clusters[cid]
         self._absorb(c, seg)
-        if not new and c.status is ClusterStatus.OPEN and seg.speech_ms > c.representative_speech_ms:
-            # the longer clip covers more of the recording; an approved clip stays what was approved
-            c.representative, c.representative_speech_ms = seg.id, seg.speech_ms
+        if not new and c.status is ClusterStatus.OPEN and seg.pass_speech_ms > c.representative_speech_ms:
+            # the longer pass covers more of the recording; an approved clip stays what was approved
+            c.representative, c.representative_speech_ms = seg.id, seg.pass_speech_ms
+            c.representative_offset_ms = seg.pass_offset_ms
             self._library = None
         return c, new
 
@@ -207,6 +209,13 @@ class Clusterer:
             c.texts[key] = [f.text, conf]
 
 
+def clip_of(c: Cluster, segment_audio: Int16Array | None) -> Int16Array | None:
+    """The cluster's clip: its representative segment from the first word of its pass."""
+    if segment_audio is None:
+        return None
+    return segment_audio[c.representative_offset_ms * 8 :]
+
+
 def _merge(into: Cluster, c: Cluster) -> None:
     into.count += c.count
     into.first_seen = min(into.first_seen, c.first_seen)
@@ -221,6 +230,7 @@ def _merge(into: Cluster, c: Cluster) -> None:
             into.texts[k] = tc
     if into.status is ClusterStatus.OPEN and c.representative_speech_ms > into.representative_speech_ms:
         into.representative, into.representative_speech_ms = c.representative, c.representative_speech_ms
+        into.representative_offset_ms = c.representative_offset_ms
 
 
-__all__ = ["Cluster", "ClusterStatus", "Clusterer", "may_auto_approve"]
+__all__ = ["Cluster", "ClusterStatus", "Clusterer", "clip_of", "may_auto_approve"]

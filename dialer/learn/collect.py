@@ -55,6 +55,7 @@ def call_facts(rec: Recording, res: Replayed, numbering: NumberingIndex | None, 
     # the review shows the best single decode (the most confident one), not the joined passes
     best = max(finals, key=lambda d: -1.0 if d.get("conf") is None else float(d["conf"]), default=None)
     fp = res.session.listening.fingerprint
+    net = res.session.net
     number = str(rec.meta.get("number") or "")
     rng = numbering.lookup(number) if numbering is not None and number else None
     started = rec.meta.get("started_at")
@@ -71,8 +72,9 @@ def call_facts(rec: Recording, res: Replayed, numbering: NumberingIndex | None, 
         by_fingerprint=fp.name if fp is not None else None,
         text=str(best["text"]).strip() if best is not None else "",
         confidence=float(best["conf"]) if best is not None and best.get("conf") is not None else None,
-        cause=ev.hangup_cause if ev is not None else None,
-        dial_status=ev.dial_status if ev is not None else None,
+        # what the network said by the end of the call (a decision often comes before the hang-up)
+        cause=net.hangup_cause if net.hangup_cause is not None else (ev.hangup_cause if ev is not None else None),
+        dial_status=net.dial_status or (ev.dial_status if ev is not None else None),
         carrier=rng.operator if rng is not None else "",
         number_range=f"{rng.code} {rng.start:07d}–{rng.end:07d}" if rng is not None else "",
         region=rng.region if rng is not None else "",
@@ -96,7 +98,7 @@ def collect(
     if not root.exists():
         raise InputError(f"{root}: no such directory")
     state = store.load()
-    clusterer = Clusterer(state.clusters, lambda c: store.audio(c.representative), phrases=setup.matcher)
+    clusterer = Clusterer(state.clusters, store.clip, phrases=setup.matcher)
     report = CollectReport()
     for n, d in enumerate(call_dirs(root), 1):
         if progress is not None:
@@ -150,7 +152,7 @@ def auto_approve(
     for c in clusters:
         if not may_auto_approve(c, min_calls):
             continue
-        clip = store.audio(c.representative)
+        clip = store.clip(c)
         if clip is None or c.proposed is None:
             continue
         a = approve(c, c.proposed, f"auto ({c.agreeing} calls agreed)", now, clip, library_dir)

@@ -40,7 +40,7 @@ def approve_cluster(
 ) -> Approved:
     state = store.load()
     c = find(state.clusters, cluster_id)
-    clip = store.audio(c.representative)
+    clip = store.clip(c)
     if clip is None:
         raise InputError(f"cluster {cluster_id}: its clip {c.representative} is gone from the learning store")
     done = approve(c, call_class, by, now, clip, library_dir)
@@ -61,7 +61,7 @@ def ordered(clusters: list[Cluster], *, everything: bool = False) -> list[Cluste
 
 
 def clip_wav(store: LearnStore, c: Cluster) -> bytes | None:
-    x = store.audio(c.representative)
+    x = store.clip(c)
     if x is None:
         return None
     buf = io.BytesIO()

@@ -36,6 +36,18 @@ class SegmentParams:
     min_speech_ms: int = 1_000  # less voice than this cannot be clustered (the matcher needs ~1.2 s)
     max_segment_ms: int = 15_000  # an announcement loops: one cycle or two is plenty
     pad_ms: int = 100  # kept around the voice (the VAD's onset is a little late)
+    # a pause this long inside an announcement is the carrier looping it: what follows the longest
+    # such pause is a pass from its first word (a call may have begun mid-announcement)
+    loop_pause_ms: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    start_ms: int  # on the stream's clock
+    end_ms: int
+    speech_ms: int
+    pass_start_ms: int  # where the last pass that starts at its first word begins (stream clock)
+    pass_speech_ms: int  # voice from there on
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +78,17 @@ class Segment:
     samples: Int16Array = field(repr=False)
     start_ms: int  # on the audio stream's clock
     speech_ms: int
+    pass_offset_ms: int = 0  # into the segment: a pass from its first word starts here
+    pass_speech_ms: int = 0
 
     @property
     def duration_ms(self) -> int:
         return len(self.samples) * 1000 // 8000
+
+    @property
+    def pass_samples(self) -> Int16Array:
+        """From the first word of its last whole pass: what stands for the recording."""
+        return self.samples[self.pass_offset_ms * 8 :]
 
     @property
     def id(self) -> str:
@@ -104,8 +123,8 @@ def stream_samples(frames: Iterable[tuple[int, bytes]], sample_rate: int = 8000)
 
 def find_segment(
     samples: Int16Array, plan: TonePlan, params: SegmentParams | None = None, sample_rate: int = 8000
-) -> tuple[int, int, int] | None:
-    """(start_ms, end_ms, speech_ms) of the announcement in a call's audio, or None (too little voice)."""
+) -> Found | None:
+    """Where the announcement is in a call's audio, or None (too little voice)."""
     p = params or SegmentParams()
     analyzer = CallAudioAnalyzer(plan, sample_rate)
     per = samples_per_frame(sample_rate)
@@ -113,6 +132,7 @@ def find_segment(
     first: int | None = None
     last_end: int | None = None
     speech_ms = 0
+    spans: list[tuple[int, int]] = []  # voice (start, end), after the last tones
     open_at: int | None = None
     n_slots = -(-len(samples) // per)
     for i in range(n_slots):
@@ -123,25 +143,36 @@ def find_segment(
             if isinstance(o, SitDetected | ToneDetected):
                 # what came before the tones (SIT, ringback) is not the announcement that follows
                 after_sit_ms = o.at_ms
-                first, last_end, speech_ms, open_at = None, None, 0, None
+                first, last_end, speech_ms, open_at, spans = None, None, 0, None, []
             elif isinstance(o, SpeechStarted) and o.at_ms >= after_sit_ms:
                 open_at = o.at_ms
                 first = o.at_ms if first is None else first
             elif isinstance(o, SpeechEnded) and open_at is not None:
                 speech_ms += o.duration_ms
+                spans.append((open_at, o.at_ms))
                 last_end = o.at_ms
                 open_at = None
         if first is not None and i * FRAME_MS - first >= p.max_segment_ms:
             break
     end_ms = n_slots * FRAME_MS
     if open_at is not None:  # the voice ran to the end of what was heard
-        speech_ms += max(0, min(end_ms, first + p.max_segment_ms if first is not None else end_ms) - open_at)
+        until = min(end_ms, first + p.max_segment_ms if first is not None else end_ms)
+        speech_ms += max(0, until - open_at)
+        spans.append((open_at, until))
         last_end = end_ms
     if first is None or last_end is None or speech_ms < p.min_speech_ms:
         return None
     start = max(after_sit_ms, first - p.pad_ms, 0)
     stop = min(last_end + p.pad_ms, end_ms, start + p.max_segment_ms)
-    return start, stop, speech_ms
+    spans = [(a, min(b, stop)) for a, b in spans if a < stop]
+    gaps = [(spans[k + 1][0] - spans[k][1], k + 1) for k in range(len(spans) - 1)]
+    pass_start, pass_speech = start, speech_ms
+    if gaps:
+        gap, k = max(gaps)
+        after = sum(b - a for a, b in spans[k:])
+        if gap >= p.loop_pause_ms and after >= p.min_speech_ms:
+            pass_start, pass_speech = max(start, spans[k][0] - p.pad_ms), after
+    return Found(start, stop, speech_ms, pass_start, pass_speech)
 
 
 def cut_segment(
@@ -159,6 +190,6 @@ def cut_segment(
     found = find_segment(samples, plan, params, sample_rate)
     if found is None:
         return None, "too little voice"
-    start, stop, speech = found
-    a, b = start * sample_rate // 1000, stop * sample_rate // 1000
-    return Segment(facts, samples[a:b].copy(), start, speech), "kept"
+    a, b = found.start_ms * sample_rate // 1000, found.end_ms * sample_rate // 1000
+    offset = found.pass_start_ms - found.start_ms
+    return Segment(facts, samples[a:b].copy(), found.start_ms, found.speech_ms, offset, found.pass_speech_ms), "kept"

@@ -24,7 +24,7 @@ import numpy as np
 
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
-from dialer.learn.cluster import Cluster
+from dialer.learn.cluster import Cluster, clip_of
 from dialer.learn.segments import CallFacts, Int16Array, Segment
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ class LearnStore:
             call_class=seg.facts.call_class.value,
             start_ms=seg.start_ms,
             speech_ms=seg.speech_ms,
+            pass_offset_ms=seg.pass_offset_ms,
+            pass_speech_ms=seg.pass_speech_ms,
         )
         _write_json(self._segments / f"{seg.id}.json", facts)
 
@@ -123,9 +125,14 @@ class LearnStore:
         if d is None or x is None:
             return None
         start, speech = int(d.pop("start_ms", 0)), int(d.pop("speech_ms", 0))
+        offset, pass_speech = int(d.pop("pass_offset_ms", 0)), int(d.pop("pass_speech_ms", 0))
         d["heard_at"] = datetime.fromisoformat(d["heard_at"])
         d["call_class"] = CallClass(d["call_class"])
-        return Segment(CallFacts(**d), x, start, speech)
+        return Segment(CallFacts(**d), x, start, speech, offset, pass_speech)
+
+    def clip(self, c: Cluster) -> Int16Array | None:
+        """A cluster's clip (what is listened to, matched against and approved)."""
+        return clip_of(c, self.audio(c.representative))
 
     def segment_ids(self) -> list[str]:
         """Stored segments, oldest first."""

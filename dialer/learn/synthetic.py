@@ -1,11 +1,11 @@
 """Calls on which carriers repeat the same recordings, written as the worker writes call
 recordings (``docs/recordings.md``): for the learning tests and ``bench/bench_learn.py``.
 
-Each call: progress (early media) at 300 ms, a little line noise, then the carrier's recording
-from a random offset, looped with a pause, through G.711 (μ- or A-law), at a random level with
+Each call: progress (early media) at 300 ms, a little line noise, then the carrier's recording —
+from its start, or for a share of the calls from a point in its first half — looped with a pause, through G.711 (μ- or A-law), at a random level with
 background noise and a few lost frames; the carrier hangs up after ``cycles`` passes. When the
 call "had a recognizer", its recording carries the hypotheses a decode-at-pauses engine gives:
-the words of each pass, final, 300 ms after the pass ends (a partial first pass gives only its
+the words of each pass, final, 300 ms after the pass ends plus a decode of 0.2–1.2 s (a partial first pass gives only its
 tail, with a lower confidence). The recording's decision is what ``setup`` decides on replay.
 """
 
@@ -31,7 +31,9 @@ from dialer.session.session import SessionSetup
 PROGRESS_MS = 300
 LEAD_IN_MS = 400  # line noise before the recording starts
 PAUSE_MS = 800  # between two passes of the recording
-DECODE_AFTER_MS = 300  # a decode-at-pauses engine answers this long after the voice stops
+PAUSE_SEEN_MS = 300  # a decode-at-pauses engine starts this long after the voice stops …
+DECODE_MS = (200, 1200)  # … and takes this long (Whisper base on one core, README)
+MID_SHARE = 0.25  # calls whose audio begins mid-announcement
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ def clips_from_library(directory: Path, names: list[str] | None = None) -> list[
     return out
 
 
-def _hypotheses(clip: Clip, offset_ms: int, cycles: int, start_ms: int) -> list[dict[str, object]]:
+def _hypotheses(
+    clip: Clip, offset_ms: int, cycles: int, start_ms: int, rng: np.random.Generator
+) -> list[dict[str, object]]:
     words = clip.text.split()
     out: list[dict[str, object]] = []
     t = start_ms
@@ -66,12 +70,13 @@ def _hypotheses(clip: Clip, offset_ms: int, cycles: int, start_ms: int) -> list[
     for _ in range(cycles):
         played = clip.duration_ms - (offset_ms if first else 0)
         t += played
+        at = t + PAUSE_SEEN_MS + int(rng.integers(*DECODE_MS))
         if first and offset_ms:
             tail = words[int(len(words) * offset_ms / clip.duration_ms) + 1 :]
             if tail:
                 out.append(
                     {
-                        "t": t + DECODE_AFTER_MS,
+                        "t": at,
                         "k": "asr",
                         "text": " ".join(tail),
                         "final": True,
@@ -82,7 +87,7 @@ def _hypotheses(clip: Clip, offset_ms: int, cycles: int, start_ms: int) -> list[
         else:
             out.append(
                 {
-                    "t": t + DECODE_AFTER_MS,
+                    "t": at,
                     "k": "asr",
                     "text": clip.text,
                     "final": True,
@@ -123,10 +128,16 @@ def write_call(
     cycles: int = 2,
     offset_ms: int | None = None,
     loss: float = 0.01,
+    mid_share: float = MID_SHARE,
 ) -> Path:
     """One call recording under ``root/<day>/<attempt id>/``, complete but for its decision."""
     attempt = uuid.UUID(int=int(rng.integers(1, 2**63)) << 64 | int(rng.integers(1, 2**63)), version=4)
-    off = int(rng.integers(0, clip.duration_ms // 2)) if offset_ms is None else offset_ms
+    if offset_ms is not None:
+        off = offset_ms
+    elif rng.random() < mid_share:  # the worker's audio began mid-announcement
+        off = int(rng.integers(clip.duration_ms // 8, clip.duration_ms // 2))
+    else:  # the carrier starts its recording when the early media starts (give or take a frame or two)
+        off = int(rng.integers(0, 60))
     audio = call_audio(clip, rng, off, cycles)
     path = root / started_at.strftime("%Y-%m-%d") / str(attempt)
     path.mkdir(parents=True)
@@ -154,12 +165,13 @@ def write_call(
         events.append({"t": PROGRESS_MS + (i + 1) * 20, "k": "frame", "i": i, "n": len(chunk)})
         pcm += chunk
     end = PROGRESS_MS + n * 20
-    if decoding:
-        events += [h for h in _hypotheses(clip, off, cycles, PROGRESS_MS + LEAD_IN_MS) if int(str(h["t"])) <= end]
     events += [
         {"t": end, "k": "in", "type": "gone", "cause": 16, "dial_status": "CANCEL"},
         {"t": end, "k": "audio_end", "reason": "hung up"},
     ]
+    if decoding:  # the last decode may come after the hang-up: the session waits for the flush
+        hyps = _hypotheses(clip, off, cycles, PROGRESS_MS + LEAD_IN_MS, rng)
+        events += [*hyps, {"t": max([end, *(int(str(h["t"])) for h in hyps)]), "k": "flushed"}]
     events.sort(key=lambda e: (int(str(e["t"])), e["k"] != "frame"))
     (path / EVENTS_FILE).write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), "utf-8")
     (path / AUDIO_FILE).write_bytes(bytes(pcm))

@@ -2,11 +2,12 @@
 recordings (``docs/recordings.md``): for the learning tests and ``bench/bench_learn.py``.
 
 Each call: progress (early media) at 300 ms, a little line noise, then the carrier's recording —
-from its start, or for a share of the calls from a point in its first half — looped with a pause, through G.711 (μ- or A-law), at a random level with
-background noise and a few lost frames; the carrier hangs up after ``cycles`` passes. When the
-call "had a recognizer", its recording carries the hypotheses a decode-at-pauses engine gives:
-the words of each pass, final, 300 ms after the pass ends plus a decode of 0.2–1.2 s (a partial first pass gives only its
-tail, with a lower confidence). The recording's decision is what ``setup`` decides on replay.
+from its start, or for a share of the calls from a point in its first half — looped with a pause,
+through G.711 (μ- or A-law), at a random level with background noise and a few lost frames; the
+carrier hangs up after ``cycles`` passes. When the call "had a recognizer", its recording carries
+the hypotheses a decode-at-pauses engine gives: the words of each pass, final, 300 ms after the
+pass ends plus a decode of 0.2–1.2 s (a partial first pass gives only its tail, with a lower
+confidence). The recording's decision is what ``setup`` decides on replay.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox libsox-fmt-all)
 command -v festival >/dev/null 2>&1 || need_apt+=(festival festvox-ru)
+# the review page of `dialer announcements serve` is tested in headless Chromium
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium chromium-driver)
 if [ "${#need_apt[@]}" -gt 0 ] && [ -z "${DIALER_SETUP_NO_APT:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"

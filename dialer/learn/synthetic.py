@@ -48,6 +48,12 @@ class Clip:
     def duration_ms(self) -> int:
         return len(self.samples) // 8
 
+    @property
+    def lead_ms(self) -> int:
+        """The recording's own silence before its first word."""
+        loud = np.flatnonzero(np.abs(self.samples.astype(np.int32)) > 1000)
+        return int(loud[0]) // 8 if len(loud) else 0
+
 
 def clips_from_library(directory: Path, names: list[str] | None = None) -> list[Clip]:
     """The recordings of a fingerprint library directory (e.g. the simulator's own clips)."""
@@ -194,6 +200,7 @@ def write_call(
             "call_class": clip.call_class.value,
             "offset_ms": off,
             "playback_ms": PROGRESS_MS + LEAD_IN_MS,
+            "first_word_ms": PROGRESS_MS + LEAD_IN_MS + max(0, clip.lead_ms - off),
         },
     }
     (path / CALL_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
@@ -218,12 +225,14 @@ def write_calls(
     start: datetime,
     numbers: list[str],
     spacing: timedelta = timedelta(minutes=3),
+    mid_share: float = MID_SHARE,
 ) -> list[Path]:
     """``n`` calls, each repeating one of ``clips`` (drawn at random) to one of ``numbers``."""
     out = []
     for k in range(n):
         clip = clips[int(rng.integers(len(clips)))]
-        p = write_call(root, clip, rng, started_at=start + k * spacing, number=numbers[k % len(numbers)])
+        at = start + k * spacing
+        p = write_call(root, clip, rng, started_at=at, number=numbers[k % len(numbers)], mid_share=mid_share)
         decide_live(p, setup)
         out.append(p)
     return out

@@ -55,6 +55,8 @@ class Cluster:
     library_version: int | None = None
     rejected_by: str | None = None
     representative_offset_ms: int = 0  # the clip starts this far into the representative segment
+    representative_snr_db: float = 0.0
+    longest_pass_ms: int = 0  # the most voice any member's pass held
 
     @property
     def proposed(self) -> CallClass | None:
@@ -158,14 +160,20 @@ class Clusterer:
         if cid is None:
             cid = f"c{self._next:04d}"
             self._next += 1
-            self.clusters[cid] = Cluster(cid, seg.id, seg.pass_speech_ms, representative_offset_ms=seg.pass_offset_ms)
+            self.clusters[cid] = Cluster(
+                cid,
+                seg.id,
+                seg.pass_speech_ms,
+                representative_offset_ms=seg.pass_offset_ms,
+                representative_snr_db=seg.snr_db,
+            )
             self._library = None
         c = self.clusters[cid]
         self._absorb(c, seg)
-        if not new and c.status is ClusterStatus.OPEN and seg.pass_speech_ms > c.representative_speech_ms:
-            # the longer pass covers more of the recording; an approved clip stays what was approved
+        c.longest_pass_ms = max(c.longest_pass_ms, c.representative_speech_ms, seg.pass_speech_ms)
+        if not new and c.status is ClusterStatus.OPEN and _better(seg, c):
             c.representative, c.representative_speech_ms = seg.id, seg.pass_speech_ms
-            c.representative_offset_ms = seg.pass_offset_ms
+            c.representative_offset_ms, c.representative_snr_db = seg.pass_offset_ms, seg.snr_db
             self._library = None
         return c, new
 
@@ -209,6 +217,18 @@ class Clusterer:
             c.texts[key] = [f.text, conf]
 
 
+WHOLE_PASS_SHARE = 0.9  # a pass with this share of the longest one heard counts as whole
+
+
+def _better(seg: Segment, c: Cluster) -> bool:
+    """The clip stands for the recording: a whole pass first (covers all of it), then the cleanest
+    copy (a noisy clip adds its own bit errors to every later match). An approved clip stays."""
+    whole = WHOLE_PASS_SHARE * c.longest_pass_ms
+    if seg.pass_speech_ms < whole:
+        return False
+    return c.representative_speech_ms < whole or seg.snr_db > c.representative_snr_db
+
+
 def clip_of(c: Cluster, segment_audio: Int16Array | None) -> Int16Array | None:
     """The cluster's clip: its representative segment from the first word of its pass."""
     if segment_audio is None:
@@ -228,9 +248,16 @@ def _merge(into: Cluster, c: Cluster) -> None:
     for k, tc in c.texts.items():
         if k not in into.texts or float(tc[1]) > float(into.texts[k][1]):
             into.texts[k] = tc
-    if into.status is ClusterStatus.OPEN and c.representative_speech_ms > into.representative_speech_ms:
+    into.longest_pass_ms = max(into.longest_pass_ms, c.longest_pass_ms)
+    whole = WHOLE_PASS_SHARE * into.longest_pass_ms
+    mine_whole, theirs_whole = into.representative_speech_ms >= whole, c.representative_speech_ms >= whole
+    if (
+        into.status is ClusterStatus.OPEN
+        and theirs_whole
+        and (not mine_whole or c.representative_snr_db > into.representative_snr_db)
+    ):
         into.representative, into.representative_speech_ms = c.representative, c.representative_speech_ms
-        into.representative_offset_ms = c.representative_offset_ms
+        into.representative_offset_ms, into.representative_snr_db = c.representative_offset_ms, c.representative_snr_db
 
 
 __all__ = ["Cluster", "ClusterStatus", "Clusterer", "clip_of", "may_auto_approve"]

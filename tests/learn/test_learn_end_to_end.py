@@ -159,3 +159,22 @@ def test_review_errors_are_one_line(
     )  # changed their mind
     assert cli(cfg, "announcements", "approve", "c0001", "--class", "ann_blocked", "--by", "x") == 1
     assert "already in the library" in capsys.readouterr().err
+
+
+def test_an_approval_that_would_break_the_library_changes_nothing(
+    learn_env: tuple[Path, Settings, list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, settings, _calls = learn_env
+    assert cli(cfg, "announcements", "collect") == 0
+    assert settings.announcements_path is not None
+    index = settings.announcements_path / "announcements.yaml"
+    broken = "announcements:\n  - file: missing.wav\n    class: ann_blocked\n"
+    index.write_text(broken, "utf-8")
+    capsys.readouterr()
+    assert cli(cfg, "announcements", "approve", "c0001", "--class", "ann_blocked", "--by", "x") == 1
+    err = capsys.readouterr().err
+    assert "the library would not load" in err and "nothing changed" in err
+    assert index.read_text("utf-8") == broken
+    assert not list(settings.announcements_path.glob("learned-*.wav"))
+    assert not (settings.announcements_path / LEARNED_FILE).exists()
+    assert all(c.status == "open" for c in LearnStore(settings.learn.dir).load().clusters)

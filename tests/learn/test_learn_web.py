@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -163,3 +164,25 @@ async def test_the_page_over_plain_http_refuses_what_it_should(served: tuple[str
     assert status == 303 and headers["Location"].startswith("/?note=")
     (c,) = [c for c in LearnStore(settings.learn.dir).load().clusters if c.id == cid]
     assert c.status == "approved" and c.approved_class == "ann_blocked" and c.approved_by == "olga"
+
+
+async def test_the_serve_verb_listens_and_stops(learn_env: tuple[Path, Settings, list[Path]]) -> None:
+    cfg, settings, _calls = learn_env
+    await asyncio.to_thread(
+        collect, settings.recording.dir, base_setup(settings), LearnStore(settings.learn.dir), now=NOW
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer", "--config", str(cfg), "announcements", "serve", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert line.startswith("review page: http://127.0.0.1:"), line
+        url = line.split()[2]
+        status, _h, body = await asyncio.to_thread(_get, url)
+        assert status == 200 and b"3 cluster(s) to review" in body
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert proc.returncode is not None

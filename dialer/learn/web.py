@@ -60,7 +60,8 @@ class ReviewApp:
         try:
             if method == "GET" and path == "/":
                 note = parse_qs(url.query).get("note", [""])[0]
-                return 200, "text/html; charset=utf-8", self.page(note).encode(), {}
+                page = await asyncio.to_thread(self.page, note)  # reads the state from disk
+                return 200, "text/html; charset=utf-8", page.encode(), {}
             if method == "GET" and path.startswith("/clip/") and path.endswith(".wav"):
                 return await self._clip(path[len("/clip/") : -len(".wav")])
             if method == "POST" and path in ("/approve", "/reject"):

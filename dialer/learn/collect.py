@@ -97,6 +97,21 @@ def collect(
     """Collect every recorded call under ``root`` not collected yet; the state is saved at the end."""
     if not root.exists():
         raise InputError(f"{root}: no such directory")
+    with store.locked():
+        return _collect(root, setup, store, now, numbering, params, auto_approve_min_calls, library_dir, progress)
+
+
+def _collect(
+    root: Path,
+    setup: SessionSetup,
+    store: LearnStore,
+    now: datetime,
+    numbering: NumberingIndex | None,
+    params: SegmentParams | None,
+    auto_approve_min_calls: int,
+    library_dir: Path | None,
+    progress: Callable[[int], None] | None,
+) -> CollectReport:
     state = store.load()
     clusterer = Clusterer(state.clusters, store.clip, phrases=setup.matcher)
     report = CollectReport()

@@ -38,20 +38,22 @@ def parse_class(text: str) -> CallClass:
 def approve_cluster(
     store: LearnStore, library_dir: Path, cluster_id: str, call_class: CallClass, by: str, now: datetime
 ) -> Approved:
-    state = store.load()
-    c = find(state.clusters, cluster_id)
-    clip = store.clip(c)
-    if clip is None:
-        raise InputError(f"cluster {cluster_id}: its clip {c.representative} is gone from the learning store")
-    done = approve(c, call_class, by, now, clip, library_dir)
-    store.save(state)
-    return done
+    with store.locked():
+        state = store.load()
+        c = find(state.clusters, cluster_id)
+        clip = store.clip(c)
+        if clip is None:
+            raise InputError(f"cluster {cluster_id}: its clip {c.representative} is gone from the learning store")
+        done = approve(c, call_class, by, now, clip, library_dir)
+        store.save(state)
+        return done
 
 
 def reject_cluster(store: LearnStore, library_dir: Path, cluster_id: str, by: str, now: datetime) -> None:
-    state = store.load()
-    reject(find(state.clusters, cluster_id), by, now, library_dir)
-    store.save(state)
+    with store.locked():
+        state = store.load()
+        reject(find(state.clusters, cluster_id), by, now, library_dir)
+        store.save(state)
 
 
 def ordered(clusters: list[Cluster], *, everything: bool = False) -> list[Cluster]:

@@ -13,8 +13,11 @@ a cluster's representative clip (a cluster keeps its counts whatever is deleted)
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ from dialer.learn.segments import CallFacts, Int16Array, Segment
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+LOCK_FILE = "state.lock"
 SEGMENTS_DIR = "segments"
 STATE_VERSION = 1
 COLLECTED_KEPT = 200_000  # call ids remembered as collected (recordings are kept for days, not years)
@@ -64,6 +68,18 @@ class LearnStore:
         return self.root / SEGMENTS_DIR
 
     # -- state ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One change of the state at a time across processes (a collect from cron and an approval
+        on the page): each reads, changes and writes state.json whole."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK_FILE).open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def load(self) -> LearnState:
         path = self.root / STATE_FILE

@@ -134,7 +134,7 @@ class ReviewApp:
         status = c.status.value + (f" {c.approved_class}" if c.approved_class else "")
         return (
             f'<tr id="row-{cid}" data-status="{e(c.status.value)}"><td>{cid}</td><td class="status">{e(status)}</td>'
-            f"<td>{c.count}</td><td>{e(c.first_seen[:16])}<br>{e(c.last_seen[:16])}</td>"
+            f"<td>{c.count}</td><td>{e(_when(c.first_seen))}<br>{e(_when(c.last_seen))}</td>"
             f"<td>{e(carriers_text(c))}</td><td>{e(proposal_text(c))}</td><td>{e(c.best_text or '-')}</td>"
             f'<td><audio controls preload="none" src="/clip/{cid}.wav"></audio>{actions}</td></tr>'
         )
@@ -153,6 +153,10 @@ fingerprint of the library) or reject it. A not-working class settles contacts a
 {rows}
 </table></body></html>
 """
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def _text(status: int, message: str) -> Response:

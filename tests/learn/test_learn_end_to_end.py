@@ -148,6 +148,11 @@ def test_review_errors_are_one_line(
     assert "no clusters to review" in capsys.readouterr().out
     assert cli(cfg, "announcements", "collect") == 0
     capsys.readouterr()
+    assert cli(cfg, "announcements", "review", "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and sum(r["count"] for r in rows) == 12
+    assert {r["proposed"] for r in rows} == {"ann_temporarily_unavailable", "ann_switched_off", "ann_not_in_service"}
+    assert all(r["agreeing"] >= 1 and r["best_text"] and r["status"] == "open" for r in rows)
     assert cli(cfg, "announcements", "approve", "c9999", "--class", "ann_blocked", "--by", "x") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no cluster 'c9999'" in err

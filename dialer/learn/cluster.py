@@ -56,6 +56,7 @@ class Cluster:
     rejected_by: str | None = None
     representative_offset_ms: int = 0  # the clip starts this far into the representative segment
     representative_snr_db: float = 0.0
+    representative_lost: int = 0
     longest_pass_ms: int = 0  # the most voice any member's pass held
 
     @property
@@ -174,6 +175,7 @@ class Clusterer:
         if not new and c.status is ClusterStatus.OPEN and _better(seg, c):
             c.representative, c.representative_speech_ms = seg.id, seg.pass_speech_ms
             c.representative_offset_ms, c.representative_snr_db = seg.pass_offset_ms, seg.snr_db
+            c.representative_lost = seg.lost_frames
             self._library = None
         return c, new
 
@@ -226,7 +228,8 @@ def _better(seg: Segment, c: Cluster) -> bool:
     whole = WHOLE_PASS_SHARE * c.longest_pass_ms
     if seg.pass_speech_ms < whole:
         return False
-    return c.representative_speech_ms < whole or seg.snr_db > c.representative_snr_db
+    cleaner = (seg.lost_frames, -seg.snr_db) < (c.representative_lost, -c.representative_snr_db)
+    return c.representative_speech_ms < whole or cleaner
 
 
 def clip_of(c: Cluster, segment_audio: Int16Array | None) -> Int16Array | None:
@@ -258,6 +261,7 @@ def _merge(into: Cluster, c: Cluster) -> None:
     ):
         into.representative, into.representative_speech_ms = c.representative, c.representative_speech_ms
         into.representative_offset_ms, into.representative_snr_db = c.representative_offset_ms, c.representative_snr_db
+        into.representative_lost = c.representative_lost
 
 
 __all__ = ["Cluster", "ClusterStatus", "Clusterer", "clip_of", "may_auto_approve"]

@@ -81,6 +81,7 @@ class Segment:
     pass_offset_ms: int = 0  # into the segment: a pass from its first word starts here
     pass_speech_ms: int = 0
     snr_db: float = 0.0  # its voice over its background: the cleaner copy makes the better fingerprint
+    lost_frames: int = 0  # frames of its pass that never arrived (silence in the clip, wrong bits around it)
 
     @property
     def duration_ms(self) -> int:
@@ -194,8 +195,16 @@ def cut_segment(
     a, b = found.start_ms * sample_rate // 1000, found.end_ms * sample_rate // 1000
     offset = found.pass_start_ms - found.start_ms
     x = samples[a:b].copy()
-    seg = Segment(facts, x, found.start_ms, found.speech_ms, offset, found.pass_speech_ms, snr_db(x, sample_rate))
+    lost = lost_frames(x[offset * sample_rate // 1000 :], sample_rate)
+    seg = Segment(facts, x, found.start_ms, found.speech_ms, offset, found.pass_speech_ms, snr_db(x, sample_rate), lost)
     return seg, "kept"
+
+
+def lost_frames(x: Int16Array, sample_rate: int = 8000) -> int:
+    """20 ms frames of digital silence: a G.711 line never carries exact zeros, a lost frame does."""
+    per = samples_per_frame(sample_rate)
+    n = len(x) // per
+    return int(np.sum(~np.any(x[: n * per].reshape(n, per) != 0, axis=1))) if n else 0
 
 
 def snr_db(x: Int16Array, sample_rate: int = 8000) -> float:

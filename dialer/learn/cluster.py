@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from dialer.asr.matcher import PhraseMatcher
 from dialer.audio.fingerprint import FingerprintLibrary, FingerprintMatcher, KnownRecording, MatcherConfig
 from dialer.audio.frames import samples_per_frame
@@ -57,7 +59,8 @@ class Cluster:
     representative_offset_ms: int = 0  # the clip starts this far into the representative segment
     representative_snr_db: float = 0.0
     representative_lost: int = 0
-    longest_pass_ms: int = 0  # the most voice any member's pass held
+    representative_end_ms: int = 0  # … and ends this far into it (0: at its end)
+    pass_lengths: list[int] = field(default_factory=list)  # voice of the members' passes (recent ones)
 
     @property
     def proposed(self) -> CallClass | None:
@@ -171,11 +174,13 @@ class Clusterer:
             self._library = None
         c = self.clusters[cid]
         self._absorb(c, seg)
-        c.longest_pass_ms = max(c.longest_pass_ms, c.representative_speech_ms, seg.pass_speech_ms)
+        if new:
+            c.pass_lengths = []
+        c.pass_lengths = [*c.pass_lengths, seg.pass_speech_ms][-PASS_LENGTHS_KEPT:]
         if not new and c.status is ClusterStatus.OPEN and _better(seg, c):
             c.representative, c.representative_speech_ms = seg.id, seg.pass_speech_ms
             c.representative_offset_ms, c.representative_snr_db = seg.pass_offset_ms, seg.snr_db
-            c.representative_lost = seg.lost_frames
+            c.representative_lost, c.representative_end_ms = seg.lost_frames, seg.pass_end_offset_ms
             self._library = None
         return c, new
 
@@ -219,24 +224,33 @@ class Clusterer:
             c.texts[key] = [f.text, conf]
 
 
-WHOLE_PASS_SHARE = 0.9  # a pass with this share of the longest one heard counts as whole
+PASS_LENGTHS_KEPT = 50
+WHOLE_PASS_TOLERANCE = 0.2  # a pass within this share of the usual pass's voice is one whole loop
+
+
+def _whole(pass_ms: int, c: Cluster) -> bool:
+    """One whole loop of the recording: about as much voice as most members' passes (a shorter one
+    is cut; a longer one holds two passes the voice detector did not tell apart)."""
+    if not c.pass_lengths:
+        return True
+    usual = float(np.median(c.pass_lengths))
+    return abs(pass_ms - usual) <= WHOLE_PASS_TOLERANCE * usual
 
 
 def _better(seg: Segment, c: Cluster) -> bool:
-    """The clip stands for the recording: a whole pass first (covers all of it), then the cleanest
-    copy (a noisy clip adds its own bit errors to every later match). An approved clip stays."""
-    whole = WHOLE_PASS_SHARE * c.longest_pass_ms
-    if seg.pass_speech_ms < whole:
+    """The clip stands for the recording: one whole pass first, then the cleanest copy (fewest
+    lost frames, least background: a poor clip adds its own bit errors to every later match)."""
+    if not _whole(seg.pass_speech_ms, c):
         return False
     cleaner = (seg.lost_frames, -seg.snr_db) < (c.representative_lost, -c.representative_snr_db)
-    return c.representative_speech_ms < whole or cleaner
+    return not _whole(c.representative_speech_ms, c) or cleaner
 
 
 def clip_of(c: Cluster, segment_audio: Int16Array | None) -> Int16Array | None:
-    """The cluster's clip: its representative segment from the first word of its pass."""
+    """The cluster's clip: one pass of its representative segment (from its first word if known)."""
     if segment_audio is None:
         return None
-    return segment_audio[c.representative_offset_ms * 8 :]
+    return segment_audio[c.representative_offset_ms * 8 : c.representative_end_ms * 8 or None]
 
 
 def _merge(into: Cluster, c: Cluster) -> None:
@@ -251,17 +265,16 @@ def _merge(into: Cluster, c: Cluster) -> None:
     for k, tc in c.texts.items():
         if k not in into.texts or float(tc[1]) > float(into.texts[k][1]):
             into.texts[k] = tc
-    into.longest_pass_ms = max(into.longest_pass_ms, c.longest_pass_ms)
-    whole = WHOLE_PASS_SHARE * into.longest_pass_ms
-    mine_whole, theirs_whole = into.representative_speech_ms >= whole, c.representative_speech_ms >= whole
-    if (
-        into.status is ClusterStatus.OPEN
-        and theirs_whole
-        and (not mine_whole or c.representative_snr_db > into.representative_snr_db)
-    ):
+    into.pass_lengths = [*into.pass_lengths, *c.pass_lengths][-PASS_LENGTHS_KEPT:]
+    mine_whole, theirs_whole = _whole(into.representative_speech_ms, into), _whole(c.representative_speech_ms, into)
+    cleaner = (c.representative_lost, -c.representative_snr_db) < (
+        into.representative_lost,
+        -into.representative_snr_db,
+    )
+    if into.status is ClusterStatus.OPEN and theirs_whole and (not mine_whole or cleaner):
         into.representative, into.representative_speech_ms = c.representative, c.representative_speech_ms
         into.representative_offset_ms, into.representative_snr_db = c.representative_offset_ms, c.representative_snr_db
-        into.representative_lost = c.representative_lost
+        into.representative_lost, into.representative_end_ms = c.representative_lost, c.representative_end_ms
 
 
 __all__ = ["Cluster", "ClusterStatus", "Clusterer", "clip_of", "may_auto_approve"]

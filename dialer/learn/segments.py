@@ -12,6 +12,7 @@ answered audio might be a person, is never kept: its voice is personal data.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,9 +37,11 @@ class SegmentParams:
     min_speech_ms: int = 1_000  # less voice than this cannot be clustered (the matcher needs ~1.2 s)
     max_segment_ms: int = 15_000  # an announcement loops: one cycle or two is plenty
     pad_ms: int = 100  # kept around the voice (the VAD's onset is a little late)
-    # a pause this long inside an announcement is the carrier looping it: what follows the longest
-    # such pause is a pass from its first word (a call may have begun mid-announcement)
+    # a pause this long inside an announcement is the carrier looping it: a pass after such a pause
+    # starts at its first word (the first one heard may have begun mid-announcement)
     loop_pause_ms: int = 500
+    whole_pass_share: float = 0.8  # a later pass with this share of the longest pass's voice is whole
+    min_pass_ms: int = 400  # less voice than this cannot be fingerprinted (fingerprint.MIN_SPEECH_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,9 @@ class Found:
     start_ms: int  # on the stream's clock
     end_ms: int
     speech_ms: int
-    pass_start_ms: int  # where the last pass that starts at its first word begins (stream clock)
-    pass_speech_ms: int  # voice from there on
+    pass_start_ms: int  # the pass that stands for the recording: one loop of it (stream clock)
+    pass_end_ms: int
+    pass_speech_ms: int  # voice in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +82,11 @@ class Segment:
     samples: Int16Array = field(repr=False)
     start_ms: int  # on the audio stream's clock
     speech_ms: int
-    pass_offset_ms: int = 0  # into the segment: a pass from its first word starts here
+    pass_offset_ms: int = 0  # into the segment: one pass, from its first word if known, starts here …
     pass_speech_ms: int = 0
     snr_db: float = 0.0  # its voice over its background: the cleaner copy makes the better fingerprint
     lost_frames: int = 0  # frames of its pass that never arrived (silence in the clip, wrong bits around it)
+    pass_end_offset_ms: int = 0  # … and ends here (0: at the end of the segment)
 
     @property
     def duration_ms(self) -> int:
@@ -90,7 +95,7 @@ class Segment:
     @property
     def pass_samples(self) -> Int16Array:
         """From the first word of its last whole pass: what stands for the recording."""
-        return self.samples[self.pass_offset_ms * 8 :]
+        return self.samples[self.pass_offset_ms * 8 : self.pass_end_offset_ms * 8 or None]
 
     @property
     def id(self) -> str:
@@ -167,14 +172,27 @@ def find_segment(
     start = max(after_sit_ms, first - p.pad_ms, 0)
     stop = min(last_end + p.pad_ms, end_ms, start + p.max_segment_ms)
     spans = [(a, min(b, stop)) for a, b in spans if a < stop]
-    gaps = [(spans[k + 1][0] - spans[k][1], k + 1) for k in range(len(spans) - 1)]
-    pass_start, pass_speech = start, speech_ms
-    if gaps:
-        gap, k = max(gaps)
-        after = sum(b - a for a, b in spans[k:])
-        if gap >= p.loop_pause_ms and after >= p.min_speech_ms:
-            pass_start, pass_speech = max(start, spans[k][0] - p.pad_ms), after
-    return Found(start, stop, speech_ms, pass_start, pass_speech)
+    # one loop of the announcement: a later pass (it starts at its first word) when one is whole,
+    # else the first; never two passes (the matcher would need the voice of both to decide)
+    passes: list[list[tuple[int, int]]] = [[spans[0]]] if spans else []
+    for prev, cur in itertools.pairwise(spans):
+        if cur[0] - prev[1] >= p.loop_pause_ms:
+            passes.append([cur])
+        else:
+            passes[-1].append(cur)
+    voice = [sum(b - a for a, b in ps) for ps in passes]
+    chosen = 0
+    for k in range(1, len(passes)):
+        if voice[k] >= max(p.min_pass_ms, p.whole_pass_share * max(voice)):
+            chosen = k
+            break
+    if passes:
+        ps = passes[chosen]
+        pass_start = max(start, ps[0][0] - p.pad_ms) if chosen else start
+        pass_end, pass_speech = min(stop, ps[-1][1] + p.pad_ms), voice[chosen]
+    else:
+        pass_start, pass_end, pass_speech = start, stop, speech_ms
+    return Found(start, stop, speech_ms, pass_start, pass_end, pass_speech)
 
 
 def cut_segment(
@@ -194,9 +212,11 @@ def cut_segment(
         return None, "too little voice"
     a, b = found.start_ms * sample_rate // 1000, found.end_ms * sample_rate // 1000
     offset = found.pass_start_ms - found.start_ms
+    end = found.pass_end_ms - found.start_ms
     x = samples[a:b].copy()
-    lost = lost_frames(x[offset * sample_rate // 1000 :], sample_rate)
-    seg = Segment(facts, x, found.start_ms, found.speech_ms, offset, found.pass_speech_ms, snr_db(x, sample_rate), lost)
+    lost = lost_frames(x[offset * sample_rate // 1000 : end * sample_rate // 1000], sample_rate)
+    snr = snr_db(x, sample_rate)
+    seg = Segment(facts, x, found.start_ms, found.speech_ms, offset, found.pass_speech_ms, snr, lost, end)
     return seg, "kept"
 
 

@@ -122,6 +122,7 @@ class LearnStore:
             pass_speech_ms=seg.pass_speech_ms,
             snr_db=seg.snr_db,
             lost_frames=seg.lost_frames,
+            pass_end_offset_ms=seg.pass_end_offset_ms,
         )
         _write_json(self._segments / f"{seg.id}.json", facts)
 
@@ -145,9 +146,10 @@ class LearnStore:
         start, speech = int(d.pop("start_ms", 0)), int(d.pop("speech_ms", 0))
         offset, pass_speech = int(d.pop("pass_offset_ms", 0)), int(d.pop("pass_speech_ms", 0))
         snr, lost = float(d.pop("snr_db", 0.0)), int(d.pop("lost_frames", 0))
+        end = int(d.pop("pass_end_offset_ms", 0))
         d["heard_at"] = datetime.fromisoformat(d["heard_at"])
         d["call_class"] = CallClass(d["call_class"])
-        return Segment(CallFacts(**d), x, start, speech, offset, pass_speech, snr, lost)
+        return Segment(CallFacts(**d), x, start, speech, offset, pass_speech, snr, lost, end)
 
     def clip(self, c: Cluster) -> Int16Array | None:
         """A cluster's clip (what is listened to, matched against and approved)."""

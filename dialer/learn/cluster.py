@@ -3,9 +3,10 @@
 Two segments are the same recording when the fingerprint matcher that decides live calls
 (:class:`~dialer.audio.fingerprint.FingerprintMatcher`) accepts one against the other: from any
 offset, through G.711, noise and lost frames, with at least ~1.2 s of common speech. Every open,
-approved or rejected cluster is represented by one clip (its longest member: the one that covers
-most of the recording); a new segment joins the first cluster whose clip it matches, or starts a
-new one. So what clusters together is exactly what the approved fingerprint will later decide.
+approved or rejected cluster is represented by one clip (one whole loop of the recording, from
+the cleanest member: see :func:`_better`); a new segment joins the first cluster whose clip it
+matches, or starts a new one. So what clusters together is exactly what the approved fingerprint
+will later decide.
 
 Each cluster carries what the review needs: counts, first/last seen, carriers, the best
 transcript and the class the phrase catalogue proposes (the class most members' recognised text

@@ -11,10 +11,12 @@ import numpy as np
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.audio import load_toneplans
+from dialer.audio.fingerprint import KnownRecording
 from dialer.domain.model import CallClass
 from dialer.learn.cluster import Cluster, Clusterer, ClusterStatus, clip_of, may_auto_approve
 from dialer.learn.segments import CallFacts, Int16Array, Segment, cut_segment, why_not_kept
-from dialer.learn.synthetic import Clip, call_audio
+from dialer.learn.synthetic import Clip, call_audio, clips_from_library
+from dialer.sim.audio import DATA_DIR
 
 from .conftest import CONFIG
 
@@ -130,3 +132,23 @@ def test_the_segment_starts_after_the_sit_tones_and_needs_enough_voice(clips: li
     short = np.concatenate([np.zeros(4000), clips[0].samples[:4000].astype(np.float64) * 0, np.zeros(4000)])
     none, why = cut_segment(facts(2), frames(short.astype(np.int16), rng, loss=0), PLAN)
     assert none is None and why == "too little voice"
+
+
+def test_the_clip_is_one_whole_loop_of_the_recording() -> None:
+    """Carriers loop a recording with a pause: the clip is one loop from its first word, never two
+    (the matcher would wait for the voice of both), from any mix of offsets."""
+    (blocked,) = clips_from_library(DATA_DIR, ["blocked"])
+    rng = np.random.default_rng(9)
+    store: dict[str, Int16Array] = {}
+    clusterer = Clusterer([], lambda c: clip_of(c, store.get(c.representative)))
+    for n in range(8):
+        seg = segment_of(blocked, n, rng)
+        store[seg.id] = seg.samples
+        clusterer.add(seg)
+    (c,) = clusterer.clusters.values()
+    clip = clip_of(c, store[c.representative])
+    assert clip is not None
+    learned = KnownRecording.from_samples("learned", CallClass.ANN_BLOCKED, clip)
+    original = KnownRecording.from_samples("original", CallClass.ANN_BLOCKED, blocked.samples)
+    assert abs(learned.speech_ms - original.speech_ms) <= 0.25 * original.speech_ms, (learned, original)
+    assert learned.duration_ms < 1.5 * blocked.duration_ms

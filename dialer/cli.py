@@ -37,6 +37,7 @@ COMMAND_MODULES: list[str] = [
     "dialer.commands.replay",
     "dialer.commands.init",
     "dialer.commands.report",
+    "dialer.commands.announcements",
 ]
 
 EXIT_USAGE = 2

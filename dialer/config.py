@@ -162,6 +162,23 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class LearnSettings:
+    """``[learn]``: unknown announcements collected from call recordings, clustered, reviewed and
+    approved into the fingerprint library (dialer.learn)."""
+
+    dir: Path = Path("learn")
+    max_segments: int = 2000  # segments kept (oldest go first; a cluster's clip stays)
+    max_mb: int = 500  # their audio on disk
+    # a temporary announcement the recognizer named on this many calls is approved without a
+    # person (0: never); a not-working class is never approved automatically
+    auto_approve_min_calls: int = 0
+    stale_days: int = 30  # a library entry not heard for this long raises a drift event
+    jump_factor: float = 3.0  # a carrier's unknown-announcement rate this many times its usual …
+    jump_min_calls: int = 20  # … over at least this many announcement calls in a day
+    serve_port: int = 8765  # `dialer announcements serve` (127.0.0.1 only)
+
+
+@dataclass(frozen=True)
 class CampaignDefaults:
     timezone: str = "Europe/Moscow"
     concurrency: int = 10
@@ -205,6 +222,7 @@ class Settings:
     pacing: PacingSettings = field(default_factory=PacingSettings)
     pacing_campaigns: dict[str, PacingSettings] = field(default_factory=dict)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    learn: LearnSettings = field(default_factory=LearnSettings)
 
     def __repr__(self) -> str:
         return (
@@ -292,6 +310,16 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "pacing": _PACING,
     "pacing_campaign": {"campaign": _STR, **_PACING},
     "metrics": {"listen": _STR},
+    "learn": {
+        "dir": _STR,
+        "max_segments": _INT,
+        "max_mb": _INT,
+        "auto_approve_min_calls": _INT,
+        "stale_days": _INT,
+        "jump_factor": _FLOAT,
+        "jump_min_calls": _INT,
+        "serve_port": _INT,
+    },
 }
 _ARRAYS = frozenset({"ami", "pacing_campaign"})  # [[ami]]: an array of tables
 # Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
@@ -319,6 +347,13 @@ _MIN: dict[str, float] = {
         for section in ("pacing", "pacing_campaign")
         for key, low in (("max_abandon_rate", 0.0), ("max_wait_s", 0.0), ("window_s", 1), ("min_samples", 1))
     },
+    "learn.max_segments": 1,
+    "learn.max_mb": 1,
+    "learn.auto_approve_min_calls": 0,
+    "learn.stale_days": 1,
+    "learn.jump_factor": 1,
+    "learn.jump_min_calls": 1,
+    "learn.serve_port": 1,
 }
 _MAX: dict[str, float] = {
     "ami.port": 65535,
@@ -326,6 +361,7 @@ _MAX: dict[str, float] = {
     "mqtt.port": 65535,
     "pacing.max_abandon_rate": 1.0,
     "pacing_campaign.max_abandon_rate": 1.0,
+    "learn.serve_port": 65535,
 }
 
 _LISTEN = re.compile(
@@ -615,6 +651,18 @@ def load_settings(path: Path | None = None) -> Settings:
         keep_days=int(rec.get("keep_days", 14)),
         max_mb=int(rec.get("max_mb", 2048)),
     )
+    lr = data.get("learn", {})
+    learn_defaults = LearnSettings()
+    learn = LearnSettings(
+        dir=_path(state_base, lr.get("dir"), "../var/learn"),
+        max_segments=int(lr.get("max_segments", learn_defaults.max_segments)),
+        max_mb=int(lr.get("max_mb", learn_defaults.max_mb)),
+        auto_approve_min_calls=int(lr.get("auto_approve_min_calls", learn_defaults.auto_approve_min_calls)),
+        stale_days=int(lr.get("stale_days", learn_defaults.stale_days)),
+        jump_factor=float(lr.get("jump_factor", learn_defaults.jump_factor)),
+        jump_min_calls=int(lr.get("jump_min_calls", learn_defaults.jump_min_calls)),
+        serve_port=int(lr.get("serve_port", learn_defaults.serve_port)),
+    )
     leases = LeaseSettings(**{k: float(v) for k, v in data.get("leases", {}).items()})
     if leases.heartbeat_s >= leases.lease_s:
         raise ConfigError(
@@ -660,6 +708,7 @@ def load_settings(path: Path | None = None) -> Settings:
         pacing=pacing,
         pacing_campaigns=pacing_campaigns,
         metrics=MetricsSettings(listen),
+        learn=learn,
     )
 
 

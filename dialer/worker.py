@@ -316,6 +316,7 @@ class Worker:
             "engine": self.asr.engine.name if decoding and self.asr is not None else None,
             "audio": self.audio,
             "extension": claimed.contact.extension,
+            "number": claimed.contact.e164,  # LEARN: the carrier / number range of an unknown announcement
             "settings": self.setup.describe(),
         }
 

@@ -12,6 +12,8 @@ command -v festival >/dev/null 2>&1 || need_apt+=(festival festvox-ru)
 # tests/ops: promtool checks the alert rules and dashboard queries, headless Chromium opens the report
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# the review page of `dialer announcements serve` is tested in headless Chromium
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium chromium-driver)
 if [ "${#need_apt[@]}" -gt 0 ] && [ -z "${DIALER_SETUP_NO_APT:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} (Debian packages)"

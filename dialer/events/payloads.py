@@ -51,6 +51,7 @@ class EventType(enum.StrEnum):
     WORKER_HEALTH = "worker_health"
     COMMAND_ACK = "command_ack"
     COMMAND_ERROR = "command_error"
+    ANNOUNCEMENT_DRIFT = "announcement_drift"
 
 
 class SettledBy(enum.StrEnum):
@@ -432,3 +433,13 @@ def command_error(
     payload = envelope(EventType.COMMAND_ERROR, occurred_at, event_id)
     payload.update(command_id=command_id, command_type=command_type, error=error, field=field)
     return payload
+
+
+def announcement_drift(
+    *, kind: str, subject: str, value: float, baseline: float | None, message: str, occurred_at: datetime
+) -> OutboxEvent:
+    """A known recording not heard for long, or a carrier's unknown-announcement rate jumped
+    (dialer.learn.drift): a carrier may have changed its recordings."""
+    payload = envelope(EventType.ANNOUNCEMENT_DRIFT, occurred_at)
+    payload.update(kind=kind, subject=subject, value=value, baseline=baseline, message=message)
+    return OutboxEvent(topics.ANNOUNCEMENT_DRIFT, payload, key=f"drift:{kind}:{subject}")

@@ -68,6 +68,7 @@ def campaign_status(campaign: str) -> str:
     return f"campaign/{level(campaign)}/status"
 
 
+ANNOUNCEMENT_DRIFT = "announcements/drift"
 EXCLUSION = "exclusion"
 EXCLUSION_REMOVED = "exclusion/removed"
 

@@ -51,6 +51,7 @@ async def test_every_simulator_scenario_replays_to_the_live_decision(tmp_path: P
         assert rec.meta["complete"] is True, d
         finished = live[str(rec.attempt_id)]
         scenario = NUMBERS[finished.number]
+        assert rec.meta["number"] == finished.number  # LEARN: the carrier of an unknown announcement
         assert rec.decision is not None and rec.decision["call_class"] == finished.evidence.call_class.value
         res = replay_recording(rec, setup)
         mine = verdict(res)

@@ -6,10 +6,18 @@ repository's own copies and need none."""
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.warnings import InformationOnly
+
+# An editable install of this flat layout uses setuptools' meta-path finder, which then emits an
+# InformationOnly note ("Editable installation ... folders with the same name as your package") as a
+# UserWarning; pip >= 25 forwards build-backend warnings, so every `pip install -e .` printed it.
+# It is information, not a fault: silence exactly that note. Deprecations and other warnings pass.
+warnings.filterwarnings("ignore", message=r"Editable installation\.", category=InformationOnly)
 
 ROOT = Path(__file__).resolve().parent
 

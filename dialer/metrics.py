@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dialer.domain.deciding import deciding_signal
+from dialer.domain.deciding import deciding_signal, decision_from_audio_ms
 from dialer.domain.model import CallClass, Evidence, Outcome
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def decision_latencies_ms(session: SessionTiming) -> tuple[int | None, int | Non
     decided = session.decided_at_ms
     if decided is None:
         return None, None
-    from_audio = decided - session.audio_offset_ms if session.audio_offset_ms is not None else None
+    from_audio = decision_from_audio_ms(decided, session.audio_offset_ms)
     after_word = None
     for step in session.trace:
         if step.at_ms > decided:
@@ -70,7 +70,7 @@ def decision_latencies_ms(session: SessionTiming) -> tuple[int | None, int | Non
         if step.kind == "asr" and "match" in step.text and "no phrase matched" not in step.text:
             after_word = decided - step.at_ms
             break
-    return (max(0, from_audio) if from_audio is not None else None), after_word
+    return from_audio, after_word
 
 
 def outcome_label(outcome: Outcome) -> str:
@@ -143,10 +143,11 @@ class Metrics:
             self.handovers.labels("lost").inc()
         elif evidence.queue_wait_ms is not None:
             self.handovers.labels("answered").inc()
+        # From the start of the audio: the number the attempt row stores (evidence.decision_ms).
+        if evidence.decision_ms is not None:
+            self.decision_latency.labels("audio_start").observe(evidence.decision_ms / 1000)
         if session is not None:
-            from_audio, after_word = decision_latencies_ms(session)
-            if from_audio is not None:
-                self.decision_latency.labels("audio_start").observe(from_audio / 1000)
+            _, after_word = decision_latencies_ms(session)
             if after_word is not None:
                 self.decision_latency.labels("discriminating_word").observe(after_word / 1000)
 

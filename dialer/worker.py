@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -405,6 +405,8 @@ class Worker:
         if call.finished.is_set() or call.verdict_started:
             return  # one verdict per attempt, whoever asks first
         call.verdict_started = True
+        if evidence.decision_ms is None:  # one number for the attempt row, the event and the metrics
+            evidence = replace(evidence, decision_ms=call.session.decision_ms)
         ctx: CallContext = call.context
         contact = ctx.claimed.contact
         tz = contact.timezone or ctx.campaign.timezone

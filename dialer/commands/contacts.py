@@ -37,6 +37,8 @@ EXPORT_COLUMNS = (
     "dead_air_ms",
     "queue_wait_ms",
     "operator",
+    # The last attempt's decision latency: ms from the start of its audio (empty without audio).
+    "decision_ms",
 )
 
 
@@ -262,6 +264,7 @@ async def _export(args: argparse.Namespace, ctx: CliContext) -> int:
                         r.dead_air_ms,
                         r.queue_wait_ms,
                         r.operator,
+                        r.decision_ms,
                     )
                 )
                 n += 1

@@ -35,7 +35,8 @@ def register(subparsers: Subparsers) -> None:
         "--recordings",
         type=Path,
         metavar="DIR",
-        help="call recordings for the decision-latency plot (default: [recording] dir, when it exists)",
+        help="call recordings for the decision-latency plot of attempts that do not store it "
+        "(default: [recording] dir, when it exists)",
     )
     p.set_defaults(handler=_report)
 
@@ -58,8 +59,11 @@ async def _report(args: argparse.Namespace, ctx: CliContext) -> int:
         analysis.what_if(facts.attempts, current, f"current rules ({ctx.settings.rules_path.name})"),
         *(analysis.what_if(facts.attempts, rules, str(path)) for path, rules in others),
     ]
-    recordings = args.recordings or ctx.settings.recording.dir
-    latencies = await asyncio.to_thread(decision_latencies_s, recordings, args.campaign, args.since, args.until)
+    latencies: list[float] = []
+    if not any(f.decision_ms is not None for f in facts.attempts):
+        # attempts.decision_ms came with migration 0005: older attempts have it only in their recordings
+        recordings = args.recordings or ctx.settings.recording.dir
+        latencies = await asyncio.to_thread(decision_latencies_s, recordings, args.campaign, args.since, args.until)
     page = render_html(ReportInput(facts, args.since, args.until, ctx.now(), index, what_ifs, latencies))
     write_report(args.output, page)
     print(f"{args.output}: {len(facts.attempts)} attempts of campaign {args.campaign}")

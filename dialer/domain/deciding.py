@@ -50,3 +50,12 @@ def deciding_signal(call_class: CallClass | str, reason: str | None, answered: b
     if answered or "person" in text or "spoke" in text:
         return "speech_pattern"
     return "network"
+
+
+def decision_from_audio_ms(decided_at_ms: int | None, audio_offset_ms: int | None) -> int | None:
+    """Decision latency from the start of the call's audio (the stream's first frame) to the
+    decision, both on the call's clock: what an attempt stores as ``decision_ms`` and the metrics'
+    ``dialer_decision_latency_seconds{since="audio_start"}`` observes. None without audio or decision."""
+    if decided_at_ms is None or audio_offset_ms is None:
+        return None
+    return max(0, decided_at_ms - audio_offset_ms)

@@ -179,6 +179,7 @@ class Evidence:
     dead_air_ms: int | None = None  # handed over: the far end's silence from its greeting's end
     queue_wait_ms: int | None = None  # handed over: from the Redirect to an operator answering (or the loss)
     operator: str | None = None  # who answered (the queue member / agent interface)
+    decision_ms: int | None = None  # from the call's first audio frame to the decision (None: no audio)
 
 
 @dataclass(frozen=True, slots=True)

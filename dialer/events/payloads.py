@@ -185,6 +185,8 @@ def attempt_finished(
         dead_air_ms=evidence.dead_air_ms,
         queue_wait_ms=evidence.queue_wait_ms,
         operator=evidence.operator,
+        # ms from the start of the call's audio to the decision (null: no audio came)
+        decision_ms=evidence.decision_ms,
         settled=outcome.settled,
         **result_fields(outcome.result, outcome.incorrect_contact),
         next_due_at=_iso_or_none(outcome.next_due_at),

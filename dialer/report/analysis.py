@@ -99,6 +99,47 @@ def dead_air_s(facts: Iterable[AttemptFact]) -> list[float]:
     return [f.dead_air_ms / 1000 for f in facts if f.dead_air_ms is not None]
 
 
+# Class groups of the decision-latency plot: what the far end turned out to be.
+CLASS_GROUPS = ("announcement", "person", "machine", "network / tone", "other")
+_PERSON = frozenset({CallClass.PERSON.value, CallClass.PERSON_LOST.value, CallClass.UNSURE_ANSWERED.value})
+_MACHINE = frozenset({CallClass.VOICEMAIL.value, CallClass.FAX.value, CallClass.IVR.value})
+_NETWORK = frozenset(
+    c.value
+    for c in (
+        CallClass.BUSY,
+        CallClass.CONGESTION,
+        CallClass.NO_ANSWER,
+        CallClass.NO_CONNECTION,
+        CallClass.REJECTED,
+        CallClass.UNALLOCATED,
+        CallClass.SIT_UNRECOGNISED,
+    )
+)
+
+
+def class_group(call_class: str) -> str:
+    """One of :data:`CLASS_GROUPS`."""
+    if call_class.startswith("ann_"):
+        return "announcement"
+    if call_class in _PERSON:
+        return "person"
+    if call_class in _MACHINE:
+        return "machine"
+    if call_class in _NETWORK:
+        return "network / tone"
+    return "other"
+
+
+def decision_latency_by_group(facts: Iterable[AttemptFact]) -> dict[str, list[float]]:
+    """Seconds from the start of the audio to the decision, per class group (in
+    :data:`CLASS_GROUPS` order), of the attempts that store it (``attempts.decision_ms``)."""
+    out: dict[str, list[float]] = {g: [] for g in CLASS_GROUPS}
+    for f in facts:
+        if f.decision_ms is not None:
+            out[class_group(f.call_class)].append(f.decision_ms / 1000)
+    return {g: v for g, v in out.items() if v}
+
+
 def signals(facts: Iterable[AttemptFact]) -> Counter[str]:
     return Counter(deciding_signal(f.call_class, f.reason, f.answered) for f in facts)
 

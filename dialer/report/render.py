@@ -28,7 +28,9 @@ class ReportInput:
     generated_at: datetime
     index: NumberingIndex | None
     what_ifs: Sequence[an.WhatIf]
-    latencies_s: Sequence[float] = ()  # from the call recordings, when there are any
+    # Decision latencies from the call recordings: only for a window whose attempts store none
+    # (attempts.decision_ms came with migration 0005).
+    latencies_s: Sequence[float] = ()
 
 
 def _pyplot() -> Any:
@@ -100,6 +102,27 @@ def _rate_bars(plt: Any, title: str, xlabel: str, rates: dict[int, an.Rate], nam
     return _png(fig)
 
 
+def _latency_by_group(plt: Any, groups: dict[str, list[float]]) -> tuple[str, str, str]:
+    """One histogram per class group, stacked vertically on a shared seconds axis."""
+    fig, axes = plt.subplots(len(groups), 1, figsize=(8, 1.2 + 1.6 * len(groups)), sharex=True, squeeze=False)
+    top = max(max(v) for v in groups.values())
+    bins = [top * i / 30 for i in range(31)] if top > 0 else 10
+    for ax, (group, values) in zip(axes[:, 0], groups.items(), strict=True):
+        ax.hist(values, bins=bins, color="tab:red")
+        ax.set_ylabel("calls")
+        median = sorted(values)[len(values) // 2]
+        ax.set_title(f"{group}: {len(values)} calls, median {median:.2f} s", fontsize=9, loc="left")
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1, 0].set_xlabel("seconds from the start of the audio to the decision")
+    fig.suptitle("Decision latency by class group")
+    n = sum(len(v) for v in groups.values())
+    caption = (
+        f"{n} attempts with audio: from the first audio frame to the decision (attempts.decision_ms), "
+        f"by what the call turned out to be ({', '.join(an.CLASS_GROUPS)})."
+    )
+    return "Decision latency", caption, _png(fig)
+
+
 def plots(data: ReportInput) -> list[tuple[str, str, str]]:
     """(heading, caption, base64 PNG) of every plot."""
     plt = _pyplot()
@@ -161,13 +184,17 @@ def plots(data: ReportInput) -> list[tuple[str, str, str]]:
         ax.set_xticks(range(len(names)), names, rotation=20)
         out.append(("Deciding signals", "Which kind of signal decided each attempt.", _png(fig)))
 
-        if data.latencies_s:
+        groups = an.decision_latency_by_group(facts)
+        if groups:
+            out.append(_latency_by_group(plt, groups))
+        elif data.latencies_s:
             fig, ax = _figure(plt, "Decision latency (from the first audio frame)", "seconds", "calls")
             ax.hist(list(data.latencies_s), bins=min(30, max(5, len(data.latencies_s) // 3)), color="tab:red")
             out.append(
                 (
                     "Decision latency",
-                    f"{len(data.latencies_s)} recorded calls: from the first audio frame to the decision.",
+                    f"{len(data.latencies_s)} recorded calls: from the first audio frame to the decision "
+                    "(these attempts store none; read from the call recordings).",
                     _png(fig),
                 )
             )
@@ -221,7 +248,7 @@ def render_html(data: ReportInput) -> str:
             parts.append(f"<h2>{html.escape(heading)}</h2><p class='caption'>{html.escape(caption)}</p>")
             parts.append(f'<img class="plot" alt="{html.escape(heading)}" src="data:image/png;base64,{png}">')
     missing = []
-    if not data.latencies_s:
+    if not data.latencies_s and not an.decision_latency_by_group(facts):
         missing.append(("decision latency", "dialer_decision_latency_seconds"))
     if not an.dead_air_s(facts):
         missing.append(("dead air", "dialer_dead_air_seconds"))

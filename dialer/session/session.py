@@ -35,6 +35,7 @@ from dialer.audio import BeepDetected, Observation, SitDetected, SpeechEnded, Sp
 from dialer.audio.fingerprint import FingerprintLibrary
 from dialer.audio.frames import DEFAULT_SAMPLE_RATE, FRAME_MS, frame_slots
 from dialer.audio.speech import SpeechParams
+from dialer.domain.deciding import decision_from_audio_ms
 from dialer.domain.fusion import Action, AudioFacts, Decision, FusionConfig, NetworkFacts, PhraseFacts, fuse
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.q850 import Cause
@@ -270,6 +271,11 @@ class CallSession:
         if self._phrase_facts is None:
             self._phrase_facts = self.phrases.facts(self.listening.fingerprint)
         return self._phrase_facts
+
+    @property
+    def decision_ms(self) -> int | None:
+        """From the start of the call's audio to the decision (stored with the attempt)."""
+        return decision_from_audio_ms(self.decided_at_ms, self.audio_offset_ms)
 
     def to_call_ms(self, stream_ms: int) -> int:
         """A time on the audio stream's clock → the call's clock."""

@@ -243,6 +243,7 @@ class AttemptRow:
     dead_air_ms: int | None = None  # handed over: the far end's silence after its greeting
     queue_wait_ms: int | None = None  # handed over: Redirect → an operator answered (or the loss)
     operator: str | None = None  # the queue member who answered
+    decision_ms: int | None = None  # from the start of the call's audio to the decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,7 @@ class ExportRow:
     dead_air_ms: str = ""
     queue_wait_ms: str = ""
     operator: str = ""
+    decision_ms: str = ""  # from the start of the call's audio to the decision ("" without audio)
 
 
 @dataclass(slots=True)
@@ -1091,6 +1093,7 @@ class Repository:
                 dead_air_ms=evidence.dead_air_ms,
                 queue_wait_ms=evidence.queue_wait_ms,
                 operator=evidence.operator,
+                decision_ms=evidence.decision_ms,
             )
         )
         await conn.execute(
@@ -1650,6 +1653,7 @@ class Repository:
                     dead_air_ms=r["dead_air_ms"],
                     queue_wait_ms=r["queue_wait_ms"],
                     operator=r["operator"],
+                    decision_ms=r["decision_ms"],
                 )
                 for r in res.mappings()
             ]
@@ -1712,8 +1716,14 @@ class Repository:
         the attempt's class and hand-over figures, labelled ``last_*``. PostgreSQL runs a LATERAL
         subquery per contact; SQLite, which has none, joins the attempt whose id a correlated
         subquery picks (the faster of the shapes tried on each: bench/bench_export.py)."""
-        fields = (attempts.c.call_class, attempts.c.dead_air_ms, attempts.c.queue_wait_ms, attempts.c.operator)
-        names = ("last_class", "last_dead_air_ms", "last_queue_wait_ms", "last_operator")
+        fields = (
+            attempts.c.call_class,
+            attempts.c.dead_air_ms,
+            attempts.c.queue_wait_ms,
+            attempts.c.operator,
+            attempts.c.decision_ms,
+        )
+        names = ("last_class", "last_dead_air_ms", "last_queue_wait_ms", "last_operator", "last_decision_ms")
         if not self.db.is_sqlite:
             lat = (
                 sa.select(*fields)
@@ -1775,6 +1785,7 @@ class Repository:
                     dead_air_ms=_text(r["last_dead_air_ms"]),
                     queue_wait_ms=_text(r["last_queue_wait_ms"]),
                     operator=r["last_operator"] or "",
+                    decision_ms=_text(r["last_decision_ms"]),
                 )
                 for r in rows
             ]

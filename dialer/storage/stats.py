@@ -46,6 +46,7 @@ class AttemptFact:
     answered: bool
     hangup_cause: int | None
     dead_air_ms: int | None = None  # handed over: silence after the greeting (None where not stored)
+    decision_ms: int | None = None  # from the start of the audio to the decision (None: no audio, older rows)
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,6 @@ async def campaign_facts(
     db: Database, campaign: str, since: datetime | None = None, until: datetime | None = None
 ) -> CampaignFacts:
     """Every finished attempt of ``campaign`` started in [since, until)."""
-    # attempts.dead_air_ms comes with the hand-over measures (migration 0004 of issue 9); read it
-    # where the schema has it
-    dead_air = attempts.c.get("dead_air_ms")
-    extra = [dead_air] if dead_air is not None else []
     async with db.read() as conn:
         camp = (
             await conn.execute(sa.select(campaigns.c.id, campaigns.c.timezone).where(campaigns.c.name == campaign))
@@ -88,7 +85,8 @@ async def campaign_facts(
                 attempts.c.reason,
                 attempts.c.answered,
                 attempts.c.hangup_cause,
-                *extra,
+                attempts.c.dead_air_ms,
+                attempts.c.decision_ms,
             )
             .select_from(attempts.join(contacts, attempts.c.contact_id == contacts.c.id))
             .where(contacts.c.campaign_id == camp.id, attempts.c.call_class.is_not(None))
@@ -114,7 +112,8 @@ async def campaign_facts(
             r[10] or "",
             bool(r[11]),
             r[12],
-            r[13] if extra else None,
+            r[13],
+            r[14],
         )
         for r in rows
     ]

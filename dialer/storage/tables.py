@@ -141,6 +141,9 @@ attempts = sa.Table(
     sa.Column("dead_air_ms", sa.Integer, nullable=True),
     sa.Column("queue_wait_ms", sa.Integer, nullable=True),
     sa.Column("operator", sa.Text, nullable=True),
+    # Decision latency (migration 0005): ms from the start of the call's audio to the decision;
+    # NULL when no audio came (or rows of older versions).
+    sa.Column("decision_ms", sa.Integer, nullable=True),
     sa.Index("ix_attempts_contact_id", "contact_id"),
     sa.Index("ix_attempts_state", "state"),
 )

@@ -127,7 +127,7 @@ async def test_export_command_shows_the_last_attempts_handover(
     target = tmp_path / "out.csv"
     assert await asyncio.to_thread(main, ["--db", db_url, "export", "--campaign", "autumn", "-o", str(target)]) == 0
     table = list(csv.reader(io.StringIO(target.read_bytes().decode("utf-8-sig")), delimiter=";"))
-    assert tuple(table[0]) == EXPORT_COLUMNS and table[0][-3:] == ["dead_air_ms", "queue_wait_ms", "operator"]
+    assert tuple(table[0]) == EXPORT_COLUMNS and table[0][-4:-1] == ["dead_air_ms", "queue_wait_ms", "operator"]
     by_id = {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
     assert (by_id["person"]["dead_air_ms"], by_id["person"]["queue_wait_ms"], by_id["person"]["operator"]) == (
         "180",

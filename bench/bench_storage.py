@@ -25,6 +25,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from dialer.csvio import CsvContact, RowError, iter_contacts, open_text
+from dialer.domain.compliance import AttemptCaps, ComplianceConfig, ComplianceSettings
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.storage import migrate
@@ -110,6 +111,20 @@ async def run_backend(name: str, url: str, csv_path: Path, args: argparse.Namesp
             f"[{name}] claim {args.claim_batch} of {rows} contacts: p50 {statistics.median(lat) * 1000:.1f} ms, "
             f"p95 {pct(lat, 95) * 1000:.1f} ms, max {max(lat) * 1000:.1f} ms ({args.claims} claims)"
         )
+        if args.caps:
+            # COMPLIANCE: attempt caps on for every other claim (one more query per claim round);
+            # alternating keeps the growing number of contacts in progress out of the comparison.
+            caps = ComplianceConfig(campaigns={CAMPAIGN.name: ComplianceSettings(caps=AttemptCaps(1, 2, 8))})
+            off: list[float] = []
+            on: list[float] = []
+            for i in range(args.claims):
+                repo.compliance = caps if i % 2 else ComplianceConfig()
+                (on if i % 2 else off).extend(await do_claims(repo, 1, args.claim_batch))
+            for label, lat in (("caps off", off), ("caps 1/2/8", on)):
+                print(
+                    f"[{name}] claim {args.claim_batch}, {label}: p50 {statistics.median(lat) * 1000:.1f} ms, "
+                    f"p95 {pct(lat, 95) * 1000:.1f} ms ({len(lat)} claims, alternating)"
+                )
     finally:
         await db.dispose()
 
@@ -127,6 +142,7 @@ async def main() -> None:
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--claims", type=int, default=200, help="claims to time")
     ap.add_argument("--claim-batch", type=int, default=50)
+    ap.add_argument("--caps", action="store_true", help="then time the same claims with attempt caps on")
     ap.add_argument("--import-batch", type=int, default=5000)
     ap.add_argument("--dir", type=Path, help="scratch directory (default: a temporary one)")
     args = ap.parse_args()

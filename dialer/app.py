@@ -162,6 +162,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
                 time_scale=opts.time_scale,
                 leases=settings.leases,
                 pacing=opts.pacing or PacingConfig(settings.pacing, settings.pacing_campaigns),
+                compliance=settings.compliance,
             ),
             repo=repo,
             pool=pool,

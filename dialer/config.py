@@ -13,12 +13,16 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from dialer import paths
+from dialer.domain.compliance import CALLER_ID, AttemptCaps, ComplianceConfig, ComplianceSettings
+from dialer.domain.schedule import HolidayCalendar
 from dialer.errors import ConfigError
 from dialer.pacing.pacer import PacingMode, PacingSettings
+from dialer.yamlload import load_yaml_file
 
 DEFAULT_CONFIG_DIR = paths.default_config_dir()
 
@@ -223,6 +227,8 @@ class Settings:
     pacing_campaigns: dict[str, PacingSettings] = field(default_factory=dict)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     learn: LearnSettings = field(default_factory=LearnSettings)
+    # [compliance] and [[compliance_campaign]] overrides by name (dialer.domain.compliance)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
 
     def __repr__(self) -> str:
         return (
@@ -246,6 +252,14 @@ _PACING = {
     "window_s": _FLOAT,
     "min_samples": _INT,
 }
+_COMPLIANCE = {
+    "max_attempts_per_day": _INT,
+    "max_attempts_per_week": _INT,
+    "max_attempts_per_month": _INT,
+    "holidays": _STR,
+    "on_holiday": _STR,
+}
+ON_HOLIDAY = ("weekend", "closed")
 _SCHEMA: dict[str, dict[str, str]] = {
     "database": {"url": _STR},
     "campaign": {
@@ -309,6 +323,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "recording": {"enabled": _BOOL, "dir": _STR, "until": _STR, "keep_days": _INT, "max_mb": _INT},
     "pacing": _PACING,
     "pacing_campaign": {"campaign": _STR, **_PACING},
+    "compliance": _COMPLIANCE,
+    "compliance_campaign": {"campaign": _STR, **_COMPLIANCE, "caller_id": _STR},
     "metrics": {"listen": _STR},
     "learn": {
         "dir": _STR,
@@ -321,7 +337,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "serve_port": _INT,
     },
 }
-_ARRAYS = frozenset({"ami", "pacing_campaign"})  # [[ami]]: an array of tables
+_ARRAYS = frozenset({"ami", "pacing_campaign", "compliance_campaign"})  # [[ami]]: an array of tables
 # Lower bounds of numbers (a port of 0 or a concurrency of -1 is a mistake, not a choice).
 _MIN: dict[str, float] = {
     "campaign.concurrency": 1,
@@ -346,6 +362,11 @@ _MIN: dict[str, float] = {
         f"{section}.{key}": low
         for section in ("pacing", "pacing_campaign")
         for key, low in (("max_abandon_rate", 0.0), ("max_wait_s", 0.0), ("window_s", 1), ("min_samples", 1))
+    },
+    **{
+        f"{section}.max_attempts_per_{period}": 0
+        for section in ("compliance", "compliance_campaign")
+        for period in ("day", "week", "month")
     },
     "learn.max_segments": 1,
     "learn.max_mb": 1,
@@ -680,6 +701,7 @@ def load_settings(path: Path | None = None) -> Settings:
                 f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
             )
         pacing_campaigns[name] = _pacing(table, pacing, ("pacing_campaign", str(i)), source, text)
+    compliance = _compliance(data, base, source, text)
     listen = str(data.get("metrics", {}).get("listen", ""))
     if listen and not _LISTEN.match(listen):
         raise ConfigError(
@@ -709,7 +731,90 @@ def load_settings(path: Path | None = None) -> Settings:
         pacing_campaigns=pacing_campaigns,
         metrics=MetricsSettings(listen),
         learn=learn,
+        compliance=compliance,
     )
+
+
+def _compliance(data: dict[str, Any], base: Path, source: str, text: str) -> ComplianceConfig:
+    """``[compliance]`` over the defaults (all off), each ``[[compliance_campaign]]`` over it."""
+    calendars: dict[Path, HolidayCalendar] = {}
+    default = _compliance_table(
+        data.get("compliance", {}), ComplianceSettings(), ("compliance",), base, source, text, calendars
+    )
+    campaigns: dict[str, ComplianceSettings] = {}
+    for i, table in enumerate(data.get("compliance_campaign", []), start=1):
+        where = ("compliance_campaign", str(i))
+        name = str(table.get("campaign", ""))
+        if not name or name in campaigns:
+            problem = "names no campaign" if not name else f"campaign {name!r} is given twice"
+            raise ConfigError(f"compliance_campaign: {problem}", source=source, line=_key_lines(text).get(where))
+        campaigns[name] = _compliance_table(table, default, where, base, source, text, calendars)
+    return ComplianceConfig(default, campaigns)
+
+
+def _compliance_table(
+    table: dict[str, Any],
+    over: ComplianceSettings,
+    where: tuple[str, ...],
+    base: Path,
+    source: str,
+    text: str,
+    calendars: dict[Path, HolidayCalendar],
+) -> ComplianceSettings:
+    def problem(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{where[0]}.{key}: {message}", source=source, line=_key_lines(text).get((*where, key)))
+
+    caps = AttemptCaps(
+        per_day=int(table.get("max_attempts_per_day", over.caps.per_day)),
+        per_week=int(table.get("max_attempts_per_week", over.caps.per_week)),
+        per_month=int(table.get("max_attempts_per_month", over.caps.per_month)),
+    )
+    calendar = over.calendar
+    if "holidays" in table:
+        path = str(table["holidays"])
+        calendar = HolidayCalendar() if not path else _load_holidays(_path(base, path, ""), calendars)
+    closed = calendar.closed
+    if "on_holiday" in table:
+        value = str(table["on_holiday"])
+        if value not in ON_HOLIDAY:
+            raise problem("on_holiday", f"must be one of {', '.join(ON_HOLIDAY)}, got {value!r}")
+        closed = value == "closed"
+    caller_id = over.caller_id
+    if "caller_id" in table:
+        caller_id = str(table["caller_id"])
+        if caller_id and not CALLER_ID.match(caller_id):
+            raise problem("caller_id", f"expected 3 to 15 digits with an optional leading +, got {caller_id!r}")
+    return ComplianceSettings(caps=caps, calendar=replace(calendar, closed=closed), caller_id=caller_id)
+
+
+def _load_holidays(path: Path, cache: dict[Path, HolidayCalendar]) -> HolidayCalendar:
+    """A holiday calendar file: ``holidays:`` (non-working days) and ``workdays:`` (Saturdays or
+    Sundays made working days), each a list of YYYY-MM-DD dates. Errors name the file and line."""
+    if path in cache:
+        return cache[path]
+    root = load_yaml_file(path)
+    root.check_keys({"holidays", "workdays"}, "a holiday calendar")
+    found: dict[str, frozenset[date]] = {}
+    for key in ("holidays", "workdays"):
+        node = root.get(key)
+        days: set[date] = set()
+        for item in node.as_list(key) if node is not None and node.value is not None else []:
+            value = item.value
+            if isinstance(value, str):
+                try:
+                    value = date.fromisoformat(value.strip())
+                except ValueError:
+                    raise item.error(f"{key}: expected a date YYYY-MM-DD, got {item.value!r}") from None
+            if isinstance(value, datetime) or not isinstance(value, date):
+                raise item.error(f"{key}: expected a date YYYY-MM-DD, got {item.value!r}")
+            days.add(value)
+        found[key] = frozenset(days)
+    both = sorted(found["holidays"] & found["workdays"])
+    if both:
+        raise root.key_error("workdays", f"{both[0]} is both a holiday and a working day")
+    calendar = HolidayCalendar(holidays=found["holidays"], workdays=found["workdays"])
+    cache[path] = calendar
+    return calendar
 
 
 def _pacing(

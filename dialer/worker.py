@@ -34,6 +34,7 @@ from dialer.ami.pool import ServerPool
 from dialer.asr.service import AsrService
 from dialer.calls import CallClock, CallRegistry, LiveCall
 from dialer.config import DialSettings, LeaseSettings
+from dialer.domain.compliance import ComplianceConfig
 from dialer.domain.model import CallClass, Evidence
 from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
@@ -93,6 +94,8 @@ class WorkerConfig:
     originate_grace_s: float = 2.0  # after a failed OriginateResponse, wait this long for channel events
     leases: LeaseSettings = field(default_factory=LeaseSettings)  # claim leases (dialer.leases)
     pacing: PacingConfig = field(default_factory=PacingConfig)  # PACING: modes per campaign (dialer.pacing)
+    # COMPLIANCE: attempt caps, holiday calendar, caller id per campaign (dialer.domain.compliance)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
 
 
 @dataclass
@@ -146,6 +149,7 @@ class Worker:
         self.on_call_finished = on_call_finished
         self.stats = WorkerStats()
         self.metrics = metrics if metrics is not None else Metrics()  # METRICS: unserved when not given
+        repo.compliance = config.compliance  # COMPLIANCE: the claim skips capped contacts
         self._tasks = OwnedTasks(log)
         self._wake = asyncio.Event()
         self._accepting = True
@@ -290,6 +294,8 @@ class Worker:
                 self.config.dial,
                 audiosocket_addr=self.config.audiosocket_addr,
                 variables=handover_variables(claimed, camp.name),  # PACING: the operators' context
+                # COMPLIANCE: the campaign's own caller id; none: [dial] caller_id
+                caller_id=self.config.compliance.for_campaign(camp.name).caller_id or None,
             )
         except (AmiError, DialerError) as exc:
             self.stats.originate_failed += 1
@@ -410,7 +416,8 @@ class Worker:
         ctx: CallContext = call.context
         contact = ctx.claimed.contact
         tz = contact.timezone or ctx.campaign.timezone
-        windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window)
+        calendar = self.config.compliance.for_campaign(ctx.campaign.name).calendar  # COMPLIANCE: holidays
+        windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window, calendar)
         now = self.clock.now()
         outcome = apply_attempt(contact, evidence.call_class, ctx.claimed.attempt_no, now, self.rules, windows, tz)
         # seeds/04: a person lost on the way to an operator is called back like a dropped call.

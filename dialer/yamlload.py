@@ -134,7 +134,11 @@ def _convert(node: yaml.Node, constructor: yaml.SafeLoader, source: str) -> YNod
         return YNode(out, line, source, tuple(key_lines))
     if isinstance(node, yaml.SequenceNode):
         return YNode([_convert(item, constructor, source) for item in node.value], line, source)
-    return YNode(constructor.construct_object(node, deep=True), line, source)
+    try:
+        value = constructor.construct_object(node, deep=True)
+    except ValueError as exc:  # an impossible date such as 2026-13-01 (PyYAML raises a bare ValueError)
+        raise ConfigError(f"bad value {node.value!r}: {exc}", source=source, line=line) from None
+    return YNode(value, line, source)
 
 
 def load_yaml(text: str, source: str) -> YNode:

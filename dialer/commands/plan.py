@@ -12,13 +12,14 @@ from pathlib import Path
 
 from dialer.commands.common import CliContext, Subparsers, parse_when
 from dialer.commands.numbering import read_registry
+from dialer.config import Settings
 from dialer.csvio import RowError, iter_contacts, open_text
 from dialer.domain import policy
 from dialer.domain.model import Contact
 from dialer.domain.numbering import NumberingIndex, NumberRange, RegionZones, parse_registry, resolve_timezone
 from dialer.domain.phone import normalise
 from dialer.domain.rules import RulesTable
-from dialer.domain.schedule import CallingWindows
+from dialer.domain.schedule import CallingWindows, HolidayCalendar
 
 
 def register(subparsers: Subparsers) -> None:
@@ -92,6 +93,11 @@ def _print_plan(entries: Iterable[policy.PlanEntry], numbers: dict[str, str]) ->
     return counts
 
 
+def _calendar(settings: Settings, campaign: str) -> HolidayCalendar:
+    """The campaign's holiday calendar ([compliance]): a plan shows the days the claim will dial."""
+    return settings.compliance.for_campaign(campaign).calendar
+
+
 async def _plan(args: argparse.Namespace, ctx: CliContext) -> int:
     settings = ctx.settings
     if args.csv is None and not args.campaign:
@@ -106,13 +112,13 @@ async def _plan(args: argparse.Namespace, ctx: CliContext) -> int:
         zones = RegionZones.load(settings.region_zones_path) if settings.region_zones_path.exists() else None
         index = _registry(args.registry or [], errors)
         contacts = _csv_contacts(args.csv, c.name, c.timezone, settings.campaign.region, zones, index, errors)
-        windows = CallingWindows.parse(weekday=c.weekday_window, weekend=c.weekend_window)
+        windows = CallingWindows.parse(c.weekday_window, c.weekend_window, _calendar(settings, c.name))
         default_tz = c.timezone
     else:
         repo = await ctx.repository()
         c = await repo.campaign_settings(args.campaign)
         contacts = [x async for page in repo.iter_contacts(c.name) for x in page]
-        windows = CallingWindows.parse(weekday=c.weekday_window, weekend=c.weekend_window)
+        windows = CallingWindows.parse(c.weekday_window, c.weekend_window, _calendar(settings, c.name))
         default_tz = c.timezone
     for e in errors:
         print(e, file=sys.stderr)

@@ -8,7 +8,7 @@ spring-forward gap opens at the transition itself (the first instant whose wall 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,7 @@ from dialer.errors import ConfigError
 __all__ = [
     "DROPPED_CALLBACK_OFFSETS",
     "CallingWindows",
+    "HolidayCalendar",
     "dropped_callback_times",
     "in_window",
     "next_allowed",
@@ -28,6 +29,7 @@ __all__ = [
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DELAY_PART = re.compile(r"(\d+)\s*([dhms])")
 _DELAY_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_SEARCH_DAYS = 370
 
 # seeds/04: a dropped call is called back 3 times, 1, 2 and 3 minutes apart.
 DROPPED_CALLBACK_OFFSETS: tuple[timedelta, ...] = (
@@ -60,18 +62,42 @@ def _parse_window(text: str, what: str) -> tuple[time, time]:
 
 
 @dataclass(frozen=True)
+class HolidayCalendar:
+    """Public holidays (non-working days) and working weekend days of a production calendar
+    (dialer.compliance loads it from a file). A holiday is a day off like Sunday; a working
+    Saturday is a working day like Monday: 230-ФЗ sets its hours by working and non-working days,
+    not by the day of the week."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()  # a Saturday or Sunday made a working day
+    closed: bool = False  # True: no calls at all on a holiday (else the weekend window)
+
+    def day_off(self, day: date) -> bool:
+        if day in self.workdays:
+            return False
+        return day in self.holidays or day.weekday() >= 5
+
+
+@dataclass(frozen=True)
 class CallingWindows:
     """Hours of the contact's local day when calls are allowed: [start, end)."""
 
     weekday: tuple[time, time]
-    weekend: tuple[time, time]  # Saturday and Sunday
+    weekend: tuple[time, time]  # Saturday and Sunday (and, with a calendar, its holidays)
+    calendar: HolidayCalendar = field(default_factory=HolidayCalendar)
 
     @classmethod
-    def parse(cls, weekday: str = "09:00-21:00", weekend: str = "10:00-20:00") -> CallingWindows:
-        return cls(_parse_window(weekday, "weekday"), _parse_window(weekend, "weekend"))
+    def parse(
+        cls, weekday: str = "09:00-21:00", weekend: str = "10:00-20:00", calendar: HolidayCalendar | None = None
+    ) -> CallingWindows:
+        return cls(_parse_window(weekday, "weekday"), _parse_window(weekend, "weekend"), calendar or HolidayCalendar())
 
-    def for_day(self, day: date) -> tuple[time, time]:
-        return self.weekend if day.weekday() >= 5 else self.weekday
+    def for_day(self, day: date) -> tuple[time, time] | None:
+        """That local day's window; None when the calendar closes the day (a holiday, closed)."""
+        cal = self.calendar
+        if cal.closed and day in cal.holidays and day not in cal.workdays:
+            return None
+        return self.weekend if cal.day_off(day) else self.weekday
 
 
 def _require_aware(at: datetime, what: str) -> None:
@@ -83,7 +109,10 @@ def in_window(at: datetime, tz: str, windows: CallingWindows) -> bool:
     """Is the wall clock at ``at`` in zone ``tz`` inside that local day's window?"""
     _require_aware(at, "at")
     local = at.astimezone(zone(tz))
-    start, end = windows.for_day(local.date())
+    window = windows.for_day(local.date())
+    if window is None:
+        return False
+    start, end = window
     return start <= local.time().replace(tzinfo=None) < end
 
 
@@ -114,15 +143,20 @@ def next_allowed(earliest: datetime, tz: str, windows: CallingWindows) -> dateti
     zi = zone(tz)
     earliest = earliest.astimezone(UTC)
     first_day = earliest.astimezone(zi).date()
-    for offset in range(9):  # a window exists every day, so this ends within two days
+    # Without a calendar a window exists every day, so this ends within two days; a calendar that
+    # closes its holidays may close a fortnight of January, never a whole year.
+    for offset in range(_SEARCH_DAYS):
         day = first_day + timedelta(days=offset)
-        start, end = windows.for_day(day)
+        window = windows.for_day(day)
+        if window is None:
+            continue
+        start, end = window
         opens = _first_instant_at_wall(day, start, zi)
         closes = _first_instant_at_wall(day, end, zi)
         candidate = max(earliest, opens)
         if candidate < closes:
             return candidate
-    raise AssertionError("unreachable: every day has a calling window")  # pragma: no cover
+    raise ConfigError(f"the holiday calendar closes every day of the {_SEARCH_DAYS} days from {first_day}")
 
 
 def parse_delay(text: str) -> timedelta:

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -47,6 +47,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.domain import schedule
+from dialer.domain.compliance import NOT_COUNTED, AttemptCaps, ComplianceConfig, cap_release, counted_since
 from dialer.domain.journal import append_line
 from dialer.domain.model import (
     INCORRECT_CONTACT_RU,
@@ -63,6 +64,7 @@ from dialer.domain.model import (
     OwnerKind,
     ResultCode,
 )
+from dialer.domain.schedule import HolidayCalendar
 from dialer.errors import StorageConflict, StorageError, StorageUnavailable
 from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
@@ -276,6 +278,7 @@ class _CampaignInfo:
     timezone: str
     windows: Any  # schedule.CallingWindows
     concurrency: int
+    caps: AttemptCaps = field(default_factory=AttemptCaps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +364,10 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._windows_cache: dict[tuple[str, str], Any] = {}
+        self._windows_cache: dict[tuple[str, str, HolidayCalendar], Any] = {}
+        # Attempt caps and holiday calendars by campaign name (issue 12; off by default): the
+        # claim gives back a capped contact with its next due time moved past the cap.
+        self.compliance = ComplianceConfig()
         # Wall-clock seconds of the recent claim_due calls (benchmarks and the run summary).
         self.claim_latencies_s: deque[float] = deque(maxlen=10_000)
         # How long a verdict waits for a database that is away (restart, fail-over) before failing.
@@ -374,21 +380,23 @@ class Repository:
 
     # ---- campaigns ----------------------------------------------------------------------
 
-    def _windows(self, weekday: str, weekend: str) -> Any:
-        key = (weekday, weekend)
+    def _windows(self, weekday: str, weekend: str, calendar: HolidayCalendar | None = None) -> Any:
+        key = (weekday, weekend, calendar or HolidayCalendar())
         w = self._windows_cache.get(key)
         if w is None:
-            w = schedule.CallingWindows.parse(weekday=weekday, weekend=weekend)
+            w = schedule.CallingWindows.parse(weekday=weekday, weekend=weekend, calendar=key[2])
             self._windows_cache[key] = w
         return w
 
     def _info(self, r: RowMapping) -> _CampaignInfo:
+        rules = self.compliance.for_campaign(r["name"])
         return _CampaignInfo(
             id=int(r["id"]),
             name=r["name"],
             timezone=r["timezone"],
-            windows=self._windows(r["weekday_window"], r["weekend_window"]),
+            windows=self._windows(r["weekday_window"], r["weekend_window"], rules.calendar),
             concurrency=int(r["concurrency"]),
+            caps=rules.caps,
         )
 
     async def _campaign(self, conn: AsyncConnection, name: str, *, lock: bool = False) -> _CampaignInfo:
@@ -783,11 +791,16 @@ class Repository:
             if not rows:
                 break
             outside: list[tuple[int, datetime]] = []
+            starts = await self._counted_starts(conn, info, rows, now)
             for r in rows:
                 tz = r["timezone"] or info.timezone
                 # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
                 dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
-                if dropped or schedule.in_window(now, tz, info.windows):
+                capped = cap_release(starts.get(int(r["id"]), ()), now, tz, info.caps) if starts else None
+                if capped is not None:
+                    # COMPLIANCE: a cap is the law's, not the campaign's: call-backs obey it too.
+                    outside.append((int(r["id"]), schedule.next_allowed(capped, tz, info.windows)))
+                elif dropped or schedule.in_window(now, tz, info.windows):
                     claimed.append(self._claimed(r, info.name, worker_id, now))
                 else:
                     outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
@@ -809,6 +822,35 @@ class Repository:
             if not outside:
                 break
         return claimed
+
+    async def _counted_starts(
+        self, conn: AsyncConnection, info: _CampaignInfo, rows: Sequence[RowMapping], now: datetime
+    ) -> dict[int, list[datetime]]:
+        """Start times of the attempts that count against the caps (compliance.NOT_COUNTED), of
+        the contacts in ``rows``; empty when the campaign has no caps."""
+        if not info.caps.active or not rows:
+            return {}
+        return await self.counted_attempt_starts(conn, [int(r["id"]) for r in rows], now)
+
+    @staticmethod
+    async def counted_attempt_starts(
+        conn: AsyncConnection, contact_ids: Sequence[int], now: datetime
+    ) -> dict[int, list[datetime]]:
+        """contact id → start times of its attempts that count against the attempt caps, since
+        ``compliance.counted_since(now)``; a contact without any is absent."""
+        out: dict[int, list[datetime]] = {}
+        not_counted = sorted(c.value for c in NOT_COUNTED)
+        for chunk in _chunks(contact_ids, 500):
+            res = await conn.execute(
+                sa.select(attempts.c.contact_id, attempts.c.started_at).where(
+                    attempts.c.contact_id.in_(chunk),
+                    attempts.c.started_at >= counted_since(now),
+                    sa.or_(attempts.c.call_class.is_(None), attempts.c.call_class.not_in(not_counted)),
+                )
+            )
+            for contact_id, started_at in res:
+                out.setdefault(int(contact_id), []).append(started_at)
+        return out
 
     def _due_query(self, info: _CampaignInfo, now: datetime, n: int) -> sa.Select[Any]:
         blocked = sa.exists().where(exclusions.c.number == contacts.c.e164, exclusions.c.kind.in_(_BLOCKING_KINDS))

@@ -205,3 +205,19 @@ def test_subprocess_exit_codes(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
+
+
+def test_plan_follows_the_holiday_calendar(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """COMPLIANCE: a closed holiday (here Wed 18 Nov 2026) moves the first dial to the next day."""
+    (tmp_path / "cal.yaml").write_text("holidays: [2026-11-18]\n", encoding="utf-8")
+    paths = "\n".join(
+        f'{k} = "{ROOT / "config" / f}"'
+        for k, f in (("rules", "rules.yaml"), ("own_numbers", "own_numbers.txt"), ("region_zones", "region_zones.yaml"))
+    )
+    cfg = tmp_path / "dialer.toml"
+    cfg.write_text(f'[paths]\n{paths}\n[compliance]\nholidays = "cal.yaml"\non_holiday = "closed"\n', encoding="utf-8")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'never.sqlite'}"
+    assert main(["--config", str(cfg), "--db", db, "plan", str(SAMPLE), "--now", "2026-11-18T09:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "1006\t+74232401234\tfirst dial at 2026-11-19 09:00 Asia/Vladivostok local" in out
+    assert "1001\t+79161234567\tfirst dial at 2026-11-19 09:00 Europe/Moscow local" in out

@@ -98,7 +98,10 @@ class Tally:
 def conditions() -> list[Condition]:
     out = [Condition("clean", None)]
     out += [Condition(f"{n} {s} dB", n, s) for n in NOISES for s in SNRS_DB]
-    out += [Condition("quiet −40 dBm0", None, None, QUIET_DBM0), Condition("quiet −40 + babble 15 dB", "babble", 15, QUIET_DBM0)]
+    out += [
+        Condition("quiet −40 dBm0", None, None, QUIET_DBM0),
+        Condition("quiet −40 + babble 15 dB", "babble", 15, QUIET_DBM0),
+    ]
     return out
 
 
@@ -235,9 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(pool)} greetings synthesised in {time.perf_counter() - t0:.0f} s")
 
     totals: dict[str, Tally] = defaultdict(Tally)
-    print(
-        f"\n{'condition':<26} {'VAD':<7} {'frame recall %':>14} {'FP %':>6} {'seen %':>7} {'person %':>8}  calls"
-    )
+    print(f"\n{'condition':<26} {'VAD':<7} {'frame recall %':>14} {'FP %':>6} {'seen %':>7} {'person %':>8}  calls")
     for cond in conditions():
         picks = rng.choice(len(pool), size=min(args.greetings, len(pool)), replace=False)
         calls = [make_call(pool[int(k)], cond, rng, babble_voices) for k in picks]

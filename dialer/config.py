@@ -129,6 +129,21 @@ class AsrSettings:
     cpu_threads: int = 1
 
 
+VAD_CHOICES = ("auto", "energy", "silero")
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """``[audio]``: the voice-activity detector of every call.
+
+    ``vad``: ``auto`` (Silero when its model is installed, else energy), ``silero`` (Silero; a
+    missing model is said once and the energy detector is used) or ``energy``.
+    ``vad_model_path``: the ``silero_vad.onnx`` file; unset, ``asr_models/silero-vad/``'s."""
+
+    vad: str = "auto"
+    vad_model_path: Path | None = None
+
+
 class RecordUntil(enum.StrEnum):
     DECISION = "decision"  # audio until the call is decided
     HANGUP = "hangup"  # audio until the call ends (never after a hand-over to an operator)
@@ -185,6 +200,7 @@ class Settings:
     announcements_path: Path | None = None
     leases: LeaseSettings = field(default_factory=lambda: LeaseSettings())
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
 
     def __repr__(self) -> str:
         return (
@@ -251,6 +267,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "max_workers": _INT,
         "cpu_threads": _INT,
     },
+    "audio": {"vad": _STR, "vad_model_path": _STR},
     "paths": {
         "rules": _STR,
         "phrases": _STR,
@@ -543,6 +560,11 @@ def load_settings(path: Path | None = None) -> Settings:
         whisper_model_path=_path(base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
         cpu_threads=int(r.get("cpu_threads", 1)),
     )
+    au = data.get("audio", {})
+    audio = AudioSettings(
+        vad=_choice(au, "vad", VAD_CHOICES, "auto", ("audio", "vad"), source, text),
+        vad_model_path=_path(base, au["vad_model_path"], "") if au.get("vad_model_path") else None,
+    )
     rec = data.get("recording", {})
     recording = RecordingSettings(
         enabled=bool(rec.get("enabled", False)),
@@ -576,4 +598,5 @@ def load_settings(path: Path | None = None) -> Settings:
         announcements_path=_path(base, p["announcements"], "") if p.get("announcements") else None,
         leases=leases,
         recording=recording,
+        audio=audio,
     )

@@ -37,7 +37,6 @@ MODEL_FILE = "silero_vad.onnx"
 SAMPLE_RATE = 8000  # the model also takes 16 kHz; the line is 8 kHz
 WINDOW = 256  # samples per model step at 8 kHz (32 ms)
 CONTEXT = 32  # samples of the previous window the model sees again
-VAD_CHOICES = ("auto", "energy", "silero")
 VadName = Literal["energy", "silero"]
 
 
@@ -106,9 +105,7 @@ class SileroVad(Vad):
 
     name = "silero"
 
-    def __init__(
-        self, model: SileroModel, params: VadParams | None = None, silero: SileroParams | None = None
-    ) -> None:
+    def __init__(self, model: SileroModel, params: VadParams | None = None, silero: SileroParams | None = None) -> None:
         super().__init__(params)
         self.model = model
         self.silero = silero or SileroParams()

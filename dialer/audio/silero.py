@@ -9,9 +9,11 @@ event loop), shared by every call — the state lives in each call's :class:`Sil
 session serves all. :class:`SileroVad` is a :class:`~dialer.audio.vad.Vad` whose per-frame speech
 decision is the model's: our 20 ms slots (160 samples) are buffered into 32 ms windows (five
 windows per eight slots) and each slot takes the latest window's probability, with hysteresis
-(speech from ``threshold``, until below ``threshold − release``). Everything else is the energy
-detector's: segments (onset, hangover, back-dating), the noise floor the fusion reads, and steady
-tones (a beep is never speech). Pure after loading: samples in, events out.
+(speech from ``threshold``, until below ``threshold − release``); a slot the energy rule calls
+voiced also counts when the model gives it ``rescue_probability`` (quiet speech, on which the model
+rises late). Everything else is the energy detector's: segments (onset, hangover, back-dating),
+the noise floor the fusion reads (it follows the line faster: the model says what is not speech),
+and steady tones (a beep is never speech). Pure after loading: samples in, events out.
 
 :func:`choose_vad` turns ``[audio] vad`` (``energy`` | ``silero`` | ``auto``) into a
 :class:`VadChoice`; a missing or unloadable model is one line of reason and the energy detector.
@@ -95,9 +97,18 @@ class SileroModel:
 class SileroParams:
     threshold: float = 0.5  # the model's documented default
     release: float = 0.15  # speech lasts until the probability drops below threshold − release
+    # A frame the energy rule calls voiced counts when the model gives it at least this much: the
+    # model is slow to rise on quiet speech (a −40 dBm0 «Да» of 150 ms was missed, bench_vad.py),
+    # and the energy rule stops hearing coloured noise once the floor has followed it (below).
+    rescue_probability: float = 0.15
     # Quieter windows are not shown to the model (probability 0, state kept): it costs nothing on
     # a silent line, and −40 dBm0 speech stays well above it.
     min_level_dbm0: float = -65.0
+
+
+# The floor follows the line 1 dB per frame the model calls not speech (the energy rule alone
+# rises 0.2 dB: it cannot tell noise that starts with the answer from a voice).
+SILERO_VAD_PARAMS = VadParams(floor_rise_db=1.0, floor_rise_flat_db=1.0)
 
 
 class SileroVad(Vad):
@@ -106,7 +117,7 @@ class SileroVad(Vad):
     name = "silero"
 
     def __init__(self, model: SileroModel, params: VadParams | None = None, silero: SileroParams | None = None) -> None:
-        super().__init__(params)
+        super().__init__(params or SILERO_VAD_PARAMS)
         self.model = model
         self.silero = silero or SileroParams()
         self.probability = 0.0  # the latest window's
@@ -121,13 +132,13 @@ class SileroVad(Vad):
     def _judge(
         self, power: FloatArray, level_dbm0: float, loud: bool, samples: FloatArray | None
     ) -> tuple[bool, bool, bool, bool]:
-        _, _, tonal, flat = super()._judge(power, level_dbm0, loud, samples)
+        energy_voiced, _, tonal, flat = super()._judge(power, level_dbm0, loud, samples)
         if samples is not None:
             self._advance(samples)
         s = self.silero
         p = self.probability
         self._speaking = p >= s.threshold or (self._speaking and p >= s.threshold - s.release)
-        voiced = self._speaking and not tonal
+        voiced = (self._speaking or (energy_voiced and p >= s.rescue_probability)) and not tonal
         return voiced, voiced, tonal, flat
 
     def hold(self, start_ms: int) -> list[VadEvent]:

@@ -30,7 +30,7 @@ from dialer.corpus.audio import dbm0_to_rms, noise
 from dialer.domain.model import SpeechVerdict
 from dialer.errors import ConfigError
 from dialer.sim.audio import clip
-from tests.audio.synth import codec, feed, render_tone, sine, to_int16
+from tests.audio.synth import codec, feed, render_tone, rms_dbm0_scale, sine, synthetic_voice, to_int16
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,16 +132,17 @@ def test_a_person_in_pink_noise_is_a_person_for_silero_not_for_energy(model: Sil
 
 
 class CountingModel(SileroModel):
-    """Answers 0.9 for every window; counts windows and checks their shape and context."""
+    """Answers ``probability`` for every window; counts windows and checks their shape."""
 
-    def __init__(self) -> None:
+    def __init__(self, probability: float = 0.9) -> None:
         super().__init__(None, Path("fake"))
         self.windows: list[F32] = []
+        self.probability = probability
 
     def step(self, window: F32, state: F32) -> tuple[float, F32]:
         assert window.shape == (1, CONTEXT + WINDOW) and window.dtype == np.float32
         self.windows.append(window.copy())
-        return 0.9, state + 1
+        return self.probability, state + 1
 
 
 def push_frames(vad: SileroVad, x: np.ndarray, first: int = 0) -> None:  # type: ignore[type-arg]
@@ -172,6 +173,20 @@ def test_a_silent_line_is_not_shown_to_the_model_and_a_gap_restarts_the_window()
     vad.hold(51 * 20)
     push_frames(vad, np.full(160, 5000.0), first=52)
     assert m.windows == []  # the half window before the gap was dropped, not joined to the next
+
+
+@pytest.mark.parametrize(("probability", "voiced"), [(0.0, False), (0.1, False), (0.2, True), (0.6, True)])
+def test_energy_voiced_frames_count_when_the_model_is_not_sure_they_are_not(probability: float, voiced: bool) -> None:
+    """Quiet speech: the model rises late, the energy rule hears it; both are needed below threshold."""
+    x = np.concatenate([np.zeros(8000), rms_dbm0_scale(synthetic_voice(1000, np.random.default_rng(2)), -40.0)])
+    vad = SileroVad(CountingModel(probability))
+    push_frames(vad, x)
+    assert (vad.voiced_ms_total >= 400) is voiced, vad.voiced_ms_total
+    energy = Vad()
+    for i in range(len(x) // 160):
+        f = x[i * 160 : (i + 1) * 160]
+        energy.push(power_spectrum(f), level_dbm0(float(f @ f) / 160), i * 20)
+    assert energy.voiced_ms_total >= 400
 
 
 # -- choosing the detector ------------------------------------------------------------------------

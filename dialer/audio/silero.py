@@ -188,13 +188,15 @@ def choose_vad(choice: str, model_path: Path | None = None) -> tuple[VadChoice, 
 
     ``energy``: the energy detector. ``silero``: the model, or — when it is missing or broken —
     the energy detector with the reason (a fallback). ``auto``: the model when it is installed,
-    else the energy detector (not a fallback: nothing was asked for). Never raises; loads the
-    model, so call it once per process and off the event loop."""
+    else the energy detector — also a fallback worth a warning, since persons in noise are heard
+    far better with the model (bench/bench_vad.py). Never raises; loads the model, so call it
+    once per process and off the event loop."""
     if choice == "energy":
         return ENERGY_VAD, False
     path = model_path or default_model_path()
     if choice == "auto" and not path.is_file():
-        return VadChoice("energy", f"energy voice activity (no Silero model at {path})"), False
+        why = f"no Silero model at {path}: `dialer models pull silero-vad` hears persons in noise far better"
+        return VadChoice("energy", f"energy voice activity ({why})"), True
     try:
         model = SileroModel.load(path)
     except VadModelUnavailable as exc:

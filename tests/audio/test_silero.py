@@ -200,7 +200,8 @@ def test_choice(silero_model_path: Path, tmp_path: Path) -> None:
     assert (chosen.name, fallback) == ("silero", False)
     missing = tmp_path / "none" / "silero_vad.onnx"
     chosen, fallback = choose_vad("auto", missing)
-    assert (chosen.name, fallback, type(chosen.new())) == ("energy", False, Vad)
+    assert (chosen.name, fallback, type(chosen.new())) == ("energy", True, Vad)
+    assert "dialer models pull silero-vad" in chosen.reason
     chosen, fallback = choose_vad("silero", missing)
     assert (chosen.name, fallback) == ("energy", True)
     assert "dialer models pull silero-vad" in chosen.reason and "\n" not in chosen.reason

@@ -57,7 +57,7 @@ from dialer.corpus.generate import babble_requests  # noqa: E402
 from dialer.corpus.texts import PAUSE_MARK, PERSON_GREETINGS  # noqa: E402
 from dialer.corpus.tts import SPEAKERS, Say, Synthesiser, Voice  # noqa: E402
 from dialer.domain.model import SpeechVerdict  # noqa: E402
-from dialer.sim.audio import clip  # noqa: E402
+from dialer.sim.audio import clip, tone  # noqa: E402
 
 NOISES = ("pink", "brown", "babble", "street")
 SNRS_DB = (20, 15, 10, 5)
@@ -271,6 +271,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             totals[name].frames += t.frames
             totals[name].cpu_s += t.cpu_s
             print(f"{kind:<26} {name:<7} {pct(t.line_hit, t.line):>14} {pct(t.seen, t.calls):>14}  {t.calls}")
+
+    # Ringback is much of a call's audio: steady-tone windows are not shown to the model.
+    ring = np.frombuffer(tone("ring", 30.0), dtype="<i2").astype(np.float64)
+    ring_call = Call(ring, np.zeros(len(ring) // 160, dtype=bool), np.ones(len(ring) // 160, dtype=bool))
+    for name, new in detectors.items():
+        t = Tally()
+        run(ring_call, new(), t)
+        print(
+            f"{'ringback (30 s)':<26} {name:<7} {pct(t.line_hit, t.line):>14} {'':>14}  "
+            f"{t.frames / t.cpu_s:.0f} frames/s"
+        )
 
     print("\ncost (this run, one core: onnxruntime runs one thread)")
     for name in detectors:

@@ -127,6 +127,7 @@ class SileroVad(Vad):
         self._buf = np.zeros((1, CONTEXT + WINDOW), dtype=np.float32)
         self._fill = CONTEXT
         self._window_ms2 = 0.0  # sum of squares of the window so far (int16 units)
+        self._window_untonal = False  # a slot that is no steady tone fed this window
         self._min_ms2 = WINDOW * (DBM0_PEAK * DBM0_PEAK / 2.0) * 10.0 ** (self.silero.min_level_dbm0 / 10.0)
 
     def _judge(
@@ -134,7 +135,7 @@ class SileroVad(Vad):
     ) -> tuple[bool, bool, bool, bool]:
         energy_voiced, _, tonal, flat = super()._judge(power, level_dbm0, loud, samples)
         if samples is not None:
-            self._advance(samples)
+            self._advance(samples, tonal)
         s = self.silero
         p = self.probability
         self._speaking = p >= s.threshold or (self._speaking and p >= s.threshold - s.release)
@@ -145,9 +146,14 @@ class SileroVad(Vad):
         # a gap: the next window starts afresh (joining audio across a hole would be a click)
         self._fill = CONTEXT
         self._window_ms2 = 0.0
+        self._window_untonal = False
         return super().hold(start_ms)
 
-    def _advance(self, samples: FloatArray) -> None:
+    def _advance(self, samples: FloatArray, tonal: bool) -> None:
+        """Buffer one slot; run the model on each window completed. A window of quiet or of steady
+        tone only (ringback: much of a call's audio) is not shown to the model: it could not be
+        speech anyway (tonal slots are never voiced), and the state is kept."""
+        self._window_untonal = self._window_untonal or not tonal
         x = samples.astype(np.float32) * np.float32(1.0 / 32768.0)
         i = 0
         while i < len(x):
@@ -158,13 +164,14 @@ class SileroVad(Vad):
             self._fill += take
             i += take
             if self._fill == CONTEXT + WINDOW:
-                if self._window_ms2 >= self._min_ms2:
+                if self._window_ms2 >= self._min_ms2 and self._window_untonal:
                     self.probability, self._state = self.model.step(self._buf, self._state)
                 else:
                     self.probability = 0.0
                 self._buf[0, :CONTEXT] = self._buf[0, WINDOW:]
                 self._fill = CONTEXT
                 self._window_ms2 = 0.0
+                self._window_untonal = not tonal and i < len(x)  # the slot's rest opens the next window
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,19 @@ def test_a_silent_line_is_not_shown_to_the_model_and_a_gap_restarts_the_window()
     assert m.windows == []  # the half window before the gap was dropped, not joined to the next
 
 
+def test_ringback_is_not_shown_to_the_model(toneplans: TonePlans) -> None:
+    """Steady tone windows cannot be speech (tonal slots are never voiced): no model step."""
+    m = CountingModel()
+    vad = SileroVad(m)
+    ring = render_tone(toneplans.get("ru").tone("ring"), 5000, -10.0)
+    push_frames(vad, ring)
+    on_windows = len(m.windows)
+    speech = rms_dbm0_scale(synthetic_voice(1000, np.random.default_rng(3)), -20.0)
+    push_frames(vad, speech, first=len(ring) // 160)
+    # 1 s of tone is 31 windows; only the one where the tone stops (tone and silence) is shown
+    assert on_windows <= 1 and len(m.windows) - on_windows >= 25  # 1 s of speech = 31 windows
+
+
 @pytest.mark.parametrize(("probability", "voiced"), [(0.0, False), (0.1, False), (0.2, True), (0.6, True)])
 def test_energy_voiced_frames_count_when_the_model_is_not_sure_they_are_not(probability: float, voiced: bool) -> None:
     """Quiet speech: the model rises late, the energy rule hears it; both are needed below threshold."""

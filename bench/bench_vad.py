@@ -273,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{kind:<26} {name:<7} {pct(t.line_hit, t.line):>14} {pct(t.seen, t.calls):>14}  {t.calls}")
 
     # Ringback is much of a call's audio: steady-tone windows are not shown to the model.
-    ring = np.frombuffer(tone("ring", 30.0), dtype="<i2").astype(np.float64)
+    ring = np.frombuffer(tone("ringback", 30.0), dtype="<i2").astype(np.float64)
+    ring = alaw_roundtrip(
+        np.round(ring + noise("white", len(ring), rng) * dbm0_to_rms(LINE_HISS_DBM0)).astype(np.int16)
+    )
+    ring = ring.astype(np.float64)
     ring_call = Call(ring, np.zeros(len(ring) // 160, dtype=bool), np.ones(len(ring) // 160, dtype=bool))
     for name, new in detectors.items():
         t = Tally()

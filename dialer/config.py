@@ -136,8 +136,8 @@ VAD_CHOICES = ("auto", "energy", "silero")
 class AudioSettings:
     """``[audio]``: the voice-activity detector of every call.
 
-    ``vad``: ``auto`` (Silero when its model is installed, else energy), ``silero`` (Silero; a
-    missing model is said once and the energy detector is used) or ``energy``.
+    ``vad``: ``auto`` (Silero when its model is installed, else energy with a warning), ``silero``
+    (Silero; a missing or broken model is one warning and the energy detector) or ``energy``.
     ``vad_model_path``: the ``silero_vad.onnx`` file; unset, ``asr_models/silero-vad/``'s."""
 
     vad: str = "auto"

@@ -26,10 +26,11 @@ from dialer.asr.port import RecognizerEngine
 from dialer.asr.select import engine_from_settings
 from dialer.asr.service import DEFAULT_MAX_BUFFER_FRAMES, AsrService
 from dialer.audio.fingerprint import FingerprintLibrary, load_library
+from dialer.audio.silero import VadChoice, choose_vad
 from dialer.audio.toneplan import load_toneplans
 from dialer.audiosocket.server import AudioSocketServer, keepalive_for
 from dialer.calls import CallRegistry
-from dialer.config import AmiEndpoint, RecordingSettings, Settings
+from dialer.config import AmiEndpoint, AudioSettings, RecordingSettings, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
 from dialer.domain.rules import RulesTable
@@ -134,7 +135,12 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
 
         engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
-        setup = opts.setup or session_setup(settings, engine=engine)
+        if opts.setup is not None:
+            setup = opts.setup
+        else:
+            # the Silero model is read from disk once per process: not on the event loop
+            vad = await asyncio.to_thread(vad_choice, settings.audio)
+            setup = session_setup(settings, engine=engine, vad=vad)
         asr = None
         if engine is not None and opts.audio_analysis:
             # Simulated time may run faster than real time; a decode's CPU does not: the audio waiting
@@ -315,11 +321,16 @@ CONFIRM_PARTIALS = {"vosk": 3, "whisper": 2}
 
 
 def session_setup(
-    settings: Settings, *, fusion: FusionConfig | None = None, engine: RecognizerEngine | None = None
+    settings: Settings,
+    *,
+    fusion: FusionConfig | None = None,
+    engine: RecognizerEngine | None = None,
+    vad: VadChoice | None = None,
 ) -> SessionSetup:
     """How calls are decided, from the settings: the region's tone plan, the phrase catalogue (read
-    and validated whether or not a speech model is installed), the known recordings, and the
-    confirmation rule of the speech engine that will decode (when one does)."""
+    and validated whether or not a speech model is installed), the known recordings, the
+    confirmation rule of the speech engine that will decode (when one does), and the
+    voice-activity detector (``vad``, else ``[audio] vad``'s, loaded here)."""
     plans = load_toneplans(settings.tones_path)
     catalogue = load_catalogue(settings.phrases_path)
     return SessionSetup(
@@ -334,7 +345,17 @@ def session_setup(
         matcher=PhraseMatcher(catalogue),
         fingerprints=fingerprint_library(settings.announcements_path),
         sample_rate=settings.asr.sample_rate,
+        vad=vad if vad is not None else vad_choice(settings.audio),
     )
+
+
+@functools.cache
+def vad_choice(audio: AudioSettings) -> VadChoice:
+    """``[audio] vad``'s detector, its model loaded once per process; a Silero model that was asked
+    for and cannot be used is one warning, and calls get the energy detector."""
+    choice, fallback = choose_vad(audio.vad, audio.vad_model_path)
+    (log.warning if fallback else log.info)("voice activity: %s", choice.reason)
+    return choice
 
 
 def asr_engine(settings: Settings) -> RecognizerEngine | None:

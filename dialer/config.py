@@ -135,6 +135,21 @@ class AsrSettings:
     cpu_threads: int = 1
 
 
+VAD_CHOICES = ("auto", "energy", "silero")
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """``[audio]``: the voice-activity detector of every call.
+
+    ``vad``: ``auto`` (Silero when its model is installed, else energy with a warning), ``silero``
+    (Silero; a missing or broken model is one warning and the energy detector) or ``energy``.
+    ``vad_model_path``: the ``silero_vad.onnx`` file; unset, ``asr_models/silero-vad/``'s."""
+
+    vad: str = "auto"
+    vad_model_path: Path | None = None
+
+
 class RecordUntil(enum.StrEnum):
     DECISION = "decision"  # audio until the call is decided
     HANGUP = "hangup"  # audio until the call ends (never after a hand-over to an operator)
@@ -229,6 +244,7 @@ class Settings:
     learn: LearnSettings = field(default_factory=LearnSettings)
     # [compliance] and [[compliance_campaign]] overrides by name (dialer.domain.compliance)
     compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    audio: AudioSettings = field(default_factory=AudioSettings)
 
     def __repr__(self) -> str:
         return (
@@ -311,6 +327,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "max_workers": _INT,
         "cpu_threads": _INT,
     },
+    "audio": {"vad": _STR, "vad_model_path": _STR},
     "paths": {
         "rules": _STR,
         "phrases": _STR,
@@ -664,6 +681,11 @@ def load_settings(path: Path | None = None) -> Settings:
         whisper_model_path=_path(state_base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
         cpu_threads=int(r.get("cpu_threads", 1)),
     )
+    au = data.get("audio", {})
+    audio = AudioSettings(
+        vad=_choice(au, "vad", VAD_CHOICES, "auto", ("audio", "vad"), source, text),
+        vad_model_path=_path(base, au["vad_model_path"], "") if au.get("vad_model_path") else None,
+    )
     rec = data.get("recording", {})
     recording = RecordingSettings(
         enabled=bool(rec.get("enabled", False)),
@@ -732,6 +754,7 @@ def load_settings(path: Path | None = None) -> Settings:
         metrics=MetricsSettings(listen),
         learn=learn,
         compliance=compliance,
+        audio=audio,
     )
 
 

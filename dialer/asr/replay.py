@@ -17,9 +17,10 @@ from dialer.audio.levels import level_dbm0, power_spectrum
 from dialer.audio.vad import Vad
 
 
-def voiced_frames(pcm: bytes, sample_rate: int = 8000) -> Iterator[tuple[bytes, bool]]:
-    """``(frame, voiced)`` for every 20 ms frame of ``pcm`` (the last one may be short)."""
-    vad = Vad()
+def voiced_frames(pcm: bytes, sample_rate: int = 8000, vad: Vad | None = None) -> Iterator[tuple[bytes, bool]]:
+    """``(frame, voiced)`` for every 20 ms frame of ``pcm`` (the last one may be short); ``vad``:
+    a fresh detector (the session's choice, :class:`dialer.audio.silero.VadChoice`), else energy."""
+    vad = vad if vad is not None else Vad()
     step = frame_bytes(sample_rate)
     for k in range(0, len(pcm), step):
         frame = pcm[k : k + step]
@@ -27,7 +28,7 @@ def voiced_frames(pcm: bytes, sample_rate: int = 8000) -> Iterator[tuple[bytes, 
         if len(x) == 0:
             break
         energy = float(x @ x)
-        vad.push(power_spectrum(x), level_dbm0(energy / len(x)), (k // step) * FRAME_MS)
+        vad.push(power_spectrum(x), level_dbm0(energy / len(x)), (k // step) * FRAME_MS, x)
         yield frame, vad.in_speech
 
 

@@ -99,6 +99,7 @@ class CallAudioAnalyzer:
         tone_params: ToneParams | None = None,
         vad_params: VadParams | None = None,
         speech_params: SpeechParams | None = None,
+        vad: Vad | None = None,
     ) -> None:
         self.plan = plan
         self.sample_rate = sample_rate
@@ -107,7 +108,7 @@ class CallAudioAnalyzer:
         self._tone_params = tone_params
         self._beeps = SteadyToneDetector.beep(sample_rate, tone_params)
         self._fax: SteadyToneDetector | None = SteadyToneDetector.fax(sample_rate, tone_params)
-        self._vad = Vad(vad_params)
+        self._vad = vad if vad is not None else Vad(vad_params)  # vad: this call's own detector
         self._speech_params = speech_params
         self._clock = FrameClock()
         self._speech: SpeechPatternClassifier | None = None
@@ -180,7 +181,7 @@ class CallAudioAnalyzer:
         for m in self._tones.push(x, energy, level, start_ms):
             out.append(self._tone_obs(m.kind, m.at_ms, m.confidence, m.started_ms))
         power = power_spectrum(x)
-        vad_events = self._vad.push(power, level, start_ms)
+        vad_events = self._vad.push(power, level, start_ms, x)
         self._vad_obs(vad_events, out)
         if self._speech is not None and start_ms >= self._speech.answered_at_ms:
             fax = self._fax.push(power, level, start_ms, len(x)) if self._fax is not None else None

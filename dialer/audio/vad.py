@@ -71,7 +71,13 @@ class Vad:
         self.last_frame_tonal = False
         self._first = True
 
-    def push(self, power: FloatArray, level_dbm0: float, start_ms: int) -> list[VadEvent]:
+    name = "energy"
+
+    def push(
+        self, power: FloatArray, level_dbm0: float, start_ms: int, samples: FloatArray | None = None
+    ) -> list[VadEvent]:
+        """One 20 ms slot: its power spectrum, level and start; ``samples`` (int16 units) are for
+        detectors that read the waveform (:class:`dialer.audio.silero.SileroVad`), unused here."""
         p = self.params
         if self._first:
             self._first = False
@@ -79,20 +85,27 @@ class Vad:
             if spectral_flatness(power) >= p.noise_flatness or level_dbm0 < self.noise_floor_dbm0:
                 self.noise_floor_dbm0 = max(level_dbm0, p.min_floor_dbm0)
         loud = level_dbm0 >= p.min_level_dbm0 and level_dbm0 >= self.noise_floor_dbm0 + p.margin_db
-        tonal = False
-        flat = False
-        if loud:
-            _, share = peak_share(power, 2, len(power) - 1)
-            tonal = share >= p.tonal_share
-            flat = spectral_flatness(power) >= p.noise_flatness
-        voiced = loud and not tonal and not flat
-        active = loud and not tonal  # flat-but-loud keeps a segment going
+        voiced, active, tonal, flat = self._judge(power, level_dbm0, loud, samples)
         self.last_frame_voiced = voiced
         self.last_frame_tonal = tonal
         self._update_floor(level_dbm0, voiced, tonal, flat)
         if voiced:
             self.voiced_ms_total += 20
         return self._segment(voiced, active, start_ms)
+
+    def _judge(
+        self, power: FloatArray, level_dbm0: float, loud: bool, samples: FloatArray | None
+    ) -> tuple[bool, bool, bool, bool]:
+        """``(voiced, active, tonal, flat)`` of one frame; the energy rule."""
+        p = self.params
+        tonal = False
+        flat = False
+        if loud:
+            _, share = peak_share(power, 2, len(power) - 1)
+            tonal = share >= p.tonal_share
+            flat = spectral_flatness(power) >= p.noise_flatness
+        # flat-but-loud keeps a segment going (active) but never starts one (voiced)
+        return loud and not tonal and not flat, loud and not tonal, tonal, flat
 
     def hold(self, start_ms: int) -> list[VadEvent]:
         """A missing slot: neither voiced nor silent; only the clock moves on."""

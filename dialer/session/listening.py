@@ -21,6 +21,7 @@ from dialer.audio import (
 from dialer.audio.fingerprint import FingerprintLibrary, FingerprintMatch, FingerprintMatcher
 from dialer.audio.frames import FRAME_MS, frame_slots
 from dialer.audio.speech import SpeechParams
+from dialer.audio.vad import Vad
 from dialer.domain.fusion import AudioFacts
 from dialer.domain.model import ToneKind
 
@@ -35,8 +36,9 @@ class Listening:
         sample_rate: int,
         fingerprints: FingerprintLibrary | None = None,
         speech_params: SpeechParams | None = None,
+        vad: Vad | None = None,
     ) -> None:
-        self.analyzer = CallAudioAnalyzer(plan, sample_rate, speech_params=speech_params)
+        self.analyzer = CallAudioAnalyzer(plan, sample_rate, speech_params=speech_params, vad=vad)
         self._fingerprints = FingerprintMatcher(fingerprints, sample_rate=sample_rate) if fingerprints else None
         self.fingerprint: FingerprintMatch | None = None
         self.observations: list[Observation] = []

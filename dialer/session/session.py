@@ -34,6 +34,7 @@ from dialer.asr.matcher import PhraseMatcher
 from dialer.audio import BeepDetected, Observation, SitDetected, SpeechEnded, SpeechPattern, ToneDetected, TonePlan
 from dialer.audio.fingerprint import FingerprintLibrary
 from dialer.audio.frames import DEFAULT_SAMPLE_RATE, FRAME_MS, frame_slots
+from dialer.audio.silero import ENERGY_VAD, VadChoice
 from dialer.audio.speech import SpeechParams
 from dialer.domain.deciding import decision_from_audio_ms
 from dialer.domain.fusion import Action, AudioFacts, Decision, FusionConfig, NetworkFacts, PhraseFacts, fuse
@@ -111,12 +112,14 @@ class SessionSetup:
     matcher: PhraseMatcher | None = None  # matches the recognizer's text (when one decodes)
     fingerprints: FingerprintLibrary | None = None
     sample_rate: int = DEFAULT_SAMPLE_RATE
+    vad: VadChoice = ENERGY_VAD  # the voice-activity detector every call gets (its model loaded once)
 
     def describe(self) -> dict[str, Any]:
         """The settings, as stored with a recording (replay compares them with its own)."""
         return {
             "tone_plan": self.plan.country,
             "sample_rate": self.sample_rate,
+            "vad": self.vad.name,
             "session": asdict(self.config),
             "catalogue": self.matcher.catalogue.source if self.matcher is not None else None,
             "fingerprints": [r.name for r in self.fingerprints.recordings] if self.fingerprints else [],
@@ -156,7 +159,11 @@ class CallSession:
         self.net = NetworkFacts()
         self.audio_available = audio
         self.listening = Listening(
-            setup.plan, sample_rate=setup.sample_rate, fingerprints=setup.fingerprints, speech_params=cfg.speech
+            setup.plan,
+            sample_rate=setup.sample_rate,
+            fingerprints=setup.fingerprints,
+            speech_params=cfg.speech,
+            vad=setup.vad.new(),
         )
         matcher = setup.matcher if decoding else None
         self.phrases = PhraseTracker(matcher, decoding=decoding, confirm_partials=cfg.confirm_partials)

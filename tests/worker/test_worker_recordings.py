@@ -52,7 +52,13 @@ async def test_every_simulator_scenario_replays_to_the_live_decision(tmp_path: P
         finished = live[str(rec.attempt_id)]
         scenario = NUMBERS[finished.number]
         assert rec.meta["number"] == finished.number  # LEARN: the carrier of an unknown announcement
-        assert rec.decision is not None and rec.decision["call_class"] == finished.evidence.call_class.value
+        assert rec.decision is not None
+        if finished.evidence.call_class is CallClass.PERSON_LOST:
+            # the decision was a hand-over; the network said afterwards that it failed (at ten
+            # times real speed a short person scenario may hang up before the Redirect lands)
+            assert rec.decision["action"] == "hand_to_operator", rec.decision
+        else:
+            assert rec.decision["call_class"] == finished.evidence.call_class.value
         res = replay_recording(rec, setup)
         mine = verdict(res)
         assert mine is not None, f"{scenario}: no decision on replay\n{explain(rec, res)}"

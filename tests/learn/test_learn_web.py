@@ -85,8 +85,12 @@ def _chrome():  # type: ignore[no-untyped-def]
 @pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="Debian chromium + chromium-driver not installed")
 async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str, ReviewApp, Settings]) -> None:
     pytest.importorskip("selenium")
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    # a click posts a form and loads a new page: an element read from the old one goes stale
+    stale = (StaleElementReferenceException,)
 
     url, _app, settings = served
     clusters = LearnStore(settings.learn.dir).load().clusters
@@ -112,11 +116,13 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
             Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(keep.proposed.value)
             driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
             driver.find_element(By.ID, f"approve-{keep.id}").click()
-            WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "note"))
+            WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
             note1 = driver.find_element(By.ID, "note").text
             driver.find_element(By.ID, f"rejectby-{drop.id}").send_keys("olga")
             driver.find_element(By.ID, f"reject-{drop.id}").click()
-            WebDriverWait(driver, 10).until(lambda d: "rejected" in d.find_element(By.ID, "note").text)
+            WebDriverWait(driver, 10, ignored_exceptions=stale).until(
+                lambda d: "rejected" in d.find_element(By.ID, "note").text
+            )
             statuses = {
                 r.get_attribute("id"): r.get_attribute("data-status")
                 for r in driver.find_elements(By.CSS_SELECTOR, "tr[id]")

@@ -38,7 +38,7 @@ from dialer.audio import (
 )
 from dialer.corpus.generate import read_wav
 from dialer.corpus.labels import CallLabel, read_labels
-from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES, Action
+from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NETWORK_CLASSES, NOT_WORKING_CLASSES, Action
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError, InputError
 from dialer.session.recording import call_dirs, read_recording
@@ -51,17 +51,7 @@ UNDECIDED = "(none)"  # column of calls still undecided when their audio ran out
 #: Classes only a speech model can name; without one they are judged by the retry-path rule.
 ASR_ONLY_CLASSES = frozenset(ANNOUNCEMENT_CLASSES | {CallClass.IVR})
 #: Where an unrecognised announcement must land: retry classes chosen from cause/tones.
-RETRY_PATH_CLASSES = frozenset(
-    {
-        CallClass.BUSY,
-        CallClass.CONGESTION,
-        CallClass.NO_ANSWER,
-        CallClass.NO_CONNECTION,
-        CallClass.REJECTED,
-        CallClass.UNALLOCATED,
-        CallClass.SIT_UNRECOGNISED,
-    }
-)
+RETRY_PATH_CLASSES = NETWORK_CLASSES
 TEMPORARY_ANNOUNCEMENTS = frozenset(ANNOUNCEMENT_CLASSES - NOT_WORKING_CLASSES)
 
 

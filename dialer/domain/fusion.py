@@ -39,6 +39,19 @@ NOT_WORKING_CLASSES = frozenset(
     }
 )
 ANNOUNCEMENT_CLASSES = frozenset(c for c in CallClass if c.value.startswith("ann_"))
+# What the network and the tones alone decide (cause, DialStatus, busy/congestion, SIT): where an
+# announcement nobody could read lands, on the retry path.
+NETWORK_CLASSES = frozenset(
+    {
+        CallClass.BUSY,
+        CallClass.CONGESTION,
+        CallClass.NO_ANSWER,
+        CallClass.NO_CONNECTION,
+        CallClass.REJECTED,
+        CallClass.UNALLOCATED,
+        CallClass.SIT_UNRECOGNISED,
+    }
+)
 
 
 class Action(enum.StrEnum):

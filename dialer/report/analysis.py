@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from dialer.domain.deciding import deciding_signal
+from dialer.domain.fusion import NETWORK_CLASSES
 from dialer.domain.model import CallClass, OwnerKind
 from dialer.domain.numbering import NumberingIndex
 from dialer.domain.rules import RulesTable
@@ -103,18 +104,7 @@ def dead_air_s(facts: Iterable[AttemptFact]) -> list[float]:
 CLASS_GROUPS = ("announcement", "person", "machine", "network / tone", "other")
 _PERSON = frozenset({CallClass.PERSON.value, CallClass.PERSON_LOST.value, CallClass.UNSURE_ANSWERED.value})
 _MACHINE = frozenset({CallClass.VOICEMAIL.value, CallClass.FAX.value, CallClass.IVR.value})
-_NETWORK = frozenset(
-    c.value
-    for c in (
-        CallClass.BUSY,
-        CallClass.CONGESTION,
-        CallClass.NO_ANSWER,
-        CallClass.NO_CONNECTION,
-        CallClass.REJECTED,
-        CallClass.UNALLOCATED,
-        CallClass.SIT_UNRECOGNISED,
-    )
-)
+_NETWORK = frozenset(c.value for c in NETWORK_CLASSES)
 
 
 def class_group(call_class: str) -> str:

@@ -149,7 +149,9 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
             if opts.time_scale < 1.0:
                 flush_ms = int(setup.config.flush_timeout_ms / opts.time_scale)
-                setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms))
+                fusion = setup.config.fusion
+                fusion = replace(fusion, decode_wait_ms=int(fusion.decode_wait_ms / opts.time_scale))
+                setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms, fusion=fusion))
         if opts.time_scale < 1.0:
             # Audio still in flight after a hang-up (socket buffers, a loaded event loop) is a
             # real-time delay too; the drain ends at once when the stream does.

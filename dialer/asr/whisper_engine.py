@@ -361,8 +361,9 @@ class WhisperRecognizer:
         audio = pcm_to_float16k(pcm, self._engine.sample_rate)
         d = self._engine.decode(audio)
         self.decodes += 1
-        # an empty text is news only when it withdraws a partial text of this stretch
-        if not d.text and not (final and self._partial_out):
+        # a stretch's final result is always given, empty or not (the session waits for the words
+        # of a monologue until it comes); an empty partial text says nothing
+        if not d.text and not final:
             return []
         self._partial_out = not final
         return [Hypothesis(d.text, final, d.confidence, self._audio_ms)]

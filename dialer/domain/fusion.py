@@ -108,6 +108,8 @@ class PhraseFacts:
     final: bool = False  # from a final (not partial) result
     asr_confidence: float | None = None  # the engine's confidence in that final result, if it gives one
     agreeing_decodes: int = 0  # decodes with a confidence (Whisper) whose text named this class
+    # the recognizer has not yet answered for the speech that just ended (its decode is running)
+    awaiting_words: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,10 @@ class FusionConfig:
     # dead-air budget (issue 9), so a long greeter is handed over in time and a voicemail that
     # beeps later reaches an operator (who hangs up) instead of a person waiting in silence
     beep_wait_ms: int = 140
+    # … and, while the recognizer is still decoding that monologue, this much longer for its words
+    # (a false answer's «абонент недоступен», a voicemail's «оставьте сообщение»): pause + beep wait
+    # + this stays under the 2 s dead-air maximum; a decode is CPU time, a real-time budget
+    decode_wait_ms: int = 1_000
     audio_wait_ms: int = 1_500  # answered but no audio arrives → operator
     answered_hangup_ms: int = 3_000  # far end hung up this soon after answering, no speech
     # "nobody said anything" is machine evidence on a quiet line only: over a live room's noise a
@@ -330,7 +336,9 @@ def _fuse_answered(
     # to an operator (a voicemail may still beep, but a person must not wait in silence), and a far
     # end that never pauses goes to one at unsure_max_ms.
     spoke = audio.speech in (SpeechVerdict.UNSURE, SpeechVerdict.VOICEMAIL)
-    pause_ms = cfg.pause_for_us_ms + (cfg.beep_wait_ms if audio.speech is SpeechVerdict.VOICEMAIL else 0)
+    pause_ms = cfg.pause_for_us_ms
+    if audio.speech is SpeechVerdict.VOICEMAIL:
+        pause_ms += cfg.beep_wait_ms + (cfg.decode_wait_ms if phrase.awaiting_words else 0)
     paused = spoke and not audio.speaking and audio.quiet_ms >= pause_ms
     if paused or (audio.speaking and since_answer >= cfg.unsure_max_ms):
         why = audio.speech_reason or "speech pattern not conclusive"

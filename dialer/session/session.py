@@ -177,6 +177,7 @@ class CallSession:
         self.audio_offset_ms: int | None = None  # call time of the stream's t=0 (first frame)
         self._sample_rate = setup.sample_rate
         self._decoding = decoding and matcher is not None
+        self._last_final_ms: int | None = None  # when the recognizer last gave a final result
         self._asr_fed = False  # the recognizer has been given audio
         self._flush_deadline_ms: int | None = None  # set while waiting for the recognizer's last words
         self._flushed = False
@@ -293,6 +294,8 @@ class CallSession:
     def _absorb(self, event: Input, now_ms: int, out: list[Command]) -> None:
         match event:
             case Recognized(hypothesis=hyp):
+                if hyp.final:
+                    self._last_final_ms = now_ms
                 changed = self.phrases.update(hyp)
                 self._phrase_facts = None
                 facts = self.phrase_facts()
@@ -419,7 +422,13 @@ class CallSession:
     # -- decisions --------------------------------------------------------------------------------
 
     def _decide(self, now_ms: int) -> list[Command]:
-        d = fuse(self.net, self.audio_facts(), self.phrase_facts(), now_ms, self.config.fusion)
+        audio, phrase = self.audio_facts(), self.phrase_facts()
+        if self._decoding and not audio.speaking and audio.speech_ms > 0:
+            # a final result later than the speech's end answers for it; before that, it is decoding
+            speech_end_ms = now_ms - audio.quiet_ms
+            if self._last_final_ms is None or self._last_final_ms < speech_end_ms:
+                phrase = replace(phrase, awaiting_words=True)
+        d = fuse(self.net, audio, phrase, now_ms, self.config.fusion)
         if d.action is Action.WAIT and now_ms >= self.config.max_call_ms:
             d = self._forced_decision(now_ms)
         if d.action is Action.WAIT:

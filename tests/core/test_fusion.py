@@ -149,12 +149,20 @@ def test_a_monologue_alone_never_hangs_up_it_waits_a_moment_for_a_beep() -> None
     still = fuse(net, AudioFacts(**facts, speaking=True), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert still.action is Action.WAIT
     assert cfg.pause_for_us_ms + cfg.beep_wait_ms <= 500  # the dead-air budget (issue 9)
+    assert cfg.pause_for_us_ms + cfg.beep_wait_ms + cfg.decode_wait_ms < 2000  # never 2 s of dead air
     short_pause = cfg.pause_for_us_ms + cfg.beep_wait_ms - 20
     waiting = fuse(net, AudioFacts(**facts, quiet_ms=short_pause), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert waiting.action is Action.WAIT  # a voicemail's beep may still come
     no_beep = fuse(net, AudioFacts(**facts, quiet_ms=short_pause + 20), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert no_beep.action is Action.HAND_TO_OPERATOR and no_beep.evidence.call_class is CallClass.UNSURE_ANSWERED
     assert "no beep" in no_beep.evidence.reason
+    # while the recognizer is still decoding the monologue, its words are waited for a little longer
+    awaiting = PhraseFacts(available=True, awaiting_words=True)
+    later = short_pause + 20 + cfg.decode_wait_ms
+    still_decoding = fuse(net, AudioFacts(**facts, quiet_ms=later - 20), awaiting, 5000)  # type: ignore[arg-type]
+    assert still_decoding.action is Action.WAIT
+    no_words = fuse(net, AudioFacts(**facts, quiet_ms=later), awaiting, 5000)  # type: ignore[arg-type]
+    assert no_words.action is Action.HAND_TO_OPERATOR
     beep = fuse(net, AudioFacts(**facts, quiet_ms=300, beep=True), PhraseFacts(), 5000)  # type: ignore[arg-type]
     assert (beep.action, beep.evidence.call_class) == (Action.HANGUP, CallClass.VOICEMAIL)
     for quiet in range(0, 3000, 100):  # whatever the timing, a monologue alone is never hung up

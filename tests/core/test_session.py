@@ -421,3 +421,46 @@ def test_an_ivr_again_after_the_extension_is_hung_up_and_without_an_extension_at
     plain.feed(Answered(), 0)
     out = plain.feed(Recognized(Hypothesis(IVR_PROMPT, True)), 3000)
     assert [type(c) for c in out] == [CloseRecognizer, Hangup]  # the organisation-IVR rule applies
+
+
+def _monologue_then_quiet(s: CallSession, quiet_ms: int) -> tuple[list[Command], int]:
+    """Answered, 4 s of continuous speech (a monologue: no person's greeting), then quiet."""
+    s.feed(Answered(), 0)
+    out = feed_audio(s, frames(voice(4000)), 0, 0)
+    out += feed_audio(s, frames(silence(quiet_ms)), 200, 4000)
+    return out, 4000 + quiet_ms
+
+
+def test_a_monologue_waits_for_the_words_the_recognizer_is_still_decoding() -> None:
+    """A false answer: the network answers and plays «аппарат абонента выключен…». Its decode is
+    CPU time; while it runs, the session does not hand the announcement to an operator at the
+    pause (within the dead-air maximum), and reads it when the words come."""
+    fusion = SETUP.config.fusion
+    s = session(decoding=True)
+    hand_over_at = fusion.pause_for_us_ms + fusion.beep_wait_ms
+    out, now = _monologue_then_quiet(s, hand_over_at + 200)
+    assert s.decision is None and not records(out)  # past the plain hand-over point: still waiting
+    out = s.feed(Recognized(Hypothesis(SWITCHED_OFF, True, 0.8)), now + 20)
+    assert s.evidence is not None and s.evidence.call_class is CallClass.ANN_SWITCHED_OFF
+    assert any(isinstance(c, Hangup) for c in out)
+
+
+def test_a_monologue_whose_words_never_come_goes_to_an_operator_within_two_seconds() -> None:
+    fusion = SETUP.config.fusion
+    s = session(decoding=True)
+    _monologue_then_quiet(s, 1900)
+    assert s.decision is not None and s.evidence is not None
+    assert s.evidence.call_class is CallClass.UNSURE_ANSWERED
+    longest_ms = fusion.pause_for_us_ms + fusion.beep_wait_ms + fusion.decode_wait_ms
+    assert s.dead_air_ms is not None and longest_ms <= s.dead_air_ms <= longest_ms + 100 < 2000
+
+
+def test_a_monologue_the_recognizer_already_answered_for_goes_to_an_operator_at_once() -> None:
+    fusion = SETUP.config.fusion
+    s = session(decoding=True)
+    s.feed(Answered(), 0)
+    feed_audio(s, frames(voice(4000)), 0, 0)
+    feed_audio(s, frames(silence(200)), 200, 4000)
+    s.feed(Recognized(Hypothesis("", True, 0.0)), 4200)  # decoded: nothing a phrase names
+    feed_audio(s, frames(silence(fusion.pause_for_us_ms + fusion.beep_wait_ms)), 210, 4200)
+    assert s.evidence is not None and s.evidence.call_class is CallClass.UNSURE_ANSWERED

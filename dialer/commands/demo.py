@@ -34,6 +34,7 @@ from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.errors import InputError
 from dialer.logging import configure_logging
+from dialer.session.session import CallPhase
 from dialer.sim import SimAsterisk, scenario_for_number
 from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
 from dialer.sim.scenarios import Answer, Hangup, Play, Progress, Scenario, Silence
@@ -218,7 +219,8 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
         try:
             await asyncio.wait_for(asyncio.shield(runner), args.timeout_s)
         except TimeoutError:
-            print(f"dialer demo: still running after {args.timeout_s:.0f} s, stopping", file=out)
+            still = f"still running after {args.timeout_s:.0f} s (live calls: {_stuck(rt)})"
+            print(f"dialer demo: {still}, stopping", file=out)
             stop.set()
             await runner
         finally:
@@ -264,7 +266,7 @@ async def _supervise(rt: app.Runtime, clock: DemoClock, finished: asyncio.Event,
             continue
         except TimeoutError:
             pass
-        if rt.worker.live_calls:
+        if _dialling(rt):
             continue
         due = await _next_due(rt.repo)
         if due is None:
@@ -273,6 +275,16 @@ async def _supervise(rt: app.Runtime, clock: DemoClock, finished: asyncio.Event,
         if due > clock.now():
             clock.jump_to(due)
             rt.worker.wake()
+
+
+def _dialling(rt: app.Runtime) -> bool:
+    """Calls still being dialled or analysed. A person talking with an operator does not hold the
+    clock back: the next contacts are due whatever the operators are doing."""
+    return any(c.session.phase is not CallPhase.WITH_OPERATOR for c in rt.worker.registry)
+
+
+def _stuck(rt: app.Runtime) -> str:
+    return ", ".join(f"{c.attempt_id} {c.session.phase.value}" for c in rt.worker.registry) or "none"
 
 
 async def _print_table(repo: Repository, out: TextIO) -> None:

@@ -182,6 +182,11 @@ def test_a_failed_redirect_hangs_up_and_records_the_person_lost() -> None:
     out = s.feed(RedirectFailed("Redirect failed: no such channel"), t + 10_000)
     assert [type(c) for c in out] == [Record, Hangup]  # nobody would take the call: no silence for them
     assert records(out)[0].evidence.call_class is CallClass.PERSON_LOST
+    # the Redirect failed with the AMI connection: Asterisk may never confirm the hang-up either;
+    # the call still ends after the grace (it must not hold its server slot for ever)
+    grace_end = t + 10_000 + SETUP.config.hangup_grace_ms
+    assert s.phase is CallPhase.HANGING_UP and s.next_deadline_ms() == grace_end
+    assert s.feed(Tick(), grace_end) == [] and s.phase is CallPhase.ENDED
 
 
 def test_no_operator_for_too_long_counts_as_lost_and_a_late_answer_changes_nothing() -> None:

@@ -143,20 +143,11 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             setup = session_setup(settings, engine=engine, vad=vad)
         asr = None
         if engine is not None and opts.audio_analysis:
-            # Simulated time may run faster than real time; a decode's CPU does not: the audio waiting
-            # for the recognizer, and the wait for its last words, are real-time budgets.
+            # the audio waiting for the recognizer is a real-time budget (see _real_time_budgets)
             buffer = int(DEFAULT_MAX_BUFFER_FRAMES / min(1.0, opts.time_scale))
             asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
-            if opts.time_scale < 1.0:
-                flush_ms = int(setup.config.flush_timeout_ms / opts.time_scale)
-                fusion = setup.config.fusion
-                fusion = replace(fusion, decode_wait_ms=int(fusion.decode_wait_ms / opts.time_scale))
-                setup = replace(setup, config=replace(setup.config, flush_timeout_ms=flush_ms, fusion=fusion))
         if opts.time_scale < 1.0:
-            # Audio still in flight after a hang-up (socket buffers, a loaded event loop) is a
-            # real-time delay too; the drain ends at once when the stream does.
-            drain_ms = int(setup.config.audio_drain_ms / opts.time_scale)
-            setup = replace(setup, config=replace(setup.config, audio_drain_ms=drain_ms))
+            setup = replace(setup, config=_real_time_budgets(setup.config, opts.time_scale))
         recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
         metrics = Metrics()
         worker = Worker(
@@ -207,6 +198,19 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
     except BaseException:
         await db.dispose()
         raise
+
+
+def _real_time_budgets(config: SessionConfig, time_scale: float) -> SessionConfig:
+    """Simulated time may run faster than real time; CPU and sockets do not. A decode's wait (the
+    recognizer's last words, a monologue's words) and audio still in flight after a hang-up
+    (socket buffers, a loaded event loop) keep their real-time length; each ends at once when what
+    it waits for comes."""
+    return replace(
+        config,
+        flush_timeout_ms=int(config.flush_timeout_ms / time_scale),
+        audio_drain_ms=int(config.audio_drain_ms / time_scale),
+        fusion=replace(config.fusion, decode_wait_ms=int(config.fusion.decode_wait_ms / time_scale)),
+    )
 
 
 def _watch(

@@ -34,7 +34,6 @@ from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.errors import InputError
 from dialer.logging import configure_logging
-from dialer.session.session import CallPhase
 from dialer.sim import SimAsterisk, scenario_for_number
 from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
 from dialer.sim.scenarios import Answer, Hangup, Play, Progress, Scenario, Silence
@@ -266,7 +265,9 @@ async def _supervise(rt: app.Runtime, clock: DemoClock, finished: asyncio.Event,
             continue
         except TimeoutError:
             pass
-        if _dialling(rt):
+        if rt.worker.live_calls_of(CAMPAIGN):
+            # a person talking with an operator does not hold the clock back: only calls still
+            # dialled or analysed do
             continue
         due = await _next_due(rt.repo)
         if due is None:
@@ -275,12 +276,6 @@ async def _supervise(rt: app.Runtime, clock: DemoClock, finished: asyncio.Event,
         if due > clock.now():
             clock.jump_to(due)
             rt.worker.wake()
-
-
-def _dialling(rt: app.Runtime) -> bool:
-    """Calls still being dialled or analysed. A person talking with an operator does not hold the
-    clock back: the next contacts are due whatever the operators are doing."""
-    return any(c.session.phase is not CallPhase.WITH_OPERATOR for c in rt.worker.registry)
 
 
 def _stuck(rt: app.Runtime) -> str:

@@ -178,7 +178,6 @@ class CallSession:
         self._sample_rate = setup.sample_rate
         self._decoding = decoding and matcher is not None
         self._last_final_ms: int | None = None  # when the recognizer last gave a final result
-        self._hangup_from_ms: int | None = None  # the hang-up's grace runs from here
         self._asr_fed = False  # the recognizer has been given audio
         self._flush_deadline_ms: int | None = None  # set while waiting for the recognizer's last words
         self._flushed = False
@@ -228,8 +227,8 @@ class CallSession:
         deadline still ahead of the latest time fed (one already passed has been seen)."""
         if self.phase is CallPhase.ENDED or self.phase is CallPhase.WITH_OPERATOR:
             return None
-        if self.phase is CallPhase.HANGING_UP and self._hangup_from_ms is not None:
-            return self._hangup_from_ms + self.config.hangup_grace_ms
+        if self.phase is CallPhase.HANGING_UP:
+            return self._phase_since_ms + self.config.hangup_grace_ms
         if self.phase is CallPhase.HANDING_OVER:
             if self.recorded or self.decided_at_ms is None:
                 return None
@@ -481,7 +480,6 @@ class CallSession:
             self._set_phase(CallPhase.HANDING_OVER, now_ms)
             return [*out, HandToOperator(self.decision.evidence)]
         self._set_phase(CallPhase.HANGING_UP, now_ms)
-        self._hangup_from_ms = now_ms
         if self.net.ended:
             self._set_phase(CallPhase.ENDED, now_ms)
             return [*out, self._record(ev)]
@@ -501,8 +499,7 @@ class CallSession:
             return []
         if self.phase is not CallPhase.HANGING_UP:
             return []
-        start = self._hangup_from_ms
-        grace_over = start is not None and now_ms >= start + self.config.hangup_grace_ms
+        grace_over = now_ms >= self._phase_since_ms + self.config.hangup_grace_ms
         if not (isinstance(event, Gone) or grace_over):
             return []
         self._set_phase(CallPhase.ENDED, now_ms)
@@ -541,7 +538,6 @@ class CallSession:
                 # Asterisk confirms the hang-up within the grace, or the call ends unconfirmed (its
                 # events may have been lost with the AMI connection that failed the Redirect).
                 self._set_phase(CallPhase.HANGING_UP, now_ms)
-                self._hangup_from_ms = now_ms
                 return [self._lost(f"hand-over failed: {reason}", waited), Hangup(ev)]
             case StopRequested():
                 why = f"{ev.reason}; worker stopped before an operator answered (not confirmed)"
@@ -570,6 +566,11 @@ class CallSession:
         return self._act(Decision(Action.RECORD if self.net.ended else Action.HANGUP, ev), now_ms)
 
     # -- step log ---------------------------------------------------------------------------------
+
+    @property
+    def _phase_since_ms(self) -> int:
+        """When the current phase began (a hang-up's grace runs from there)."""
+        return self.history[-1][0] if self.history else 0
 
     def _set_phase(self, phase: CallPhase, now_ms: int) -> None:
         if phase is not self.phase:

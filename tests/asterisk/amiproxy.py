@@ -10,11 +10,12 @@ the worker would see without the proxy).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from dataclasses import dataclass
 
 from dialer.ami.protocol import AmiMessage, Parser
+
+from .proxy import LoopbackProxy
 
 
 @dataclass(frozen=True)
@@ -31,23 +32,15 @@ class SentAction:
         return self.message.get(key)
 
 
-class AmiProxy:
+class AmiProxy(LoopbackProxy):
     def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+        super().__init__(upstream_port)
         self.actions: list[SentAction] = []
         self.received: list[SentAction] = []  # what the pbx sent to the worker (events, replies)
         self.sessions = 0  # client connections that reached the pbx
         self.refused = 0  # client connections closed because the pbx was down
         self._ids = itertools.count(1)
-        self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self.port
 
     def of(self, name: str) -> list[SentAction]:
         return [a for a in self.actions if a.name == name.lower()]
@@ -64,15 +57,8 @@ class AmiProxy:
         return len(open_writers)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
         self.drop_all()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+        await super().close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -101,15 +87,9 @@ class AmiProxy:
                 self.received.extend(SentAction(now, session, m) for m in back.feed(data))
                 writer.write(data)
 
-        tasks = [asyncio.create_task(client_to_pbx()), asyncio.create_task(pbx_to_client())]
-        self._tasks.update(tasks)
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._pump(client_to_pbx(), pbx_to_client())
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._tasks.difference_update(tasks)
             for w in (writer, up_writer):
                 w.close()
                 self._writers.discard(w)

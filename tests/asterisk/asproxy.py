@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from dialer.audiosocket.protocol import Decoder, Kind
 
+from .proxy import LoopbackProxy
+
 
 @dataclass
 class Link:
@@ -20,33 +22,15 @@ class Link:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class AudioSocketProxy:
+class AudioSocketProxy(LoopbackProxy):
     """``cut_after(call_id)`` → after how many audio frames from Asterisk to cut that call (None:
     never); asked once the call's UUID has gone through."""
 
     def __init__(self, upstream_port: int, cut_after: Callable[[uuid.UUID], int | None]) -> None:
-        self.upstream_port = upstream_port
+        super().__init__(upstream_port)
         self._cut_after = cut_after
         self.links: list[Link] = []
         self.cut_done = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self.port
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = Link()
@@ -77,15 +61,9 @@ class AudioSocketProxy:
             while data := await up_reader.read(4096):
                 writer.write(data)
 
-        tasks = [asyncio.create_task(from_asterisk()), asyncio.create_task(from_worker())]
-        self._tasks.update(tasks)
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._pump(from_asterisk(), from_worker())
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._tasks.difference_update(tasks)
             for w in (writer, up_writer):
                 if link.cut:
                     # A broken path: reset, no orderly close.

@@ -39,6 +39,7 @@ from dialer.sim.channels import (
     Header,
     OriginateReason,
     Privilege,
+    bridge_fields,
     cause_text,
     dial_status_for_cause,
     dialstatus_variable_for_cause,
@@ -261,15 +262,7 @@ class SimCall:
         self.host.unregister(ch)
 
     def _bridge_fields(self, count: int) -> list[Header]:
-        return [
-            ("BridgeUniqueid", self.bridge_id),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-            ("BridgeNumChannels", str(count)),
-            ("BridgeVideoSourceMode", "none"),
-        ]
+        return bridge_fields(self.bridge_id, count)
 
     def _elapsed(self, since: float) -> tuple[str, str]:
         """(seconds, milliseconds) of simulated time, as Asterisk's *TIME/*TIME_MS variables."""

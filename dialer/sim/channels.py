@@ -135,3 +135,16 @@ def event(name: str, privilege: Privilege, *parts: list[Header] | Header) -> lis
         else:
             out.extend(part)
     return out
+
+
+def bridge_fields(bridge_id: str, count: int) -> list[Header]:
+    """A basic two-party bridge's snapshot as Bridge* events carry it (main/manager_bridges.c)."""
+    return [
+        ("BridgeUniqueid", bridge_id),
+        ("BridgeType", "basic"),
+        ("BridgeTechnology", "simple_bridge"),
+        ("BridgeCreator", "<unknown>"),
+        ("BridgeName", "<unknown>"),
+        ("BridgeNumChannels", str(count)),
+        ("BridgeVideoSourceMode", "none"),
+    ]

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dialer.sim.channels import Cause, Channel, ChannelState, DialStatus, Header, Privilege, event
+from dialer.sim.channels import Cause, Channel, ChannelState, DialStatus, Header, Privilege, bridge_fields, event
 
 if TYPE_CHECKING:
     from dialer.sim.call import SimCall
@@ -450,15 +450,7 @@ class QueueEntry:
         self.call.hangup_l1(Cause.NORMAL_CLEARING, via_app=True)
 
     def _bridge(self, count: int) -> list[Header]:
-        return [
-            ("BridgeUniqueid", self.bridge_id),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-            ("BridgeNumChannels", str(count)),
-            ("BridgeVideoSourceMode", "none"),
-        ]
+        return bridge_fields(self.bridge_id, count)
 
     # -- the person goes -------------------------------------------------------------------------
     def caller_leaving(self) -> None:

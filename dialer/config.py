@@ -83,7 +83,7 @@ class AmiEndpoint:
 
 @dataclass(frozen=True)
 class DialSettings:
-    # Local/ channel keeps early media apart from a real answer (DESIGN §3).
+    # Local/ channel keeps early media apart from a real answer (README "Dialling through a Local channel").
     channel_template: str = "Local/{number}@dialer-dial/n"
     trunk_template: str = "PJSIP/{number}@trunk"
     analysis_context: str = "dialer-analyse"

@@ -420,7 +420,7 @@ class Worker:
         windows = CallingWindows.parse(ctx.campaign.weekday_window, ctx.campaign.weekend_window, calendar)
         now = self.clock.now()
         outcome = apply_attempt(contact, evidence.call_class, ctx.claimed.attempt_no, now, self.rules, windows, tz)
-        # seeds/04: a person lost on the way to an operator is called back like a dropped call.
+        # docs/rules.md §6: a person lost on the way to an operator is called back like a dropped call.
         lost = evidence.call_class is CallClass.PERSON_LOST
         settled = outcome.settled
         try:

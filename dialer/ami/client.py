@@ -1,6 +1,6 @@
 """AMI client adapter: panoramisk underneath, and the only module that knows its quirks.
 
-What panoramisk 1.4 does on its own and why this module takes over (reference/libraries.md):
+What panoramisk 1.4 does on its own and why this module takes over:
 
 - ``Manager.connect()`` returns before login; on a bad login it just reconnects forever. Here one
   connection is made per session, login is awaited, and ``Response: Error`` → :class:`AmiAuthError`

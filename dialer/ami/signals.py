@@ -1,7 +1,7 @@
 """Per-attempt call signals from raw AMI events: pure, no I/O, time passed in.
 
 The worker originates ``Local/<number>@dialer-dial/n`` with ``ChannelId`` = the attempt id, so
-(reference/ami/local/):
+(tests/asterisk/transcripts/local/):
 
 - the ``;1`` half has Uniqueid ``<attempt>``: it goes Up on *progress* (early media) or after the
   real answer, and runs the analysis context;

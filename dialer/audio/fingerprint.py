@@ -1,4 +1,4 @@
-"""Fingerprints of known announcements (DESIGN.md §3, signal 3).
+"""Fingerprints of known announcements (signal 3 of README "Decisions, cheapest signal first").
 
 Carriers play the same recordings every time, so a robust fingerprint of each recording an ops
 engineer adds is strong evidence, with or without a speech model.

@@ -2,7 +2,7 @@
 
 AudioSocket (kind 0x10) carries signed 16-bit little-endian mono at 8 kHz, usually 320 bytes =
 20 ms per message; Asterisk sends a shorter last frame, and an occasional short frame mid-stream
-(reference/ami/audiosocket/06-person-answers.frames.log has a 182-byte one at 3.76 s).
+(tests/asterisk/transcripts/audiosocket/06-person-answers.frames.log has a 260-byte one at 3.245 s).
 
 Time inside the analysis is *never* the wall clock: frame ``i`` covers
 ``[i·20 ms, (i+1)·20 ms)`` of the call's audio. The caller numbers the 20 ms slots; a slot it never

@@ -1,4 +1,4 @@
-"""``dialer exclusions add|remove|list|import`` (seeds/03: calls / online / all)."""
+"""``dialer exclusions add|remove|list|import`` (docs/rules.md §7: calls / online / all)."""
 
 from __future__ import annotations
 

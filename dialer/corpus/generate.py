@@ -524,7 +524,7 @@ def plan_tone_call(call_id: str, kind: str, rng: np.random.Generator) -> Recipe:
             **common,
         )
     if kind == "no_answer":
-        # ring timeout: cause 19 and no DialEnd at all (reference/asterisk.md)
+        # ring timeout (the Originate's Timeout): cause 19 and no DialEnd at all
         return Recipe(
             call_id,
             "no_answer",

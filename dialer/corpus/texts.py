@@ -14,7 +14,7 @@ from dialer.domain.model import CallClass
 DISC_MARK = "|"
 PAUSE_MARK = "/"
 
-# reference/announcements.md, every phrase, plus what networks also say
+# the announcements Russian networks play, by class (their rules: docs/rules.md §2, §3)
 ANNOUNCEMENTS: dict[CallClass, tuple[str, ...]] = {
     CallClass.ANN_TEMPORARILY_UNAVAILABLE: (
         "абонент временно недоступен | попробуйте позвонить позже",

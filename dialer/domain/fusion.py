@@ -5,7 +5,7 @@ originate); :func:`fuse` answers "wait", "hang up (machine)", "hand to an operat
 unsure)" or "record (the call is already gone)", always with an :class:`Evidence` carrying a
 confidence and a human-readable reason.
 
-Principles (DESIGN.md §3):
+Principles (docs/rules.md §3.4, §9):
 - Cheapest, most reliable signals first: a recognised announcement beats a tone, a tone beats a
   bare cause code (carriers reuse causes loosely: cause 1 or 21 often hides a temporary state).
 - «Некорректный контакт» classes only on strong evidence: a confident phrase match. Weak evidence

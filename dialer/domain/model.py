@@ -55,8 +55,8 @@ class SpeechVerdict(enum.StrEnum):
 
 
 class CallClass(enum.StrEnum):
-    """Everything an attempt can end as. One value per situation of DESIGN.md §2 and
-    reference/announcements.md. Values are stable identifiers (stored, published, used as keys in
+    """Everything an attempt can end as. One value per situation of docs/rules.md §2–§3 and
+    config/phrases.yaml. Values are stable identifiers (stored, published, used as keys in
     config/rules.yaml and config/phrases.yaml)."""
 
     # --- settled without dialling -------------------------------------------------------------
@@ -144,7 +144,7 @@ class ContactState(enum.StrEnum):
 
 
 class ExclusionKind(enum.StrEnum):
-    """seeds/03: what the person asked to be excluded from."""
+    """docs/rules.md §7: what the person asked to be excluded from."""
 
     CALLS = "calls"  # survey calls only
     ONLINE = "online"  # e-mail / SMS surveys only (calls still allowed)
@@ -162,7 +162,7 @@ class ExclusionKind(enum.StrEnum):
 class AttemptKind(enum.StrEnum):
     CAMPAIGN = "campaign"  # ordinary campaign attempt
     CALLBACK = "callback"  # operator-agreed call-back
-    DROPPED_CALLBACK = "dropped_callback"  # seeds/04: dropped inbound call, +1/+2/+3 min
+    DROPPED_CALLBACK = "dropped_callback"  # docs/rules.md §6: dropped inbound call, +1/+2/+3 min
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ the range's region to an IANA time zone.
 
 Mobile numbers do not tell their zone (phonenumbers lists all of Russia), but the public registry
 of the ministry of digital development says which operator and region hold every range. Format
-(reference/libraries.md): UTF-8 with a BOM, ``;`` separated, header
+(the ministry's export): UTF-8 with a BOM, ``;`` separated, header
 ``АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН``; older exports stop after ``Регион``
 or lack ``Территория ГАР``. Columns are found by name, so any of these variants parses.
 """

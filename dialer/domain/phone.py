@@ -111,7 +111,7 @@ def _normalise(raw: str, region: str) -> NormalisedNumber:
         return _bad(NumberProblem.NOT_A_NUMBER)
     digits = "".join(ch for ch in text if ch.isdigit())
     if digits in ("", "7", "8"):
-        # An empty template such as «+7 ( )» (the card of seeds/02): there is no number at all.
+        # An empty template such as «+7 ( )» (the example card of docs/rules.md §3.2): there is no number at all.
         return _bad(NumberProblem.MISSING)
     if "+" in text[1:]:
         return _bad(NumberProblem.NOT_A_NUMBER)

@@ -75,8 +75,8 @@ def predial_check(contact: Contact, own_numbers: frozenset[str]) -> CallClass | 
     """The class a contact settles as without dialling, or None when it may be dialled.
 
     Order: the «НЕ ЗВОНИТЬ» mark first (the card flag, or the mark written in the comments as
-    on the card of seeds/02) (such a card is never dialled, whatever its number; the
-    rules file gives a card without a usable number §2's «Недоступен» + «Некорректный контакт» and
+    on the example card of docs/rules.md §3.2) (such a card is never dialled, whatever its number; the
+    rules file gives a card without a usable number the seed's «Недоступен» + «Некорректный контакт» and
     a card with one the result «Не звонить»), then a missing number, an unusable number, and
     finally one of the company's own numbers.
     """

@@ -1,7 +1,7 @@
 """The rules table: call class + attempt number (+ owner kind) → settle? result, flag, delay, text.
 
 The table is data (config/rules.yaml) so ops engineers can retune it without touching the
-classifiers; the default file reproduces DESIGN.md §2. Loading validates everything at start-up
+classifiers; the default file reproduces docs/rules.md. Loading validates everything at start-up
 and names the file, line and problem of the first error.
 
 Schema of one entry (under ``classes:`` keyed by CallClass value, or under ``operator_results:``
@@ -39,7 +39,7 @@ __all__ = ["OperatorResult", "RuleDecision", "RuleSpec", "RulesTable"]
 
 
 class OperatorResult(enum.StrEnum):
-    """Results an operator sets on a human-answered call (seeds/01, seeds/02, DESIGN.md §2)."""
+    """Results an operator sets on a human-answered call (docs/rules.md §3.3, §5)."""
 
     COMPLETED = "completed"  # survey / conversation done
     REFUSED = "refused"  # «Отказался разговаривать»

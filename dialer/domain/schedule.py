@@ -31,7 +31,7 @@ _DELAY_PART = re.compile(r"(\d+)\s*([dhms])")
 _DELAY_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _SEARCH_DAYS = 370
 
-# seeds/04: a dropped call is called back 3 times, 1, 2 and 3 minutes apart.
+# docs/rules.md §6: a dropped call is called back 3 times, at +1, +2 and +3 minutes after the drop.
 DROPPED_CALLBACK_OFFSETS: tuple[timedelta, ...] = (
     timedelta(minutes=1),
     timedelta(minutes=2),
@@ -177,7 +177,7 @@ def parse_delay(text: str) -> timedelta:
 
 
 def dropped_callback_times(dropped_at: datetime) -> list[datetime]:
-    """Call-backs of a dropped call (seeds/04): +1, +2 and +3 minutes after ``dropped_at``.
+    """Call-backs of a dropped call (docs/rules.md §6): +1, +2 and +3 minutes after ``dropped_at``.
 
     These deliberately ignore the campaign's calling window: the person was on the line a moment
     ago, expects the call-back at once, and the instruction calls a missing call-back a critical

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ID_CHARS = 200
 MAX_TEXT_CHARS = 2000
-# seeds/04: a dropped inbound call is called back 3 times, at +1, +2 and +3 minutes (the
+# docs/rules.md §6: a dropped inbound call is called back 3 times, at +1, +2 and +3 minutes (the
 # domain's schedule is the one source of these offsets).
 DROPPED_CALLBACK_OFFSETS_S: tuple[float, ...] = tuple(o.total_seconds() for o in DROPPED_CALLBACK_OFFSETS)
 # A call-back time this far in the past is a mistake (clock skew of a few seconds is not).
@@ -64,7 +64,7 @@ class CommandType(enum.StrEnum):
 
 
 class OperatorOutcome(enum.StrEnum):
-    """What an operator can set on a human-answered call (seeds/01, DESIGN §2)."""
+    """What an operator can set on a human-answered call (docs/rules.md §5)."""
 
     REFUSED = "refused"  # «Отказался разговаривать»
     CALLBACK = "callback"  # a call-back time was agreed
@@ -147,7 +147,7 @@ class ExclusionRequest:
     number: str  # E.164
     raw_number: str
     kind: ExclusionKind
-    not_a_client: bool  # seeds/03 section 2: not a client at all → always «all»
+    not_a_client: bool  # docs/rules.md §7: not a client at all → always «all»
     campaign: str | None
     external_id: str | None
     requested_by: str

@@ -68,13 +68,13 @@ class WorkerStatus(enum.StrEnum):
 
 
 class Notify(enum.StrEnum):
-    """Who must act on an exclusion notice (seeds/03: «создать напоминание … ИСКЛЮЧИТЬ»)."""
+    """Who must act on an exclusion notice (docs/rules.md §7: «создать напоминание … ИСКЛЮЧИТЬ»)."""
 
     SURVEY_COORDINATOR = "survey_coordinator"  # «Координатор опросов»
     SMS_MANAGER = "sms_manager"  # «СМС-менеджер»
 
 
-# seeds/03: the comment line the operator records for each kind of request.
+# docs/rules.md §7: the comment line the operator records for each kind of request.
 EXCLUSION_COMMENTS_RU: dict[ExclusionKind, str] = {
     ExclusionKind.CALLS: "Клиент просит исключить из звонков с опросом",
     ExclusionKind.ONLINE: "Клиент просит исключить из рассылок анкет с опросом по e-mail и(или) смс",
@@ -277,7 +277,7 @@ def operator_result(
     attempt_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
 ) -> OutboxEvent:
-    """An operator set a result on the contact (seeds/01). ``settled: false`` with
+    """An operator set a result on the contact (docs/rules.md §5). ``settled: false`` with
     ``result: "callback"`` is an agreed call-back at ``callback_at``; any other unsettled
     result is retried at ``next_due_at`` by the rules."""
     payload = envelope(EventType.OPERATOR_RESULT, occurred_at, event_id)
@@ -313,7 +313,7 @@ def exclusion_notice(
     command_id: str | None = None,
     event_id: uuid.UUID | None = None,
 ) -> OutboxEvent:
-    """seeds/03: a person asked to be excluded; the survey coordinator (and the SMS manager for
+    """docs/rules.md §7: a person asked to be excluded; the survey coordinator (and the SMS manager for
     online/all) must act, subject «ИСКЛЮЧИТЬ»."""
     notify = [Notify.SURVEY_COORDINATOR.value]
     if kind.notifies_sms_manager:

@@ -512,7 +512,7 @@ class CallSession:
 
     def _handing_over(self, event: Input, now_ms: int) -> list[Command]:
         """After the Redirect: only an operator answering confirms the hand-over; a person lost on
-        the way is recorded as such (and called back, seeds/04)."""
+        the way is recorded as such (and called back, docs/rules.md §6)."""
         assert self.decision is not None and self.decided_at_ms is not None
         ev = self.decision.evidence
         waited = now_ms - self.decided_at_ms

@@ -33,7 +33,7 @@ PEAK_AMPLITUDE = 12000  # loud enough for any VAD, well clear of clipping
 class ClipSpec:
     name: str
     text: str
-    cls: str  # suggested class (reference/announcements.md); tests and the demo read it
+    cls: str  # suggested class (as config/phrases.yaml maps the text); tests and the demo read it
     speed_wpm: int = 150
     festival: bool = False  # festival's Russian voice instead of espeak-ng
 

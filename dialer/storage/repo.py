@@ -303,7 +303,7 @@ def _text(value: object) -> str:
 
 
 def _ends_dropped_series(outcome: Outcome) -> bool:
-    """Does this attempt's outcome end a dropped-call series (seeds/04) before its planned tries
+    """Does this attempt's outcome end a dropped-call series (docs/rules.md §6) before its planned tries
     are used up? A person reached (handed over) or a number shown not to work does; a plain
     «Недоступен» does not: it only says the contact's attempts ran out, and a missing call-back
     counts as a critical error («Отсутствие перезвона расценивается как критическая ошибка»)."""
@@ -1003,7 +1003,7 @@ class Repository:
         counter where it was.
 
         ``dropped_callbacks`` (``schedule.dropped_callback_times``): this attempt lost a person on
-        the way to an operator, so a dropped-call series starts (seeds/04: the contact is called
+        the way to an operator, so a dropped-call series starts (docs/rules.md §6: the contact is called
         back at these times, whatever the attempt counter says, then settled). An attempt that is
         itself a try of a series continues that series instead: 3 tries in all.
 
@@ -1068,10 +1068,10 @@ class Repository:
         announced_result = outcome.result
         series = kind is AttemptKind.DROPPED_CALLBACK
         if not series and dropped_callbacks and count_attempt:
-            # A person lost on the way to an operator: a dropped call (seeds/04) starts its series.
+            # A person lost on the way to an operator: a dropped call (docs/rules.md §6) starts its series.
             series, plan = True, [t.isoformat() for t in dropped_callbacks]
         if series and count_attempt and not _ends_dropped_series(outcome):
-            # seeds/04: only the planned +1/+2/+3 min tries, no longer-term follow-up.
+            # docs/rules.md §6: only the planned +1/+2/+3 min tries, no longer-term follow-up.
             remaining = [datetime.fromisoformat(t) for t in (plan or [])]
             if remaining:
                 settled, next_kind = False, AttemptKind.DROPPED_CALLBACK
@@ -1372,7 +1372,7 @@ class Repository:
             return update
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
-        """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
+        """A dropped/held-and-lost call (docs/rules.md §6): call back at ``times`` (from
         ``schedule.dropped_callback_times``), no longer-term follow-up."""
         if not times:
             raise StorageError("no call-back times given")

@@ -17,7 +17,7 @@ from dialer.domain.model import CallClass as C
 ROOT = Path(__file__).resolve().parents[2]
 MATCHER = PhraseMatcher(load_catalogue(ROOT / "config" / "phrases.yaml"))
 
-# reference/announcements.md, line by line («/» alternatives split), with the class each maps to.
+# ../shared/reference/announcements.md, line by line («/» alternatives split), with the class each maps to.
 ANNOUNCEMENTS: list[tuple[str, C]] = [
     ("абонент временно недоступен попробуйте позвонить позже", C.ANN_TEMPORARILY_UNAVAILABLE),
     ("абонент временно недоступен пожалуйста позвоните позднее", C.ANN_TEMPORARILY_UNAVAILABLE),

@@ -1,4 +1,4 @@
-"""Recording real AMI transcripts in the reference format (shared/reference/ami/README.md).
+"""Recording real AMI transcripts in the reference format (the one dialer.ami.transcript reads).
 
 A transcript is every AMI message one client received from its Login to shortly after the
 call's last Hangup, each preceded by ``# t=S`` (seconds since the Originate was sent; messages

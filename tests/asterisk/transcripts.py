@@ -84,7 +84,7 @@ def _frames_log(server: object) -> str:
 
 
 def rig_call(stem: str, number: str, context: str) -> Callable[[Pbx], Awaitable[Recording]]:
-    """The reference rig's call: Originate as shared/reference/ami/README.md describes."""
+    """The reference rig's call: Originate as the module docstring describes."""
 
     async def run(pbx: Pbx) -> Recording:
         rec = await _recorder(pbx)

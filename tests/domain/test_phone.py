@@ -39,7 +39,7 @@ def test_accepts_usual_spellings_of_one_mobile(raw: str) -> None:
         ("доб. 123", NumberProblem.NOT_A_NUMBER),  # an extension without a number
         ("8 495 123 45 67 доб.", NumberProblem.NOT_A_NUMBER),  # «доб.» without digits
         ("8 495 12 доб. 3", NumberProblem.TOO_SHORT),  # the number part decides
-        ("+7 ( )", NumberProblem.MISSING),  # the card of seeds/02: «Мобильный телефон: +7 ( )»
+        ("+7 ( )", NumberProblem.MISSING),  # the example card of docs/rules.md §3.2: «Мобильный телефон: +7 ( )»
         ("8 (   )   -  -", NumberProblem.MISSING),
         ("()-", NumberProblem.MISSING),
         ("12345", NumberProblem.TOO_SHORT),

@@ -81,7 +81,7 @@ def test_operator_results(rules: RulesTable) -> None:
         inc = rules.decide_operator(OperatorResult.INCONVENIENT, n, PERSON)
         assert not inc.settled and inc.retry_delay is not None
     inc3 = rules.decide_operator(OperatorResult.INCONVENIENT, 3, PERSON)
-    assert inc3.settled and inc3.result is ResultCode.REFUSED  # seeds/01: after the 3rd
+    assert inc3.settled and inc3.result is ResultCode.REFUSED  # docs/rules.md §5.2: after the 3rd
     done = rules.decide_operator(OperatorResult.COMPLETED, 2, PERSON)
     assert done.settled and done.result is ResultCode.COMPLETED
     bad = rules.decide_operator(OperatorResult.BAD_LINE, 1, PERSON)

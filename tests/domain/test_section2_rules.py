@@ -1,4 +1,4 @@
-"""One case per bullet of DESIGN.md §2, through the default config/rules.yaml and apply_attempt.
+"""One case per bullet of docs/rules.md §2–§3, through the default config/rules.yaml and apply_attempt.
 
 "after the 3rd" bullets: attempts 1 and 2 schedule a retry inside the calling window and only the
 3rd settles «Недоступен» without «Некорректный контакт». "after the 1st" bullets settle at once.

@@ -1,4 +1,4 @@
-"""Comparison of a simulated AMI event stream with a real transcript (reference/ami/).
+"""Comparison of a simulated AMI event stream with a real transcript (tests/asterisk/transcripts/).
 
 Equivalence, precisely:
 

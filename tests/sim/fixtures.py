@@ -29,7 +29,7 @@ def reference_dir() -> Path:
 
 
 def rig_dialplan(audiosocket_port: int = 9099) -> dict[str, list[tuple[str, str]]]:
-    """The dialplan of the recording rig (reference/ami/README.md)."""
+    """The dialplan of the recording rig (the rig-* contexts of tests/asterisk/conf/pbx/extensions.conf)."""
     return {
         "rig-dial": [("Dial", "IAX2/carrier/${EXTEN},30"), ("Hangup", "${HANGUPCAUSE}")],
         "rig-hold": [("NoOp", "rig hold ${CHANNEL}"), ("Wait", "15"), ("Hangup", "")],
@@ -56,7 +56,7 @@ class Connection:
 
 
 class RecordingAudioSocketServer:
-    """Logs every message like reference/ami/audiosocket/*.frames.log; can hang up after N frames."""
+    """Logs every message like tests/asterisk/transcripts/audiosocket/*.frames.log; can hang up after N frames."""
 
     def __init__(self, *, hangup_after_frames: int | None = None, close_after_frames: int | None = None) -> None:
         self.hangup_after = hangup_after_frames

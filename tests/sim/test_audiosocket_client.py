@@ -1,5 +1,5 @@
 """The simulator's AudioSocket side against a recording server, compared with the real
-reference/ami/audiosocket/*.frames.log timing (scaled)."""
+tests/asterisk/transcripts/audiosocket/*.frames.log timing (scaled)."""
 
 from __future__ import annotations
 

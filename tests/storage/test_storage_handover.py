@@ -1,6 +1,6 @@
 """Issue 9 in storage, on SQLite and PostgreSQL: every attempt keeps what its hand-over to the
 operators took (dead air, queue wait, who answered) — stored, exported, announced — and a person
-lost on the way to an operator is called back by seeds/04's dropped-call rule (3 tries at +1, +2,
+lost on the way to an operator is called back by the dropped-call rule of docs/rules.md §6 (3 tries at +1, +2,
 +3 minutes after the loss), through the repository's one dropped-call continuation."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ async def test_export_command_shows_the_last_attempts_handover(
     assert (by_id["busy"]["dead_air_ms"], by_id["busy"]["queue_wait_ms"], by_id["busy"]["operator"]) == ("", "", "")
 
 
-# --- seeds/04: a person lost on the way to an operator is called back -----------------------------
+# --- docs/rules.md §6: a person lost on the way to an operator is called back ----------------------
 
 N, L, H, X = CallClass.NO_ANSWER, CallClass.PERSON_LOST, CallClass.PERSON, CallClass.ANN_NOT_IN_SERVICE
 

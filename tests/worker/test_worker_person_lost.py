@@ -1,6 +1,6 @@
 """The real worker against the simulator (issue 9): a person whose wait in the operators' queue
 outlasts their patience is lost on the way, stored as such with the hand-over's figures, and
-called back one minute later (seeds/04); the call-back reaches them, an operator answers, and the
+called back one minute later (docs/rules.md §6); the call-back reaches them, an operator answers, and the
 contact is settled as handed over."""
 
 from __future__ import annotations

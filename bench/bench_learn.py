@@ -58,6 +58,7 @@ class Outcome:
     word_latency_ms: int  # from its first word
     decodes: int  # recognizer results that reached the session by its decision
     mid: bool
+    not_working: bool  # its class hangs up as an incorrect contact: decided on more voice
 
 
 def replay_all(recs: list[Recording], setup: SessionSetup) -> list[Outcome]:
@@ -75,6 +76,7 @@ def replay_all(recs: list[Recording], setup: SessionSetup) -> list[Outcome]:
                 word_latency_ms=decided - int(truth["first_word_ms"]),
                 decodes=decodes,
                 mid=int(truth["offset_ms"]) >= 100,
+                not_working=truth["call_class"] in {c.value for c in NOT_WORKING_CLASSES},
             )
         )
     return out
@@ -92,6 +94,8 @@ def report(name: str, outs: list[Outcome]) -> None:
     print(f"  ASR decodes reached the decision: {decodes} ({decodes / n:.2f}/call)")
     for label, group in (
         ("from the start", [o for o in outs if not o.mid]),
+        ("… temporary", [o for o in outs if not o.mid and not o.not_working]),
+        ("… not-working", [o for o in outs if not o.mid and o.not_working]),
         ("joined mid-way", [o for o in outs if o.mid]),
     ):
         lat = [o.latency_ms for o in group]

@@ -19,7 +19,9 @@ shifts every hypothesis one step along its recording and adds its bit errors; a 
 reset at the start of its recording, so the network may start mid-announcement (hypotheses begin
 at every position with the first audio) or repeat it. Windows that touch a lost frame are not
 compared, nor are the reference's own pauses. A hypothesis is accepted once it has compared
-enough speech (about 1 s, less for a recording shorter than that) at a bit error rate below
+enough speech (1.2–1.5 s, less for a recording shorter than that; 1 s for a temporary
+announcement the library tells apart from every recording of another class sooner — misreading
+one costs a retry, never a hang-up as an incorrect contact) at a bit error rate below
 ``max_ber``. The errors are counted from the hypothesis' start, so a recording whose words are
 only a tail of what is heard («номер заблокирован» inside «номер временно заблокирован») carries
 the mismatching head with it.
@@ -42,6 +44,7 @@ import numpy.typing as npt
 
 from dialer.audio.frames import FRAME_MS, samples_per_frame, slin_to_float
 from dialer.audio.levels import DBM0_PEAK
+from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError
 
@@ -244,6 +247,11 @@ class FingerprintLibrary:
         return cls(recs, params, source)
 
 
+# Misreading one of these for another costs a retry at most (people-first: not a hang-up as an
+# incorrect contact), so they may decide on less voice (MatcherConfig.min_distinct_speech_ms).
+_QUICK_CLASSES = frozenset(ANNOUNCEMENT_CLASSES - NOT_WORKING_CLASSES)
+
+
 # --- matching ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FingerprintMatch:
@@ -270,6 +278,13 @@ class MatcherConfig:
     share_of_recording: float = 0.5  # … or this share of a long recording's speech …
     max_speech_ms: float = 1500.0  # … but never more than this …
     share_of_short_recording: float = 1.0  # … and of a short one, all of it.
+    # A recording whose misreading costs only a retry (not a not-working class) decides on less
+    # voice once the library shows no recording of another class within ``distinct_ber`` of its
+    # opening at any alignment — but never on less than ``min_distinct_speech_ms``. A not-working
+    # recording keeps the full rule: an unknown temporary sibling spliced from the same words
+    # («номер абонента …») must not be hung up on as an incorrect contact.
+    min_distinct_speech_ms: float = 1000.0
+    distinct_ber: float = 0.3
     # of that speech, at least this share really compared: a lost 20 ms frame spoils the ~6
     # windows over it, so 5 % frame loss leaves a short recording with ~70 % on average
     compared_share: float = 0.35
@@ -296,6 +311,7 @@ class _Tables:
         need: list[npt.NDArray[np.int32]] = []
         pos = 0
         hop_ms = lib.params.hop_ms
+        quick = distinct_speech_windows(lib, cfg)
         for i, rec in enumerate(lib.recordings):
             for fp in rec.prints:
                 if not len(fp):
@@ -310,7 +326,9 @@ class _Tables:
                     cfg.max_speech_ms,
                     cfg.share_of_short_recording * have_ms,
                 )
-                need.append(np.full(len(fp), max(1, math.ceil(n / hop_ms)), dtype=np.int32))
+                full = max(1, math.ceil(n / hop_ms))
+                q = quick[i]
+                need.append(np.full(len(fp), full if q is None else min(full, q), dtype=np.int32))
                 pos += len(fp)
         if not refs:
             empty = np.zeros(0, np.int32)
@@ -333,6 +351,50 @@ class _Tables:
             np.concatenate(owner),
             np.concatenate(need),
         )
+
+
+def distinct_speech_windows(lib: FingerprintLibrary, cfg: MatcherConfig) -> list[int | None]:
+    """Per recording, the speech windows after which the library shows it apart from every
+    recording of another class — for temporary announcements only (None for the rest)."""
+    floor = max(1, math.ceil(cfg.min_distinct_speech_ms / lib.params.hop_ms))
+    cap = max(1, math.ceil(cfg.max_speech_ms / lib.params.hop_ms))
+    out: list[int | None] = []
+    for rec in lib.recordings:
+        if rec.call_class not in _QUICK_CLASSES or not rec.prints:
+            out.append(None)
+            continue
+        others = [o.prints[0] for o in lib.recordings if o.call_class != rec.call_class and o.prints]
+        out.append(max(floor, _distinct_after(rec.prints[0], others, cap, cfg.distinct_ber)))
+    return out
+
+
+def _distinct_after(ref: Fingerprint, others: Sequence[Fingerprint], full: int, min_ber: float) -> int:
+    """Speech windows of ``ref`` after which, up to ``full`` of them, every alignment of every other
+    recording (looped, as carriers play them) differs from its opening by more than ``min_ber``.
+
+    ``full`` when no shorter count is safe. Clean prints: a call's noise only adds errors to a
+    wrong hypothesis' comparison as much as to the right one's."""
+    active_cum = np.cumsum(ref.active)
+    k_full = int(np.searchsorted(active_cum, full)) + 1  # reference windows to pass ``full`` speech
+    k_full = min(k_full, len(ref))
+    mask = np.where(ref.active, ref.reliable, np.uint32(0)).astype(np.uint32)[:k_full]
+    bits_cum = np.maximum(np.cumsum(np.bitwise_count(mask)), 1)
+    worst = np.ones(k_full)  # per prefix length: the closest other alignment's error rate
+    for other in others:
+        if not len(other):
+            continue
+        looped = np.concatenate([other.bits] * (1 + -(-k_full // len(other)) + 1))
+        views = np.lib.stride_tricks.sliding_window_view(looped, k_full)[: len(other)]
+        errs = np.bitwise_count((views ^ ref.bits[:k_full]) & mask)
+        ber = np.cumsum(errs, axis=1) / bits_cum
+        np.minimum(worst, ber.min(axis=0), out=worst)
+    close = np.flatnonzero(worst <= min_ber)
+    if not len(close):
+        return int(active_cum[0]) if len(active_cum) else full
+    k = int(close[-1]) + 1  # the first prefix past the last close one
+    if k >= k_full:
+        return full
+    return min(full, int(active_cum[k]))
 
 
 class FingerprintMatcher:

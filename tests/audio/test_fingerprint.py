@@ -8,6 +8,7 @@ loader the worker uses. Other speech comes from espeak-ng with the simulator cli
 
 from __future__ import annotations
 
+import math
 import shutil
 import uuid
 import wave
@@ -23,6 +24,8 @@ from dialer.audio.fingerprint import (
     FingerprintMatch,
     FingerprintMatcher,
     KnownRecording,
+    MatcherConfig,
+    distinct_speech_windows,
     load_library,
     parse_index,
     resample,
@@ -157,6 +160,43 @@ def test_never_matches_another_recording_of_the_library(library: FingerprintLibr
     for degraded in (to_int16(q), degrade(q, -20.0, 20.0, "alaw", rng)):
         found, _ = run(others, degraded.astype(np.float64))
         assert found is None, f"{name} taken for {found}"
+
+
+def _spliced(head: str, head_ms: int, tail: str, name: str, cls: CallClass) -> KnownRecording:
+    """A carrier's prompt spliced from another's opening words and a tail of its own."""
+    x = np.concatenate([samples(head)[: head_ms * 8], samples(tail)])
+    return KnownRecording.from_samples(name, cls, x)
+
+
+def test_a_temporary_announcement_apart_from_the_rest_decides_on_one_second_of_voice(
+    library: FingerprintLibrary,
+) -> None:
+    cfg = MatcherConfig()
+    floor = math.ceil(cfg.min_distinct_speech_ms / library.params.hop_ms)
+    quick = dict(zip((r.name for r in library.recordings), distinct_speech_windows(library, cfg), strict=True))
+    # the simulator's temporary announcements share no recording with another class
+    for name in ("unreachable", "switched_off", "busy_stay", "suspended"):
+        assert quick[name] == floor, name
+    # not-working classes and organisations' IVRs keep the full rule
+    for name in ("not_in_service", "bad_format", "number_changed", "ivr"):
+        assert quick[name] is None, name
+
+
+def test_a_temporary_announcement_sharing_its_opening_with_a_not_working_one_waits_for_the_difference(
+    library: FingerprintLibrary,
+) -> None:
+    temporary = library.recordings[[r.name for r in library.recordings].index("unreachable")]
+    sibling = _spliced("unreachable", 1300, "not_in_service", "spliced", CallClass.ANN_NOT_IN_SERVICE)
+    lib = FingerprintLibrary.build([temporary, sibling])
+    cfg = MatcherConfig()
+    quick, nw = distinct_speech_windows(lib, cfg)
+    assert nw is None
+    # 1.3 s of shared audio hold more voice than the 1 s floor: it waits past it
+    shared_voice = int(temporary.prints[0].active[: round(1300 / lib.params.hop_ms)].sum())
+    assert quick is not None and quick > shared_voice
+    # and a call playing the not-working sibling is not taken for the temporary one
+    found, _ = run(lib, to_int16(np.concatenate([samples("unreachable")[: 1300 * 8], samples("not_in_service")])))
+    assert found is None or found.name == "spliced", found
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -48,7 +48,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.domain import schedule
 from dialer.domain.compliance import NOT_COUNTED, AttemptCaps, ComplianceConfig, cap_release, counted_since
-from dialer.domain.journal import append_line
+from dialer.domain.contact_rule import (
+    AttemptEnded,
+    ContactChange,
+    ContactNow,
+    OperatorSet,
+    SettledBeforeDialling,
+    aborted_verdict,
+    apply_outcome,
+)
 from dialer.domain.model import (
     INCORRECT_CONTACT_RU,
     RESULT_TITLES_RU,
@@ -70,7 +78,6 @@ from dialer.events import payloads
 from dialer.events.payloads import OutboxEvent
 from dialer.storage.db import Database
 from dialer.storage.migrate import ensure_current
-from dialer.storage.operator_rule import ContactNow, OperatorUpdate, operator_update
 from dialer.storage.tables import (
     attempts,
     campaigns,
@@ -334,6 +341,77 @@ def _contact_from_row(r: RowMapping, campaign: str) -> Contact:
     )
 
 
+def _contact_now(c: RowMapping, number_blocked: bool = False) -> ContactNow:
+    plan = c["callback_plan"]
+    return ContactNow(
+        ContactState(c["state"]),
+        ResultCode(c["result"]) if c["result"] else None,
+        bool(c["incorrect_contact"]),
+        c["journal"],
+        c["next_due_at"],
+        int(c["attempts_made"]),
+        None if plan is None else tuple(datetime.fromisoformat(t) for t in plan),
+        number_blocked,
+    )
+
+
+def _ref(c: RowMapping) -> payloads.ContactRef:
+    return payloads.ContactRef(c["campaign_name"], int(c["id"]), c["external_id"], c["e164"])
+
+
+def _predial_change(now: ContactNow, row: NewContact) -> ContactChange:
+    assert row.predial is not None
+    return apply_outcome(now, SettledBeforeDialling(row.predial.call_class, row.predial.outcome))
+
+
+def _change_columns(change: ContactChange) -> dict[str, Any]:
+    """The contact columns a change sets (the rest stay as stored)."""
+    v: dict[str, Any] = {
+        "state": change.state.value,
+        "attempts_made": change.attempts_made,
+        "journal": change.journal,
+        "result": change.result.value if change.result else None,
+        "incorrect_contact": change.incorrect_contact,
+        "next_due_at": change.next_due_at,
+    }
+    if change.next_attempt_kind is not None:
+        v["next_attempt_kind"] = change.next_attempt_kind.value
+    if not change.keeps_plan:
+        plan = change.callback_plan
+        v["callback_plan"] = None if plan is None else [t.isoformat() for t in plan]
+    return v
+
+
+def _verdict_columns(evidence: Evidence, outcome: Outcome) -> dict[str, Any]:
+    """The attempt columns of its verdict: what was seen and what was decided."""
+    return {
+        "call_class": evidence.call_class.value,
+        "confidence": evidence.confidence,
+        "reason": evidence.reason,
+        "hangup_cause": evidence.hangup_cause,
+        "dial_status": evidence.dial_status,
+        "answered": evidence.answered,
+        "asr_text": evidence.asr_text,
+        "result": outcome.result.value if outcome.result else None,
+        "incorrect_contact": outcome.incorrect_contact,
+        "rule": outcome.rule,
+        "journal_line": outcome.journal_line,
+        "dead_air_ms": evidence.dead_air_ms,
+        "queue_wait_ms": evidence.queue_wait_ms,
+        "operator": evidence.operator,
+        "decision_ms": evidence.decision_ms,
+    }
+
+
+# A contact no worker holds.
+_UNCLAIMED: Final[dict[str, Any]] = {
+    "claimed_by": None,
+    "claimed_at": None,
+    "claim_token": None,
+    "lease_expires_at": None,
+}
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -344,6 +422,11 @@ def _insert_ignore(db: Database, table: sa.Table) -> Any:
     if db.is_sqlite:
         return sqlite_insert(table).on_conflict_do_nothing()
     return pg_insert(table).on_conflict_do_nothing()
+
+
+async def add_events(conn: AsyncConnection, events: Sequence[OutboxEvent], now: datetime) -> None:
+    for event in events:
+        await add_event(conn, event, now)
 
 
 async def add_event(conn: AsyncConnection, event: OutboxEvent, now: datetime) -> None:
@@ -506,6 +589,7 @@ class Repository:
         counts: ImportCounts,
     ) -> None:
         values = []
+        changes: dict[str, ContactChange] = {}
         for r in rows:
             v: dict[str, Any] = {
                 "campaign_id": campaign_id,
@@ -537,7 +621,10 @@ class Repository:
                 "updated_at": now,
             }
             if r.predial is not None:
-                v.update(self._settled_values(r.journal, r.predial.outcome, attempts_made=1))
+                changes[r.external_id] = _predial_change(
+                    ContactNow(ContactState.PENDING, None, False, r.journal, None), r
+                )
+                v.update(_change_columns(changes[r.external_id]))
             elif r.e164 is None or r.next_due_at is None:
                 raise StorageError(
                     f"contact {r.external_id!r} has neither a usable number and due time nor a pre-dial settlement"
@@ -556,98 +643,31 @@ class Repository:
                 )
                 ids.update({str(x.external_id): int(x.id) for x in res})
             for r in predial:
-                assert r.predial is not None
-                await self._record_predial(
-                    conn, campaign.name, ids[r.external_id], r, r.e164, r.journal, attempt_no=1, now=now
-                )
+                ref = payloads.ContactRef(campaign.name, ids[r.external_id], r.external_id, r.e164)
+                await self._record_predial(conn, ref, changes[r.external_id], now)
             counts.settled_without_dialling += len(predial)
             counts.inserted_settled += len(predial)
 
-    @staticmethod
-    def _settled_values(journal: str, outcome: Outcome, *, attempts_made: int) -> dict[str, Any]:
-        return {
-            "state": ContactState.SETTLED.value,
-            "attempts_made": attempts_made,
-            "journal": append_line(journal, outcome.journal_line),
-            "result": outcome.result.value if outcome.result else None,
-            "incorrect_contact": outcome.incorrect_contact,
-            "next_due_at": None,
-        }
-
     async def _record_predial(
-        self,
-        conn: AsyncConnection,
-        campaign: str,
-        contact_id: int,
-        r: NewContact,
-        e164: str | None,
-        journal: str,
-        *,
-        attempt_no: int,
-        now: datetime,
+        self, conn: AsyncConnection, ref: payloads.ContactRef, change: ContactChange, now: datetime
     ) -> None:
-        """The pre-dial attempt row and its events; ``e164`` and ``journal`` are the contact's
-        stored ones (a re-import never changes the stored number), the journal before this line."""
-        assert r.predial is not None
-        o = r.predial.outcome
-        attempt_id = uuid.uuid4()
-        evidence = Evidence(r.predial.call_class, 1.0, PREDIAL_REASON)
+        """The pre-dial attempt row (the contact's ``change.attempts_made``-th) and its events."""
+        fact = change.attempt
+        assert fact is not None
+        attempt = payloads.AttemptRef(uuid.uuid4(), change.attempts_made, AttemptKind.CAMPAIGN, now)
         await conn.execute(
             sa.insert(attempts).values(
-                id=attempt_id,
-                contact_id=contact_id,
-                attempt_no=attempt_no,
-                kind=AttemptKind.CAMPAIGN.value,
+                id=attempt.attempt_id,
+                contact_id=ref.contact_id,
+                attempt_no=attempt.attempt_no,
+                kind=attempt.kind.value,
                 state=ATTEMPT_FINISHED,
                 started_at=now,
                 ended_at=now,
-                call_class=evidence.call_class.value,
-                confidence=evidence.confidence,
-                reason=evidence.reason,
-                answered=evidence.answered,
-                result=o.result.value if o.result else None,
-                incorrect_contact=o.incorrect_contact,
-                rule=o.rule,
-                journal_line=o.journal_line,
+                **_verdict_columns(fact.evidence, fact.outcome),
             )
         )
-        # A pre-dial case is settled whatever the rule says: it is never dialled. The attempt row
-        # exists (it counts as the contact's attempt), so it is announced like any other attempt.
-        final = Outcome(True, o.result, o.incorrect_contact, None, o.journal_line, o.rule)
-        await add_event(
-            conn,
-            payloads.attempt_finished(
-                campaign=campaign,
-                contact_id=contact_id,
-                external_id=r.external_id,
-                e164=e164,
-                attempt_id=attempt_id,
-                attempt_no=attempt_no,
-                attempt_kind=AttemptKind.CAMPAIGN,
-                started_at=now,
-                ended_at=now,
-                evidence=evidence,
-                outcome=final,
-            ),
-            now,
-        )
-        await add_event(
-            conn,
-            payloads.contact_settled(
-                campaign=campaign,
-                contact_id=contact_id,
-                external_id=r.external_id,
-                e164=e164,
-                result=o.result,
-                incorrect_contact=o.incorrect_contact,
-                attempts_made=attempt_no,
-                journal=append_line(journal, o.journal_line),
-                occurred_at=now,
-                source=payloads.SettledBy.IMPORT,
-                last_attempt_id=attempt_id,
-            ),
-            now,
-        )
+        await add_events(conn, payloads.contact_events(ref, change.announce, now, attempt=attempt), now)
 
     async def _reimport(
         self,
@@ -678,23 +698,14 @@ class Repository:
             counts.unchanged += 1
             return
         if settle:
-            assert row.predial is not None
             attempts_made = (
                 await conn.execute(sa.select(contacts.c.attempts_made).where(contacts.c.id == old["id"]))
             ).scalar_one()
-            changes.update(
-                self._settled_values(old["journal"], row.predial.outcome, attempts_made=int(attempts_made) + 1)
-            )
-            await self._record_predial(
-                conn,
-                campaign.name,
-                int(old["id"]),
-                row,
-                old["e164"],
-                old["journal"],
-                attempt_no=int(attempts_made) + 1,
-                now=now,
-            )
+            now_ = ContactNow(ContactState(old["state"]), None, False, old["journal"], None, int(attempts_made))
+            change = _predial_change(now_, row)
+            changes.update(_change_columns(change))
+            ref = payloads.ContactRef(campaign.name, int(old["id"]), row.external_id, old["e164"])
+            await self._record_predial(conn, ref, change, now)
             counts.settled_without_dialling += 1
         changes["updated_at"] = now
         changes["version"] = contacts.c.version + 1
@@ -1048,171 +1059,57 @@ class Repository:
         a = (await conn.execute(q)).mappings().first()
         if a is None:
             raise StorageError(f"no attempt {attempt_id}")
-        cq = (
-            sa.select(contacts, campaigns.c.name.label("campaign_name"))
-            .join(campaigns)
-            .where(contacts.c.id == a["contact_id"])
-        )
-        if not self.db.is_sqlite:
-            cq = cq.with_for_update(of=contacts)
-        c = (await conn.execute(cq)).mappings().one()
+        c = await self._locked_contact(conn, int(a["contact_id"]))
         if a["state"] == ATTEMPT_FINISHED:
             return FinishResult(int(c["id"]), True, ContactState(c["state"]), c["state"] == "settled")
-        kind = AttemptKind(a["kind"])
-        attempts_made = int(a["attempt_no"]) if count_attempt else int(c["attempts_made"])
-        settled = outcome.settled
-        next_due = outcome.next_due_at
-        next_kind = AttemptKind.CAMPAIGN
-        plan = c["callback_plan"]
-        result = outcome.result.value if outcome.result else c["result"]
-        announced_result = outcome.result
-        series = kind is AttemptKind.DROPPED_CALLBACK
-        if not series and dropped_callbacks and count_attempt:
-            # A person lost on the way to an operator: a dropped call (seeds/04) starts its series.
-            series, plan = True, [t.isoformat() for t in dropped_callbacks]
-        if series and count_attempt and not _ends_dropped_series(outcome):
-            # seeds/04: only the planned +1/+2/+3 min tries, no longer-term follow-up.
-            remaining = [datetime.fromisoformat(t) for t in (plan or [])]
-            if remaining:
-                settled, next_kind = False, AttemptKind.DROPPED_CALLBACK
-                next_due, plan = remaining[0], [t.isoformat() for t in remaining[1:]]
-                result, announced_result = c["result"], None
-            else:
-                settled, next_due, plan = True, None, None
-                # An agreed call-back time is no result to settle with: the tries went unanswered.
-                if result == ResultCode.CALLBACK.value:
-                    result = None
-                result = result or ResultCode.UNAVAILABLE.value
-        elif series and not count_attempt:
-            next_kind = AttemptKind.DROPPED_CALLBACK
-        if settled:
-            state = ContactState.SETTLED
-            next_due = None
-            plan = None
-        else:
-            blocked = (
-                await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(exclusions)
-                    .where(exclusions.c.number == c["e164"], exclusions.c.kind.in_(_BLOCKING_KINDS))
-                )
-            ).scalar_one()
-            state = ContactState.EXCLUDED if blocked else ContactState.PENDING
-            if next_due is None:
-                raise StorageError(f"outcome for attempt {attempt_id} neither settles nor schedules")
-        journal = append_line(c["journal"], outcome.journal_line) if outcome.journal_line else c["journal"]
-        incorrect = bool(c["incorrect_contact"]) or outcome.incorrect_contact
-        final_result = ResultCode(result) if result else None
-        # What this attempt decided, as stored: the effective settlement and next due time (a
-        # dropped-call series may go on past the rules' settlement or end with its last try),
-        # the final result once settled.
-        decided = Outcome(
-            settled=settled,
-            result=final_result if settled else announced_result,
-            incorrect_contact=outcome.incorrect_contact,
-            next_due_at=next_due,
-            journal_line=outcome.journal_line,
-            rule=outcome.rule,
-            counts_as_attempt=count_attempt,
+        attempt = payloads.AttemptRef(
+            attempt_id,
+            int(a["attempt_no"]),
+            AttemptKind(a["kind"]),
+            a["started_at"],
+            a["worker_id"],
+            a["asterisk_uniqueid"],
         )
+        ended = AttemptEnded(
+            attempt.attempt_no, attempt.kind, evidence, outcome, count_attempt, tuple(dropped_callbacks)
+        )
+        change = apply_outcome(_contact_now(c, await self._number_blocked(conn, c["e164"])), ended)
+        fact = change.attempt
+        assert fact is not None
         await conn.execute(
             sa.update(attempts)
             .where(attempts.c.id == attempt_id)
-            .values(
-                state=ATTEMPT_FINISHED,
-                ended_at=now,
-                call_class=evidence.call_class.value,
-                confidence=evidence.confidence,
-                reason=evidence.reason,
-                hangup_cause=evidence.hangup_cause,
-                dial_status=evidence.dial_status,
-                answered=evidence.answered,
-                asr_text=evidence.asr_text,
-                result=decided.result.value if decided.result else None,
-                incorrect_contact=outcome.incorrect_contact,
-                rule=outcome.rule,
-                journal_line=outcome.journal_line,
-                dead_air_ms=evidence.dead_air_ms,
-                queue_wait_ms=evidence.queue_wait_ms,
-                operator=evidence.operator,
-                decision_ms=evidence.decision_ms,
-            )
+            .values(state=ATTEMPT_FINISHED, ended_at=now, **_verdict_columns(fact.evidence, fact.outcome))
         )
         await conn.execute(
             sa.update(contacts)
             .where(contacts.c.id == c["id"])
-            .values(
-                state=state.value,
-                attempts_made=attempts_made,
-                journal=journal,
-                result=result,
-                incorrect_contact=incorrect,
-                next_due_at=next_due,
-                next_attempt_kind=next_kind.value,
-                callback_plan=plan,
-                claimed_by=None,
-                claimed_at=None,
-                claim_token=None,
-                lease_expires_at=None,
-                updated_at=now,
-                version=contacts.c.version + 1,
-            )
+            .values(**_change_columns(change), **_UNCLAIMED, updated_at=now, version=contacts.c.version + 1)
         )
-        await add_event(
-            conn,
-            payloads.attempt_finished(
-                campaign=c["campaign_name"],
-                contact_id=int(c["id"]),
-                external_id=c["external_id"],
-                e164=c["e164"],
-                attempt_id=attempt_id,
-                attempt_no=int(a["attempt_no"]),
-                attempt_kind=kind,
-                started_at=a["started_at"],
-                ended_at=now,
-                evidence=evidence,
-                outcome=decided,
-                worker_id=a["worker_id"],
-                asterisk_uniqueid=a["asterisk_uniqueid"],
-            ),
-            now,
-        )
-        if evidence.operator is not None and evidence.call_class is not CallClass.PERSON_LOST:
-            # PACING (issue 12): which operator took which contact, for the agent pop-up.
-            await add_event(
-                conn,
-                payloads.operator_connected(
-                    campaign=c["campaign_name"],
-                    contact_id=int(c["id"]),
-                    external_id=c["external_id"],
-                    e164=c["e164"],
-                    attempt_id=attempt_id,
-                    attempt_no=int(a["attempt_no"]),
-                    operator=evidence.operator,
-                    queue_wait_ms=evidence.queue_wait_ms,
-                    occurred_at=now,
-                ),
-                now,
+        await add_events(conn, payloads.contact_events(_ref(c), change.announce, now, attempt=attempt), now)
+        return FinishResult(int(c["id"]), False, change.state, change.settles)
+
+    async def _locked_contact(self, conn: AsyncConnection, contact_id: int) -> RowMapping:
+        """The contact row with its campaign's name, locked for the change (PostgreSQL)."""
+        q = sa.select(contacts, campaigns.c.name.label("campaign_name")).join(campaigns)
+        q = q.where(contacts.c.id == contact_id)
+        if not self.db.is_sqlite:
+            q = q.with_for_update(of=contacts)
+        c = (await conn.execute(q)).mappings().first()
+        if c is None:
+            raise StorageError(f"no contact {contact_id}")
+        return c
+
+    @staticmethod
+    async def _number_blocked(conn: AsyncConnection, e164: str | None) -> bool:
+        blocked = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(exclusions)
+                .where(exclusions.c.number == e164, exclusions.c.kind.in_(_BLOCKING_KINDS))
             )
-        if settled:
-            await add_event(
-                conn,
-                payloads.contact_settled(
-                    campaign=c["campaign_name"],
-                    contact_id=int(c["id"]),
-                    external_id=c["external_id"],
-                    e164=c["e164"],
-                    result=final_result,
-                    incorrect_contact=incorrect,
-                    attempts_made=attempts_made,
-                    journal=journal,
-                    occurred_at=now,
-                    source=payloads.SettledBy.DIALER,
-                    last_attempt_id=attempt_id,
-                ),
-                now,
-            )
-        return FinishResult(int(c["id"]), False, state, settled)
+        ).scalar_one()
+        return bool(blocked)
 
     async def recover_in_progress(self, worker_id: str | None, now: datetime) -> list[RecoveredAttempt]:
         """After a crash: close attempts left open (class ``aborted``, not counted against the
@@ -1258,21 +1155,8 @@ class Repository:
                     recovered.append(RecoveredAttempt(int(s["id"]), None, s["claimed_by"]))
                     continue
                 for attempt_id in open_ids:
-                    await self._finish(
-                        conn,
-                        attempt_id,
-                        Evidence(CallClass.ABORTED, 0.0, ABORTED_REASON),
-                        Outcome(
-                            settled=False,
-                            result=None,
-                            incorrect_contact=False,
-                            next_due_at=now,
-                            journal_line="",
-                            rule=CallClass.ABORTED.value,
-                        ),
-                        now,
-                        count_attempt=False,
-                    )
+                    evidence, outcome = aborted_verdict(now)
+                    await self._finish(conn, attempt_id, evidence, outcome, now, count_attempt=False)
                     recovered.append(RecoveredAttempt(int(s["id"]), attempt_id, s["claimed_by"]))
         return recovered
 
@@ -1289,87 +1173,26 @@ class Repository:
         command_id: str | None = None,
         attempt_id: uuid.UUID | None = None,
         verdict_incorrect: bool | None = None,
-    ) -> OperatorUpdate:
+    ) -> ContactChange:
         """Store what an operator set (e.g. «Отказался разговаривать», a call-back time) by the
-        rule of :mod:`dialer.storage.operator_rule` (settled contacts, «Некорректный контакт»,
-        no journal line twice, repeats change nothing). When the outcome is not settled its
+        contact rule (dialer.domain.contact_rule: settled contacts, «Некорректный контакт», no
+        journal line twice, repeats change nothing). When the outcome is not settled its
         ``next_due_at`` is the call-back time (attempt kind callback). ``verdict_incorrect``: what
         the result says about the contact (True wrong, False right, None nothing). ``command_id``
         and ``attempt_id`` only travel in the operator_result event."""
         async with self.db.write() as conn:
-            q = sa.select(contacts, campaigns.c.name.label("campaign_name")).join(campaigns)
-            q = q.where(contacts.c.id == contact_id)
-            if not self.db.is_sqlite:
-                q = q.with_for_update(of=contacts)
-            c = (await conn.execute(q)).mappings().first()
-            if c is None:
-                raise StorageError(f"no contact {contact_id}")
-            if not outcome.settled and outcome.next_due_at is None:
-                raise StorageError("an operator result that does not settle needs a call-back time")
-            update = operator_update(
-                ContactNow(
-                    ContactState(c["state"]),
-                    ResultCode(c["result"]) if c["result"] else None,
-                    bool(c["incorrect_contact"]),
-                    c["journal"],
-                    c["next_due_at"],
-                ),
-                outcome,
-                verdict_incorrect,
+            c = await self._locked_contact(conn, contact_id)
+            change = apply_outcome(_contact_now(c), OperatorSet(outcome, verdict_incorrect, callback))
+            if not change.changed:
+                return change
+            await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.id == contact_id)
+                .values(**_change_columns(change), updated_at=now, version=contacts.c.version + 1)
             )
-            if not update.changed:
-                return update
-            values: dict[str, Any] = {
-                "journal": update.journal,
-                "result": update.result.value if update.result else None,
-                "incorrect_contact": update.incorrect_contact,
-                "state": update.state.value,
-                "next_due_at": update.next_due_at,
-                "updated_at": now,
-                "version": contacts.c.version + 1,
-            }
-            if update.state is ContactState.SETTLED:
-                values["callback_plan"] = None
-            elif update.state is ContactState.PENDING:
-                values["next_attempt_kind"] = (AttemptKind.CALLBACK if callback else AttemptKind.CAMPAIGN).value
-            await conn.execute(sa.update(contacts).where(contacts.c.id == contact_id).values(**values))
-            announced = outcome if update.line_appended else replace(outcome, journal_line="")
-            await add_event(
-                conn,
-                payloads.operator_result(
-                    campaign=c["campaign_name"],
-                    contact_id=contact_id,
-                    external_id=c["external_id"],
-                    e164=c["e164"],
-                    outcome=replace(announced, incorrect_contact=update.incorrect_contact),
-                    occurred_at=now,
-                    operator=operator,
-                    command_id=command_id,
-                    attempt_id=attempt_id,
-                ),
-                now,
-            )
-            # contact_settled when this settles the contact or changes how it is settled: during a
-            # call the contact stays in progress and the attempt's end announces the settlement.
-            was = (c["state"], c["result"], bool(c["incorrect_contact"]))
-            if update.settles and was != (ContactState.SETTLED.value, update.result, update.incorrect_contact):
-                await add_event(
-                    conn,
-                    payloads.contact_settled(
-                        campaign=c["campaign_name"],
-                        contact_id=contact_id,
-                        external_id=c["external_id"],
-                        e164=c["e164"],
-                        result=update.result,
-                        incorrect_contact=update.incorrect_contact,
-                        attempts_made=int(c["attempts_made"]),
-                        journal=update.journal,
-                        occurred_at=now,
-                        source=payloads.SettledBy.OPERATOR,
-                    ),
-                    now,
-                )
-            return update
+            by = payloads.OperatorRef(operator, command_id, attempt_id)
+            await add_events(conn, payloads.contact_events(_ref(c), change.announce, now, by=by), now)
+            return change
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from

@@ -61,7 +61,8 @@ from dialer.session.inputs import (
 )
 from dialer.session.recording import Recorder
 from dialer.session.session import CallPhase, SessionSetup
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.dialling import ClaimedContact, DiallingStore
 from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Worker:
         self,
         *,
         config: WorkerConfig,
-        repo: Repository,
+        repo: DiallingStore,
         pool: ServerPool,
         registry: CallRegistry,
         setup: SessionSetup,

@@ -15,7 +15,10 @@ from dialer.domain.model import Contact
 from dialer.domain.numbering import NumberingIndex, NumberRange, RegionZones, resolve_timezone
 from dialer.domain.phone import normalise
 from dialer.domain.rules import RulesTable
-from dialer.storage.repo import CampaignSettings, NewContact, NumberingRangeRow, PredialSettlement, Repository
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.contacts import NewContact, PredialSettlement
+from dialer.storage.numbering import NumberingRangeRow
+from dialer.storage.repo import Repository
 
 
 def numbering_index(rows: Sequence[NumberingRangeRow]) -> NumberingIndex | None:

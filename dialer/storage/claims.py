@@ -33,7 +33,7 @@ from dialer.errors import StorageConflict
 from dialer.storage.campaigns import CampaignInfo, Campaigns
 from dialer.storage.db import Database
 from dialer.storage.dialling import ClaimedContact
-from dialer.storage.rows import BLOCKING_KINDS, chunks, contact_from_row
+from dialer.storage.rows import BLOCKING_KINDS, UNCLAIMED, chunks, contact_from_row
 from dialer.storage.tables import (
     attempts,
     contacts,
@@ -104,6 +104,30 @@ class Claims(Campaigns):
         claimed: list[ClaimedContact] = []
         info = await self._campaign(conn, campaign, lock=True)
         cap = info.concurrency if concurrency_cap is None else concurrency_cap
+        busy = await self._in_progress(conn, info)
+        room = min(limit, cap - busy)
+        for _ in range(_CLAIM_ROUNDS):
+            if room <= 0:
+                break
+            rows = await self._claim_rows(conn, info, worker_id, now, room, until)
+            if not rows:
+                break
+            outside: list[tuple[int, datetime]] = []
+            starts = await self._counted_starts(conn, info, rows, now)
+            for r in rows:
+                due = _put_back_until(r, info, starts, now)
+                if due is None:
+                    claimed.append(self._claimed(r, info.name, worker_id, now))
+                else:
+                    outside.append((int(r["id"]), due))
+            await _put_back(conn, outside, now)
+            room = min(limit, cap - busy) - len(claimed)
+            if not outside:
+                break
+        return claimed
+
+    @staticmethod
+    async def _in_progress(conn: AsyncConnection, info: CampaignInfo) -> int:
         busy = (
             await conn.execute(
                 sa.select(sa.func.count())
@@ -114,45 +138,7 @@ class Claims(Campaigns):
                 )
             )
         ).scalar_one()
-        room = min(limit, cap - int(busy))
-        for _ in range(_CLAIM_ROUNDS):
-            if room <= 0:
-                break
-            rows = await self._claim_rows(conn, info, worker_id, now, room, until)
-            if not rows:
-                break
-            outside: list[tuple[int, datetime]] = []
-            starts = await self._counted_starts(conn, info, rows, now)
-            for r in rows:
-                tz = r["timezone"] or info.timezone
-                # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
-                dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
-                capped = cap_release(starts.get(int(r["id"]), ()), now, tz, info.caps) if starts else None
-                if capped is not None:
-                    # COMPLIANCE: a cap is the law's, not the campaign's: call-backs obey it too.
-                    outside.append((int(r["id"]), schedule.next_allowed(capped, tz, info.windows)))
-                elif dropped or schedule.in_window(now, tz, info.windows):
-                    claimed.append(self._claimed(r, info.name, worker_id, now))
-                else:
-                    outside.append((int(r["id"]), schedule.next_allowed(now, tz, info.windows)))
-            for contact_id, due in outside:
-                await conn.execute(
-                    sa.update(contacts)
-                    .where(contacts.c.id == contact_id)
-                    .values(
-                        state=ContactState.PENDING.value,
-                        next_due_at=due,
-                        claimed_by=None,
-                        claimed_at=None,
-                        claim_token=None,
-                        lease_expires_at=None,
-                        updated_at=now,
-                    )
-                )
-            room = min(limit, cap - int(busy)) - len(claimed)
-            if not outside:
-                break
-        return claimed
+        return int(busy)
 
     async def _counted_starts(
         self, conn: AsyncConnection, info: CampaignInfo, rows: Sequence[RowMapping], now: datetime
@@ -268,3 +254,30 @@ class Claims(Campaigns):
                 )
             )
             return bool(res.rowcount)
+
+
+def _put_back_until(
+    r: RowMapping, info: CampaignInfo, starts: dict[int, list[datetime]], now: datetime
+) -> datetime | None:
+    """None when the claimed contact may be called now; otherwise when it may (its calling
+    window's next opening, or past an attempt cap)."""
+    tz = r["timezone"] or info.timezone
+    # Dropped-call call-backs ignore the window on purpose (schedule.dropped_callback_times).
+    dropped = r["next_attempt_kind"] == AttemptKind.DROPPED_CALLBACK.value
+    capped = cap_release(starts.get(int(r["id"]), ()), now, tz, info.caps) if starts else None
+    if capped is not None:
+        # COMPLIANCE: a cap is the law's, not the campaign's: call-backs obey it too.
+        return schedule.next_allowed(capped, tz, info.windows)
+    if dropped or schedule.in_window(now, tz, info.windows):
+        return None
+    return schedule.next_allowed(now, tz, info.windows)
+
+
+async def _put_back(conn: AsyncConnection, outside: Sequence[tuple[int, datetime]], now: datetime) -> None:
+    """Give back claimed contacts that may not be called yet, due at the given times."""
+    for contact_id, due in outside:
+        await conn.execute(
+            sa.update(contacts)
+            .where(contacts.c.id == contact_id)
+            .values(state=ContactState.PENDING.value, next_due_at=due, **UNCLAIMED, updated_at=now)
+        )

@@ -37,7 +37,7 @@ from dialer.events import payloads
 from dialer.storage.campaigns import Campaigns, CampaignSettings
 from dialer.storage.changes import change_columns, verdict_columns
 from dialer.storage.outbox import add_events
-from dialer.storage.rows import ATTEMPT_FINISHED, chunks, flags_to_text
+from dialer.storage.rows import ATTEMPT_FINISHED, UNCLAIMED, chunks, flags_to_text
 from dialer.storage.tables import (
     attempts,
     campaigns,
@@ -155,35 +155,7 @@ class ContactImport(Campaigns):
         values = []
         changes: dict[str, ContactChange] = {}
         for r in rows:
-            v: dict[str, Any] = {
-                "campaign_id": campaign_id,
-                "external_id": r.external_id,
-                "raw_number": r.raw_number,
-                "e164": r.e164,
-                "number_problem": r.number_problem.value if r.number_problem else None,
-                "number_type": r.number_type,
-                "timezone": r.timezone,
-                "tz_source": r.tz_source,
-                "owner_kind": r.owner_kind.value,
-                "owner_name": r.owner_name,
-                "flags": flags_to_text(r.flags),
-                "journal": r.journal,
-                "state": ContactState.PENDING.value,
-                "attempts_made": 0,
-                "next_due_at": r.next_due_at,
-                "next_attempt_kind": AttemptKind.CAMPAIGN.value,
-                "callback_plan": None,
-                "result": None,
-                "incorrect_contact": False,
-                "claimed_by": None,
-                "claimed_at": None,
-                "claim_token": None,
-                "lease_expires_at": None,
-                "extension": r.extension,
-                "version": 1,
-                "imported_at": now,
-                "updated_at": now,
-            }
+            v = _new_row(campaign_id, r, now)
             if r.predial is not None:
                 changes[r.external_id] = _predial_change(
                     ContactNow(ContactState.PENDING, None, False, r.journal, None), r
@@ -299,3 +271,33 @@ class ContactImport(Campaigns):
         """Refresh planner statistics after a big import (autovacuum may be off or lagging)."""
         async with self.db.write() as conn:
             await conn.execute(sa.text("ANALYZE contacts" if not self.db.is_sqlite else "ANALYZE"))
+
+
+def _new_row(campaign_id: int, r: NewContact, now: datetime) -> dict[str, Any]:
+    """A new contact's columns: pending, never attempted, unclaimed."""
+    return {
+        "campaign_id": campaign_id,
+        "external_id": r.external_id,
+        "raw_number": r.raw_number,
+        "e164": r.e164,
+        "number_problem": r.number_problem.value if r.number_problem else None,
+        "number_type": r.number_type,
+        "timezone": r.timezone,
+        "tz_source": r.tz_source,
+        "owner_kind": r.owner_kind.value,
+        "owner_name": r.owner_name,
+        "flags": flags_to_text(r.flags),
+        "journal": r.journal,
+        "state": ContactState.PENDING.value,
+        "attempts_made": 0,
+        "next_due_at": r.next_due_at,
+        "next_attempt_kind": AttemptKind.CAMPAIGN.value,
+        "callback_plan": None,
+        "result": None,
+        "incorrect_contact": False,
+        **UNCLAIMED,
+        "extension": r.extension,
+        "version": 1,
+        "imported_at": now,
+        "updated_at": now,
+    }

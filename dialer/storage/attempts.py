@@ -39,8 +39,6 @@ from dialer.storage.tables import (
 )
 
 log = logging.getLogger(__name__)
-
-
 UNAVAILABLE_RETRY_S: Final = 300.0
 
 
@@ -236,10 +234,7 @@ class Attempts(Store):
                         .values(
                             state=ContactState.PENDING.value,
                             next_due_at=now,
-                            claimed_by=None,
-                            claimed_at=None,
-                            claim_token=None,
-                            lease_expires_at=None,
+                            **UNCLAIMED,
                             updated_at=now,
                             version=contacts.c.version + 1,
                         )

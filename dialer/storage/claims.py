@@ -41,11 +41,7 @@ from dialer.storage.tables import (
 )
 
 _CLAIM_ROUNDS: Final = 4  # re-fill a batch after putting back contacts outside their window
-
-
 _CLAIM_CONFLICT_RETRIES: Final = 5  # another campaign's claimer took one of our numbers meanwhile
-
-
 # A claim made without an explicit lease (tools, tests) runs out this long after ``now``.
 DEFAULT_LEASE: Final = timedelta(seconds=60)
 
@@ -245,10 +241,7 @@ class Claims(Campaigns):
                 .values(
                     state=ContactState.PENDING.value,
                     next_due_at=next_due_at or now,
-                    claimed_by=None,
-                    claimed_at=None,
-                    claim_token=None,
-                    lease_expires_at=None,
+                    **UNCLAIMED,
                     updated_at=now,
                     version=contacts.c.version + 1,
                 )

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from dialer.domain.model import Contact, ContactState
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.dialling import DiallingStore
-from dialer.storage.rows import ATTEMPT_IN_PROGRESS, chunks, contact_from_row
+from dialer.storage.rows import ATTEMPT_IN_PROGRESS, UNCLAIMED, chunks, contact_from_row
 from dialer.storage.tables import attempts, campaigns, contacts
 
 __all__ = ["LeaseStore", "OpenAttempt", "TakenOver"]
@@ -147,10 +147,7 @@ class LeaseStore:
                 .values(
                     state=ContactState.PENDING.value,
                     next_due_at=due,
-                    claimed_by=None,
-                    claimed_at=None,
-                    claim_token=None,
-                    lease_expires_at=None,
+                    **UNCLAIMED,
                     updated_at=now,
                     version=contacts.c.version + 1,
                 )

@@ -23,13 +23,8 @@ from dialer.domain.model import (
 from dialer.storage.db import Database
 
 ATTEMPT_IN_PROGRESS: Final = "in_progress"
-
-
 ATTEMPT_FINISHED: Final = "finished"
-
-
 BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
-
 
 # A contact no worker holds.
 UNCLAIMED: Final[dict[str, Any]] = {

@@ -8,7 +8,8 @@ events, built by :mod:`dialer.events.payloads`). The outcomes:
 * :class:`AttemptEnded` — an attempt finished (the rules' verdict, or ``aborted`` on recovery
   after a crash: :func:`aborted_verdict`);
 * :class:`SettledBeforeDialling` — an import found the contact settled without dialling;
-* :class:`OperatorSet` — an operator set a result (inbound command).
+* :class:`OperatorSet` — an operator set a result (inbound command);
+* :class:`CallbacksPlanned` — a dropped inbound call to call back (inbound command, seeds/04).
 
 Attempt ended (seeds/04, dropped-call call-backs): an attempt that lost a person on the way to
 an operator starts a dropped-call series — the contact is called back at the planned times
@@ -54,6 +55,7 @@ __all__ = [
     "AnnounceSettled",
     "Announcement",
     "AttemptEnded",
+    "CallbacksPlanned",
     "ContactChange",
     "ContactNow",
     "ContactOutcome",
@@ -122,7 +124,20 @@ class OperatorSet:
     callback: bool = False  # an agreed call-back (attempt kind callback) rather than a retry
 
 
-ContactOutcome = AttemptEnded | SettledBeforeDialling | OperatorSet
+@dataclass(frozen=True, slots=True)
+class CallbacksPlanned:
+    """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
+    ``schedule.dropped_callback_times``), no longer-term follow-up. The contact opens again
+    whatever its state — except while it is being called: then nothing changes."""
+
+    times: tuple[datetime, ...]
+
+    def __post_init__(self) -> None:
+        if not self.times:
+            raise StorageError("no call-back times given")
+
+
+ContactOutcome = AttemptEnded | SettledBeforeDialling | OperatorSet | CallbacksPlanned
 
 
 def aborted_verdict(now: datetime) -> tuple[Evidence, Outcome]:
@@ -208,6 +223,8 @@ def apply_outcome(now: ContactNow, outcome: ContactOutcome) -> ContactChange:
         return _attempt_ended(now, outcome)
     if isinstance(outcome, SettledBeforeDialling):
         return _settled_before_dialling(now, outcome)
+    if isinstance(outcome, CallbacksPlanned):
+        return _callbacks_planned(now, outcome)
     return _operator_set(now, outcome)
 
 
@@ -396,4 +413,27 @@ def _operator_set(now: ContactNow, op: OperatorSet) -> ContactChange:
         changed=changed,
         announce=tuple(announce) if changed else (),
         line_appended=append,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# dropped-call call-backs planned
+# --------------------------------------------------------------------------------------------
+
+
+def _callbacks_planned(now: ContactNow, planned: CallbacksPlanned) -> ContactChange:
+    live = now.state is ContactState.IN_PROGRESS
+    return ContactChange(
+        state=now.state if live else ContactState.PENDING,
+        result=now.result,
+        incorrect_contact=now.incorrect_contact,
+        journal=now.journal,
+        attempts_made=now.attempts_made,
+        next_due_at=now.next_due_at if live else planned.times[0],
+        next_attempt_kind=None if live else AttemptKind.DROPPED_CALLBACK,
+        callback_plan=now.callback_plan if live else planned.times[1:],
+        keeps_plan=live,
+        changed=not live,
+        announce=(),
+        line_appended=False,
     )

@@ -87,11 +87,16 @@ def verdict_columns(evidence: Evidence, outcome: Outcome) -> dict[str, Any]:
 
 async def locked_contact(conn: AsyncConnection, contact_id: int, *, lock: bool) -> RowMapping:
     """The contact row with its campaign's name; ``lock``: for the change (PostgreSQL)."""
+    c = await find_contact(conn, contact_id, lock=lock)
+    if c is None:
+        raise StorageError(f"no contact {contact_id}")
+    return c
+
+
+async def find_contact(conn: AsyncConnection, contact_id: int, *, lock: bool) -> RowMapping | None:
+    """:func:`locked_contact`, None when there is no such contact."""
     q = sa.select(contacts, campaigns.c.name.label("campaign_name")).join(campaigns)
     q = q.where(contacts.c.id == contact_id)
     if lock:
         q = q.with_for_update(of=contacts)
-    c = (await conn.execute(q)).mappings().first()
-    if c is None:
-        raise StorageError(f"no contact {contact_id}")
-    return c
+    return (await conn.execute(q)).mappings().first()

@@ -9,18 +9,17 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dialer.domain.contact_rule import (
+    CallbacksPlanned,
     ContactChange,
     OperatorSet,
     apply_outcome,
 )
 from dialer.domain.model import (
-    AttemptKind,
-    ContactState,
     Outcome,
 )
 from dialer.errors import StorageError
 from dialer.events import payloads
-from dialer.storage.changes import change_columns, contact_now, contact_ref, locked_contact
+from dialer.storage.changes import change_columns, contact_now, contact_ref, find_contact, locked_contact
 from dialer.storage.outbox import add_events
 from dialer.storage.rows import Store
 from dialer.storage.tables import (
@@ -65,21 +64,15 @@ class OperatorResults(Store):
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
         """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
-        ``schedule.dropped_callback_times``), no longer-term follow-up."""
-        if not times:
-            raise StorageError("no call-back times given")
+        ``schedule.dropped_callback_times``), no longer-term follow-up (the contact rule)."""
+        planned = CallbacksPlanned(tuple(times))  # refuses no times at all
         async with self.db.write() as conn:
-            res = await conn.execute(
-                sa.update(contacts)
-                .where(contacts.c.id == contact_id, contacts.c.state != ContactState.IN_PROGRESS.value)
-                .values(
-                    state=ContactState.PENDING.value,
-                    next_due_at=times[0],
-                    next_attempt_kind=AttemptKind.DROPPED_CALLBACK.value,
-                    callback_plan=[t.isoformat() for t in times[1:]],
-                    updated_at=now,
-                    version=contacts.c.version + 1,
-                )
-            )
-            if not res.rowcount:
+            c = await find_contact(conn, contact_id, lock=not self.db.is_sqlite)
+            change = apply_outcome(contact_now(c), planned) if c is not None else None
+            if change is None or not change.changed:
                 raise StorageError(f"no contact {contact_id} (or it is being called right now)")
+            await conn.execute(
+                sa.update(contacts)
+                .where(contacts.c.id == contact_id)
+                .values(**change_columns(change), updated_at=now, version=contacts.c.version + 1)
+            )

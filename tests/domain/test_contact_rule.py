@@ -15,6 +15,7 @@ from dialer.domain.contact_rule import (
     AnnounceOperatorResult,
     AnnounceSettled,
     AttemptEnded,
+    CallbacksPlanned,
     ContactChange,
     ContactNow,
     ContactOutcome,
@@ -214,6 +215,18 @@ ROWS: list[tuple[str, ContactNow, ContactOutcome, Want]] = [
         Want(C, R, 0, None, None, None, "18/11 Отказ", ("operator_result",)),
     ),
     (
+        "dropped-call call-backs reopen a settled contact with their plan",
+        ContactNow(S, U, True, "j", None, 3),
+        CallbacksPlanned((T1, T2, T3)),
+        Want(P, U, 3, T1, DROPPED, (T2, T3), "j", (), incorrect=True),
+    ),
+    (
+        "dropped-call call-backs leave a contact being called as it is",
+        live("j", attempts=1, plan=(T3,)),
+        CallbacksPlanned((T1, T2)),
+        Want(C, None, 1, None, None, (T3,), "j", ()),
+    ),
+    (
         "an operator's repeat announces nothing",
         ContactNow(S, R, False, "18/11 Отказ", None, 1),
         OperatorSet(settle(R, "19/11 Отказ"), False),
@@ -280,3 +293,10 @@ def test_outcomes_that_neither_settle_nor_schedule_are_refused() -> None:
         apply_outcome(live(), ended(Outcome(False, None, False, None, "", "x")))
     with pytest.raises(StorageError):
         apply_outcome(live(), OperatorSet(Outcome(False, CB, False, None, "", "cb"), False))
+    with pytest.raises(StorageError, match="no call-back times"):
+        CallbacksPlanned(())
+
+
+def test_call_backs_for_a_contact_being_called_change_nothing() -> None:
+    assert not apply_outcome(live(), CallbacksPlanned((T1,))).changed
+    assert apply_outcome(ContactNow(P, None, False, "", LATER), CallbacksPlanned((T1,))).changed

@@ -237,8 +237,8 @@ class ContactImport(Campaigns):
             attempts_made = (
                 await conn.execute(sa.select(contacts.c.attempts_made).where(contacts.c.id == old["id"]))
             ).scalar_one()
-            now_ = ContactNow(ContactState(old["state"]), None, False, old["journal"], None, int(attempts_made))
-            change = _predial_change(now_, row)
+            before = ContactNow(ContactState(old["state"]), None, False, old["journal"], None, int(attempts_made))
+            change = _predial_change(before, row)
             changes.update(change_columns(change))
             ref = payloads.ContactRef(campaign.name, int(old["id"]), row.external_id, old["e164"])
             await self._record_predial(conn, ref, change, now)

@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from dialer.storage import migrate
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 from dialer.storage.tables import attempts, campaigns, contacts
 
 PG_URL = os.environ.get("DIALER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -29,9 +29,11 @@ from dialer.domain.compliance import AttemptCaps, ComplianceConfig, ComplianceSe
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.storage import migrate
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.contacts import NewContact
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
-from dialer.storage.repo import CampaignSettings, NewContact, Repository
+from dialer.storage.repo import Repository
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("DIALER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -33,10 +33,12 @@ from dialer.domain.model import CardFlag, Evidence, OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.sim import SimAsterisk
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
+from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.repo import Repository
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 

@@ -45,9 +45,11 @@ from dialer.services import command_processor
 from dialer.session.phrases import DEFAULT_CONFIRM_PARTIALS
 from dialer.session.recording import Recorder
 from dialer.session.session import SessionConfig, SessionSetup
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
+from dialer.storage.dialling import ClaimedContact
 from dialer.storage.migrate import ensure_current
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.repo import Repository
 from dialer.storage.stats import outbox_backlog
 from dialer.worker import Clock, SystemClock, Worker, WorkerConfig, WorkerStats
 

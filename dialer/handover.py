@@ -11,7 +11,7 @@ splits ``Variable`` on commas: the journal lines are joined with `` | `` and com
 
 from __future__ import annotations
 
-from dialer.storage.repo import ClaimedContact
+from dialer.storage.dialling import ClaimedContact
 
 JOURNAL_LINES = 3  # the last lines of the comment journal an operator sees
 MAX_VALUE_CHARS = 400  # keep one header short; the start of the newest lines matters most

@@ -47,8 +47,9 @@ from dialer.domain.policy import apply_attempt
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import AmiError, DialerError
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.dialling import ClaimedContact, DiallingStore
 from dialer.storage.leases import LeaseStore, OpenAttempt, TakenOver
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
 from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class LeaseKeeper:
     def __init__(
         self,
         *,
-        repo: Repository,
+        repo: DiallingStore,
         pool: ServerPool,
         worker_id: str,
         settings: LeaseSettings,

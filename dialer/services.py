@@ -21,8 +21,9 @@ from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.errors import InputError, StorageError
 from dialer.events.commands import CommandProcessor, DroppedCallback, ExclusionRequest, OperatorResult
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.ingest import ContactPreparer
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 
 log = logging.getLogger(__name__)
 

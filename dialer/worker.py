@@ -61,7 +61,8 @@ from dialer.session.inputs import (
 )
 from dialer.session.recording import Recorder
 from dialer.session.session import CallPhase, SessionSetup
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.dialling import ClaimedContact, DiallingStore
 from dialer.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Worker:
         self,
         *,
         config: WorkerConfig,
-        repo: Repository,
+        repo: DiallingStore,
         pool: ServerPool,
         registry: CallRegistry,
         setup: SessionSetup,
@@ -156,18 +157,7 @@ class Worker:
         self._campaign_cache: dict[str, CampaignSettings] = {}
         self.activity = asyncio.Event()  # set after every recorded attempt (status reporting)
         # LEASES: renews this worker's claims, recovers expired ones of any worker (dialer.leases).
-        self.leases = LeaseKeeper(
-            repo=repo,
-            pool=pool,
-            worker_id=config.worker_id,
-            settings=config.leases,
-            rules=rules,
-            clock=clock,
-            wall_clock=wall_clock or SystemClock(),
-            held=lambda: {c.context.claimed.contact.id for c in self.registry if not c.finished.is_set()},
-            operator_context=config.dial.operator_context,
-            on_change=self._leases_changed,
-        )
+        self.leases = self._lease_keeper(wall_clock or SystemClock())
         registry.subscribe_unrouted(self.leases.on_ami_event)  # LEASES: calls adopted from a dead worker
         # PACING: operators' queue events (no call's ids) feed the tracker; changes wake the dispatcher.
         self.pacing = LivePacing(
@@ -178,6 +168,20 @@ class Worker:
             wake=self.wake,
         )
         registry.subscribe_unrouted(self.pacing.on_ami_event)  # PACING
+
+    def _lease_keeper(self, wall_clock: Clock) -> LeaseKeeper:
+        return LeaseKeeper(
+            repo=self.repo,
+            pool=self.pool,
+            worker_id=self.config.worker_id,
+            settings=self.config.leases,
+            rules=self.rules,
+            clock=self.clock,
+            wall_clock=wall_clock,
+            held=lambda: {c.context.claimed.contact.id for c in self.registry if not c.finished.is_set()},
+            operator_context=self.config.dial.operator_context,
+            on_change=self._leases_changed,
+        )
 
     def _leases_changed(self) -> None:
         st = self.leases.stats

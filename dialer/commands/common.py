@@ -15,8 +15,9 @@ from dialer.config import Settings, load_settings
 from dialer.domain.model import ExclusionKind
 from dialer.domain.phone import PROBLEM_TITLES_RU, normalise
 from dialer.errors import InputError
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 
 
 class Subparsers(Protocol):

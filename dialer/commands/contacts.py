@@ -15,8 +15,9 @@ from dialer.csvio import CsvContact, CsvScan, LineTally, RowError, iter_contacts
 from dialer.domain.numbering import RegionZones
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.storage.contacts import ImportCounts, NewContact
 from dialer.storage.ingest import ContactPreparer, numbering_index
-from dialer.storage.repo import ImportCounts, NewContact, Repository
+from dialer.storage.repo import Repository
 
 EXPORT_COLUMNS = (
     "external_id",

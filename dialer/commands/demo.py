@@ -37,10 +37,12 @@ from dialer.logging import configure_logging
 from dialer.sim import SimAsterisk, scenario_for_number
 from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
 from dialer.sim.scenarios import Answer, Hangup, Play, Progress, Scenario, Silence
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
+from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
-from dialer.storage.repo import CampaignSettings, ClaimedContact, Repository
+from dialer.storage.repo import Repository
 
 CAMPAIGN = "demo"
 PREDIAL_CLASSES = {

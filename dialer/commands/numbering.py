@@ -11,7 +11,7 @@ from dialer.commands.common import CliContext, Subparsers
 from dialer.domain.numbering import RegionZones, parse_registry
 from dialer.errors import InputError
 from dialer.storage.ingest import numbering_index, reresolve_timezones
-from dialer.storage.repo import NumberingRangeRow
+from dialer.storage.numbering import NumberingRangeRow
 
 
 def register(subparsers: Subparsers) -> None:

@@ -280,9 +280,20 @@ def _fuse_answered(
     now_ms: int,
     cfg: FusionConfig,
 ) -> Decision:
-    live = Action.RECORD if net.ended else Action.HANGUP
     since_answer = now_ms - (net.answered_at_ms if net.answered_at_ms is not None else now_ms)
+    return (
+        _machine_or_person(net, audio, phrase, strong)
+        or _ended_after_answer(net, audio, phrase, since_answer, cfg)
+        or _no_audio_to_judge(net, audio, since_answer, cfg)
+        or _silence(net, audio, cfg)
+        or _speech_undecided(net, audio, phrase, since_answer, cfg)
+    )
 
+
+def _machine_or_person(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, strong: CallClass | None
+) -> Decision | None:
+    live = Action.RECORD if net.ended else Action.HANGUP
     # Positive machine evidence: a recognised announcement / IVR / voicemail phrase or a known
     # recording after a (false) answer, a beep after speech.
     if strong is not None and strong is not CallClass.PERSON:
@@ -297,41 +308,54 @@ def _fuse_answered(
         if net.ended:
             return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.7, f"person spoke, then hung up ({why})", net))
         return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.PERSON, 0.85, f"person: {why}", net, phrase))
+    return None
 
-    if net.ended:
-        if audio.speech_ms == 0 and since_answer <= cfg.answered_hangup_ms:
-            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net))
-        if audio.speech_ms == 0:
-            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net))
-        return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.6, "answered, spoke, call dropped", net, phrase))
 
+def _ended_after_answer(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, since_answer: int, cfg: FusionConfig
+) -> Decision | None:
+    if not net.ended:
+        return None
+    if audio.speech_ms == 0 and since_answer <= cfg.answered_hangup_ms:
+        return Decision(Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net))
+    if audio.speech_ms == 0:
+        return Decision(Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net))
+    return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.6, "answered, spoke, call dropped", net, phrase))
+
+
+def _no_audio_to_judge(net: NetworkFacts, audio: AudioFacts, since_answer: int, cfg: FusionConfig) -> Decision | None:
+    why: str | None = None
     if not audio.available:
         # Issue 3's fallback: no audio analysis → every answered call goes to a person.
-        return Decision(
-            Action.HAND_TO_OPERATOR,
-            _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; no audio analysis available, operator decides", net),
-        )
-    if audio.frames_after_answer_ms == 0 and since_answer >= cfg.audio_wait_ms:
-        return Decision(
-            Action.HAND_TO_OPERATOR,
-            _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; no audio reached the worker, operator decides", net),
-        )
-    if audio.stream_ended:
-        return Decision(
-            Action.HAND_TO_OPERATOR,
-            _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; the audio stream ended undecided, operator decides", net),
-        )
-    if audio.speech is SpeechVerdict.SILENCE or (
-        audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms
+        why = "answered; no audio analysis available, operator decides"
+    elif audio.frames_after_answer_ms == 0 and since_answer >= cfg.audio_wait_ms:
+        why = "answered; no audio reached the worker, operator decides"
+    elif audio.stream_ended:
+        why = "answered; the audio stream ended undecided, operator decides"
+    if why is None:
+        return None
+    return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.5, why, net))
+
+
+def _silence(net: NetworkFacts, audio: AudioFacts, cfg: FusionConfig) -> Decision | None:
+    if not (
+        audio.speech is SpeechVerdict.SILENCE
+        or (audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms)
     ):
-        heard_s = audio.frames_after_answer_ms / 1000
-        if audio.noise_dbm0 > cfg.silent_line_max_dbm0:
-            why = f"no speech heard in {heard_s:.1f} s over background noise at {audio.noise_dbm0:.0f} dBm0"
-            return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; {why}", net))
-        return Decision(
-            Action.HANGUP,
-            _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
-        )
+        return None
+    heard_s = audio.frames_after_answer_ms / 1000
+    if audio.noise_dbm0 > cfg.silent_line_max_dbm0:
+        why = f"no speech heard in {heard_s:.1f} s over background noise at {audio.noise_dbm0:.0f} dBm0"
+        return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; {why}", net))
+    return Decision(
+        Action.HANGUP,
+        _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
+    )
+
+
+def _speech_undecided(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, since_answer: int, cfg: FusionConfig
+) -> Decision:
     # Speech without machine evidence is never hung up on: at the first pause for us the call goes
     # to an operator (a voicemail may still beep, but a person must not wait in silence), and a far
     # end that never pauses goes to one at unsure_max_ms.

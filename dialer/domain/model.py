@@ -8,7 +8,6 @@ lets ops engineers retune the rules without touching the classifiers.
 from __future__ import annotations
 
 import enum
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -197,11 +196,6 @@ class Outcome:
     # False for our own failures (originate failed, worker aborted): they do not use up one of
     # the contact's attempts.
     counts_as_attempt: bool = True
-
-
-def new_attempt_id() -> uuid.UUID:
-    """Attempt ids double as the AMI ChannelId and the AudioSocket UUID."""
-    return uuid.uuid4()
 
 
 @dataclass(slots=True)

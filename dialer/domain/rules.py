@@ -291,9 +291,7 @@ def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -
 
     incorrect = flag("incorrect_contact", False)
     counts = flag("counts_as_attempt", True)
-    to_operator = flag("hand_to_operator", False)
-
-    if to_operator:
+    if flag("hand_to_operator", False):
         for name in ("settle_at", "result", "retry_delay", "incorrect_contact"):
             if name in fields:
                 raise fields[name].error(
@@ -301,8 +299,13 @@ def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -
                     "(the contact is settled as handed_to_operator)"
                 )
         return RuleSpec(key, journal, 1, ResultCode.HANDED_TO_OPERATOR, False, None, counts, True)
+    settle_at = _settle_at(key, fields, where, max_attempts, counts)
+    result = _result(key, fields, where, settle_at)
+    delay = _retry_delay(key, fields, where, settle_at)
+    return RuleSpec(key, journal, settle_at, result, incorrect, delay, counts, False)
 
-    settle_at: int | None
+
+def _settle_at(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int, counts: bool) -> int | None:
     sn = fields.get("settle_at")
     if sn is None:
         raise where.error(f"rule {key!r}: missing settle_at (an attempt number, or 'never')")
@@ -312,37 +315,41 @@ def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -
                 f"rule {key!r}: settle_at 'never' is only allowed with counts_as_attempt: false "
                 "(a counted attempt must settle by max_attempts)"
             )
-        settle_at = None
-    else:
-        settle_at = sn.as_int(f"rule {key!r}: settle_at")
-        if not 1 <= settle_at <= max_attempts:
-            raise sn.error(f"rule {key!r}: settle_at {settle_at} is out of range 1..{max_attempts} (max_attempts)")
+        return None
+    settle_at = sn.as_int(f"rule {key!r}: settle_at")
+    if not 1 <= settle_at <= max_attempts:
+        raise sn.error(f"rule {key!r}: settle_at {settle_at} is out of range 1..{max_attempts} (max_attempts)")
+    return settle_at
 
-    result: ResultCode | None = None
+
+def _result(key: str, fields: dict[str, YNode], where: YNode, settle_at: int | None) -> ResultCode | None:
     rn = fields.get("result")
-    if rn is not None:
-        text = rn.as_str(f"rule {key!r}: result")
-        try:
-            result = ResultCode(text)
-        except ValueError:
-            raise rn.error(
-                f"rule {key!r}: unknown result {text!r} (known: {', '.join(r.value for r in ResultCode)})"
-            ) from None
-        if result is ResultCode.HANDED_TO_OPERATOR:
-            raise rn.error(f"rule {key!r}: use hand_to_operator: true instead of result handed_to_operator")
-    elif settle_at is not None:
-        raise where.error(f"rule {key!r}: missing result (the contact settles at attempt {settle_at})")
+    if rn is None:
+        if settle_at is not None:
+            raise where.error(f"rule {key!r}: missing result (the contact settles at attempt {settle_at})")
+        return None
+    text = rn.as_str(f"rule {key!r}: result")
+    try:
+        result = ResultCode(text)
+    except ValueError:
+        raise rn.error(
+            f"rule {key!r}: unknown result {text!r} (known: {', '.join(r.value for r in ResultCode)})"
+        ) from None
+    if result is ResultCode.HANDED_TO_OPERATOR:
+        raise rn.error(f"rule {key!r}: use hand_to_operator: true instead of result handed_to_operator")
+    return result
 
-    delay: timedelta | None = None
+
+def _retry_delay(key: str, fields: dict[str, YNode], where: YNode, settle_at: int | None) -> timedelta | None:
     dn = fields.get("retry_delay")
-    if dn is not None:
-        raw = dn.value
-        if not isinstance(raw, str):
-            raise dn.error(f"rule {key!r}: bad retry_delay {raw!r}: use e.g. 30m, 2h, 1d")
-        try:
-            delay = parse_delay(raw)
-        except ValueError as exc:
-            raise dn.error(f"rule {key!r}: {exc}") from None
-    elif settle_at is None or settle_at > 1:
-        raise where.error(f"rule {key!r}: missing retry_delay (the contact can be retried)")
-    return RuleSpec(key, journal, settle_at, result, incorrect, delay, counts, False)
+    if dn is None:
+        if settle_at is None or settle_at > 1:
+            raise where.error(f"rule {key!r}: missing retry_delay (the contact can be retried)")
+        return None
+    raw = dn.value
+    if not isinstance(raw, str):
+        raise dn.error(f"rule {key!r}: bad retry_delay {raw!r}: use e.g. 30m, 2h, 1d")
+    try:
+        return parse_delay(raw)
+    except ValueError as exc:
+        raise dn.error(f"rule {key!r}: {exc}") from None

@@ -9,21 +9,30 @@ Every event is a flat JSON object with the same envelope:
 
 Builders take every time as an argument (they never read the clock) and return an
 :class:`OutboxEvent` — the relative topic, the payload and the per-contact ordering key — ready
-for the storage's ``add_event(conn, event, now)`` inside the state change's transaction — the
-repository builds every outbox row with these functions, so what is stored is exactly what is
-published. Stable codes (``result: "refused"``) travel together with the Russian titles the
-contact centre uses («Отказался разговаривать»).
+for the storage's outbox inside the state change's transaction. The storage hands over the facts
+the contact rule (dialer.domain.contact_rule) said to announce, and :func:`contact_events` turns
+them into events, so what is stored is exactly what is published. Stable codes
+(``result: "refused"``) travel together with the Russian titles the contact centre uses
+(«Отказался разговаривать»).
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dialer.domain.contact_rule import (
+    AnnounceAttempt,
+    Announcement,
+    AnnounceOperatorConnected,
+    AnnounceOperatorResult,
+    AnnounceSettled,
+    SettledBy,
+)
 from dialer.domain.model import (
     INCORRECT_CONTACT_RU,
     RESULT_TITLES_RU,
@@ -52,14 +61,6 @@ class EventType(enum.StrEnum):
     COMMAND_ACK = "command_ack"
     COMMAND_ERROR = "command_error"
     ANNOUNCEMENT_DRIFT = "announcement_drift"
-
-
-class SettledBy(enum.StrEnum):
-    """Who decided a contact's final result (``source`` of contact_settled)."""
-
-    DIALER = "dialer"  # the rules, after an attempt
-    OPERATOR = "operator"  # an operator's result (inbound command)
-    IMPORT = "import"  # known without dialling: no number, wrong number, «НЕ ЗВОНИТЬ»
 
 
 class WorkerStatus(enum.StrEnum):
@@ -445,3 +446,104 @@ def announcement_drift(
     payload = envelope(EventType.ANNOUNCEMENT_DRIFT, occurred_at)
     payload.update(kind=kind, subject=subject, value=value, baseline=baseline, message=message)
     return OutboxEvent(topics.ANNOUNCEMENT_DRIFT, payload, key=f"drift:{kind}:{subject}")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRef:
+    """Who an event is about: the fields every contact event carries."""
+
+    campaign: str
+    contact_id: int
+    external_id: str
+    e164: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRef:
+    """The attempt a contact event belongs to, as stored."""
+
+    attempt_id: uuid.UUID
+    attempt_no: int
+    kind: AttemptKind
+    started_at: datetime
+    worker_id: str | None = None
+    asterisk_uniqueid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRef:
+    """Where an operator's result came from (travels in the operator_result event only)."""
+
+    operator: str = ""
+    command_id: str | None = None
+    attempt_id: uuid.UUID | None = None
+
+
+def contact_events(
+    ref: ContactRef,
+    facts: Sequence[Announcement],
+    occurred_at: datetime,
+    *,
+    attempt: AttemptRef | None = None,
+    by: OperatorRef | None = None,
+) -> list[OutboxEvent]:
+    """The outbox events of the facts the contact rule announced, in order."""
+    return [_contact_event(ref, fact, occurred_at, attempt, by or OperatorRef()) for fact in facts]
+
+
+def _contact_event(
+    ref: ContactRef, fact: Announcement, at: datetime, attempt: AttemptRef | None, by: OperatorRef
+) -> OutboxEvent:
+    who: dict[str, Any] = {
+        "campaign": ref.campaign,
+        "contact_id": ref.contact_id,
+        "external_id": ref.external_id,
+        "e164": ref.e164,
+    }
+    if isinstance(fact, AnnounceOperatorResult):
+        return operator_result(
+            **who,
+            outcome=fact.outcome,
+            occurred_at=at,
+            operator=by.operator,
+            command_id=by.command_id,
+            attempt_id=by.attempt_id,
+        )
+    if isinstance(fact, AnnounceSettled):
+        return contact_settled(
+            **who,
+            result=fact.result,
+            incorrect_contact=fact.incorrect_contact,
+            attempts_made=fact.attempts_made,
+            journal=fact.journal,
+            occurred_at=at,
+            source=fact.source,
+            last_attempt_id=attempt.attempt_id if attempt is not None else None,
+        )
+    if attempt is None:
+        raise ValueError(f"{type(fact).__name__} needs its attempt")
+    if isinstance(fact, AnnounceOperatorConnected):
+        return operator_connected(
+            **who,
+            attempt_id=attempt.attempt_id,
+            attempt_no=attempt.attempt_no,
+            operator=fact.operator,
+            queue_wait_ms=fact.queue_wait_ms,
+            occurred_at=at,
+        )
+    return _attempt_event(who, fact, at, attempt)
+
+
+def _attempt_event(who: dict[str, Any], fact: AnnounceAttempt, at: datetime, attempt: AttemptRef) -> OutboxEvent:
+    return attempt_finished(
+        **who,
+        attempt_id=attempt.attempt_id,
+        attempt_no=attempt.attempt_no,
+        attempt_kind=attempt.kind,
+        started_at=attempt.started_at,
+        ended_at=at,
+        evidence=fact.evidence,
+        outcome=fact.outcome,
+        worker_id=attempt.worker_id,
+        asterisk_uniqueid=attempt.asterisk_uniqueid,
+    )

@@ -1,4 +1,4 @@
-"""Turn parsed CSV rows into rows for :meth:`Repository.import_contacts`: normalise the number,
+"""Turn parsed CSV rows into rows for :meth:`ContactImport.import_contacts`: normalise the number,
 resolve the time zone (fixed line → registry → campaign), run the pre-dial checks and, for a
 contact that is settled without dialling, what the rules make of it. Pure apart from the numbering
 index the caller loads once per import."""
@@ -15,7 +15,9 @@ from dialer.domain.model import Contact
 from dialer.domain.numbering import NumberingIndex, NumberRange, RegionZones, resolve_timezone
 from dialer.domain.phone import normalise
 from dialer.domain.rules import RulesTable
-from dialer.storage.repo import CampaignSettings, NewContact, NumberingRangeRow, PredialSettlement, Repository
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.contacts import NewContact, PredialSettlement
+from dialer.storage.numbering import Numbering, NumberingRangeRow
 
 
 def numbering_index(rows: Sequence[NumberingRangeRow]) -> NumberingIndex | None:
@@ -88,7 +90,7 @@ class ContactPreparer:
 
 
 async def reresolve_timezones(
-    repo: Repository, index: NumberingIndex | None, zones: RegionZones | None, now: datetime
+    repo: Numbering, index: NumberingIndex | None, zones: RegionZones | None, now: datetime
 ) -> int:
     """After a registry import: resolve again the zones of contacts not yet settled whose zone did
     not come from a fixed line; returns how many changed."""

@@ -6,7 +6,7 @@ still working on (:meth:`LeaseStore.renew`); a worker that dies stops renewing, 
 has run out any worker may take the contact over (:meth:`LeaseStore.take_over_expired`): it
 becomes the owner with a fresh lease and a new claim token (so a late call from the old owner —
 ``start_attempt``/``release`` — is refused), then decides with Asterisk what the open attempt
-became (dialer.leases) and closes it through :meth:`Repository.finish_attempt`.
+became (dialer.leases) and closes it through :meth:`DiallingStore.finish_attempt`.
 
 PostgreSQL: candidates are locked ``FOR UPDATE SKIP LOCKED``, so two recovering workers never
 take the same contact; SQLite: the write transaction holds the database lock.
@@ -22,7 +22,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dialer.domain.model import Contact, ContactState
-from dialer.storage.repo import ATTEMPT_IN_PROGRESS, CampaignSettings, Repository, _chunks, _contact_from_row
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.dialling import DiallingStore
+from dialer.storage.rows import ATTEMPT_IN_PROGRESS, UNCLAIMED, chunks, contact_from_row
 from dialer.storage.tables import attempts, campaigns, contacts
 
 __all__ = ["LeaseStore", "OpenAttempt", "TakenOver"]
@@ -51,8 +53,7 @@ class TakenOver:
 class LeaseStore:
     """Lease queries over the repository's database (one transaction per method)."""
 
-    def __init__(self, repo: Repository) -> None:
-        self.repo = repo
+    def __init__(self, repo: DiallingStore) -> None:
         self.db = repo.db
 
     async def renew(self, owner: str, contact_ids: Collection[int], until: datetime) -> set[int]:
@@ -62,7 +63,7 @@ class LeaseStore:
             return set()
         held: set[int] = set()
         async with self.db.write() as conn:
-            for chunk in _chunks(sorted(contact_ids), 500):
+            for chunk in chunks(sorted(contact_ids), 500):
                 res = await conn.execute(
                     sa.update(contacts)
                     .where(
@@ -146,10 +147,7 @@ class LeaseStore:
                 .values(
                     state=ContactState.PENDING.value,
                     next_due_at=due,
-                    claimed_by=None,
-                    claimed_at=None,
-                    claim_token=None,
-                    lease_expires_at=None,
+                    **UNCLAIMED,
                     updated_at=now,
                     version=contacts.c.version + 1,
                 )
@@ -184,7 +182,7 @@ class LeaseStore:
             weekend_window=r["weekend_window"],
             concurrency=int(r["concurrency"]),
         )
-        return _contact_from_row(r, campaign.name), campaign
+        return contact_from_row(r, campaign.name), campaign
 
     async def stuck(self, now: datetime) -> int:
         """Contacts in progress whose lease ran out before ``now`` (what recovery has yet to do)."""

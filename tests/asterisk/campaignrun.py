@@ -11,7 +11,8 @@ from pathlib import Path
 from dialer.ami.protocol import AmiMessage
 from dialer.domain.model import Contact as StoredContact
 from dialer.storage.db import Database
-from dialer.storage.repo import AttemptRow, Repository
+from dialer.storage.repo import Repository
+from dialer.storage.reports import AttemptRow
 
 from .amiproxy import AmiProxy, SentAction
 from .network import Pbx

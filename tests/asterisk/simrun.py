@@ -20,7 +20,7 @@ from dialer.config import AmiEndpoint, Secret, load_settings
 from dialer.domain.model import Evidence
 from dialer.sim import SimAsterisk
 from dialer.sim.queue import default_queues
-from dialer.storage.repo import ClaimedContact
+from dialer.storage.dialling import ClaimedContact
 
 from .kit import free_port
 from .scenarios import EXTRA

@@ -28,7 +28,8 @@ from dialer.domain.model import CallClass, ContactState, OwnerKind, ResultCode
 from dialer.domain.model import Contact as StoredContact
 from dialer.domain.rules import RulesTable
 from dialer.storage.db import Database
-from dialer.storage.repo import AttemptRow, Repository
+from dialer.storage.repo import Repository
+from dialer.storage.reports import AttemptRow
 
 from .amiproxy import AmiProxy, SentAction
 from .network import Carrier, Pbx

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from dialer.domain.contact_rule import AnnounceAttempt, AnnounceOperatorConnected, AnnounceSettled, SettledBy
 from dialer.domain.model import AttemptKind, CallClass, Evidence, ExclusionKind, Outcome, ResultCode
 from dialer.errors import InputError
 from dialer.events import payloads, topics
@@ -212,3 +213,25 @@ def test_exclusion_removed_is_ordered_with_the_notices_of_its_number() -> None:
     assert ev.topic == "exclusion/removed" and ev.key == notice.key
     assert ev.payload["type"] == "exclusion_removed" and ev.payload["blocks_calls"] is True
     assert ev.payload["calls_allowed"] is True and ev.payload["contacts_released"] == 2
+
+
+def test_contact_events_carry_one_contact_reference_and_the_facts_in_order() -> None:
+    ref = payloads.ContactRef("autumn", 7, "ext-7", "+79161234567")
+    attempt = payloads.AttemptRef(uuid.uuid4(), 2, AttemptKind.CAMPAIGN, T0, "w1", "1700.1")
+    ev = Evidence(CallClass.PERSON, 0.9, "person", answered=True, operator="SIP/101", queue_wait_ms=800)
+    outcome = Outcome(True, ResultCode.HANDED_TO_OPERATOR, False, None, "04/01 Передан", "person")
+    facts = (
+        AnnounceAttempt(ev, outcome),
+        AnnounceOperatorConnected("SIP/101", 800),
+        AnnounceSettled(SettledBy.DIALER, ResultCode.HANDED_TO_OPERATOR, False, 2, "04/01 Передан"),
+    )
+    events = payloads.contact_events(ref, facts, T0 + timedelta(seconds=30), attempt=attempt)
+    assert [e.payload["type"] for e in events] == ["attempt_finished", "operator_connected", "contact_settled"]
+    for e in events:
+        who = {k: e.payload[k] for k in ("campaign", "contact_id", "external_id", "e164")}
+        assert who == {"campaign": "autumn", "contact_id": 7, "external_id": "ext-7", "e164": "+79161234567"}
+        assert e.key == "contact:7"
+    assert events[0].payload["duration_s"] == 30.0 and events[0].payload["worker_id"] == "w1"
+    assert events[2].payload["last_attempt_id"] == str(attempt.attempt_id)
+    with pytest.raises(ValueError, match="needs its attempt"):
+        payloads.contact_events(ref, facts[:1], T0)

@@ -18,7 +18,8 @@ from dialer.events.commands import CommandProcessor, CommandStore
 from dialer.events.publisher import OutboxPublisher, OutboxStore
 from dialer.storage import migrate
 from dialer.storage.db import Database
-from dialer.storage.repo import OutboxRow, Repository
+from dialer.storage.outbox import OutboxRow
+from dialer.storage.repo import Repository
 
 from .support import Collector, RecordingHandler, wait_until
 

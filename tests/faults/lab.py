@@ -47,10 +47,11 @@ from dialer.csvio import CsvContact
 from dialer.domain.model import CallClass, CardFlag, ContactState, OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 from dialer.storage.tables import attempts, contacts
 
 ROOT = Path(__file__).resolve().parents[2]

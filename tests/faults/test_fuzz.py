@@ -32,8 +32,8 @@ from dialer.csvio import CsvContact, LineTally, RowError, iter_contacts, iter_ex
 from dialer.domain.model import ExclusionKind
 from dialer.domain.rules import RulesTable
 from dialer.errors import AudioSocketError, InputError
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.ingest import ContactPreparer
-from dialer.storage.repo import CampaignSettings
 
 from .lab import CONFIG
 

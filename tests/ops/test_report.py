@@ -29,10 +29,12 @@ from dialer.domain.numbering import NumberingIndex, NumberRange
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.report import analysis as an
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
-from dialer.storage.repo import CampaignSettings, NumberingRangeRow, Repository
+from dialer.storage.numbering import NumberingRangeRow
+from dialer.storage.repo import Repository
 from dialer.storage.stats import campaign_facts, numbering_rows, outbox_backlog
 
 CAMPAIGN = CampaignSettings(name="autumn", timezone="Europe/Moscow", concurrency=50)

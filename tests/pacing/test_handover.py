@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from dialer.domain.model import AttemptKind, Contact
 from dialer.handover import MAX_VALUE_CHARS, handover_variables, last_journal_lines
-from dialer.storage.repo import ClaimedContact
+from dialer.storage.dialling import ClaimedContact
 
 JOURNAL = "01/11 Не дозвонились\n02/11 Перезвонить, после 18:00\n\n03/11 Занято\n04/11 Автоответчик\n"
 

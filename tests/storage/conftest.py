@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
 from dialer.storage import migrate
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_PATH = ROOT / "config" / "rules.yaml"

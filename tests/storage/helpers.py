@@ -8,8 +8,10 @@ from dialer.csvio import CsvContact
 from dialer.domain import policy
 from dialer.domain.model import CallClass, CardFlag, Contact, Evidence, Outcome, OwnerKind
 from dialer.domain.rules import RulesTable
+from dialer.storage.campaigns import CampaignSettings
+from dialer.storage.contacts import NewContact
+from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
-from dialer.storage.repo import CampaignSettings, ClaimedContact, NewContact
 
 from .conftest import CAMPAIGN, WINDOWS
 

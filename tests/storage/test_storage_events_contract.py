@@ -20,7 +20,8 @@ from typing import Any
 from dialer.domain.model import CallClass, ExclusionKind, Outcome, ResultCode
 from dialer.domain.rules import RulesTable
 from dialer.events import topics
-from dialer.storage.repo import OutboxRow, Repository
+from dialer.storage.outbox import OutboxRow
+from dialer.storage.repo import Repository
 
 from .conftest import CAMPAIGN, NOW
 from .helpers import csv_row, mobile, outcome_for, prepare

@@ -21,7 +21,8 @@ from dialer.domain.model import AttemptKind, CallClass, ContactState, Evidence, 
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import dropped_callback_times
 from dialer.storage import migrate
-from dialer.storage.repo import FinishResult, Repository
+from dialer.storage.dialling import FinishResult
+from dialer.storage.repo import Repository
 
 from .conftest import CAMPAIGN, NOW
 from .helpers import csv_row, mobile, outcome_for, prepare

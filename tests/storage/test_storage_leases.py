@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from dialer.domain.model import CallClass, ContactState
 from dialer.domain.rules import RulesTable
 from dialer.errors import StorageConflict, StorageError
+from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.leases import LeaseStore
-from dialer.storage.repo import CampaignSettings, Repository
+from dialer.storage.repo import Repository
 from dialer.storage.tables import contacts
 
 from .conftest import CAMPAIGN, NOW

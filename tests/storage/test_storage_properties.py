@@ -20,7 +20,8 @@ from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import in_window
 from dialer.storage import tables
 from dialer.storage.db import Database
-from dialer.storage.repo import ClaimedContact, Repository
+from dialer.storage.dialling import ClaimedContact
+from dialer.storage.repo import Repository
 
 from .conftest import CAMPAIGN, NOW, RULES_PATH, WINDOWS
 from .helpers import csv_row, mobile, outcome_for, prepare

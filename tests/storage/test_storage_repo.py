@@ -24,16 +24,18 @@ from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import dropped_callback_times
 from dialer.errors import StorageError
 from dialer.events.payloads import OutboxEvent
-from dialer.storage import repo as r
 from dialer.storage import tables
+from dialer.storage.contacts import ImportCounts, NewContact
 from dialer.storage.db import Database
+from dialer.storage.exclusions import AddExclusionResult
+from dialer.storage.numbering import NumberingRangeRow
 from dialer.storage.repo import Repository
 
 from .conftest import CAMPAIGN, NOW, count_rows
 from .helpers import csv_row, mobile, outcome_for, prepare
 
 
-async def _import(repo: Repository, rules: RulesTable, rows: list[CsvContact], now: datetime = NOW) -> r.ImportCounts:
+async def _import(repo: Repository, rules: RulesTable, rows: list[CsvContact], now: datetime = NOW) -> ImportCounts:
     return await repo.import_contacts(CAMPAIGN, prepare(rules, rows, now), now)
 
 
@@ -227,7 +229,7 @@ async def test_recover_in_progress_closes_open_attempts_without_counting(repo: R
 async def test_exclusions_notify_and_block(repo: Repository, rules: RulesTable) -> None:
     await _import(repo, rules, [csv_row("a", mobile(1)), csv_row("b", mobile(2))])
     res = await repo.add_exclusion(mobile(1), ExclusionKind.CALLS, NOW, source="operator 7", reason="просит")
-    assert res == r.AddExclusionResult(True, 1)
+    assert res == AddExclusionResult(True, 1)
     assert (await repo.add_exclusion(mobile(1), ExclusionKind.CALLS, NOW)).new is False
     await repo.add_exclusion(mobile(2), ExclusionKind.ONLINE, NOW)
     notices = [
@@ -336,18 +338,18 @@ async def test_status_and_export(repo: Repository, rules: RulesTable) -> None:
 
 
 async def test_numbering_replace(repo: Repository) -> None:
-    rng = [r.NumberingRangeRow(916, 0, 999999, "МТС", "Москва", "г. Москва", "7740000076")]
+    rng = [NumberingRangeRow(916, 0, 999999, "МТС", "Москва", "г. Москва", "7740000076")]
     assert await repo.replace_numbering(rng, "DEF-9xx.csv", NOW) == 1
     rng2 = [
-        r.NumberingRangeRow(916, 0, 499999, "МТС", "Москва", "", ""),
-        r.NumberingRangeRow(916, 500000, 999999, "МТС", "Москва", "", ""),
+        NumberingRangeRow(916, 0, 499999, "МТС", "Москва", "", ""),
+        NumberingRangeRow(916, 500000, 999999, "МТС", "Москва", "", ""),
     ]
     await repo.replace_numbering(rng2, "DEF-9xx.csv", NOW)
     assert await repo.numbering_ranges() == rng2
 
 
 async def test_predial_settlement_needs_number_or_outcome(repo: Repository) -> None:
-    bad = r.NewContact("x", "", None, None, "unknown", None, None, OwnerKind.PERSON, "", frozenset(), "", None)
+    bad = NewContact("x", "", None, None, "unknown", None, None, OwnerKind.PERSON, "", frozenset(), "", None)
     with pytest.raises(StorageError, match="neither"):
         await repo.import_contacts(CAMPAIGN, [bad], NOW)
     assert await count_rows(repo.db, "contacts") == 0  # the batch was rolled back

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dialer.domain.contact_rule import ContactChange, ContactNow, OperatorSet, apply_outcome, same_last_line
 from dialer.domain.model import ContactState, Outcome, ResultCode
-from dialer.storage.operator_rule import ContactNow, operator_update, same_last_line
 
 NOW = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 OWN_NUMBER = ContactNow(ContactState.SETTLED, ResultCode.UNAVAILABLE, True, "17/11 Номер компании", None)
+
+
+def operator_update(now: ContactNow, outcome: Outcome, verdict_incorrect: bool | None) -> ContactChange:
+    return apply_outcome(now, OperatorSet(outcome, verdict_incorrect))
 
 
 def settles(result: ResultCode, line: str) -> Outcome:

@@ -9,9 +9,9 @@ events, built by :mod:`dialer.events.payloads`). The outcomes:
   after a crash: :func:`aborted_verdict`);
 * :class:`SettledBeforeDialling` — an import found the contact settled without dialling;
 * :class:`OperatorSet` — an operator set a result (inbound command);
-* :class:`CallbacksPlanned` — a dropped inbound call to call back (inbound command, seeds/04).
+* :class:`CallbacksPlanned` — a dropped inbound call to call back (inbound command, docs/rules.md §6).
 
-Attempt ended (seeds/04, dropped-call call-backs): an attempt that lost a person on the way to
+Attempt ended (docs/rules.md §6, dropped-call call-backs): an attempt that lost a person on the way to
 an operator starts a dropped-call series — the contact is called back at the planned times
 whatever the attempt counter says, then settled («Недоступен» when no try reached anybody). A
 try of a series continues it; only an outcome that ends the series (:func:`ends_dropped_series`)
@@ -126,7 +126,7 @@ class OperatorSet:
 
 @dataclass(frozen=True, slots=True)
 class CallbacksPlanned:
-    """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
+    """A dropped/held-and-lost call (docs/rules.md §6): call back at ``times`` (from
     ``schedule.dropped_callback_times``), no longer-term follow-up. The contact opens again
     whatever its state — except while it is being called: then nothing changes."""
 
@@ -234,7 +234,7 @@ def apply_outcome(now: ContactNow, outcome: ContactOutcome) -> ContactChange:
 
 
 def ends_dropped_series(outcome: Outcome) -> bool:
-    """Does this attempt's outcome end a dropped-call series (seeds/04) before its planned tries
+    """Does this attempt's outcome end a dropped-call series (docs/rules.md §6) before its planned tries
     are used up? A person reached (handed over) or a number shown not to work does; a plain
     «Недоступен» does not: it only says the contact's attempts ran out, and a missing call-back
     counts as a critical error («Отсутствие перезвона расценивается как критическая ошибка»)."""
@@ -261,10 +261,10 @@ def _next_after(now: ContactNow, ended: AttemptEnded) -> _Next:
     plan = now.callback_plan
     series = ended.kind is AttemptKind.DROPPED_CALLBACK
     if not series and ended.dropped_callbacks and count:
-        # A person lost on the way to an operator: a dropped call (seeds/04) starts its series.
+        # A person lost on the way to an operator: a dropped call (docs/rules.md §6) starts its series.
         series, plan = True, ended.dropped_callbacks
     if series and count and not ends_dropped_series(o):
-        # seeds/04: only the planned +1/+2/+3 min tries, no longer-term follow-up.
+        # docs/rules.md §6: only the planned +1/+2/+3 min tries, no longer-term follow-up.
         if plan:
             return _Next(False, plan[0], AttemptKind.DROPPED_CALLBACK, plan[1:], now.result, None)
         # An agreed call-back time is no result to settle with: the tries went unanswered.

@@ -115,7 +115,7 @@ class Attempts(Store):
         counter where it was.
 
         ``dropped_callbacks`` (``schedule.dropped_callback_times``): this attempt lost a person on
-        the way to an operator, so a dropped-call series starts (seeds/04: the contact is called
+        the way to an operator, so a dropped-call series starts (docs/rules.md §6: the contact is called
         back at these times, whatever the attempt counter says, then settled). An attempt that is
         itself a try of a series continues that series instead: 3 tries in all.
 

@@ -1,4 +1,4 @@
-"""Exclusions (seeds/03): numbers that asked not to be called or surveyed."""
+"""Exclusions (docs/rules.md §7): numbers that asked not to be called or surveyed."""
 
 from __future__ import annotations
 

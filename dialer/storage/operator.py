@@ -63,7 +63,7 @@ class OperatorResults(Store):
             return change
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:
-        """A dropped/held-and-lost call (seeds/04): call back at ``times`` (from
+        """A dropped/held-and-lost call (docs/rules.md §6): call back at ``times`` (from
         ``schedule.dropped_callback_times``), no longer-term follow-up (the contact rule)."""
         planned = CallbacksPlanned(tuple(times))  # refuses no times at all
         async with self.db.write() as conn:

@@ -34,16 +34,8 @@ from dialer.domain.model import ExclusionKind, ResultCode
 from dialer.domain.schedule import DROPPED_CALLBACK_OFFSETS
 from dialer.errors import DialerError, InputError
 from dialer.events import payloads, topics
-from dialer.events.broker import (
-    Backoff,
-    OutageLog,
-    endpoint,
-    make_client,
-    resolve_password,
-    sleep_unless,
-    utc_now,
-)
-from dialer.events.publisher import QOS_AT_LEAST_ONCE, encode
+from dialer.events.broker import QOS_AT_LEAST_ONCE, Backoff, MqttLink, OutageLog, utc_now
+from dialer.events.publisher import encode
 
 log = logging.getLogger(__name__)
 
@@ -560,90 +552,56 @@ class CommandSubscriber:
         rng: random.Random | None = None,
     ) -> None:
         self._processor = processor
-        self._settings = settings
         self._prefix = settings.topic_prefix
-        self._client_id = client_id or f"{settings.client_id}-cmd"
-        self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng or random.Random())
-        self._timeout_s = timeout_s
-        self._outage = OutageLog(log, "command subscriber", endpoint(settings))
-        self._stopping = asyncio.Event()
-        self._subscribed = asyncio.Event()
+        self._link = MqttLink(
+            settings,
+            role="command subscriber",
+            logger=log,
+            identifier=client_id or f"{settings.client_id}-cmd",
+            clean_session=False,
+            timeout_s=timeout_s,
+            backoff=Backoff(backoff_initial_s, backoff_max_s, rng or random.Random()),
+        )
         self._idle = asyncio.Event()  # clear while a command is being applied and answered
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
-        self._password: str | None = None
         self.handled_total = 0
 
     @property
     def subscribed(self) -> bool:
-        return self._subscribed.is_set()
+        return self._link.up
 
     async def wait_subscribed(self) -> None:
-        await self._subscribed.wait()
+        await self._link.wait_up()
 
     @property
     def outage(self) -> OutageLog:
         """The link's state: ``failures``, ``last_error`` and a ``changed`` event."""
-        return self._outage
+        return self._link.outage
 
     async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("command subscriber already started")
-        self._password = resolve_password(self._settings)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="command-subscriber")
+        self._link.start(
+            self._serve, task_name="command-subscriber", subscription=topics.command_subscription(self._prefix)
+        )
 
     async def stop(self, *, deadline_s: float = 5.0) -> None:
         """Stop taking commands: a command being applied is allowed to finish and be answered
         (up to ``deadline_s``), then the subscription is cancelled. Messages not yet taken stay
         with the broker's persistent session for the next start."""
-        task = self._task
-        if task is None:
-            return
-        self._stopping.set()
-        if not self._idle.is_set():
-            # Busy: the loop finishes this command and whatever the client already received
-            # (acknowledged to the broker, so it would be lost), then leaves by itself.
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=deadline_s)
-            except TimeoutError:
-                log.warning("commands still being applied after %.1f s; cancelling", deadline_s)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self._task = None
+        # Busy: the loop finishes this command and whatever the client already received
+        # (acknowledged to the broker, so it would be lost), then leaves by itself.
+        await self._link.stop(deadline_s=deadline_s, let_finish=not self._idle.is_set())
 
-    async def _run(self) -> None:
-        subscription = topics.command_subscription(self._prefix)
-        while not self._stopping.is_set():
-            client = make_client(
-                self._settings,
-                password=self._password,
-                identifier=self._client_id,
-                clean_session=False,
-                timeout_s=self._timeout_s,
-            )
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._idle.clear()
             try:
-                async with client:
-                    await client.subscribe(subscription, qos=QOS_AT_LEAST_ONCE)
-                    self._outage.connected()
-                    self._backoff.reset()
-                    self._subscribed.set()
-                    async for message in client.messages:
-                        self._idle.clear()
-                        try:
-                            await self._handle(client, message)
-                        finally:
-                            self._idle.set()
-                        if self._stopping.is_set() and len(client.messages) == 0:
-                            return  # leaves `async with`: a clean disconnect
-            except aiomqtt.MqttError as exc:
-                self._outage.failed(exc)
+                await self._handle(client, message)
             finally:
-                self._subscribed.clear()
-            await sleep_unless(self._stopping, self._backoff.next_delay_s())
+                self._idle.set()
+            if self._link.stopping.is_set() and len(client.messages) == 0:
+                return  # leaves `async with`: a clean disconnect
+        # aiomqtt ends the stream only by raising; should it ever just end, reconnect.
+        raise aiomqtt.MqttError("message stream ended")
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         base = topics.join(self._prefix, topics.COMMANDS) + "/"

@@ -326,6 +326,24 @@ def parse_command(
     """Validate one command. Raises CommandRejected with a message naming the field."""
     data, cid = decode(raw)
     f = _Fields(data, cid)
+    ctype = _command_type(command_type, data, f)
+    command_id = f.req("command_id")
+    unknown = sorted(set(data) - _ALLOWED[ctype])
+    if unknown:
+        raise f.reject(
+            f"unknown field(s) {', '.join(map(repr, unknown))} for {ctype.value}; "
+            f"allowed: {', '.join(sorted(_ALLOWED[ctype]))}",
+            unknown[0],
+        )
+    if ctype is CommandType.OPERATOR_RESULT:
+        return _operator_result(f, data, command_id, now)
+    if ctype is CommandType.DROPPED_CALLBACK:
+        return _dropped_callback(f, data, command_id, now, region, dropped_callback_offsets_s)
+    return _exclusion(f, data, command_id, now, region)
+
+
+def _command_type(command_type: str, data: Mapping[str, Any], f: _Fields) -> CommandType:
+    """The type the topic names, which the message's own ``type`` (if any) must repeat."""
     try:
         ctype = CommandType(command_type)
     except ValueError:
@@ -335,61 +353,60 @@ def parse_command(
         ) from None
     if "type" in data and data["type"] != ctype.value:
         raise f.reject(f"field 'type' is {data['type']!r} but the message came for {ctype.value!r}", "type")
-    command_id = f.req("command_id")
-    unknown = sorted(set(data) - _ALLOWED[ctype])
-    if unknown:
+    return ctype
+
+
+def _operator_result(f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime) -> OperatorResult:
+    outcome = OperatorOutcome(f.choice("result", OperatorOutcome))
+    callback_at = f.time("callback_at", required=outcome is OperatorOutcome.CALLBACK)
+    if callback_at is not None and outcome is not OperatorOutcome.CALLBACK:
         raise f.reject(
-            f"unknown field(s) {', '.join(map(repr, unknown))} for {ctype.value}; "
-            f"allowed: {', '.join(sorted(_ALLOWED[ctype]))}",
-            unknown[0],
+            f"field 'callback_at' is only allowed with result 'callback', not {outcome.value!r}", "callback_at"
         )
+    if callback_at is not None and callback_at < now - timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
+        raise f.reject(f"field 'callback_at' is in the past: {data['callback_at']!r}", "callback_at")
+    attempt_raw = f.opt("attempt_id", max_chars=64)
+    attempt_id = None
+    if attempt_raw:
+        try:
+            attempt_id = uuid.UUID(attempt_raw)
+        except ValueError:
+            raise f.reject(f"field 'attempt_id' is not a UUID: {attempt_raw!r}", "attempt_id") from None
+    return OperatorResult(
+        command_id=command_id,
+        campaign=f.req("campaign"),
+        external_id=f.req("contact"),
+        outcome=outcome,
+        attempt_id=attempt_id,
+        callback_at=callback_at,
+        comment=f.opt("comment", MAX_TEXT_CHARS),
+        operator=f.opt("operator"),
+        received_at=now,
+    )
 
-    if ctype is CommandType.OPERATOR_RESULT:
-        outcome = OperatorOutcome(f.choice("result", OperatorOutcome))
-        callback_at = f.time("callback_at", required=outcome is OperatorOutcome.CALLBACK)
-        if callback_at is not None and outcome is not OperatorOutcome.CALLBACK:
-            raise f.reject(
-                f"field 'callback_at' is only allowed with result 'callback', not {outcome.value!r}", "callback_at"
-            )
-        if callback_at is not None and callback_at < now - timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
-            raise f.reject(f"field 'callback_at' is in the past: {data['callback_at']!r}", "callback_at")
-        attempt_raw = f.opt("attempt_id", max_chars=64)
-        attempt_id = None
-        if attempt_raw:
-            try:
-                attempt_id = uuid.UUID(attempt_raw)
-            except ValueError:
-                raise f.reject(f"field 'attempt_id' is not a UUID: {attempt_raw!r}", "attempt_id") from None
-        return OperatorResult(
-            command_id=command_id,
-            campaign=f.req("campaign"),
-            external_id=f.req("contact"),
-            outcome=outcome,
-            attempt_id=attempt_id,
-            callback_at=callback_at,
-            comment=f.opt("comment", MAX_TEXT_CHARS),
-            operator=f.opt("operator"),
-            received_at=now,
-        )
 
-    if ctype is CommandType.DROPPED_CALLBACK:
-        raw_number = f.req("number", max_chars=64)
-        dropped_at = f.time("dropped_at", required=False) or now
-        if dropped_at > now + timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
-            raise f.reject(f"field 'dropped_at' is in the future: {data['dropped_at']!r}", "dropped_at")
-        return DroppedCallback(
-            command_id=command_id,
-            campaign=f.req("campaign"),
-            number=normalise_number(raw_number, region, f),
-            raw_number=raw_number,
-            external_id=f.opt("contact") or None,
-            name=f.opt("name"),
-            dropped_at=dropped_at,
-            tries_at=tuple(dropped_at + timedelta(seconds=s) for s in dropped_callback_offsets_s),
-            comment=f.opt("comment", MAX_TEXT_CHARS),
-            received_at=now,
-        )
+def _dropped_callback(
+    f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime, region: str, offsets_s: Sequence[float]
+) -> DroppedCallback:
+    raw_number = f.req("number", max_chars=64)
+    dropped_at = f.time("dropped_at", required=False) or now
+    if dropped_at > now + timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
+        raise f.reject(f"field 'dropped_at' is in the future: {data['dropped_at']!r}", "dropped_at")
+    return DroppedCallback(
+        command_id=command_id,
+        campaign=f.req("campaign"),
+        number=normalise_number(raw_number, region, f),
+        raw_number=raw_number,
+        external_id=f.opt("contact") or None,
+        name=f.opt("name"),
+        dropped_at=dropped_at,
+        tries_at=tuple(dropped_at + timedelta(seconds=s) for s in offsets_s),
+        comment=f.opt("comment", MAX_TEXT_CHARS),
+        received_at=now,
+    )
 
+
+def _exclusion(f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime, region: str) -> ExclusionRequest:
     raw_number = f.req("number", max_chars=64)
     not_a_client = f.flag("not_a_client")
     if not_a_client and data.get("kind") is None:

@@ -106,6 +106,12 @@ class FakeAmi:
             if not w.is_closing():
                 w.write(data)
 
+    def write_raw(self, data: bytes) -> None:
+        """Bytes exactly as given to every logged-in client (malformed or split traffic)."""
+        for w in list(self._authed):
+            if not w.is_closing():
+                w.write(data)
+
     def channel_event(self, event: str, call: FakeCall, uid: str, **extra: str) -> None:
         self.broadcast(
             {

@@ -130,7 +130,6 @@ class _WireProtocol(AMIProtocol):  # type: ignore[misc]
         for bad in self.parser.garbage:
             log.warning("AMI: ignored a line from the server (%s): %r", bad.reason, bad.line)
         self.parser.garbage.clear()
-        self.version = self.parser.version
 
 
 def _pairs(action: Mapping[str, Any]) -> list[Header]:
@@ -242,12 +241,10 @@ class AmiClient:
         self._inflight: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
         self._first_outcome: asyncio.Future[None] | None = None
-        self._auth_error: AmiAuthError | None = None
         self._closing = False
         self.epoch = 0  # +1 per successful login: a changed epoch means "reconnected"
         self.backoff_delays_s: list[float] = []  # recent reconnect waits (observability, tests)
         self.last_disconnect_reason = ""
-        self.last_ping_rtt_s: float | None = None
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -275,7 +272,6 @@ class AmiClient:
             return
         loop = asyncio.get_running_loop()
         self._first_outcome = loop.create_future()
-        self._auth_error = None
         self._closing = False
         self._task = loop.create_task(self._supervise(), name=f"ami-{self.name}")
 
@@ -342,7 +338,6 @@ class AmiClient:
                 except (AmiAuthError, ConfigError) as exc:
                     # Retrying cannot fix credentials (or a secret variable that is not set).
                     error = exc if isinstance(exc, AmiAuthError) else AmiAuthError(f"AMI {self.name}: {exc}")
-                    self._auth_error = error
                     self.last_disconnect_reason = str(error)
                     log.error("%s", error)
                     self._set_state(ConnState.AUTH_FAILED)
@@ -458,7 +453,6 @@ class AmiClient:
             done, _ = await asyncio.wait({lost}, timeout=interval)
             if done:
                 return lost.result()
-            started = time.monotonic()
             try:
                 reply = await self._send({"Action": "Ping"})
             except AmiTimeout:
@@ -467,7 +461,6 @@ class AmiClient:
                 return f"Ping failed: {exc}"
             if str(reply.get("Ping", "")).lower() != "pong":
                 return f"unexpected Ping reply: {reply.get('Response', '?')}"
-            self.last_ping_rtt_s = time.monotonic() - started
 
     def _teardown(self, reason: str) -> None:
         manager, self._manager = self._manager, None

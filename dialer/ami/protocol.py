@@ -1,5 +1,8 @@
 """AMI wire codec (main/manager.c), pure: bytes in, messages out, and back.
 
+The one codec of the package: the client (under panoramisk's action matching), the simulator's
+server and the transcript loader all frame and parse through it.
+
 A message is a block of ``Key: Value`` lines closed by an empty line. Asterisk writes ``\\r\\n``
 and accepts a bare ``\\n``; header names match case-insensitively and the first occurrence wins
 (``Variable:`` may repeat and every occurrence is kept). Right after the TCP connect the server

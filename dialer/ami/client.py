@@ -17,6 +17,9 @@ What panoramisk 1.4 does on its own and why this module takes over:
 - With ``Async: 'true'`` (the *string*: Python ``False`` is taken as async, and no Async key at all
   crashes its parser) an Originate's future swallows the ``OriginateResponse``. Here the first
   response resolves the call and the ``OriginateResponse`` is surfaced as an ordinary event.
+- Its framing splits the stream on ``\\r\\n\\r\\n`` only and parses lines its own way. Here the
+  bytes go through :mod:`dialer.ami.protocol`, the one AMI codec (the simulator and the transcript
+  loader use it too); panoramisk keeps matching replies and event lists to actions by ActionID.
 
 Events reach one consumer: the ``on_event`` callback if given, else :meth:`AmiClient.events`.
 """
@@ -37,8 +40,10 @@ from typing import Any
 from panoramisk.actions import Action  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
 from panoramisk.manager import Manager  # type: ignore[import-untyped]
+from panoramisk.message import Message  # type: ignore[import-untyped]
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
 from dialer.ami.signals import originate_action_id
 from dialer.config import AmiEndpoint, DialSettings
 from dialer.errors import AmiActionError, AmiAuthError, AmiError, AmiTimeout, ConfigError
@@ -93,6 +98,55 @@ class _ForgetEverything:
 
     def __contains__(self, item: object) -> bool:
         return True
+
+
+class _WireProtocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's protocol with our codec on the wire: actions are written by
+    :func:`serialize`, the stream is cut and parsed by :class:`Parser`, and panoramisk's
+    ``handle_message`` matches what was parsed to the pending actions (or dispatches it as an
+    event)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.parser = Parser(expect_banner=True)
+
+    def send(self, data: Mapping[str, Any], as_list: bool | None = False) -> asyncio.Future[Any]:
+        action = data if isinstance(data, Action) else Action(dict(data))
+        action.as_list = as_list
+        try:
+            wire = serialize(_pairs(action))
+        except ValueError as exc:  # encoded before registering: nothing half-sent, nothing pending
+            raise AmiError(f"{exc}; {action.get('Action', '?')} not sent") from None
+        self.responses[action.id] = action
+        self.transport.write(wire)
+        future: asyncio.Future[Any] = action.future
+        return future
+
+    def data_received(self, data: bytes) -> None:
+        for parsed in self.parser.feed(data):
+            message = _as_panoramisk(parsed)
+            if message is not None:
+                self.handle_message(message)
+        for bad in self.parser.garbage:
+            log.warning("AMI: ignored a line from the server (%s): %r", bad.reason, bad.line)
+        self.parser.garbage.clear()
+
+
+def _pairs(action: Mapping[str, Any]) -> list[Header]:
+    """An action's headers in order; a list value (``Variable``) becomes repeated headers."""
+    pairs: list[Header] = []
+    for key, value in action.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs.extend((str(key), str(v)) for v in values)
+    return pairs
+
+
+def _as_panoramisk(message: AmiMessage) -> Any:
+    """What panoramisk's action matching reads: a case-insensitive Message whose repeated
+    headers are lists. Like panoramisk, only responses and events are passed on."""
+    if message.event is None and message.response is None:
+        return None
+    return Message(message.to_multidict())
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -187,12 +241,10 @@ class AmiClient:
         self._inflight: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
         self._first_outcome: asyncio.Future[None] | None = None
-        self._auth_error: AmiAuthError | None = None
         self._closing = False
         self.epoch = 0  # +1 per successful login: a changed epoch means "reconnected"
         self.backoff_delays_s: list[float] = []  # recent reconnect waits (observability, tests)
         self.last_disconnect_reason = ""
-        self.last_ping_rtt_s: float | None = None
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -220,7 +272,6 @@ class AmiClient:
             return
         loop = asyncio.get_running_loop()
         self._first_outcome = loop.create_future()
-        self._auth_error = None
         self._closing = False
         self._task = loop.create_task(self._supervise(), name=f"ami-{self.name}")
 
@@ -257,13 +308,6 @@ class AmiClient:
             self._first_outcome.set_exception(AmiError(f"AMI {self.name}: closed before connecting"))
             self._first_outcome.exception()  # retrieved: nobody may be waiting
 
-    def drop_connection(self, reason: str = "dropped on request") -> None:
-        """Close the current TCP connection; the supervisor reconnects (used after a failed
-        reconcile and by tests)."""
-        lost = self._lost
-        if lost is not None and not lost.done():
-            lost.set_result(reason)
-
     # -- events ------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[AmiEvent]:
@@ -294,7 +338,6 @@ class AmiClient:
                 except (AmiAuthError, ConfigError) as exc:
                     # Retrying cannot fix credentials (or a secret variable that is not set).
                     error = exc if isinstance(exc, AmiAuthError) else AmiAuthError(f"AMI {self.name}: {exc}")
-                    self._auth_error = error
                     self.last_disconnect_reason = str(error)
                     log.error("%s", error)
                     self._set_state(ConnState.AUTH_FAILED)
@@ -336,15 +379,7 @@ class AmiClient:
         loop = asyncio.get_running_loop()
         secret = ep.secret.get()
         register_secret(secret)
-        try:
-            transport, protocol = await asyncio.wait_for(
-                loop.create_connection(AMIProtocol, ep.host, ep.port), ep.action_timeout_s
-            )
-        except TimeoutError:
-            raise AmiError(f"AMI {ep.name}: connect to {ep.host}:{ep.port} timed out") from None
-        except OSError as exc:
-            raise AmiError(f"AMI {ep.name}: cannot connect to {ep.host}:{ep.port}: {exc.strerror or exc}") from None
-
+        transport, protocol = await self._open_transport()
         lost: asyncio.Future[str] = loop.create_future()
         manager = _Manager(
             loop=loop,
@@ -366,10 +401,33 @@ class AmiClient:
         manager.register_event("*", lambda _m, message: self._deliver(message))
         made: asyncio.Future[tuple[Any, Any]] = loop.create_future()
         made.set_result((transport, protocol))
-        manager.connection_made(made)  # sends Login
-        login = manager.authenticated_future
+        try:
+            manager.connection_made(made)  # sends Login
+        except AmiError as exc:  # a username or secret with a line break: no retry can fix it
+            transport.close()
+            raise ConfigError(f"AMI {ep.name}: {exc}") from None
         self._manager, self._lost = manager, lost
+        await self._await_login(manager.authenticated_future, lost)
 
+        self.epoch += 1
+        self._set_state(ConnState.CONNECTED)
+        log.info("AMI %s: logged in to %s:%s as %r (epoch %d)", ep.name, ep.host, ep.port, ep.username, self.epoch)
+        if self._first_outcome is not None and not self._first_outcome.done():
+            self._first_outcome.set_result(None)
+
+    async def _open_transport(self) -> tuple[asyncio.BaseTransport, _WireProtocol]:
+        ep = self.endpoint
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.create_connection(_WireProtocol, ep.host, ep.port), ep.action_timeout_s)
+        except TimeoutError:
+            raise AmiError(f"AMI {ep.name}: connect to {ep.host}:{ep.port} timed out") from None
+        except OSError as exc:
+            raise AmiError(f"AMI {ep.name}: cannot connect to {ep.host}:{ep.port}: {exc.strerror or exc}") from None
+
+    async def _await_login(self, login: asyncio.Future[Any], lost: asyncio.Future[str]) -> None:
+        """Wait for the Login's reply; refused → AmiAuthError, no reply or lost → AmiError."""
+        ep = self.endpoint
         # Never cancel panoramisk's login future (its done-callback calls .result()).
         done, _ = await asyncio.wait({login, lost}, timeout=ep.action_timeout_s, return_when=asyncio.FIRST_COMPLETED)
         if login in done:
@@ -386,12 +444,6 @@ class AmiClient:
             self._teardown(reason)
             raise AmiError(f"AMI {ep.name}: login to {ep.host}:{ep.port} failed: {reason}")
 
-        self.epoch += 1
-        self._set_state(ConnState.CONNECTED)
-        log.info("AMI %s: logged in to %s:%s as %r (epoch %d)", ep.name, ep.host, ep.port, ep.username, self.epoch)
-        if self._first_outcome is not None and not self._first_outcome.done():
-            self._first_outcome.set_result(None)
-
     async def _session(self) -> str:
         """Keepalive until the connection is lost; returns why it ended."""
         lost = self._lost
@@ -401,7 +453,6 @@ class AmiClient:
             done, _ = await asyncio.wait({lost}, timeout=interval)
             if done:
                 return lost.result()
-            started = time.monotonic()
             try:
                 reply = await self._send({"Action": "Ping"})
             except AmiTimeout:
@@ -410,7 +461,6 @@ class AmiClient:
                 return f"Ping failed: {exc}"
             if str(reply.get("Ping", "")).lower() != "pong":
                 return f"unexpected Ping reply: {reply.get('Response', '?')}"
-            self.last_ping_rtt_s = time.monotonic() - started
 
     def _teardown(self, reason: str) -> None:
         manager, self._manager = self._manager, None
@@ -463,8 +513,6 @@ class AmiClient:
 
     async def action(self, action: Mapping[str, Any], *, timeout_s: float | None = None) -> dict[str, str]:
         """Send any single-reply action (Setvar, Getvar, UserEvent …); returns the reply headers."""
-        for key, value in action.items():
-            _check_header(str(key), value)
         reply = await self._send(action, timeout_s=timeout_s)
         return _headers(reply[0] if isinstance(reply, list) else reply)
 
@@ -499,20 +547,12 @@ class AmiClient:
         ring_s = settings.ring_timeout_s if ring_timeout_s is None else ring_timeout_s
         if ring_s <= 0:
             raise AmiError(f"AMI {self.name}: ring_timeout_s must be positive, got {ring_s}")
-        dial_vars: dict[str, str] = {
+        dial_vars = {
             "DIALER_ATTEMPT_ID": str(attempt_id),
             "DIALER_DIALSTRING": settings.trunk_template.format(number=number),
             "DIALER_RING_S": str(max(1, round(ring_s))),
             "DIALER_AUDIOSOCKET": audiosocket_addr,
         }
-        for key, value in (variables or {}).items():
-            if not _VAR_NAME.match(key):
-                raise AmiError(f"AMI {self.name}: bad channel variable name {key!r}")
-            dial_vars[key] = str(value)
-        for key, value in dial_vars.items():
-            if any(c in value for c in ",\r\n"):
-                # Asterisk splits Variable headers on commas; CR/LF would inject headers.
-                raise AmiError(f"AMI {self.name}: channel variable {key} contains ',' or a line break")
         cid = settings.caller_id if caller_id is None else caller_id
         fields: dict[str, Any] = {
             "Action": "Originate",
@@ -525,19 +565,38 @@ class AmiClient:
             "ChannelId": str(attempt_id),
             "Async": "true",  # the string: panoramisk mis-handles a bool and a missing key
             "EarlyMedia": "true" if early_media else "false",
-            "Variable": [f"{k}={v}" for k, v in dial_vars.items()],
+            "Variable": self._variable_headers({**dial_vars, **self._extra_variables(variables)}),
         }
         if cid:
             fields["CallerID"] = cid
-        for key, value in fields.items():
-            _check_header(key, value)
+        reply = await self._originate_reply(attempt_id, fields)
+        if not reply.success:
+            call_log(log, "originate_refused", attempt_id, None, server=self.name, message=reply.get("Message", ""))
+            raise AmiActionError(f"AMI {self.name}: Originate {attempt_id} refused: {reply.get('Message', '')}")
+        call_log(log, "originate_queued", attempt_id, str(attempt_id), server=self.name, channel=fields["Channel"])
+        return str(fields["ActionID"])
 
+    def _extra_variables(self, variables: Mapping[str, str] | None) -> dict[str, str]:
+        for key in variables or {}:
+            if not _VAR_NAME.match(key):
+                raise AmiError(f"AMI {self.name}: bad channel variable name {key!r}")
+        return {key: str(value) for key, value in (variables or {}).items()}
+
+    def _variable_headers(self, variables: Mapping[str, str]) -> list[str]:
+        for key, value in variables.items():
+            if any(c in value for c in ",\r\n"):
+                # Asterisk splits Variable headers on commas; CR/LF would inject headers.
+                raise AmiError(f"AMI {self.name}: channel variable {key} contains ',' or a line break")
+        return [f"{k}={v}" for k, v in variables.items()]
+
+    async def _originate_reply(self, attempt_id: uuid.UUID, fields: Mapping[str, Any]) -> Any:
+        """Send the Originate and wait for its first response (not for the OriginateResponse)."""
         manager = self._require_connected("Originate")
         act = _OriginateAction(fields, self._deliver)
         manager.send_action(act)
         self._inflight.add(act.accepted)
         try:
-            reply = await asyncio.wait_for(asyncio.shield(act.accepted), self.endpoint.action_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(act.accepted), self.endpoint.action_timeout_s)
         except TimeoutError:
             raise AmiTimeout(
                 f"AMI {self.name}: no reply to Originate {attempt_id} within "
@@ -545,19 +604,12 @@ class AmiClient:
             ) from None
         finally:
             self._inflight.discard(act.accepted)
-        if not reply.success:
-            call_log(log, "originate_refused", attempt_id, None, server=self.name, message=reply.get("Message", ""))
-            raise AmiActionError(f"AMI {self.name}: Originate {attempt_id} refused: {reply.get('Message', '')}")
-        call_log(log, "originate_queued", attempt_id, str(attempt_id), server=self.name, channel=fields["Channel"])
-        return str(fields["ActionID"])
 
     async def hangup(self, channel: str, cause: int | None = None) -> bool:
         """Hang up by channel name or Uniqueid. False if the channel no longer exists."""
         fields: dict[str, Any] = {"Action": "Hangup", "Channel": channel}
         if cause is not None:
             fields["Cause"] = str(int(cause))
-        for key, value in fields.items():
-            _check_header(key, value)
         try:
             await self._send(fields)
         except AmiActionError as exc:
@@ -575,8 +627,6 @@ class AmiClient:
             "Exten": exten,
             "Priority": str(int(priority)),
         }
-        for key, value in fields.items():
-            _check_header(key, value)
         try:
             await self._send(fields)
         except AmiActionError as exc:
@@ -607,8 +657,6 @@ class AmiClient:
                 # it, and the connection is lost). Asterisk ignores the header.
                 "Async": "false",
             }
-            for key, value in fields.items():
-                _check_header(key, value)
             try:
                 await self._send(fields)
             except AmiActionError as exc:
@@ -630,10 +678,3 @@ class AmiClient:
         reply = await self._send({"Action": "QueueStatus", "Queue": queue})
         messages = reply if isinstance(reply, list) else [reply]
         return [_headers(m) for m in messages[1:] if str(m.get("Event", "")).lower().startswith("queue")]
-
-
-def _check_header(key: str, value: Any) -> None:
-    values = value if isinstance(value, list | tuple) else [value]
-    for v in values:
-        if any(c in str(v) for c in "\r\n"):
-            raise AmiError(f"AMI header {key} contains a line break")

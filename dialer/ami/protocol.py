@@ -1,5 +1,8 @@
 """AMI wire codec (main/manager.c), pure: bytes in, messages out, and back.
 
+The one codec of the package: the client (under panoramisk's action matching), the simulator's
+server and the transcript loader all frame and parse through it.
+
 A message is a block of ``Key: Value`` lines closed by an empty line. Asterisk writes ``\\r\\n``
 and accepts a bare ``\\n``; header names match case-insensitively and the first occurrence wins
 (``Variable:`` may repeat and every occurrence is kept). Right after the TCP connect the server
@@ -11,7 +14,7 @@ otherwise ignored, so one broken line never loses the rest of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -31,17 +34,6 @@ class AmiMessage:
     @classmethod
     def build(cls, *pairs: Header, **extra: str) -> AmiMessage:
         return cls(tuple(pairs) + tuple(extra.items()))
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, str | Iterable[str]]) -> AmiMessage:
-        """A dict whose list values become repeated headers (``Variable``)."""
-        out: list[Header] = []
-        for key, value in data.items():
-            if isinstance(value, str):
-                out.append((key, value))
-            else:
-                out.extend((key, v) for v in value)
-        return cls(tuple(out))
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """The first header named ``key`` (case-insensitive), as Asterisk's astman_get_header."""
@@ -100,6 +92,17 @@ class AmiMessage:
             if k.lower() not in seen:
                 seen.add(k.lower())
                 out[k] = v
+        return out
+
+    def to_multidict(self) -> dict[str, str | list[str]]:
+        """Every header, keys as first written; a repeated header's values become a list."""
+        out: dict[str, str | list[str]] = {}
+        for k, v in self.headers:
+            previous = out.get(k)
+            if previous is None:
+                out[k] = v
+            else:
+                out[k] = [*previous, v] if isinstance(previous, list) else [previous, v]
         return out
 
     def encode(self) -> bytes:

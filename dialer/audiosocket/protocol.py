@@ -127,10 +127,6 @@ class Decoder:
             out.append(Message(kind, bytes(self._buf[HEADER.size : end])))
             del self._buf[:end]
 
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._buf)
-
     def close(self) -> None:
         """Call at end of stream: leftover bytes mean a truncated frame."""
         self.raise_if_failed()

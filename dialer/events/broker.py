@@ -1,13 +1,16 @@
-"""What the publisher and the command subscriber share about talking to the broker:
-client construction, reconnect back-off with jitter, and outage logging that says once that the
-broker is gone and once that it is back (not one line per retry)."""
+"""What the publisher and the command subscriber share about talking to the broker: one link
+lifecycle (:class:`MqttLink`: connect with a fresh client, re-subscribe, serve, reconnect with
+jittered back-off, ordered stop), and outage logging that says once that the broker is gone and
+once that it is back (not one line per retry)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -59,10 +62,6 @@ class OutageLog:
     def failures(self) -> int:
         """Failed attempts in the current outage (0 while connected)."""
         return self._failures
-
-    @property
-    def in_outage(self) -> bool:
-        return self._since is not None
 
     def failed(self, exc: BaseException) -> BrokerError:
         err = BrokerError(
@@ -145,3 +144,117 @@ async def sleep_unless(event: asyncio.Event, delay_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+QOS_AT_LEAST_ONCE = 1
+
+Session = Callable[[aiomqtt.Client], Awaitable[None]]
+
+
+class MqttLink:
+    """One owned task keeping one role's connection to the broker.
+
+    Each connection gets a fresh client (:func:`make_client`), subscribes ``subscription`` when
+    given (again after every reconnect: a restarted broker may have lost the session), and only
+    then counts as up; the role's ``session`` then runs on it. ``session`` returning ends the
+    link (it returns once :attr:`stopping` is set and its work is done); an MqttError records
+    the outage and reconnects after a back-off, until stopped.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        role: str,
+        logger: logging.Logger,
+        identifier: str,
+        clean_session: bool,
+        timeout_s: float,
+        backoff: Backoff,
+    ) -> None:
+        self._settings = settings
+        self._role = role
+        self._log = logger
+        self._identifier = identifier
+        self._clean_session = clean_session
+        self._timeout_s = timeout_s
+        self.backoff = backoff
+        self.outage = OutageLog(logger, role, endpoint(settings))
+        self.stopping = asyncio.Event()
+        self._up = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.client: aiomqtt.Client | None = None  # the live connection, for diagnostics
+
+    @property
+    def up(self) -> bool:
+        return self._up.is_set()
+
+    async def wait_up(self) -> None:
+        await self._up.wait()
+
+    def start(
+        self,
+        session: Session,
+        *,
+        task_name: str,
+        subscription: str | None = None,
+        will: Callable[[], aiomqtt.Will] | None = None,
+    ) -> None:
+        if self._task is not None:
+            raise RuntimeError(f"{self._role} already started")
+        password = resolve_password(self._settings)
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(session, password, subscription, will), name=task_name
+        )
+
+    async def stop(self, *, deadline_s: float, let_finish: bool = True) -> None:
+        """Ordered stop: set :attr:`stopping`; when ``let_finish``, give the session up to
+        ``deadline_s`` to end by itself; then cancel whatever still runs."""
+        task = self._task
+        if task is None:
+            return
+        self.stopping.set()
+        try:
+            if let_finish:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout=deadline_s)
+                except TimeoutError:
+                    self._log.warning("%s did not finish within %.1f s; cancelling", self._role, deadline_s)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            self._task = None
+
+    async def _run(
+        self,
+        session: Session,
+        password: str | None,
+        subscription: str | None,
+        will: Callable[[], aiomqtt.Will] | None,
+    ) -> None:
+        while not self.stopping.is_set():
+            client = make_client(
+                self._settings,
+                password=password,
+                identifier=self._identifier,
+                clean_session=self._clean_session,
+                timeout_s=self._timeout_s,
+                will=will() if will is not None else None,
+            )
+            try:
+                async with client:
+                    if subscription is not None:
+                        await client.subscribe(subscription, qos=QOS_AT_LEAST_ONCE)
+                    self.client = client
+                    self.outage.connected()
+                    self.backoff.reset()
+                    self._up.set()
+                    await session(client)
+                    return
+            except aiomqtt.MqttError as exc:
+                self.outage.failed(exc)
+            finally:
+                self.client = None
+                self._up.clear()
+            await sleep_unless(self.stopping, self.backoff.next_delay_s())

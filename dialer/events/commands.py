@@ -34,16 +34,8 @@ from dialer.domain.model import ExclusionKind, ResultCode
 from dialer.domain.schedule import DROPPED_CALLBACK_OFFSETS
 from dialer.errors import DialerError, InputError
 from dialer.events import payloads, topics
-from dialer.events.broker import (
-    Backoff,
-    OutageLog,
-    endpoint,
-    make_client,
-    resolve_password,
-    sleep_unless,
-    utc_now,
-)
-from dialer.events.publisher import QOS_AT_LEAST_ONCE, encode
+from dialer.events.broker import QOS_AT_LEAST_ONCE, Backoff, MqttLink, OutageLog, utc_now
+from dialer.events.publisher import encode
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +326,24 @@ def parse_command(
     """Validate one command. Raises CommandRejected with a message naming the field."""
     data, cid = decode(raw)
     f = _Fields(data, cid)
+    ctype = _command_type(command_type, data, f)
+    command_id = f.req("command_id")
+    unknown = sorted(set(data) - _ALLOWED[ctype])
+    if unknown:
+        raise f.reject(
+            f"unknown field(s) {', '.join(map(repr, unknown))} for {ctype.value}; "
+            f"allowed: {', '.join(sorted(_ALLOWED[ctype]))}",
+            unknown[0],
+        )
+    if ctype is CommandType.OPERATOR_RESULT:
+        return _operator_result(f, data, command_id, now)
+    if ctype is CommandType.DROPPED_CALLBACK:
+        return _dropped_callback(f, data, command_id, now, region, dropped_callback_offsets_s)
+    return _exclusion(f, data, command_id, now, region)
+
+
+def _command_type(command_type: str, data: Mapping[str, Any], f: _Fields) -> CommandType:
+    """The type the topic names, which the message's own ``type`` (if any) must repeat."""
     try:
         ctype = CommandType(command_type)
     except ValueError:
@@ -343,61 +353,60 @@ def parse_command(
         ) from None
     if "type" in data and data["type"] != ctype.value:
         raise f.reject(f"field 'type' is {data['type']!r} but the message came for {ctype.value!r}", "type")
-    command_id = f.req("command_id")
-    unknown = sorted(set(data) - _ALLOWED[ctype])
-    if unknown:
+    return ctype
+
+
+def _operator_result(f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime) -> OperatorResult:
+    outcome = OperatorOutcome(f.choice("result", OperatorOutcome))
+    callback_at = f.time("callback_at", required=outcome is OperatorOutcome.CALLBACK)
+    if callback_at is not None and outcome is not OperatorOutcome.CALLBACK:
         raise f.reject(
-            f"unknown field(s) {', '.join(map(repr, unknown))} for {ctype.value}; "
-            f"allowed: {', '.join(sorted(_ALLOWED[ctype]))}",
-            unknown[0],
+            f"field 'callback_at' is only allowed with result 'callback', not {outcome.value!r}", "callback_at"
         )
+    if callback_at is not None and callback_at < now - timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
+        raise f.reject(f"field 'callback_at' is in the past: {data['callback_at']!r}", "callback_at")
+    attempt_raw = f.opt("attempt_id", max_chars=64)
+    attempt_id = None
+    if attempt_raw:
+        try:
+            attempt_id = uuid.UUID(attempt_raw)
+        except ValueError:
+            raise f.reject(f"field 'attempt_id' is not a UUID: {attempt_raw!r}", "attempt_id") from None
+    return OperatorResult(
+        command_id=command_id,
+        campaign=f.req("campaign"),
+        external_id=f.req("contact"),
+        outcome=outcome,
+        attempt_id=attempt_id,
+        callback_at=callback_at,
+        comment=f.opt("comment", MAX_TEXT_CHARS),
+        operator=f.opt("operator"),
+        received_at=now,
+    )
 
-    if ctype is CommandType.OPERATOR_RESULT:
-        outcome = OperatorOutcome(f.choice("result", OperatorOutcome))
-        callback_at = f.time("callback_at", required=outcome is OperatorOutcome.CALLBACK)
-        if callback_at is not None and outcome is not OperatorOutcome.CALLBACK:
-            raise f.reject(
-                f"field 'callback_at' is only allowed with result 'callback', not {outcome.value!r}", "callback_at"
-            )
-        if callback_at is not None and callback_at < now - timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
-            raise f.reject(f"field 'callback_at' is in the past: {data['callback_at']!r}", "callback_at")
-        attempt_raw = f.opt("attempt_id", max_chars=64)
-        attempt_id = None
-        if attempt_raw:
-            try:
-                attempt_id = uuid.UUID(attempt_raw)
-            except ValueError:
-                raise f.reject(f"field 'attempt_id' is not a UUID: {attempt_raw!r}", "attempt_id") from None
-        return OperatorResult(
-            command_id=command_id,
-            campaign=f.req("campaign"),
-            external_id=f.req("contact"),
-            outcome=outcome,
-            attempt_id=attempt_id,
-            callback_at=callback_at,
-            comment=f.opt("comment", MAX_TEXT_CHARS),
-            operator=f.opt("operator"),
-            received_at=now,
-        )
 
-    if ctype is CommandType.DROPPED_CALLBACK:
-        raw_number = f.req("number", max_chars=64)
-        dropped_at = f.time("dropped_at", required=False) or now
-        if dropped_at > now + timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
-            raise f.reject(f"field 'dropped_at' is in the future: {data['dropped_at']!r}", "dropped_at")
-        return DroppedCallback(
-            command_id=command_id,
-            campaign=f.req("campaign"),
-            number=normalise_number(raw_number, region, f),
-            raw_number=raw_number,
-            external_id=f.opt("contact") or None,
-            name=f.opt("name"),
-            dropped_at=dropped_at,
-            tries_at=tuple(dropped_at + timedelta(seconds=s) for s in dropped_callback_offsets_s),
-            comment=f.opt("comment", MAX_TEXT_CHARS),
-            received_at=now,
-        )
+def _dropped_callback(
+    f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime, region: str, offsets_s: Sequence[float]
+) -> DroppedCallback:
+    raw_number = f.req("number", max_chars=64)
+    dropped_at = f.time("dropped_at", required=False) or now
+    if dropped_at > now + timedelta(seconds=CALLBACK_PAST_TOLERANCE_S):
+        raise f.reject(f"field 'dropped_at' is in the future: {data['dropped_at']!r}", "dropped_at")
+    return DroppedCallback(
+        command_id=command_id,
+        campaign=f.req("campaign"),
+        number=normalise_number(raw_number, region, f),
+        raw_number=raw_number,
+        external_id=f.opt("contact") or None,
+        name=f.opt("name"),
+        dropped_at=dropped_at,
+        tries_at=tuple(dropped_at + timedelta(seconds=s) for s in offsets_s),
+        comment=f.opt("comment", MAX_TEXT_CHARS),
+        received_at=now,
+    )
 
+
+def _exclusion(f: _Fields, data: Mapping[str, Any], command_id: str, now: datetime, region: str) -> ExclusionRequest:
     raw_number = f.req("number", max_chars=64)
     not_a_client = f.flag("not_a_client")
     if not_a_client and data.get("kind") is None:
@@ -560,90 +569,56 @@ class CommandSubscriber:
         rng: random.Random | None = None,
     ) -> None:
         self._processor = processor
-        self._settings = settings
         self._prefix = settings.topic_prefix
-        self._client_id = client_id or f"{settings.client_id}-cmd"
-        self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng or random.Random())
-        self._timeout_s = timeout_s
-        self._outage = OutageLog(log, "command subscriber", endpoint(settings))
-        self._stopping = asyncio.Event()
-        self._subscribed = asyncio.Event()
+        self._link = MqttLink(
+            settings,
+            role="command subscriber",
+            logger=log,
+            identifier=client_id or f"{settings.client_id}-cmd",
+            clean_session=False,
+            timeout_s=timeout_s,
+            backoff=Backoff(backoff_initial_s, backoff_max_s, rng or random.Random()),
+        )
         self._idle = asyncio.Event()  # clear while a command is being applied and answered
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
-        self._password: str | None = None
         self.handled_total = 0
 
     @property
     def subscribed(self) -> bool:
-        return self._subscribed.is_set()
+        return self._link.up
 
     async def wait_subscribed(self) -> None:
-        await self._subscribed.wait()
+        await self._link.wait_up()
 
     @property
     def outage(self) -> OutageLog:
         """The link's state: ``failures``, ``last_error`` and a ``changed`` event."""
-        return self._outage
+        return self._link.outage
 
     async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("command subscriber already started")
-        self._password = resolve_password(self._settings)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="command-subscriber")
+        self._link.start(
+            self._serve, task_name="command-subscriber", subscription=topics.command_subscription(self._prefix)
+        )
 
     async def stop(self, *, deadline_s: float = 5.0) -> None:
         """Stop taking commands: a command being applied is allowed to finish and be answered
         (up to ``deadline_s``), then the subscription is cancelled. Messages not yet taken stay
         with the broker's persistent session for the next start."""
-        task = self._task
-        if task is None:
-            return
-        self._stopping.set()
-        if not self._idle.is_set():
-            # Busy: the loop finishes this command and whatever the client already received
-            # (acknowledged to the broker, so it would be lost), then leaves by itself.
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=deadline_s)
-            except TimeoutError:
-                log.warning("commands still being applied after %.1f s; cancelling", deadline_s)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self._task = None
+        # Busy: the loop finishes this command and whatever the client already received
+        # (acknowledged to the broker, so it would be lost), then leaves by itself.
+        await self._link.stop(deadline_s=deadline_s, let_finish=not self._idle.is_set())
 
-    async def _run(self) -> None:
-        subscription = topics.command_subscription(self._prefix)
-        while not self._stopping.is_set():
-            client = make_client(
-                self._settings,
-                password=self._password,
-                identifier=self._client_id,
-                clean_session=False,
-                timeout_s=self._timeout_s,
-            )
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._idle.clear()
             try:
-                async with client:
-                    await client.subscribe(subscription, qos=QOS_AT_LEAST_ONCE)
-                    self._outage.connected()
-                    self._backoff.reset()
-                    self._subscribed.set()
-                    async for message in client.messages:
-                        self._idle.clear()
-                        try:
-                            await self._handle(client, message)
-                        finally:
-                            self._idle.set()
-                        if self._stopping.is_set() and len(client.messages) == 0:
-                            return  # leaves `async with`: a clean disconnect
-            except aiomqtt.MqttError as exc:
-                self._outage.failed(exc)
+                await self._handle(client, message)
             finally:
-                self._subscribed.clear()
-            await sleep_unless(self._stopping, self._backoff.next_delay_s())
+                self._idle.set()
+            if self._link.stopping.is_set() and len(client.messages) == 0:
+                return  # leaves `async with`: a clean disconnect
+        # aiomqtt ends the stream only by raising; should it ever just end, reconnect.
+        raise aiomqtt.MqttError("message stream ended")
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         base = topics.join(self._prefix, topics.COMMANDS) + "/"

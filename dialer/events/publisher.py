@@ -34,19 +34,9 @@ import aiomqtt
 from dialer.config import MqttSettings
 from dialer.errors import BrokerError, InputError
 from dialer.events import payloads, topics
-from dialer.events.broker import (
-    Backoff,
-    OutageLog,
-    endpoint,
-    make_client,
-    resolve_password,
-    sleep_unless,
-    utc_now,
-)
+from dialer.events.broker import QOS_AT_LEAST_ONCE, Backoff, MqttLink, OutageLog, sleep_unless, utc_now
 
 log = logging.getLogger(__name__)
-
-QOS_AT_LEAST_ONCE = 1
 
 
 class OutboxRowLike(Protocol):
@@ -106,24 +96,25 @@ class OutboxPublisher:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._store = store
-        self._settings = settings
         self._prefix = settings.topic_prefix
         self.worker_id = worker_id
         self._health_topic = topics.join(self._prefix, topics.worker_health(worker_id))
         self._clock = clock
         self._batch_size = batch_size
-        self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng or random.Random())
         self._poll_interval_s = poll_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
-        self._publish_timeout_s = publish_timeout_s
         self._health_details = health_details
-        self._outage = OutageLog(log, "publisher", endpoint(settings))
+        self._link = MqttLink(
+            settings,
+            role="publisher",
+            logger=log,
+            identifier=settings.client_id,
+            clean_session=True,  # the outbox, not the broker session, holds what is unsent
+            timeout_s=publish_timeout_s,
+            backoff=Backoff(backoff_initial_s, backoff_max_s, rng or random.Random()),
+        )
+        self._stopping = self._link.stopping
         self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._client: aiomqtt.Client | None = None  # the live connection, for diagnostics
-        self._password: str | None = None
         # Rows the broker can never take (invalid topic, oversized): skipped for this process's
         # life after record_publish_error, so one bad row cannot block every later event.
         self._poisoned: set[int] = set()
@@ -154,44 +145,29 @@ class OutboxPublisher:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._link.up
 
     @property
     def last_error(self) -> BrokerError | None:
         """The current outage's error, None while the broker is reachable."""
-        return self._outage.last_error
+        return self._link.outage.last_error
 
     async def wait_connected(self) -> None:
-        await self._connected.wait()
+        await self._link.wait_up()
 
     @property
     def outage(self) -> OutageLog:
         """The link's state: ``failures``, ``last_error`` and a ``changed`` event."""
-        return self._outage
+        return self._link.outage
 
     async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("publisher already started")
-        self._password = resolve_password(self._settings)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox-publisher")
+        self._link.start(self._serve, task_name="outbox-publisher", will=self._will)
 
     async def stop(self, *, flush_deadline_s: float = 5.0) -> None:
         """Ordered shutdown: stop waiting, publish what is left while the broker answers and
         the deadline allows, announce ``offline``, then cancel whatever is still running.
         Rows not published stay in the outbox for the next start."""
-        task = self._task
-        if task is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=flush_deadline_s)
-        except TimeoutError:
-            log.warning("outbox publisher did not finish within %.1f s; cancelling", flush_deadline_s)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        finally:
-            self._task = None
+        await self._link.stop(deadline_s=flush_deadline_s)
 
     # --- the relay ----------------------------------------------------------------------------
 
@@ -199,31 +175,6 @@ class OutboxPublisher:
         body = payloads.worker_health(worker_id=self.worker_id, status=payloads.WorkerStatus.OFFLINE, occurred_at=None)
         body["reason"] = "connection lost"
         return aiomqtt.Will(self._health_topic, encode(body), qos=QOS_AT_LEAST_ONCE, retain=True)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            client = make_client(
-                self._settings,
-                password=self._password,
-                identifier=self._settings.client_id,
-                clean_session=True,  # the outbox, not the broker session, holds what is unsent
-                timeout_s=self._publish_timeout_s,
-                will=self._will(),
-            )
-            try:
-                async with client:
-                    self._client = client
-                    self._outage.connected()
-                    self._backoff.reset()
-                    self._connected.set()
-                    await self._serve(client)
-                    return
-            except aiomqtt.MqttError as exc:
-                self._outage.failed(exc)
-            finally:
-                self._client = None
-                self._connected.clear()
-            await sleep_unless(self._stopping, self._backoff.next_delay_s())
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         # aiomqtt's only public disconnect signal is its message iterator raising MqttError; the
@@ -241,7 +192,8 @@ class OutboxPublisher:
         loop = asyncio.get_running_loop()
         await self._publish_health(client, payloads.WorkerStatus.ONLINE)
         next_heartbeat = loop.time() + self._heartbeat_interval_s
-        store_backoff = Backoff(self._backoff.initial_s, self._backoff.max_s, self._backoff.rng)
+        link_backoff = self._link.backoff
+        store_backoff = Backoff(link_backoff.initial_s, link_backoff.max_s, link_backoff.rng)
         while True:
             self._wake.clear()  # before draining: a notify() during the drain means "go again"
             try:

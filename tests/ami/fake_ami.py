@@ -1,6 +1,7 @@
 """A small fake AMI *server* that records what it is sent (tests only).
 
-Speaks the wire format of main/manager.c: banner, ``Key: Value`` lines closed by an empty line.
+Speaks the wire format of main/manager.c through the package's one codec (dialer.ami.protocol):
+banner, ``Key: Value`` lines closed by an empty line.
 Login ok/bad (bad: ``Response: Error`` then close), Ping (can be silenced to fake a half-open
 link), Originate (queued → channel events + OriginateResponse), Hangup, Redirect, PlayDTMF,
 CoreShowChannels, Logoff; connections can be dropped on demand.
@@ -11,13 +12,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-CRLF = "\r\n"
+from dialer.ami.protocol import Parser, serialize
+
+Action = dict[str, str | list[str]]
 
 
 def render(headers: dict[str, str]) -> bytes:
-    return ("".join(f"{k}: {v}{CRLF}" for k, v in headers.items()) + CRLF).encode()
+    return serialize(headers.items())
+
+
+@dataclass
+class _Exchange:
+    """One received action and the connection to answer it on."""
+
+    msg: Action
+    writer: asyncio.StreamWriter
+
+    def get(self, key: str, default: str = "") -> str:
+        return str(self.msg.get(key, default))
+
+    def _base(self) -> dict[str, str]:
+        aid = self.get("ActionID")
+        return {"Response": "Success", "ActionID": aid} if aid else {"Response": "Success"}
+
+    def reply(self, **fields: str) -> None:
+        self.writer.write(render({**self._base(), **fields}))
+
+    def error(self, message: str) -> None:
+        self.writer.write(render({**self._base(), "Response": "Error", "Message": message}))
 
 
 @dataclass
@@ -32,7 +57,7 @@ class FakeAmi:
     def __init__(self, username: str = "dialer", secret: str = "s3cret-pw") -> None:
         self.username = username
         self.secret = secret
-        self.actions: list[dict[str, str | list[str]]] = []
+        self.actions: list[Action] = []
         self.answer_pings = True
         self.silent_actions: set[str] = set()  # action names never answered
         self.refuse_originate = False
@@ -70,13 +95,19 @@ class FakeAmi:
         self._writers.clear()
         self._authed.clear()
 
-    def actions_named(self, name: str) -> list[dict[str, str | list[str]]]:
+    def actions_named(self, name: str) -> list[Action]:
         return [a for a in self.actions if str(a.get("Action", "")).lower() == name.lower()]
 
     # -- events towards logged-in clients ---------------------------------------------------
 
     def broadcast(self, headers: dict[str, str]) -> None:
         data = render(headers)
+        for w in list(self._authed):
+            if not w.is_closing():
+                w.write(data)
+
+    def write_raw(self, data: bytes) -> None:
+        """Bytes exactly as given to every logged-in client (malformed or split traffic)."""
         for w in list(self._authed):
             if not w.is_closing():
                 w.write(data)
@@ -106,124 +137,109 @@ class FakeAmi:
         self.connections += 1
         self._writers.add(writer)
         writer.write(b"Asterisk Call Manager/13.0.0\r\n")
+        parser = Parser()
         try:
-            while True:
-                msg = await self._read_message(reader)
-                if msg is None:
-                    return
-                self.actions.append(msg)
-                await self._dispatch(msg, writer)
-                if writer.is_closing():
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                for message in parser.feed(data):
+                    msg = message.to_multidict()
+                    self.actions.append(msg)
+                    await self._dispatch(_Exchange(msg, writer))
+                    if writer.is_closing():
+                        return
+        except ConnectionError:
             return
         finally:
             self._writers.discard(writer)
             self._authed.discard(writer)
             writer.close()
 
-    async def _read_message(self, reader: asyncio.StreamReader) -> dict[str, str | list[str]] | None:
-        msg: dict[str, str | list[str]] = {}
-        while True:
-            line = await reader.readline()
-            if not line:
-                return None
-            text = line.decode().rstrip("\r\n")
-            if not text:
-                if msg:
-                    return msg
-                continue
-            key, _, value = text.partition(":")
-            key, value = key.strip(), value.strip()
-            if key in msg:
-                prev = msg[key]
-                msg[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
-            else:
-                msg[key] = value
-
-    async def _dispatch(self, msg: dict[str, str | list[str]], writer: asyncio.StreamWriter) -> None:
-        action = str(msg.get("Action", "")).lower()
-        aid = str(msg.get("ActionID", ""))
-        base = {"Response": "Success", "ActionID": aid} if aid else {"Response": "Success"}
-
-        def reply(**fields: str) -> None:
-            writer.write(render({**base, **fields}))
-
-        def error(message: str) -> None:
-            writer.write(render({**base, "Response": "Error", "Message": message}))
-
+    async def _dispatch(self, ex: _Exchange) -> None:
+        action = ex.get("Action").lower()
         if action == "login":
-            if msg.get("Username") == self.username and msg.get("Secret") == self.secret:
-                self.logins += 1
-                self._authed.add(writer)
-                reply(Message="Authentication accepted")
-                writer.write(render({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))
+            await self._login(ex)
+        elif ex.writer not in self._authed:
+            ex.error("Permission denied")
+        elif action not in self.silent_actions:
+            handler = self._handlers().get(action)
+            if handler is None:
+                ex.error("Invalid/unknown command")
             else:
-                await asyncio.sleep(0.05)  # Asterisk waits ~1 s; keep tests fast
-                error("Authentication failed")
-                await writer.drain()
-                writer.close()
-            return
-        if writer not in self._authed:
-            error("Permission denied")
-            return
-        if action in self.silent_actions:
-            return
-        if action == "ping":
-            if self.answer_pings:
-                reply(Ping="Pong", Timestamp="1795418600.000000")
-        elif action == "logoff":
-            writer.write(render({**base, "Response": "Goodbye", "Message": "Thanks for all the fish."}))
-            await writer.drain()
-            writer.close()
-        elif action == "originate":
-            self._originate(msg, reply, error)
-        elif action == "hangup":
-            target = str(msg.get("Channel", ""))
-            call = self._find(target)
-            if call is None:
-                error("No such channel")
-            else:
-                reply(Message="Channel Hungup")
-                self.hangup_call(call.attempt, int(str(msg.get("Cause", "16"))))
-        elif action == "redirect":
-            target = str(msg.get("Channel", ""))
-            if self._find(target) is None:
-                error(f"Channel does not exist: {target}")
-            else:
-                reply(Message="Redirect successful")
-        elif action == "playdtmf":
-            if self._find(str(msg.get("Channel", ""))) is None:
-                error("Channel not found")
-            else:
-                reply(Message="DTMF successfully queued")
-        elif action == "coreshowchannels":
-            reply(EventList="start", Message="Channels will follow")
-            n = 0
-            for call in self.calls.values():
-                for uid, name in call.channels.items():
-                    n += 1
-                    writer.write(
-                        render(
-                            {
-                                "Event": "CoreShowChannel",
-                                "ActionID": aid,
-                                "Channel": name,
-                                "Uniqueid": uid,
-                                "Linkedid": call.attempt,
-                            }
-                        )
-                    )
-            for extra in self.extra_channels:
-                n += 1
-                writer.write(render({"Event": "CoreShowChannel", "ActionID": aid, **extra}))
-            writer.write(
-                render(
-                    {"Event": "CoreShowChannelsComplete", "ActionID": aid, "EventList": "Complete", "ListItems": str(n)}
-                )
-            )
+                await handler(ex)
+
+    def _handlers(self) -> dict[str, Callable[[_Exchange], Awaitable[None]]]:
+        return {
+            "ping": self._ping,
+            "logoff": self._logoff,
+            "originate": self._originate,
+            "hangup": self._hangup,
+            "redirect": self._redirect,
+            "playdtmf": self._play_dtmf,
+            "coreshowchannels": self._core_show_channels,
+        }
+
+    async def _login(self, ex: _Exchange) -> None:
+        if ex.msg.get("Username") == self.username and ex.msg.get("Secret") == self.secret:
+            self.logins += 1
+            self._authed.add(ex.writer)
+            ex.reply(Message="Authentication accepted")
+            ex.writer.write(render({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))
         else:
-            error("Invalid/unknown command")
+            await asyncio.sleep(0.05)  # Asterisk waits ~1 s; keep tests fast
+            ex.error("Authentication failed")
+            await ex.writer.drain()
+            ex.writer.close()
+
+    async def _ping(self, ex: _Exchange) -> None:
+        if self.answer_pings:
+            ex.reply(Ping="Pong", Timestamp="1795418600.000000")
+
+    async def _logoff(self, ex: _Exchange) -> None:
+        ex.reply(Response="Goodbye", Message="Thanks for all the fish.")
+        await ex.writer.drain()
+        ex.writer.close()
+
+    async def _hangup(self, ex: _Exchange) -> None:
+        call = self._find(ex.get("Channel"))
+        if call is None:
+            ex.error("No such channel")
+        else:
+            ex.reply(Message="Channel Hungup")
+            self.hangup_call(call.attempt, int(ex.get("Cause", "16")))
+
+    async def _redirect(self, ex: _Exchange) -> None:
+        target = ex.get("Channel")
+        if self._find(target) is None:
+            ex.error(f"Channel does not exist: {target}")
+        else:
+            ex.reply(Message="Redirect successful")
+
+    async def _play_dtmf(self, ex: _Exchange) -> None:
+        if self._find(ex.get("Channel")) is None:
+            ex.error("Channel not found")
+        else:
+            ex.reply(Message="DTMF successfully queued")
+
+    async def _core_show_channels(self, ex: _Exchange) -> None:
+        aid = ex.get("ActionID")
+        ex.reply(EventList="start", Message="Channels will follow")
+        rows = [
+            {"Channel": name, "Uniqueid": uid, "Linkedid": call.attempt}
+            for call in self.calls.values()
+            for uid, name in call.channels.items()
+        ]
+        rows += self.extra_channels
+        for row in rows:
+            ex.writer.write(render({"Event": "CoreShowChannel", "ActionID": aid, **row}))
+        ex.writer.write(
+            render(
+                {
+                    "Event": "CoreShowChannelsComplete",
+                    "ActionID": aid,
+                    "EventList": "Complete",
+                    "ListItems": str(len(rows)),
+                }
+            )
+        )
 
     def _find(self, target: str) -> FakeCall | None:
         for call in self.calls.values():
@@ -231,12 +247,12 @@ class FakeAmi:
                 return call
         return None
 
-    def _originate(self, msg: dict[str, str | list[str]], reply: object, error: object) -> None:
-        assert callable(reply) and callable(error)
+    async def _originate(self, ex: _Exchange) -> None:
         if self.refuse_originate:
-            error("Originate failed")
+            ex.error("Originate failed")
             return
-        reply(Message="Originate successfully queued")
+        ex.reply(Message="Originate successfully queued")
+        msg = ex.msg
         attempt = str(msg.get("ChannelId", "")) or str(uuid.uuid4())
         channel = str(msg.get("Channel", ""))
         number = channel.removeprefix("Local/").split("@", 1)[0]

@@ -333,3 +333,29 @@ async def test_unset_secret_variable_is_a_final_clear_error(fake: FakeAmi, monke
         assert fake.connections == 0
     finally:
         await client.close()
+
+
+async def test_server_stream_is_read_by_the_shared_codec(fake: FakeAmi, caplog: pytest.LogCaptureFixture) -> None:
+    """The client parses with dialer.ami.protocol (as the simulator and the transcripts do): a
+    line that is not ``Key: Value`` is logged and skipped without losing its message, and a
+    message cut into single bytes still arrives whole."""
+    received: asyncio.Queue[AmiEvent] = asyncio.Queue()
+
+    def on_event(event: AmiEvent) -> None:
+        if event.name == "UserEvent":  # not the FullyBooted after login
+            received.put_nowait(event)
+
+    client = AmiClient(endpoint(fake.port), on_event=on_event)
+    await client.connect(timeout_s=2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="dialer.ami.client"):
+            fake.write_raw(b"Event: UserEvent\r\nnot a header line\r\nUserEvent: first\r\n\r\n")
+            for byte in b"Event: UserEvent\r\nUserEvent: second\r\nVariable: a=1\r\nVariable: b=2\r\n\r\n":
+                fake.write_raw(bytes([byte]))
+            async with asyncio.timeout(2):
+                events = [await received.get() for _ in range(2)]
+        assert [e.get("UserEvent") for e in events] == ["first", "second"]
+        assert events[1].get("Variable") == "a=1"  # the first of a repeated header, as before
+        assert any("not a header line" in r.getMessage() for r in caplog.records)
+    finally:
+        await client.close()

@@ -132,7 +132,7 @@ async def test_last_will_says_offline_when_the_connection_dies(mqtt: MqttSetting
         async with running(pub):
             await col.wait_for(lambda: len(col.messages) >= 1)
             # Sever the TCP connection under the client, as a crash or network loss would.
-            client = pub._client  # the live connection, reached on purpose
+            client = pub._link.client  # the live connection, reached on purpose
             assert client is not None
             sock = client._client.socket()
             assert isinstance(sock, socket.socket)

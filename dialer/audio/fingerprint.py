@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from dialer.audio.frames import FRAME_MS, samples_per_frame, slin_to_float
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, samples_per_frame, slin_to_float
 from dialer.audio.levels import DBM0_PEAK
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError
@@ -49,7 +49,6 @@ FloatArray = npt.NDArray[np.float64]
 UInt32Array = npt.NDArray[np.uint32]
 BoolArray = npt.NDArray[np.bool_]
 
-SAMPLE_RATE_HZ = 8000
 N_BANDS = 33  # → 32 bits
 MIN_SPEECH_MS = 400  # a recording with less sound than this cannot be told from other audio
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import yaml
 
+from dialer import paths
 from dialer.errors import ConfigError
 
+#: The shipped plans (config/tones.yaml): the detector's default, what the corpus renders and the
+#: simulated carrier plays — one source for every cadence.
+SHIPPED_TONES_FILE = paths.default_config_dir() / "tones.yaml"
 #: Tones the call-progress detector needs from every plan.
 REQUIRED_TONES = ("busy", "congestion", "ring", "info")
 #: Trunk audio is 8 kHz: a tone must sit below Nyquist with room for the codec's band edge.
@@ -223,3 +228,9 @@ def load_toneplans(path: str | Path) -> TonePlans:
     except OSError as exc:
         raise ConfigError(f"cannot read tone plans: {exc.strerror}", source=str(p)) from exc
     return parse_toneplans(text, source=str(p))
+
+
+@cache
+def shipped_plan(country: str | None = None) -> TonePlan:
+    """A plan of the shipped tones.yaml (its default plan when ``country`` is None)."""
+    return load_toneplans(SHIPPED_TONES_FILE).get(country)

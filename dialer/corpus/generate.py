@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
+from dialer.audio.toneplan import shipped_plan
 from dialer.corpus.audio import (
-    SAMPLE_RATE_HZ,
     Codec,
     CorpusError,
     FloatArray,
@@ -65,7 +66,7 @@ from dialer.corpus.texts import (
     VOICEMAIL_GREETINGS,
     VOICEMAIL_SERVICES,
 )
-from dialer.corpus.tones import cadence, cadence_ms, sit, sit_triplet_ms, tone, tone_plan
+from dialer.corpus.tones import cadence, cadence_ms, sit, sit_triplet_ms, tone
 from dialer.corpus.tts import SPEAKERS, Say, Synthesiser, TtsEngine, Voice
 from dialer.corpus.wavio import read_wav, write_wav
 from dialer.domain.fusion import NOT_WORKING_CLASSES
@@ -129,9 +130,9 @@ _NOT_WORKING = frozenset(c.value for c in NOT_WORKING_CLASSES)
 
 # The RU plan's figures under their old names (tests of dialer.corpus.evaluate use them); they
 # are read from config/tones.yaml like every tone of the corpus.
-TONE_HZ = min(tone_plan().tone("busy").frequencies_hz)
-BUSY_CADENCE_MS = cadence_ms(tone_plan().tone("busy"))
-CONGESTION_CADENCE_MS = cadence_ms(tone_plan().tone("congestion"))
+TONE_HZ = min(shipped_plan().tone("busy").frequencies_hz)
+BUSY_CADENCE_MS = cadence_ms(shipped_plan().tone("busy"))
+CONGESTION_CADENCE_MS = cadence_ms(shipped_plan().tone("congestion"))
 
 # --- variation -----------------------------------------------------------------------------------
 ESPEAK_SPEEDS_WPM = (130, 160, 190)
@@ -293,7 +294,7 @@ class RenderedCall:
 
 
 def _ringback(t: Timeline, cycles: int, level: float, last_off_ms: int | None = None) -> None:
-    on, off = cadence_ms(tone_plan().tone("ring"))
+    on, off = cadence_ms(shipped_plan().tone("ring"))
     for i in range(cycles):
         t.add(tone("ring", on, level))
         t.silence(last_off_ms if (i == cycles - 1 and last_off_ms is not None) else off)

@@ -75,7 +75,7 @@ class Silence:
 
 @dataclass(frozen=True)
 class Tone:
-    name: str  # key of audio.TONES
+    name: str  # see audio.tone_spec
     seconds: float | None = None  # None = one cycle
 
 

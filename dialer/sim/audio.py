@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dialer.audio.frames import SAMPLE_RATE_HZ
-from dialer.audio.toneplan import ToneSpec, parse_tone, shipped_plan
+from dialer.audio.toneplan import ToneSegment, ToneSpec, parse_tone, shipped_plan
 
 FRAME_BYTES = 320  # 20 ms of slin 8 kHz
 FRAME_S = 0.020
@@ -28,12 +28,14 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: The carrier's indications by the scenario's names: the shipped default plan's tones
 #: (config/tones.yaml, as the detector reads them), and a voicemail beep, which is no indication.
-_PLAN_TONES = {"busy": "busy", "congestion": "congestion", "ringback": "ring", "sit": "info"}
+_PLAN_TONES = {"busy": "busy", "congestion": "congestion", "ringback": "ring", "sit": "info", "dial": "dial"}
+# A tone without a cadence (dial: "425") is generated in cycles of this length.
+_UNTIMED_CYCLE_MS = 1000
 BEEP = parse_tone("beep", "1000/500")
 
 
 def tone_spec(name: str) -> ToneSpec:
-    """The tone a scenario's ``Tone(name)`` plays (busy, congestion, ringback, sit, beep)."""
+    """The tone a scenario's ``Tone(name)`` plays (busy, congestion, ringback, sit, dial, beep)."""
     if name == BEEP.name:
         return BEEP
     try:
@@ -56,7 +58,11 @@ def tone_duration_s(name: str, duration_s: float | None = None) -> float:
 
 
 def _cycle_ms(spec: ToneSpec) -> int:
-    return sum(s.duration_ms or 0 for s in spec.segments)
+    return sum(_part_ms(s) for s in spec.segments)
+
+
+def _part_ms(part: ToneSegment) -> int:
+    return _UNTIMED_CYCLE_MS if part.duration_ms is None else part.duration_ms
 
 
 def tone_chunks(name: str, duration_s: float | None = None) -> Iterator[bytes]:
@@ -72,10 +78,13 @@ def tone_chunks(name: str, duration_s: float | None = None) -> Iterator[bytes]:
 @cache
 def _tone_cycle(name: str) -> bytes:
     cycle: list[np.ndarray] = []
-    for step in tone_spec(name).segments:
-        if step.duration_ms is None or step.once:
-            raise ValueError(f"simulator tone {name!r} must be a plain cadence (every part timed, none once-only)")
-        n = _samples(step.duration_ms / 1000)
+    spec = tone_spec(name)
+    if any(s.once for s in spec.segments) or (
+        len(spec.segments) > 1 and any(s.duration_ms is None for s in spec.segments)
+    ):
+        raise ValueError(f"simulator tone {name!r} must be a cadence of timed parts or one steady part")
+    for step in spec.segments:
+        n = _samples(_part_ms(step) / 1000)
         if not step.freqs_hz:
             cycle.append(np.zeros(n))
             continue

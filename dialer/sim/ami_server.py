@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
-from dialer.sim.call import DialplanStep, OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
+from dialer.sim.call import OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
 from dialer.sim.channels import Channel, Privilege
+from dialer.sim.dialplan import DialplanStep
 from dialer.sim.queue import QueueConfig, SimQueue, default_queues
 from dialer.sim.scenarios import Scenario, scenario_for_number
 from dialer.tasks import OwnedTasks

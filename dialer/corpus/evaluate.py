@@ -164,7 +164,6 @@ class Latency:
     p95_start_ms: float | None
     p50_disc_ms: float | None
     p95_disc_ms: float | None
-    signal_n: int = 0
     p50_signal_ms: float | None = None  # from disc end to the first naming observation
     p95_signal_ms: float | None = None
 
@@ -185,7 +184,6 @@ def latencies(outcomes: Iterable[CallOutcome]) -> dict[str, Latency]:
             p95_start_ms=percentile(start, 95),
             p50_disc_ms=percentile(disc, 50),
             p95_disc_ms=percentile(disc, 95),
-            signal_n=len(sig),
             p50_signal_ms=percentile(sig, 50),
             p95_signal_ms=percentile(sig, 95),
         )

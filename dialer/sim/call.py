@@ -32,16 +32,15 @@ from dialer.sim import scenarios as sc
 from dialer.sim.channels import (
     Cause,
     Channel,
+    ChannelEvents,
     ChannelState,
     DialStatus,
     Header,
     OriginateReason,
     Privilege,
     bridge_fields,
-    cause_text,
     dial_status_for_cause,
     dialstatus_variable_for_cause,
-    event,
 )
 from dialer.sim.dialplan import DialContext, DialplanStep, Pbx, substitute
 from dialer.sim.far_end import FarEnd
@@ -213,6 +212,7 @@ class SimCall:
         self._dial_context = DialContext(self, [])  # read from the dialplan when the call starts
         self.pbx = Pbx(self)
         self.far_end = FarEnd(self, host, self.loop, self.time_scale)
+        self.ev = ChannelEvents(host.emit, host.unregister)
         self._far_task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._queue: QueueEntry | None = None  # ;1 in the operators' queue after a Redirect
@@ -226,52 +226,6 @@ class SimCall:
         return self.origination is Origination.ANSWERED
 
     # ------------------------------------------------------------------ helpers
-    def emit(self, name: str, priv: Privilege, *parts: list[Header] | Header) -> None:
-        self.host.emit(event(name, priv, *parts))
-
-    def channel_event(self, name: str, ch: Channel, *extra: Header, priv: Privilege = Privilege.CALL) -> None:
-        self.emit(name, priv, ch.fields(), *extra)
-
-    def newexten(self, ch: Channel, app: str, data: str, extension: str | None = None) -> None:
-        ch.application, ch.app_data = app, data
-        self.channel_event(
-            "Newexten",
-            ch,
-            ("Extension", ch.exten if extension is None else extension),
-            ("Application", app),
-            ("AppData", data),
-            priv=Privilege.DIALPLAN,
-        )
-
-    def varset(self, ch: Channel, var: str, value: str) -> None:
-        ch.variables[var] = value
-        self.channel_event("VarSet", ch, ("Variable", var), ("Value", value), priv=Privilege.DIALPLAN)
-
-    def newstate(self, ch: Channel, state: ChannelState) -> None:
-        ch.state = state
-        self.channel_event("Newstate", ch)
-
-    def device_state(self, device: str, state: str) -> None:
-        self.emit("DeviceStateChange", Privilege.CALL, ("Device", device), ("State", state))
-
-    def dial_event(self, name: str, caller: Channel | None, dest: Channel, *extra: Header) -> None:
-        parts: list[list[Header] | Header] = []
-        if caller is not None:
-            parts.append(caller.fields())
-        parts.append(dest.fields("Dest"))
-        parts.extend(extra)
-        self.emit(name, Privilege.CALL, *parts)
-
-    def hangup_request(self, ch: Channel, cause: int | None, soft: bool = False) -> None:
-        extra: list[Header] = [] if cause is None else [("Cause", str(cause))]
-        self.channel_event("SoftHangupRequest" if soft else "HangupRequest", ch, *extra)
-
-    def hangup(self, ch: Channel, cause: int) -> None:
-        ch.hangup_cause = cause
-        ch.alive = False
-        self.channel_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", cause_text(cause)))
-        self.host.unregister(ch)
-
     def _bridge_fields(self, count: int) -> list[Header]:
         return bridge_fields(self.bridge_id, count)
 
@@ -304,27 +258,27 @@ class SimCall:
         req, l1, l2 = self.request, self.l1, self.l2
         self.host.register(l1, self)
         self.host.register(l2, self)
-        self.channel_event("Newchannel", l1)
-        self.channel_event("Newchannel", l2)
-        self.newexten(l1, "AppDial2", "(Outgoing Line)")
+        self.ev.channel_event("Newchannel", l1)
+        self.ev.channel_event("Newchannel", l2)
+        self.ev.newexten(l1, "AppDial2", "(Outgoing Line)")
         # Asterisk sets the Originate's variables on ;1 last-first and on ;2 in order (a list it
         # prepends to, then copies): seen with several Variable headers on Asterisk 22.
         for name, value in reversed(req.variables):
-            self.varset(l1, name, value)
+            self.ev.varset(l1, name, value)
         if req.caller_id is not None:
             cid_name, cid_num = req.caller_id
             l1.cid_num, l1.cid_name = cid_num or "<unknown>", cid_name or "<unknown>"
-            self.channel_event("NewCallerid", l1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+            self.ev.channel_event("NewCallerid", l1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
             l1.conn_num, l1.conn_name = l1.cid_num, l1.cid_name
-            self.channel_event("NewConnectedLine", l1)
+            self.ev.channel_event("NewConnectedLine", l1)
         for name, value in req.variables:
-            self.varset(l2, name, value)
+            self.ev.varset(l2, name, value)
         if req.caller_id is not None:
             l2.cid_num, l2.cid_name = l1.cid_num, l1.cid_name
             l2.conn_num, l2.conn_name = l1.cid_num, l1.cid_name
-            self.channel_event("NewCallerid", l2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
-            self.channel_event("NewConnectedLine", l2)
-        self.emit(
+            self.ev.channel_event("NewCallerid", l2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+            self.ev.channel_event("NewConnectedLine", l2)
+        self.ev.emit(
             "LocalBridge",
             Privilege.CALL,
             l1.fields("LocalOne"),
@@ -334,7 +288,7 @@ class SimCall:
             ("LocalOptimization", self.local_optimization),
         )
         dial_string = req.channel.split("/", 1)[1]
-        self.dial_event("DialBegin", None, l1, ("DialString", dial_string))
+        self.ev.dial_event("DialBegin", None, l1, ("DialString", dial_string))
         self._timers.append(
             self.loop.call_later(
                 (req.timeout_ms / 1000 + ORIGINATE_TIMEOUT_SLACK_S) * self.time_scale, self._originate_timeout
@@ -349,7 +303,7 @@ class SimCall:
         target, _, rest = data.partition(",")
         ring_s_text = rest.split(",", 1)[0].strip()
         for var in DIAL_VARS_RESET:
-            self.varset(l2, var, "")
+            self.ev.varset(l2, var, "")
         tech, resource, peer, device = trunk_parts(target)
         self.trunk_resource, self.trunk_device = resource, device
         uid = self.host.new_uniqueid()
@@ -359,20 +313,20 @@ class SimCall:
         trunk.accountcode = self.request.account
         self.trunk = trunk
         self.host.register(trunk, self)
-        self.channel_event("Newchannel", trunk)
+        self.ev.channel_event("Newchannel", trunk)
         trunk.context = ""
-        self.varset(trunk, "DIALEDPEERNUMBER", resource)
+        self.ev.varset(trunk, "DIALEDPEERNUMBER", resource)
         trunk.cid_num, trunk.cid_name = self.number, l2.cid_name
         trunk.conn_num, trunk.conn_name = l2.cid_num, l2.cid_name
         trunk.exten = self.number
-        self.newexten(trunk, "AppDial", "(Outgoing Line)")
-        self.channel_event("NewCallerid", trunk, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
-        self.channel_event("NewConnectedLine", trunk)
+        self.ev.newexten(trunk, "AppDial", "(Outgoing Line)")
+        self.ev.channel_event("NewCallerid", trunk, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        self.ev.channel_event("NewConnectedLine", trunk)
         trunk.context = self.host.trunk_context
-        self.newstate(trunk, ChannelState.RINGING)
-        self.newexten(trunk, "AppDial", "(Outgoing Line)")
-        self.device_state(device, "RINGING")
-        self.dial_event("DialBegin", l2, trunk, ("DialString", resource))
+        self.ev.newstate(trunk, ChannelState.RINGING)
+        self.ev.newexten(trunk, "AppDial", "(Outgoing Line)")
+        self.ev.device_state(device, "RINGING")
+        self.ev.dial_event("DialBegin", l2, trunk, ("DialString", resource))
         self.phase = Phase.DIALLING
         self.dial_started_at = self.loop.time()
         if ring_s_text:
@@ -391,34 +345,34 @@ class SimCall:
             return
         l1, l2 = self.l1, self.l2
         if l1.state == ChannelState.DOWN:
-            self.newstate(l1, ChannelState.RINGING)
-            self.dial_event("DialState", None, l1, ("DialStatus", DialStatus.RINGING))
+            self.ev.newstate(l1, ChannelState.RINGING)
+            self.ev.dial_event("DialState", None, l1, ("DialStatus", DialStatus.RINGING))
         secs, ms = self.elapsed(self.dial_started_at)
-        self.varset(l2, "RINGTIME", secs)
-        self.varset(l2, "RINGTIME_MS", ms)
-        self.dial_event("DialState", l2, self.trunk, ("DialStatus", DialStatus.RINGING))
+        self.ev.varset(l2, "RINGTIME", secs)
+        self.ev.varset(l2, "RINGTIME_MS", ms)
+        self.ev.dial_event("DialState", l2, self.trunk, ("DialStatus", DialStatus.RINGING))
         self._local_inuse()
 
     def _local_inuse(self) -> None:
         if not self.local_inuse_sent:
             self.local_inuse_sent = True
-            self.device_state(self.local_device, "INUSE")
+            self.ev.device_state(self.local_device, "INUSE")
 
     def progress(self) -> None:
         if self.phase is not Phase.DIALLING or self.trunk is None:
             return
         l1, l2 = self.l1, self.l2
         secs, ms = self.elapsed(self.dial_started_at)
-        self.varset(l2, "PROGRESSTIME", secs)
-        self.varset(l2, "PROGRESSTIME_MS", ms)
+        self.ev.varset(l2, "PROGRESSTIME", secs)
+        self.ev.varset(l2, "PROGRESSTIME_MS", ms)
         if l1.state != ChannelState.UP:
-            self.dial_event("DialState", None, l1, ("DialStatus", DialStatus.PROGRESS))
-        self.dial_event("DialState", l2, self.trunk, ("DialStatus", DialStatus.PROGRESS))
+            self.ev.dial_event("DialState", None, l1, ("DialStatus", DialStatus.PROGRESS))
+        self.ev.dial_event("DialState", l2, self.trunk, ("DialStatus", DialStatus.PROGRESS))
         self.far_end.start_media()
         if l1.state != ChannelState.UP and self.request.early_media:
-            self.newstate(l1, ChannelState.UP)
+            self.ev.newstate(l1, ChannelState.UP)
             self._local_inuse()
-            self.dial_event("DialEnd", None, l1, ("DialStatus", DialStatus.ANSWER))
+            self.ev.dial_event("DialEnd", None, l1, ("DialStatus", DialStatus.ANSWER))
             self._originate_answered()
 
     def answer(self) -> None:
@@ -426,32 +380,32 @@ class SimCall:
             return
         l1, l2, trunk = self.l1, self.l2, self.trunk
         self.answered_at = self.loop.time()
-        self.newstate(trunk, ChannelState.UP)
+        self.ev.newstate(trunk, ChannelState.UP)
         trunk.exten = ""  # the answered trunk leaves AppDial's extension (DialEnd DestExten is empty)
-        self.varset(l2, "DIALSTATUS", DialStatus.ANSWER)
-        self.varset(l2, "DIALEDPEERNAME", trunk.name)
-        self.varset(l2, "DIALEDPEERNUMBER", self.trunk_resource)
-        self.dial_event("DialEnd", l2, trunk, ("DialStatus", DialStatus.ANSWER))
-        self.device_state(self.trunk_device, "INUSE")
-        self.newstate(l2, ChannelState.UP)
+        self.ev.varset(l2, "DIALSTATUS", DialStatus.ANSWER)
+        self.ev.varset(l2, "DIALEDPEERNAME", trunk.name)
+        self.ev.varset(l2, "DIALEDPEERNUMBER", self.trunk_resource)
+        self.ev.dial_event("DialEnd", l2, trunk, ("DialStatus", DialStatus.ANSWER))
+        self.ev.device_state(self.trunk_device, "INUSE")
+        self.ev.newstate(l2, ChannelState.UP)
         l1_was_up = l1.state == ChannelState.UP
         if not l1_was_up:
-            self.newstate(l1, ChannelState.UP)
-            self.dial_event("DialEnd", None, l1, ("DialStatus", DialStatus.ANSWER))
+            self.ev.newstate(l1, ChannelState.UP)
+            self.ev.dial_event("DialEnd", None, l1, ("DialStatus", DialStatus.ANSWER))
         self.bridge_id = str(uuid_mod.uuid4())
-        self.emit("BridgeCreate", Privilege.CALL, self._bridge_fields(0))
+        self.ev.emit("BridgeCreate", Privilege.CALL, self._bridge_fields(0))
         self.local_inuse_sent = True
-        self.device_state(self.local_device, "INUSE")
-        self.device_state(self.local_device, "INUSE")
+        self.ev.device_state(self.local_device, "INUSE")
+        self.ev.device_state(self.local_device, "INUSE")
         self.far_end.start_media()
         if not l1_was_up:
             self._originate_answered()
-        self.newexten(trunk, "AppDial", "(Outgoing Line)", extension="")
+        self.ev.newexten(trunk, "AppDial", "(Outgoing Line)", extension="")
         trunk.bridge_id = l2.bridge_id = self.bridge_id
-        self.emit("BridgeEnter", Privilege.CALL, self._bridge_fields(1), trunk.fields())
-        self.emit("BridgeEnter", Privilege.CALL, self._bridge_fields(2), l2.fields())
-        self.varset(trunk, "BRIDGEPEER", l2.name)
-        self.varset(l2, "BRIDGEPEER", trunk.name)
+        self.ev.emit("BridgeEnter", Privilege.CALL, self._bridge_fields(1), trunk.fields())
+        self.ev.emit("BridgeEnter", Privilege.CALL, self._bridge_fields(2), l2.fields())
+        self.ev.varset(trunk, "BRIDGEPEER", l2.name)
+        self.ev.varset(l2, "BRIDGEPEER", trunk.name)
         self.phase = Phase.BRIDGED
 
     def reject_control(self, cause: int) -> None:
@@ -460,10 +414,10 @@ class SimCall:
             return
         self.phase = Phase.ENDING
         status = DialStatus.BUSY if cause == Cause.USER_BUSY else DialStatus.CONGESTION
-        self.dial_event("DialEnd", self.l2, self.trunk, ("DialStatus", status))
-        self.hangup_request(self.trunk, cause)
-        self.hangup(self.trunk, cause)
-        self.device_state(self.trunk_device, "UNKNOWN")
+        self.ev.dial_event("DialEnd", self.l2, self.trunk, ("DialStatus", status))
+        self.ev.hangup_request(self.trunk, cause)
+        self.ev.hangup(self.trunk, cause)
+        self.ev.device_state(self.trunk_device, "UNKNOWN")
         self._after_dial(status)
 
     def far_hangup(self, cause: int) -> None:
@@ -473,11 +427,11 @@ class SimCall:
             return
         if self.phase is Phase.DIALLING:
             self.phase = Phase.ENDING
-            self.hangup_request(trunk, cause)
-            self.dial_event("DialEnd", self.l2, trunk, ("DialStatus", dial_status_for_cause(cause)))
-            self.hangup_request(trunk, cause)
-            self.hangup(trunk, cause)
-            self.device_state(self.trunk_device, "UNKNOWN")
+            self.ev.hangup_request(trunk, cause)
+            self.ev.dial_event("DialEnd", self.l2, trunk, ("DialStatus", dial_status_for_cause(cause)))
+            self.ev.hangup_request(trunk, cause)
+            self.ev.hangup(trunk, cause)
+            self.ev.device_state(self.trunk_device, "UNKNOWN")
             self._after_dial(dialstatus_variable_for_cause(cause))
         elif self.phase is Phase.BRIDGED:
             self._far_hangup_bridged(cause)
@@ -485,65 +439,65 @@ class SimCall:
     def _after_dial(self, status: DialStatus) -> None:
         """Dial() returned without an answer: ;2 goes on in its dialplan (Hangup(${HANGUPCAUSE}))."""
         self.dial_status = status
-        self.varset(self.l2, "DIALSTATUS", status)
+        self.ev.varset(self.l2, "DIALSTATUS", status)
         self._dial_context.run()
 
     def l2_gone(self, cause: int) -> None:
         """;2 hung up after an unanswered Dial: the Local pair takes ;1 down with the same cause."""
         l1, l2 = self.l1, self.l2
         if l1.alive:
-            self.varset(l1, "CHANLOCALSTATUS", self.dial_status)
-            self.hangup_request(l1, cause)
-        self.hangup(l2, cause)
-        self.device_state(self.local_device, "NOT_INUSE")
+            self.ev.varset(l1, "CHANLOCALSTATUS", self.dial_status)
+            self.ev.hangup_request(l1, cause)
+        self.ev.hangup(l2, cause)
+        self.ev.device_state(self.local_device, "NOT_INUSE")
         if l1.alive:
             if l1.state == ChannelState.UP:
                 if self._in_pbx:
-                    self.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
-                self.hangup(l1, cause)
+                    self.ev.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+                self.ev.hangup(l1, cause)
             else:
-                self.dial_event("DialEnd", None, l1, ("DialStatus", dial_status_for_cause(cause)))
+                self.ev.dial_event("DialEnd", None, l1, ("DialStatus", dial_status_for_cause(cause)))
                 self._originate_failed(OriginateReason.FAILURE)
-                self.hangup(l1, cause)
-            self.device_state(self.local_device, "NOT_INUSE")
+                self.ev.hangup(l1, cause)
+            self.ev.device_state(self.local_device, "NOT_INUSE")
         self._finish()
 
     def _answered_vars(self) -> None:
         secs, ms = self.elapsed(self.answered_at)
-        self.varset(self.l2, "ANSWEREDTIME", secs)
-        self.varset(self.l2, "ANSWEREDTIME_MS", ms)
+        self.ev.varset(self.l2, "ANSWEREDTIME", secs)
+        self.ev.varset(self.l2, "ANSWEREDTIME_MS", ms)
         secs, ms = self.elapsed(self.dial_started_at)
-        self.varset(self.l2, "DIALEDTIME", secs)
-        self.varset(self.l2, "DIALEDTIME_MS", ms)
-        self.varset(self.l2, "DIALSTATUS", DialStatus.ANSWER)
+        self.ev.varset(self.l2, "DIALEDTIME", secs)
+        self.ev.varset(self.l2, "DIALEDTIME_MS", ms)
+        self.ev.varset(self.l2, "DIALSTATUS", DialStatus.ANSWER)
 
     def _far_hangup_bridged(self, cause: int) -> None:
         l1, l2, trunk = self.l1, self.l2, self.trunk
         assert trunk is not None
         self.phase = Phase.ENDING
-        self.hangup_request(trunk, cause)
-        self.varset(trunk, "BRIDGEPEER", "")
-        self.varset(l2, "BRIDGEPEER", "")
-        self.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(1), trunk.fields())
-        self.hangup_request(trunk, cause)
-        self.hangup(trunk, cause)
-        self.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(0), l2.fields())
+        self.ev.hangup_request(trunk, cause)
+        self.ev.varset(trunk, "BRIDGEPEER", "")
+        self.ev.varset(l2, "BRIDGEPEER", "")
+        self.ev.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(1), trunk.fields())
+        self.ev.hangup_request(trunk, cause)
+        self.ev.hangup(trunk, cause)
+        self.ev.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(0), l2.fields())
         self._answered_vars()
-        self.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
+        self.ev.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
         if l1.alive:
-            self.varset(l1, "CHANLOCALSTATUS", DialStatus.ANSWER)
-            self.hangup_request(l1, cause)
-        self.hangup(l2, cause)
-        self.emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
+            self.ev.varset(l1, "CHANLOCALSTATUS", DialStatus.ANSWER)
+            self.ev.hangup_request(l1, cause)
+        self.ev.hangup(l2, cause)
+        self.ev.emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
         if l1.alive:
             if self._queue is not None:
                 self._queue.caller_leaving()
             if self._in_pbx:
-                self.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
-            self.hangup(l1, cause)
-        self.device_state(self.trunk_device, "UNKNOWN")
-        self.device_state(self.local_device, "NOT_INUSE")
-        self.device_state(self.local_device, "NOT_INUSE")
+                self.ev.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+            self.ev.hangup(l1, cause)
+        self.ev.device_state(self.trunk_device, "UNKNOWN")
+        self.ev.device_state(self.local_device, "NOT_INUSE")
+        self.ev.device_state(self.local_device, "NOT_INUSE")
         if self._queue is not None:
             self._queue.caller_gone()
         self._finish()
@@ -559,52 +513,52 @@ class SimCall:
         if not l1.alive:
             return
         if via_app:
-            self.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+            self.ev.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
         if self.phase is Phase.BRIDGED and trunk is not None:
             self.phase = Phase.ENDING
-            self.hangup_request(l2, cause)
+            self.ev.hangup_request(l2, cause)
             if self._queue is not None:
                 self._queue.caller_leaving()
-            self.hangup(l1, cause)
+            self.ev.hangup(l1, cause)
             if self._queue is not None:
                 self._queue.caller_gone()
             cause = cause if peer_cause is None else peer_cause
-            self.device_state(self.local_device, "NOT_INUSE")
-            self.varset(l2, "BRIDGEPEER", "")
-            self.varset(trunk, "BRIDGEPEER", "")
-            self.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(1), l2.fields())
+            self.ev.device_state(self.local_device, "NOT_INUSE")
+            self.ev.varset(l2, "BRIDGEPEER", "")
+            self.ev.varset(trunk, "BRIDGEPEER", "")
+            self.ev.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(1), l2.fields())
             self._answered_vars()
-            self.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
-            self.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(0), trunk.fields())
-            self.hangup(l2, cause)
-            self.emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
-            self.hangup_request(trunk, cause)
-            self.hangup(trunk, cause)
-            self.device_state(self.local_device, "NOT_INUSE")
-            self.device_state(self.trunk_device, "UNKNOWN")
+            self.ev.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
+            self.ev.emit("BridgeLeave", Privilege.CALL, self._bridge_fields(0), trunk.fields())
+            self.ev.hangup(l2, cause)
+            self.ev.emit("BridgeDestroy", Privilege.CALL, self._bridge_fields(0))
+            self.ev.hangup_request(trunk, cause)
+            self.ev.hangup(trunk, cause)
+            self.ev.device_state(self.local_device, "NOT_INUSE")
+            self.ev.device_state(self.trunk_device, "UNKNOWN")
             self._finish()
             return
         if l1.state != ChannelState.UP:
-            self.hangup(l1, cause)
+            self.ev.hangup(l1, cause)
             self._originate_failed(OriginateReason.HANGUP)
         else:
-            self.hangup(l1, cause)
-        self.device_state(self.local_device, "NOT_INUSE")
+            self.ev.hangup(l1, cause)
+        self.ev.device_state(self.local_device, "NOT_INUSE")
         self._cancel_l2(cause)
 
     def _cancel_l2(self, cause: int) -> None:
         """;1 is gone while ;2 still dials: ;2 gets the hang-up, Dial() cancels the trunk."""
         l2, trunk = self.l2, self.trunk
         if l2.alive:
-            self.hangup_request(l2, cause)
+            self.ev.hangup_request(l2, cause)
             if self.phase is Phase.DIALLING and trunk is not None and trunk.alive:
                 self.phase = Phase.ENDING
-                self.dial_event("DialEnd", l2, trunk, ("DialStatus", DialStatus.CANCEL))
-                self.varset(l2, "DIALSTATUS", DialStatus.CANCEL)
-                self.hangup(trunk, cause)
-                self.device_state(self.trunk_device, "UNKNOWN")
-            self.hangup(l2, cause)
-            self.device_state(self.local_device, "NOT_INUSE")
+                self.ev.dial_event("DialEnd", l2, trunk, ("DialStatus", DialStatus.CANCEL))
+                self.ev.varset(l2, "DIALSTATUS", DialStatus.CANCEL)
+                self.ev.hangup(trunk, cause)
+                self.ev.device_state(self.trunk_device, "UNKNOWN")
+            self.ev.hangup(l2, cause)
+            self.ev.device_state(self.local_device, "NOT_INUSE")
         self._finish()
 
     def _originate_timeout(self) -> None:
@@ -613,10 +567,10 @@ class SimCall:
         if self.finished or not l1.alive or l1.state == ChannelState.UP:
             return
         cause = Cause.NO_ANSWER
-        self.hangup_request(l1, cause)
+        self.ev.hangup_request(l1, cause)
         self._originate_failed(OriginateReason.RING_TIMEOUT)
-        self.hangup(l1, cause)
-        self.device_state(self.local_device, "NOT_INUSE")
+        self.ev.hangup(l1, cause)
+        self.ev.device_state(self.local_device, "NOT_INUSE")
         self._cancel_l2(cause)
 
     def _dial_timeout(self) -> None:
@@ -625,10 +579,10 @@ class SimCall:
         if self.phase is not Phase.DIALLING or trunk is None:
             return
         self.phase = Phase.ENDING
-        self.dial_event("DialEnd", self.l2, trunk, ("DialStatus", DialStatus.NOANSWER))
-        self.hangup_request(trunk, None)
-        self.hangup(trunk, Cause.NOT_DEFINED)
-        self.device_state(self.trunk_device, "UNKNOWN")
+        self.ev.dial_event("DialEnd", self.l2, trunk, ("DialStatus", DialStatus.NOANSWER))
+        self.ev.hangup_request(trunk, None)
+        self.ev.hangup(trunk, Cause.NOT_DEFINED)
+        self.ev.device_state(self.trunk_device, "UNKNOWN")
         self._after_dial(DialStatus.NOANSWER)
 
     # ------------------------------------------------------------------ originate outcome

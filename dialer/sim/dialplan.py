@@ -65,13 +65,13 @@ class DialContext:
             self._index += 1
             l2.priority = self._index
             data = call.substitute(template, l2)
-            call.newexten(l2, app, data)
+            call.ev.newexten(l2, app, data)
             low = app.lower()
             if low == "dial":
                 call.start_dial(data)
                 return
             if low == "hangup":
-                call.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
+                call.ev.hangup_request(l2, Cause.NORMAL_CLEARING, soft=True)
                 call.l2_gone(hangup_cause(data))
                 return
             if low not in _NOOP_APPS:
@@ -132,7 +132,7 @@ class Pbx:
             log.warning(
                 "sim: %s sent to %s,%s,%d which the simulated dialplan lacks", l1.name, context, exten, priority
             )
-            call.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
+            call.ev.hangup_request(l1, Cause.NORMAL_CLEARING, soft=True)
             l1.context, l1.exten, l1.priority = context, exten, priority
             call.hangup_l1(Cause.NOT_DEFINED, peer_cause=Cause.NORMAL_CLEARING)
             return
@@ -143,7 +143,7 @@ class Pbx:
             app, template = plan[index]
             l1.priority = index + 1
             data = call.substitute(template, l1)
-            call.newexten(l1, app, data)
+            call.ev.newexten(l1, app, data)
             if await self._app(app.lower(), app, data) is _Next.STOP:
                 return
             index += 1
@@ -179,10 +179,10 @@ class Pbx:
         """Queue(<name>): True when ;1 joined the queue, False when there is no such queue."""
         call = self._call
         for var in QUEUE_VARS_AT_START:
-            call.varset(call.l1, var, "")
+            call.ev.varset(call.l1, var, "")
         queue = call.host.queues.get(data.split(",", 1)[0].strip())
         if queue is None:
-            call.varset(call.l1, "QUEUESTATUS", "UNKNOWN")
+            call.ev.varset(call.l1, "QUEUESTATUS", "UNKNOWN")
             return False
         call.join_queue(queue)
         return True

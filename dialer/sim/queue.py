@@ -142,13 +142,13 @@ class SimQueue:
         state = "RINGING" if self.waiting else "NOT_INUSE"
         if state != self._queue_state:
             self._queue_state = state
-            call.device_state(f"Queue:{self.name}", state)
+            call.ev.device_state(f"Queue:{self.name}", state)
 
     def avail_state(self, call: SimCall) -> None:
         state = "NOT_INUSE" if any(not m.busy and not m.paused for m in self.members) else "INUSE"
         if state != self._avail_state:
             self._avail_state = state
-            call.device_state(f"Queue:{self.name}_avail", state)
+            call.ev.device_state(f"Queue:{self.name}_avail", state)
 
     def _member_blob(self, st: _MemberState, status: int) -> list[Header]:
         """app_queue's queue_member_blob_create: every member event carries the whole state."""
@@ -173,7 +173,7 @@ class SimQueue:
         ]
 
     def member_status(self, call: SimCall, st: _MemberState, status: int) -> None:
-        call.emit("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, status))
+        call.ev.emit("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, status))
 
     def _status_of(self, st: _MemberState) -> int:
         return STATUS_INUSE if st.busy else STATUS_NOT_INUSE
@@ -311,7 +311,7 @@ class QueueEntry:
         if dest is not None:
             parts.append(dest.fields("Dest"))
         parts.extend(extra)
-        self.call.emit(name, Privilege.AGENT, *parts)
+        self.call.ev.emit(name, Privilege.AGENT, *parts)
 
     def _member_fields(self) -> list[Header]:
         assert self.member is not None
@@ -328,7 +328,7 @@ class QueueEntry:
         assert self.op2 is not None
         app, data = self._op2_steps[index]
         self.op2.priority = index + 1
-        self.call.newexten(self.op2, app, data)
+        self.call.ev.newexten(self.op2, app, data)
 
     def _member_vars(self, ch: Channel) -> None:
         assert self.member is not None
@@ -342,7 +342,7 @@ class QueueEntry:
             ("MEMBERDYNAMIC", "0"),
             ("MEMBERREALTIME", "0"),
         ):
-            self.call.varset(ch, var, value)
+            self.call.ev.varset(ch, var, value)
 
     # -- the operator's phone rings ------------------------------------------------------------
     def ring(self, st: _MemberState) -> None:
@@ -361,19 +361,19 @@ class QueueEntry:
         self._op2_steps = st.member.dialplan()
         for ch in (op1, op2):
             host.register(ch, call)
-        call.channel_event("Newchannel", op1)
-        call.channel_event("Newchannel", op2)
+        call.ev.channel_event("Newchannel", op1)
+        call.ev.channel_event("Newchannel", op2)
         op1.cid_num, op1.cid_name = l1.cid_num, l1.cid_name
-        call.newexten(op1, "AppQueue", "(Outgoing Line)")
-        call.channel_event("NewCallerid", op1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        call.ev.newexten(op1, "AppQueue", "(Outgoing Line)")
+        call.ev.channel_event("NewCallerid", op1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
         dialed = f"{exten}@{context}/n"
-        call.varset(op1, "DIALEDPEERNUMBER", dialed)
-        call.varset(op2, "DIALEDPEERNUMBER", dialed)
+        call.ev.varset(op1, "DIALEDPEERNUMBER", dialed)
+        call.ev.varset(op2, "DIALEDPEERNUMBER", dialed)
         op2.cid_num, op2.cid_name = l1.cid_num, l1.cid_name
         op2.conn_num, op2.conn_name = l1.cid_num, l1.cid_name
-        call.channel_event("NewCallerid", op2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
-        call.channel_event("NewConnectedLine", op2)
-        call.emit(
+        call.ev.channel_event("NewCallerid", op2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        call.ev.channel_event("NewConnectedLine", op2)
+        call.ev.emit(
             "LocalBridge",
             Privilege.CALL,
             op1.fields("LocalOne"),
@@ -383,16 +383,16 @@ class QueueEntry:
             ("LocalOptimization", "No"),
         )
         self._op2_app(0)  # Ringing()
-        call.dial_event("DialBegin", l1, op1, ("DialString", st.member.interface))
+        call.ev.dial_event("DialBegin", l1, op1, ("DialString", st.member.interface))
         op1.exten = "s"
         op1.conn_num, op1.conn_name = l1.cid_num, l1.cid_name
-        call.newstate(op1, ChannelState.RINGING)
+        call.ev.newstate(op1, ChannelState.RINGING)
         self.queue_event("AgentCalled", *self._member_fields(), dest=op1)
-        call.newexten(op1, "AppQueue", "(Outgoing Line)")
-        call.channel_event("NewConnectedLine", op1)
-        call.dial_event("DialState", l1, op1, ("DialStatus", DialStatus.RINGING))
+        call.ev.newexten(op1, "AppQueue", "(Outgoing Line)")
+        call.ev.channel_event("NewConnectedLine", op1)
+        call.ev.dial_event("DialState", l1, op1, ("DialStatus", DialStatus.RINGING))
         self._op2_app(1)  # Wait(<ring>)
-        call.device_state(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
         self.queue.member_status(call, st, STATUS_INUSE)
         self.queue.avail_state(call)
         call.later(st.member.answer_after_s, self.answer)
@@ -403,13 +403,13 @@ class QueueEntry:
         if self.done or op1 is None or op2 is None or st is None or not l1.alive:
             return
         self._op2_app(2)  # Answer()
-        call.newstate(op2, ChannelState.UP)
-        call.newstate(op1, ChannelState.UP)
-        call.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.ANSWER))
+        call.ev.newstate(op2, ChannelState.UP)
+        call.ev.newstate(op1, ChannelState.UP)
+        call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.ANSWER))
         self._member_vars(l1)
         self._member_vars(op1)
-        call.device_state(st.member.device, "INUSE")
-        call.device_state(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
         self.queue.leave(self)
         self.queue.queue_state(call)
         self.queue_event(
@@ -419,9 +419,9 @@ class QueueEntry:
             ("Count", str(len(self.queue.waiting))),
         )
         hold_s = self._seconds(self.joined_at)
-        call.varset(l1, "QUEUEPOSITION", str(self.position))
-        call.varset(l1, "QUEUEWAIT", str(hold_s))
-        call.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        call.ev.varset(l1, "QUEUEPOSITION", str(self.position))
+        call.ev.varset(l1, "QUEUEWAIT", str(hold_s))
+        call.ev.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
         self.queue_event(
             "AgentConnect",
             *self._member_fields(),
@@ -431,12 +431,12 @@ class QueueEntry:
         )
         self.connected, self.connected_at = True, call.loop.time()
         self.bridge_id = str(uuid_mod.uuid4())
-        call.emit("BridgeCreate", Privilege.CALL, self._bridge(0))
+        call.ev.emit("BridgeCreate", Privilege.CALL, self._bridge(0))
         op1.bridge_id = l1.bridge_id = self.bridge_id
-        call.emit("BridgeEnter", Privilege.CALL, self._bridge(1), op1.fields())
-        call.emit("BridgeEnter", Privilege.CALL, self._bridge(2), l1.fields())
-        call.varset(op1, "BRIDGEPEER", l1.name)
-        call.varset(l1, "BRIDGEPEER", op1.name)
+        call.ev.emit("BridgeEnter", Privilege.CALL, self._bridge(1), op1.fields())
+        call.ev.emit("BridgeEnter", Privilege.CALL, self._bridge(2), l1.fields())
+        call.ev.varset(op1, "BRIDGEPEER", l1.name)
+        call.ev.varset(l1, "BRIDGEPEER", op1.name)
         self._op2_app(3)  # Wait(600): the operator talks
         talk_s = self.queue.talk_time_s()
         if talk_s is not None:
@@ -473,32 +473,32 @@ class QueueEntry:
             ("Reason", "agent" if self.agent_ended else "caller"),
             dest=op1,
         )
-        call.varset(l1, "BRIDGEPEER", "")
-        call.varset(op1, "BRIDGEPEER", "")
-        call.emit("BridgeLeave", Privilege.CALL, self._bridge(1), l1.fields())
+        call.ev.varset(l1, "BRIDGEPEER", "")
+        call.ev.varset(op1, "BRIDGEPEER", "")
+        call.ev.emit("BridgeLeave", Privilege.CALL, self._bridge(1), l1.fields())
         secs, ms = call.elapsed(self.connected_at)
-        call.varset(l1, "ANSWEREDTIME", secs)
-        call.varset(l1, "ANSWEREDTIME_MS", ms)
+        call.ev.varset(l1, "ANSWEREDTIME", secs)
+        call.ev.varset(l1, "ANSWEREDTIME_MS", ms)
         secs, ms = call.elapsed(l1.created_at)
-        call.varset(l1, "DIALEDTIME", secs)
-        call.varset(l1, "DIALEDTIME_MS", ms)
+        call.ev.varset(l1, "DIALEDTIME", secs)
+        call.ev.varset(l1, "DIALEDTIME_MS", ms)
 
     def _abandon(self) -> None:
         call, l1, op1, op2 = self.call, self.call.l1, self.op1, self.op2
         if op1 is not None and op2 is not None:
-            call.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
-            call.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
-            call.hangup_request(op2, Cause.NOT_DEFINED)
-            call.hangup(op1, Cause.NOT_DEFINED)
+            call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call.ev.hangup_request(op2, Cause.NOT_DEFINED)
+            call.ev.hangup(op1, Cause.NOT_DEFINED)
         hold_s = self._seconds(self.joined_at)
-        call.varset(l1, "QUEUEWAIT", str(hold_s))
-        call.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        call.ev.varset(l1, "QUEUEWAIT", str(hold_s))
+        call.ev.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
         secs, ms = call.elapsed(l1.created_at)
-        call.varset(l1, "DIALEDTIME", secs)
-        call.varset(l1, "DIALEDTIME_MS", ms)
-        call.varset(l1, "ANSWEREDTIME", "0")
-        call.varset(l1, "ANSWEREDTIME_MS", "0")
-        call.varset(l1, "ABANDONED", "TRUE")
+        call.ev.varset(l1, "DIALEDTIME", secs)
+        call.ev.varset(l1, "DIALEDTIME_MS", ms)
+        call.ev.varset(l1, "ANSWEREDTIME", "0")
+        call.ev.varset(l1, "ANSWEREDTIME_MS", "0")
+        call.ev.varset(l1, "ABANDONED", "TRUE")
         self.queue_event(
             "QueueCallerAbandon",
             ("Queue", self.queue.name),
@@ -507,19 +507,19 @@ class QueueEntry:
             ("HoldTime", str(hold_s)),
         )
         if self.member is not None:
-            call.device_state(self.member.member.device, "NOT_INUSE")
+            call.ev.device_state(self.member.member.device, "NOT_INUSE")
         self.queue.leave(self)
         self.queue.queue_state(call)
         if op2 is not None:
-            call.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
-            call.hangup(op2, Cause.NOT_DEFINED)
+            call.ev.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+            call.ev.hangup(op2, Cause.NOT_DEFINED)
         self.queue_event(
             "QueueCallerLeave",
             ("Queue", self.queue.name),
             ("Position", str(self.position)),
             ("Count", str(len(self.queue.waiting))),
         )
-        call.varset(l1, "QUEUEPOSITION", str(self.position))
+        call.ev.varset(l1, "QUEUEPOSITION", str(self.position))
         self.done = True
         if self.member is not None:
             self._free_member(calls_taken=False)
@@ -532,12 +532,12 @@ class QueueEntry:
         call, op1, op2 = self.call, self.op1, self.op2
         if not self.connected or op1 is None or op2 is None:
             return
-        call.emit("BridgeLeave", Privilege.CALL, self._bridge(0), op1.fields())
-        call.emit("BridgeDestroy", Privilege.CALL, self._bridge(0))
-        call.hangup_request(op2, Cause.NORMAL_CLEARING)
-        call.hangup(op1, Cause.NORMAL_CLEARING)
-        call.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
-        call.hangup(op2, Cause.NORMAL_CLEARING)
+        call.ev.emit("BridgeLeave", Privilege.CALL, self._bridge(0), op1.fields())
+        call.ev.emit("BridgeDestroy", Privilege.CALL, self._bridge(0))
+        call.ev.hangup_request(op2, Cause.NORMAL_CLEARING)
+        call.ev.hangup(op1, Cause.NORMAL_CLEARING)
+        call.ev.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+        call.ev.hangup(op2, Cause.NORMAL_CLEARING)
         self._free_member(calls_taken=True)
 
     def _free_member(self, *, calls_taken: bool) -> None:
@@ -548,9 +548,9 @@ class QueueEntry:
             st.last_call = int(time.time())
         st.busy = False
         self.queue.member_status(call, st, STATUS_NOT_INUSE)
-        call.device_state(st.member.device, "NOT_INUSE")
+        call.ev.device_state(st.member.device, "NOT_INUSE")
         if calls_taken:
-            call.device_state(st.member.device, "NOT_INUSE")
+            call.ev.device_state(st.member.device, "NOT_INUSE")
         self.queue.avail_state(call)
         self.queue.offer()
 

@@ -522,7 +522,7 @@ class SimAsterisk:
             self._error(session, message, "Invalid priority")
             return
         # As Asterisk: a context that does not exist is accepted; the channel finds nothing there
-        # and hangs up (SimCall._pbx).
+        # and hangs up (dialplan.Pbx).
         channel, call = found
         self._reply(session, message, "Success", ("Message", "Redirect successful"))
         call.redirect(channel, context, exten, priority)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer import paths
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.domain.compliance import CALLER_ID, AttemptCaps, ComplianceConfig, ComplianceSettings
 from dialer.domain.schedule import HolidayCalendar
 from dialer.errors import ConfigError
@@ -129,7 +130,7 @@ class AsrSettings:
 
     model_path: Path | None = None
     max_workers: int = 2
-    sample_rate: int = 8000
+    sample_rate: int = SAMPLE_RATE_HZ
     engine: str = "auto"
     whisper_model_path: Path | None = None
     cpu_threads: int = 1

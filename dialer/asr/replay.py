@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from dialer.asr.port import Hypothesis, Recognizer
-from dialer.audio.frames import FRAME_MS, frame_bytes, slin_to_float
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, frame_bytes, slin_to_float
 from dialer.audio.levels import level_dbm0, power_spectrum
 from dialer.audio.vad import Vad
 
 
-def voiced_frames(pcm: bytes, sample_rate: int = 8000, vad: Vad | None = None) -> Iterator[tuple[bytes, bool]]:
+def voiced_frames(
+    pcm: bytes, sample_rate: int = SAMPLE_RATE_HZ, vad: Vad | None = None
+) -> Iterator[tuple[bytes, bool]]:
     """``(frame, voiced)`` for every 20 ms frame of ``pcm`` (the last one may be short); ``vad``:
     a fresh detector (the session's choice, :class:`dialer.audio.silero.VadChoice`), else energy."""
     vad = vad if vad is not None else Vad()
@@ -40,7 +42,9 @@ class Heard:
     at_ms: int
 
 
-def run_recognizer(rec: Recognizer, pcm: bytes, sample_rate: int = 8000, *, flush: bool = True) -> list[Heard]:
+def run_recognizer(
+    rec: Recognizer, pcm: bytes, sample_rate: int = SAMPLE_RATE_HZ, *, flush: bool = True
+) -> list[Heard]:
     """Feed ``pcm`` frame by frame; every hypothesis with where it came out (the flush's at the end)."""
     out: list[Heard] = []
     at = 0
@@ -60,5 +64,5 @@ def final_text(heard: list[Heard]) -> str:
     return " ".join(parts)
 
 
-def silence(ms: int, sample_rate: int = 8000) -> bytes:
+def silence(ms: int, sample_rate: int = SAMPLE_RATE_HZ) -> bytes:
     return np.zeros(ms * sample_rate // 1000, dtype="<i2").tobytes()

@@ -25,6 +25,7 @@ from typing import Any
 
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.port import Hypothesis
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.errors import AsrUnavailable
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class VoskEngine:
         model_path: Path,
         catalogue: Catalogue,
         *,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE_HZ,
         chunk_ms: int = DEFAULT_CHUNK_MS,
         model_loader: Callable[[Path], Any] = load_model,
     ) -> None:

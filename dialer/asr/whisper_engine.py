@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from dialer.asr.models import is_whisper_model
 from dialer.asr.port import Hypothesis
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.errors import AsrUnavailable
 
 FloatArray = npt.NDArray[np.float32]
@@ -194,7 +195,7 @@ class WhisperEngine:
         *,
         cpu_threads: int = 1,
         num_workers: int = 1,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE_HZ,
         params: WhisperParams | None = None,
         model_loader: Callable[[Path, int, int], Any] = load_whisper,
     ) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dialer.audio.frames import FRAME_MS, FrameClock, frame_bytes, slin_to_float
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, FrameClock, frame_bytes, slin_to_float
 from dialer.audio.levels import level_dbm0, power_spectrum
 from dialer.audio.speech import PatternDecision, SpeechParams, SpeechPatternClassifier
 from dialer.audio.toneplan import TonePlan
@@ -93,7 +93,7 @@ class CallAudioAnalyzer:
     def __init__(
         self,
         plan: TonePlan,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE_HZ,
         answered_at_ms: int | None = None,
         *,
         tone_params: ToneParams | None = None,

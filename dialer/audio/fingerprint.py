@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from dialer.audio.frames import FRAME_MS, samples_per_frame, slin_to_float
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, samples_per_frame, slin_to_float
 from dialer.audio.levels import DBM0_PEAK
 from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
@@ -52,7 +52,6 @@ FloatArray = npt.NDArray[np.float64]
 UInt32Array = npt.NDArray[np.uint32]
 BoolArray = npt.NDArray[np.bool_]
 
-SAMPLE_RATE_HZ = 8000
 N_BANDS = 33  # → 32 bits
 MIN_SPEECH_MS = 400  # a recording with less sound than this cannot be told from other audio
 

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from dialer.errors import AudioSocketError
 
 FRAME_MS = 20
-DEFAULT_SAMPLE_RATE = 8000
+SAMPLE_RATE_HZ = 8000  # the project's one audio rate: AudioSocket slin, the corpus, the simulator
 FloatArray = npt.NDArray[np.float64]
 Int16Array = npt.NDArray[np.int16]
 
@@ -29,7 +29,7 @@ def samples_per_frame(sample_rate: int) -> int:
     return sample_rate // 50
 
 
-def frame_bytes(sample_rate: int = DEFAULT_SAMPLE_RATE) -> int:
+def frame_bytes(sample_rate: int = SAMPLE_RATE_HZ) -> int:
     """Bytes of slin in one 20 ms slot (320 at 8 kHz)."""
     return 2 * samples_per_frame(sample_rate)
 
@@ -44,7 +44,7 @@ def frame_end_ms(frame_index: int) -> int:
     return (frame_index + 1) * FRAME_MS
 
 
-def frame_slots(n_bytes: int, sample_rate: int = DEFAULT_SAMPLE_RATE) -> int:
+def frame_slots(n_bytes: int, sample_rate: int = SAMPLE_RATE_HZ) -> int:
     """How many 20 ms slots a payload of ``n_bytes`` covers (a short frame still takes one)."""
     per = frame_bytes(sample_rate)
     return max(1, -(-n_bytes // per))
@@ -67,7 +67,7 @@ def slin_to_float(pcm: bytes | bytearray | memoryview) -> FloatArray:
     return slin_to_int16(pcm).astype(np.float64)
 
 
-def split_frames(samples: npt.NDArray[np.generic], sample_rate: int = DEFAULT_SAMPLE_RATE) -> list[FloatArray]:
+def split_frames(samples: npt.NDArray[np.generic], sample_rate: int = SAMPLE_RATE_HZ) -> list[FloatArray]:
     """Cut a sample array into 20 ms slots; the last may be short."""
     per = samples_per_frame(sample_rate)
     arr = np.asarray(samples, dtype=np.float64)

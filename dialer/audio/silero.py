@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.asr.models import MODELS_DIR, SILERO_VAD_MODEL
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.audio.levels import DBM0_PEAK
 from dialer.audio.vad import FloatArray, Vad, VadEvent, VadParams
 from dialer.errors import DialerError
@@ -36,7 +37,6 @@ from dialer.errors import DialerError
 F32 = npt.NDArray[np.float32]
 
 MODEL_FILE = "silero_vad.onnx"
-SAMPLE_RATE = 8000  # the model also takes 16 kHz; the line is 8 kHz
 WINDOW = 256  # samples per model step at 8 kHz (32 ms)
 CONTEXT = 32  # samples of the previous window the model sees again
 VadName = Literal["energy", "silero"]
@@ -56,7 +56,7 @@ class SileroModel:
     def __init__(self, session: Any, path: Path) -> None:
         self._session = session
         self.path = path
-        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._sr = np.array(SAMPLE_RATE_HZ, dtype=np.int64)
 
     @classmethod
     def load(cls, path: Path) -> SileroModel:

@@ -7,14 +7,19 @@ bad entry raises ConfigError naming the file and line, so an ops engineer can fi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import yaml
 
+from dialer import paths
 from dialer.errors import ConfigError
 
+#: The shipped plans (config/tones.yaml): the detector's default, what the corpus renders and the
+#: simulated carrier plays — one source for every cadence.
+SHIPPED_TONES_FILE = paths.default_config_dir() / "tones.yaml"
 #: Tones the call-progress detector needs from every plan.
 REQUIRED_TONES = ("busy", "congestion", "ring", "info")
 #: Trunk audio is 8 kHz: a tone must sit below Nyquist with room for the codec's band edge.
@@ -86,40 +91,47 @@ def parse_tone(name: str, text: str, *, source: str = "<tones>", line: int | Non
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
         raise fail("empty part (expected e.g. '425/350,0/350')")
-    segments: list[ToneSegment] = []
-    for i, part in enumerate(parts):
-        m = _PART.match(part)
-        if m is None:
-            raise fail(f"cannot read part {part!r} (expected [!]freq[+freq2][/ms])")
-        freqs_text = m.group("freqs").strip()
-        if freqs_text.upper().startswith("M"):
-            raise fail(f"MIDI note notation in {part!r} is not supported: give frequencies in Hz")
-        if "*" in freqs_text:
-            raise fail(f"modulated tone {part!r} (a*b) is not supported: use a+b or a single frequency")
-        freqs: list[float] = []
-        for f_text in freqs_text.split("+"):
-            f_text = f_text.strip()
-            if not _NUMBER.match(f_text):
-                raise fail(f"frequency {f_text!r} in {part!r} is not a number of Hz")
-            freqs.append(float(f_text))
-        if len(freqs) > 2:
-            raise fail(f"{part!r} has {len(freqs)} frequencies; at most two (a+b)")
-        if any(f == 0 for f in freqs) and len(freqs) > 1:
-            raise fail(f"silence (0) cannot be mixed with a frequency in {part!r}")
-        for f in freqs:
-            if f > MAX_FREQUENCY_HZ:
-                raise fail(f"{f:g} Hz is above {MAX_FREQUENCY_HZ:g} Hz (8 kHz telephone audio)")
-        duration: int | None = None
-        if m.group("ms") is not None:
-            ms_text = m.group("ms").strip()
-            if not ms_text.isdigit() or int(ms_text) <= 0:
-                raise fail(f"duration {ms_text!r} in {part!r} must be a positive whole number of ms")
-            duration = int(ms_text)
-        tone_freqs = tuple(f for f in freqs if f != 0)
-        if duration is None and i != len(parts) - 1:
-            raise fail(f"only the last part may run without a duration, not {part!r}")
-        segments.append(ToneSegment(tone_freqs, duration, once=m.group("once") is not None))
-    return ToneSpec(name=name, text=text, segments=tuple(segments), line=line)
+    segments = tuple(_parse_part(part, i == len(parts) - 1, fail) for i, part in enumerate(parts))
+    return ToneSpec(name=name, text=text, segments=segments, line=line)
+
+
+def _parse_part(part: str, last: bool, fail: Callable[[str], ConfigError]) -> ToneSegment:
+    """One ``[!]freq[+freq2][/ms]`` part of a tone."""
+    m = _PART.match(part)
+    if m is None:
+        raise fail(f"cannot read part {part!r} (expected [!]freq[+freq2][/ms])")
+    freqs = _frequencies(m.group("freqs").strip(), part, fail)
+    duration: int | None = None
+    if m.group("ms") is not None:
+        ms_text = m.group("ms").strip()
+        if not ms_text.isdigit() or int(ms_text) <= 0:
+            raise fail(f"duration {ms_text!r} in {part!r} must be a positive whole number of ms")
+        duration = int(ms_text)
+    if duration is None and not last:
+        raise fail(f"only the last part may run without a duration, not {part!r}")
+    return ToneSegment(tuple(f for f in freqs if f != 0), duration, once=m.group("once") is not None)
+
+
+def _frequencies(freqs_text: str, part: str, fail: Callable[[str], ConfigError]) -> list[float]:
+    """The ``a`` or ``a+b`` of a part, in Hz (0: silence)."""
+    if freqs_text.upper().startswith("M"):
+        raise fail(f"MIDI note notation in {part!r} is not supported: give frequencies in Hz")
+    if "*" in freqs_text:
+        raise fail(f"modulated tone {part!r} (a*b) is not supported: use a+b or a single frequency")
+    freqs: list[float] = []
+    for f_text in freqs_text.split("+"):
+        f_text = f_text.strip()
+        if not _NUMBER.match(f_text):
+            raise fail(f"frequency {f_text!r} in {part!r} is not a number of Hz")
+        freqs.append(float(f_text))
+    if len(freqs) > 2:
+        raise fail(f"{part!r} has {len(freqs)} frequencies; at most two (a+b)")
+    if any(f == 0 for f in freqs) and len(freqs) > 1:
+        raise fail(f"silence (0) cannot be mixed with a frequency in {part!r}")
+    for f in freqs:
+        if f > MAX_FREQUENCY_HZ:
+            raise fail(f"{f:g} Hz is above {MAX_FREQUENCY_HZ:g} Hz (8 kHz telephone audio)")
+    return freqs
 
 
 def _check_detectable(spec: ToneSpec, source: str) -> None:
@@ -223,3 +235,9 @@ def load_toneplans(path: str | Path) -> TonePlans:
     except OSError as exc:
         raise ConfigError(f"cannot read tone plans: {exc.strerror}", source=str(p)) from exc
     return parse_toneplans(text, source=str(p))
+
+
+@cache
+def shipped_plan(country: str | None = None) -> TonePlan:
+    """A plan of the shipped tones.yaml (its default plan when ``country`` is None)."""
+    return load_toneplans(SHIPPED_TONES_FILE).get(country)

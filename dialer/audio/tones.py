@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.audio.levels import peak_share
 from dialer.audio.toneplan import TonePlan, ToneSpec
 from dialer.domain.model import ToneKind
@@ -159,7 +160,7 @@ class _GroupBank:
 class CadenceDetector:
     """Busy, congestion, ringback and SIT of one tone plan, fed one 20 ms frame at a time."""
 
-    def __init__(self, plan: TonePlan, sample_rate: int = 8000, params: ToneParams | None = None) -> None:
+    def __init__(self, plan: TonePlan, sample_rate: int = SAMPLE_RATE_HZ, params: ToneParams | None = None) -> None:
         self.params = params or ToneParams()
         self.plan = plan
         self._frame_samples = sample_rate // 50
@@ -332,7 +333,7 @@ class SteadyToneDetector:
 
     def __init__(
         self,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE_HZ,
         params: ToneParams | None = None,
         *,
         band_hz: tuple[float, float] | None = None,
@@ -379,10 +380,10 @@ class SteadyToneDetector:
         return BeepMatch(now_ms, self._start_ms, self._bin * self._bin_hz)
 
     @classmethod
-    def beep(cls, sample_rate: int = 8000, params: ToneParams | None = None) -> SteadyToneDetector:
+    def beep(cls, sample_rate: int = SAMPLE_RATE_HZ, params: ToneParams | None = None) -> SteadyToneDetector:
         return cls(sample_rate, params)
 
     @classmethod
-    def fax(cls, sample_rate: int = 8000, params: ToneParams | None = None) -> SteadyToneDetector:
+    def fax(cls, sample_rate: int = SAMPLE_RATE_HZ, params: ToneParams | None = None) -> SteadyToneDetector:
         p = params or ToneParams()
         return cls(sample_rate, p, band_hz=(p.fax_low_hz, p.fax_high_hz), min_ms=p.fax_min_ms)

@@ -1,6 +1,6 @@
 """Signal pieces of a generated call: levels in dBm0, a timeline, noise of several colours, the
 G.711 round trip through sox, and the external-tool runner. Float samples at
-:data:`~dialer.audio.frames.DEFAULT_SAMPLE_RATE` (the one sample rate of the project's audio).
+:data:`~dialer.audio.frames.SAMPLE_RATE_HZ` (the one sample rate of the project's audio).
 
 Levels use the G.711 reference: 0 dBm0 is a sine of peak 22 656 in int16 units.
 """
@@ -15,13 +15,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from dialer.audio.frames import DEFAULT_SAMPLE_RATE
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.errors import DialerError
 
 FloatArray = npt.NDArray[np.float64]
 Int16Array = npt.NDArray[np.int16]
 
-SAMPLE_RATE_HZ = DEFAULT_SAMPLE_RATE
 DBM0_PEAK = 22656.0  # ITU-T G.711: +3.17 dBm0 is full scale
 DBM0_RMS = DBM0_PEAK / math.sqrt(2.0)
 

@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dialer.asr.port import RecognizerEngine
 from dialer.audio import (
@@ -164,7 +165,6 @@ class Latency:
     p95_start_ms: float | None
     p50_disc_ms: float | None
     p95_disc_ms: float | None
-    signal_n: int = 0
     p50_signal_ms: float | None = None  # from disc end to the first naming observation
     p95_signal_ms: float | None = None
 
@@ -185,7 +185,6 @@ def latencies(outcomes: Iterable[CallOutcome]) -> dict[str, Latency]:
             p95_start_ms=percentile(start, 95),
             p50_disc_ms=percentile(disc, 50),
             p95_disc_ms=percentile(disc, 95),
-            signal_n=len(sig),
             p50_signal_ms=percentile(sig, 50),
             p95_signal_ms=percentile(sig, 95),
         )
@@ -402,76 +401,88 @@ def _ms(node: YNode, what: str) -> float:
     return float(v)
 
 
+_TOP_KEYS = frozenset({"version", "classes", "with_model", "safety", "without_model", "latency_ms", "dead_air_ms"})
+
+
 def load_thresholds(path: Path) -> Thresholds:
     """Read a thresholds file; every mistake is a ConfigError naming file and line."""
     if not path.exists():
         raise ConfigError("thresholds file not found", source=str(path))
     root = load_yaml_file(path)
     top = _mapping(root, "thresholds")
-    allowed = {"version", "classes", "with_model", "safety", "without_model", "latency_ms", "dead_air_ms"}
     for key in top:
-        if key not in allowed:
+        if key not in _TOP_KEYS:
             raise ConfigError(
-                f"unknown key {key!r} (one of {', '.join(sorted(allowed))})", source=str(path), line=root.key_line(key)
+                f"unknown key {key!r} (one of {', '.join(sorted(_TOP_KEYS))})",
+                source=str(path),
+                line=root.key_line(key),
             )
-    classes = {}
-    if "classes" in top:
-        cnode = top["classes"]
-        for key, node in _mapping(cnode, "classes").items():
-            classes[_class_key(cnode, key)] = _limit(node, f"classes.{key}")
+    classes = _class_limits(top["classes"], "classes") if "classes" in top else {}
     model_classes: dict[str, ClassLimit] = {}
     model_ann: ClassLimit | None = None
     natural: NaturalLimits | None = None
     if "with_model" in top:
         wm = _mapping(top["with_model"], "with_model")
         if "classes" in wm:
-            for key, node in _mapping(wm["classes"], "with_model.classes").items():
-                model_classes[_class_key(wm["classes"], key)] = _limit(node, f"with_model.classes.{key}")
+            model_classes = _class_limits(wm["classes"], "with_model.classes")
         if "announcements" in wm:
             model_ann = _limit(wm["announcements"], "with_model.announcements")
         natural = _natural_limits(wm)
     safety = _mapping(top["safety"], "safety") if "safety" in top else {}
     without = _mapping(top["without_model"], "without_model") if "without_model" in top else {}
-    latency: dict[str, LatencyLimit] = {}
-    if "latency_ms" in top:
-        lnode = top["latency_ms"]
-        for key, node in _mapping(lnode, "latency_ms").items():
-            m = _mapping(node, f"latency_ms.{key}")
-            unknown = set(m) - {"p95_from_disc", "p95_signal"}
-            if unknown:
-                raise node.error(f"latency_ms.{key}: unknown key(s) {', '.join(sorted(unknown))}")
-            latency[_class_key(lnode, key)] = LatencyLimit(
-                p95_from_disc_ms=_ms(m["p95_from_disc"], "p95_from_disc") if "p95_from_disc" in m else None,
-                p95_signal_ms=_ms(m["p95_signal"], "p95_signal") if "p95_signal" in m else None,
-            )
+    latency = _latency_limits(top["latency_ms"]) if "latency_ms" in top else {}
     return Thresholds(
         classes=classes,
         model_classes=model_classes,
         model_announcements=model_ann,
         natural=natural,
-        person_hung_up_max=_count(safety["person_hung_up_max"], "person_hung_up_max")
-        if "person_hung_up_max" in safety
-        else 0,
-        temporary_as_not_working_max=_count(safety["temporary_as_not_working_max"], "temporary_as_not_working_max")
-        if "temporary_as_not_working_max" in safety
-        else 0,
-        person_handed_over_min_rate=_rate(safety["person_handed_over_min_rate"], "person_handed_over_min_rate")
-        if "person_handed_over_min_rate" in safety
-        else None,
-        no_model_announcement_not_working_max=_count(
-            without["announcement_not_working_max"], "announcement_not_working_max"
-        )
-        if "announcement_not_working_max" in without
-        else 0,
-        no_model_announcement_retry_path_min_rate=_rate(
-            without["announcement_retry_path_min_rate"], "announcement_retry_path_min_rate"
-        )
-        if "announcement_retry_path_min_rate" in without
-        else None,
+        **_safety_limits(safety, without),
         latency=latency,
         **_dead_air_limits(top),
         source=str(path),
     )
+
+
+def _class_limits(cnode: YNode, what: str) -> dict[str, ClassLimit]:
+    """``<class>: {precision, recall}`` for each class of a mapping."""
+    return {_class_key(cnode, key): _limit(node, f"{what}.{key}") for key, node in _mapping(cnode, what).items()}
+
+
+def _latency_limits(lnode: YNode) -> dict[str, LatencyLimit]:
+    """``latency_ms: {<class>: {p95_from_disc, p95_signal}}``."""
+    latency: dict[str, LatencyLimit] = {}
+    for key, node in _mapping(lnode, "latency_ms").items():
+        m = _mapping(node, f"latency_ms.{key}")
+        unknown = set(m) - {"p95_from_disc", "p95_signal"}
+        if unknown:
+            raise node.error(f"latency_ms.{key}: unknown key(s) {', '.join(sorted(unknown))}")
+        latency[_class_key(lnode, key)] = LatencyLimit(
+            p95_from_disc_ms=_ms(m["p95_from_disc"], "p95_from_disc") if "p95_from_disc" in m else None,
+            p95_signal_ms=_ms(m["p95_signal"], "p95_signal") if "p95_signal" in m else None,
+        )
+    return latency
+
+
+def _safety_limits(safety: dict[str, YNode], without: dict[str, YNode]) -> dict[str, Any]:
+    """The ``safety:`` and ``without_model:`` limits, as Thresholds' fields (absent: the defaults)."""
+    out: dict[str, Any] = {}
+    if "person_hung_up_max" in safety:
+        out["person_hung_up_max"] = _count(safety["person_hung_up_max"], "person_hung_up_max")
+    if "temporary_as_not_working_max" in safety:
+        out["temporary_as_not_working_max"] = _count(
+            safety["temporary_as_not_working_max"], "temporary_as_not_working_max"
+        )
+    if "person_handed_over_min_rate" in safety:
+        out["person_handed_over_min_rate"] = _rate(safety["person_handed_over_min_rate"], "person_handed_over_min_rate")
+    if "announcement_not_working_max" in without:
+        out["no_model_announcement_not_working_max"] = _count(
+            without["announcement_not_working_max"], "announcement_not_working_max"
+        )
+    if "announcement_retry_path_min_rate" in without:
+        out["no_model_announcement_retry_path_min_rate"] = _rate(
+            without["announcement_retry_path_min_rate"], "announcement_retry_path_min_rate"
+        )
+    return out
 
 
 def _natural_limits(wm: dict[str, YNode]) -> NaturalLimits | None:
@@ -497,7 +508,7 @@ def _natural_limits(wm: dict[str, YNode]) -> NaturalLimits | None:
     )
 
 
-def _dead_air_limits(top: dict[str, YNode]) -> dict[str, float | None]:
+def _dead_air_limits(top: dict[str, YNode]) -> dict[str, Any]:
     if "dead_air_ms" not in top:
         return {}
     m = _mapping(top["dead_air_ms"], "dead_air_ms")
@@ -512,6 +523,16 @@ def _dead_air_limits(top: dict[str, YNode]) -> dict[str, float | None]:
 
 def check(report: Report, th: Thresholds) -> list[str]:
     """Every threshold the report fails, one line each (empty: all met)."""
+    failures = _check_classes(report, th)
+    if report.model:
+        failures.extend(_check_natural(report.announcements, th))
+    failures.extend(_check_safety(report, th))
+    failures.extend(_check_dead_air(report.dead_air, th))
+    failures.extend(_check_latency(report.latency, th))
+    return failures
+
+
+def _check_classes(report: Report, th: Thresholds) -> list[str]:
     failures: list[str] = []
 
     def limit(cls: str, lim: ClassLimit, scope: str) -> None:
@@ -538,8 +559,11 @@ def check(report: Report, th: Thresholds) -> list[str]:
             for c in sorted(ANNOUNCEMENT_CLASSES - {CallClass(k) for k in th.model_classes}, key=str):
                 if report.full_scores.get(c.value) is not None:
                     limit(c.value, th.model_announcements, "with model: ")
-    if report.model:
-        failures.extend(_check_natural(report.announcements, th))
+    return failures
+
+
+def _check_safety(report: Report, th: Thresholds) -> list[str]:
+    failures: list[str] = []
     s = report.safety
     if s.person_hung_up > th.person_hung_up_max:
         failures.append(
@@ -556,18 +580,23 @@ def check(report: Report, th: Thresholds) -> list[str]:
             f"safety: {s.temporary_as_not_working} temporary announcements decided as not working "
             f"(max {th.temporary_as_not_working_max})"
         )
-    if not report.model:
-        if s.announcement_not_working > th.no_model_announcement_not_working_max:
-            failures.append(
-                f"without model: {s.announcement_not_working} announcement calls decided as a "
-                f"«Некорректный контакт» class (max {th.no_model_announcement_not_working_max})"
-            )
-        want = th.no_model_announcement_retry_path_min_rate
-        if want is not None and s.announcement_calls:
-            rate = s.announcement_retry_path / s.announcement_calls
-            if rate < want:
-                failures.append(f"without model: {rate:.3f} of announcement calls on the retry path < {want:.3f}")
-    da = report.dead_air
+    if report.model:
+        return failures
+    if s.announcement_not_working > th.no_model_announcement_not_working_max:
+        failures.append(
+            f"without model: {s.announcement_not_working} announcement calls decided as a "
+            f"«Некорректный контакт» class (max {th.no_model_announcement_not_working_max})"
+        )
+    want = th.no_model_announcement_retry_path_min_rate
+    if want is not None and s.announcement_calls:
+        rate = s.announcement_retry_path / s.announcement_calls
+        if rate < want:
+            failures.append(f"without model: {rate:.3f} of announcement calls on the retry path < {want:.3f}")
+    return failures
+
+
+def _check_dead_air(da: DeadAir, th: Thresholds) -> list[str]:
+    failures: list[str] = []
     for name, limit_ms, got in (("p95", th.dead_air_p95_ms, da.p95_ms), ("max", th.dead_air_max_ms, da.max_ms)):
         if limit_ms is None:
             continue
@@ -575,8 +604,13 @@ def check(report: Report, th: Thresholds) -> list[str]:
             failures.append("dead air: no person call handed over after a greeting")
         elif got > limit_ms:
             failures.append(f"dead air {name} {got:.0f} ms > {limit_ms:.0f} ms (after {da.n} greetings)")
+    return failures
+
+
+def _check_latency(latency: Mapping[str, Latency], th: Thresholds) -> list[str]:
+    failures: list[str] = []
     for cls, ll in th.latency.items():
-        lat = report.latency.get(cls)
+        lat = latency.get(cls)
         if lat is None:
             failures.append(f"latency {cls}: no calls of this class in the corpus")
             continue
@@ -731,21 +765,39 @@ def _fmt_rate(v: float | None) -> str:
 
 
 def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
-    lines: list[str] = []
-    n = len(report.outcomes)
+    lines = [
+        f"{len(report.outcomes)} calls, speech model: {'yes' if report.model else 'no'}"
+        + (f", {report.runtime_s:.1f} s" if report.runtime_s else ""),
+        "",
+        *_format_scores(report),
+        "",
+        *format_confusion(report.full),
+        "",
+        *_format_latency(report.latency),
+        "",
+        *_format_dead_air_and_announcements(report),
+        "",
+        *_format_safety(report),
+    ]
+    if failures is not None:
+        lines.append("")
+        if failures:
+            lines.append(f"FAILED {len(failures)} threshold(s):")
+            lines.extend(f"  {f}" for f in failures)
+        else:
+            lines.append("All thresholds met.")
+    return "\n".join(lines)
+
+
+def _format_scores(report: Report) -> list[str]:
     scored_n = sum(report.scored.values())
-    lines.append(
-        f"{n} calls, speech model: {'yes' if report.model else 'no'}"
-        + (f", {report.runtime_s:.1f} s" if report.runtime_s else "")
-    )
-    lines.append("")
     if report.model:
-        lines.append("Precision / recall per class (all calls):")
+        lines = ["Precision / recall per class (all calls):"]
     else:
-        lines.append(
+        lines = [
             f"Precision / recall per class ({scored_n} calls decidable without ASR; announcement and IVR "
             "calls are checked by the retry-path rule below):"
-        )
+        ]
     lines.append(f"  {'class':30} {'support':>7} {'decided':>7} {'precision':>9} {'recall':>7}")
     for cls, sc in (report.full_scores if report.model else report.scores).items():
         lines.append(
@@ -756,28 +808,32 @@ def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
             f"  (thresholds under classes: are judged on the {scored_n} calls decidable without words; "
             "an unread announcement's retry class is by design)"
         )
-    lines.append("")
-    lines.extend(format_confusion(report.full))
-    lines.append("")
-    lines.append("Decision latency per expected class, ms (nearest-rank percentiles over decided calls):")
-    lines.append("  from start = from the start of the audio; from disc = from the end of the discriminating word")
-    lines.append("  (tone onset for tones, the ring timeout for no answer, the answer for silence);")
-    lines.append("  signal = audio analysis naming the class (tone, SIT, beep, speech pattern), from the same point")
-    lines.append(
-        f"  {'class':30} {'n':>4} {'start p50':>9} {'p95':>6} {'disc p50':>9} {'p95':>6} {'signal p50':>10} {'p95':>6}"
-    )
-    for cls, lat in report.latency.items():
+    return lines
+
+
+def _format_latency(latency: Mapping[str, Latency]) -> list[str]:
+    lines = [
+        "Decision latency per expected class, ms (nearest-rank percentiles over decided calls):",
+        "  from start = from the start of the audio; from disc = from the end of the discriminating word",
+        "  (tone onset for tones, the ring timeout for no answer, the answer for silence);",
+        "  signal = audio analysis naming the class (tone, SIT, beep, speech pattern), from the same point",
+        f"  {'class':30} {'n':>4} {'start p50':>9} {'p95':>6} {'disc p50':>9} {'p95':>6} {'signal p50':>10} {'p95':>6}",
+    ]
+    for cls, lat in latency.items():
         lines.append(
             f"  {cls:30} {lat.n:4d} {_fmt_ms(lat.p50_start_ms):>9} {_fmt_ms(lat.p95_start_ms):>6} "
             f"{_fmt_ms(lat.p50_disc_ms):>9} {_fmt_ms(lat.p95_disc_ms):>6} "
             f"{_fmt_ms(lat.p50_signal_ms):>10} {_fmt_ms(lat.p95_signal_ms):>6}"
         )
+    return lines
+
+
+def _format_dead_air_and_announcements(report: Report) -> list[str]:
     da = report.dead_air
-    lines.append("")
-    lines.append(
+    lines = [
         f"Dead air after a person's greeting until the hand-over ({da.n} calls): p50 {_fmt_ms(da.p50_ms)} ms, "
         f"p95 {_fmt_ms(da.p95_ms)} ms, max {_fmt_ms(da.max_ms)} ms"
-    )
+    ]
     a = report.announcements
     if report.model:
         lines.append("")
@@ -787,27 +843,23 @@ def format_report(report: Report, failures: Sequence[str] | None = None) -> str:
             f"after the discriminating word; robotic-voice calls {a.robotic_calls}, decided «Некорректный "
             f"контакт»: {a.robotic_not_working}"
         )
+    return lines
+
+
+def _format_safety(report: Report) -> list[str]:
     s = report.safety
-    lines.append("")
-    lines.append("Safety:")
-    lines.append(f"  person calls hung up on: {s.person_hung_up} of {s.person_calls}")
-    lines.append(f"  person calls handed to an operator: {s.person_handed_over} of {s.person_calls}")
-    lines.append(f"  temporary announcements decided as not working: {s.temporary_as_not_working}")
-    lines.append(
+    lines = [
+        "Safety:",
+        f"  person calls hung up on: {s.person_hung_up} of {s.person_calls}",
+        f"  person calls handed to an operator: {s.person_handed_over} of {s.person_calls}",
+        f"  temporary announcements decided as not working: {s.temporary_as_not_working}",
         f"  unanswered announcement calls: {s.announcement_calls}; on the cause/tone retry path: "
-        f"{s.announcement_retry_path}; decided «Некорректный контакт» class: {s.announcement_not_working}"
-    )
+        f"{s.announcement_retry_path}; decided «Некорректный контакт» class: {s.announcement_not_working}",
+    ]
     undecided = sum(1 for o in report.outcomes if o.decided is None)
     if undecided:
         lines.append(f"  undecided when the audio ended: {undecided}")
-    if failures is not None:
-        lines.append("")
-        if failures:
-            lines.append(f"FAILED {len(failures)} threshold(s):")
-            lines.extend(f"  {f}" for f in failures)
-        else:
-            lines.append("All thresholds met.")
-    return "\n".join(lines)
+    return lines
 
 
 def format_confusion(conf: Confusion) -> list[str]:

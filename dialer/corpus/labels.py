@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialer.audio.frames import DEFAULT_SAMPLE_RATE
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
 
 LABELS_FILE = "labels.jsonl"
-SAMPLE_RATE_HZ = DEFAULT_SAMPLE_RATE  # the project's one audio rate
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,22 +4,11 @@ Asterisk indications.conf syntax), so the corpus and the detector cannot disagre
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from dialer.audio.toneplan import TonePlan, ToneSpec, load_toneplans
-from dialer.config import DEFAULT_CONFIG_DIR
+from dialer.audio.toneplan import ToneSpec, shipped_plan
 from dialer.corpus.audio import FloatArray, ms_to_samples, sine
-
-TONES_FILE = DEFAULT_CONFIG_DIR / "tones.yaml"
-DEFAULT_COUNTRY = "ru"
-
-
-@lru_cache(maxsize=8)
-def tone_plan(country: str = DEFAULT_COUNTRY, path: Path = TONES_FILE) -> TonePlan:
-    return load_toneplans(path).get(country)
 
 
 def cadence_ms(spec: ToneSpec) -> tuple[int, ...]:
@@ -56,21 +45,21 @@ def render_tone(spec: ToneSpec, total_ms: int, level_dbm0: float) -> FloatArray:
     return out
 
 
-def tone(name: str, total_ms: int, level_dbm0: float, country: str = DEFAULT_COUNTRY) -> FloatArray:
+def tone(name: str, total_ms: int, level_dbm0: float, country: str | None = None) -> FloatArray:
     """``total_ms`` of the plan's tone ``name`` (busy, congestion, ring, info …)."""
-    return render_tone(tone_plan(country).tone(name), total_ms, level_dbm0)
+    return render_tone(shipped_plan(country).tone(name), total_ms, level_dbm0)
 
 
-def sit(cycles: int, level_dbm0: float, country: str = DEFAULT_COUNTRY) -> FloatArray:
+def sit(cycles: int, level_dbm0: float, country: str | None = None) -> FloatArray:
     """``cycles`` whole cycles of the plan's SIT (``info``) tone."""
-    spec = tone_plan(country).tone("info")
+    spec = shipped_plan(country).tone("info")
     period = sum(s.duration_ms or 0 for s in spec.segments)
     return render_tone(spec, cycles * period, level_dbm0)
 
 
-def sit_triplet_ms(country: str = DEFAULT_COUNTRY) -> int:
+def sit_triplet_ms(country: str | None = None) -> int:
     """The sounding part of one SIT cycle (the three segments, without the pause)."""
-    return sum(s.duration_ms or 0 for s in tone_plan(country).tone("info").segments if s.freqs_hz)
+    return sum(s.duration_ms or 0 for s in shipped_plan(country).tone("info").segments if s.freqs_hz)
 
 
 def cadence(freq_hz: float, on_ms: int, off_ms: int, total_ms: int, level_dbm0: float) -> FloatArray:

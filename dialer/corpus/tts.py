@@ -18,7 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from dialer.corpus.audio import SAMPLE_RATE_HZ, CorpusError, Int16Array, run_tool
+from dialer.audio.frames import SAMPLE_RATE_HZ
+from dialer.corpus.audio import CorpusError, Int16Array, run_tool
 
 FESTIVAL_VOICE = "voice_msu_ru_nsh_clunits"
 TtsEngine = Literal["espeak", "festival"]

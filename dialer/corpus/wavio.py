@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dialer.corpus.audio import SAMPLE_RATE_HZ, CorpusError, Int16Array
+from dialer.audio.frames import SAMPLE_RATE_HZ
+from dialer.corpus.audio import CorpusError, Int16Array
 
 
 def write_wav(path: Path, pcm: Int16Array) -> None:

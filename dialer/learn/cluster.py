@@ -24,7 +24,7 @@ import numpy as np
 
 from dialer.asr.matcher import PhraseMatcher
 from dialer.audio.fingerprint import FingerprintLibrary, FingerprintMatcher, KnownRecording, MatcherConfig
-from dialer.audio.frames import samples_per_frame
+from dialer.audio.frames import SAMPLE_RATE_HZ, samples_per_frame
 from dialer.domain.fusion import ANNOUNCEMENT_CLASSES, NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
 from dialer.learn.segments import Int16Array, Segment
@@ -151,7 +151,7 @@ class Clusterer:
         if not lib:
             return None
         m = FingerprintMatcher(lib, self._config)
-        per = samples_per_frame(8000)
+        per = samples_per_frame(SAMPLE_RATE_HZ)
         for i in range(-(-len(samples) // per)):
             found = m.feed(samples[i * per : (i + 1) * per].astype("<i2").tobytes(), i)
             if found is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer.audio.fingerprint import parse_index
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.domain.model import CallClass
 from dialer.errors import ConfigError, InputError
 from dialer.learn.cluster import Cluster, ClusterStatus
@@ -159,7 +160,7 @@ def _write_wav(path: Path, clip: Int16Array) -> None:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(8000)
+        w.setframerate(SAMPLE_RATE_HZ)
         w.writeframes(clip.astype("<i2").tobytes())
 
 

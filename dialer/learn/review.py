@@ -8,6 +8,7 @@ import wave
 from datetime import datetime
 from pathlib import Path
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.domain.fusion import NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
@@ -70,7 +71,7 @@ def clip_wav(store: LearnStore, c: Cluster) -> bytes | None:
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(8000)
+        w.setframerate(SAMPLE_RATE_HZ)
         w.writeframes(x.astype("<i2").tobytes())
     return buf.getvalue()
 

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.audio import CallAudioAnalyzer, SitDetected, SpeechEnded, SpeechStarted, ToneDetected, TonePlan
-from dialer.audio.frames import FRAME_MS, samples_per_frame
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, samples_per_frame
 from dialer.domain.fusion import ANNOUNCEMENT_CLASSES
 from dialer.domain.model import CallClass
 
@@ -90,7 +90,7 @@ class Segment:
 
     @property
     def duration_ms(self) -> int:
-        return len(self.samples) * 1000 // 8000
+        return len(self.samples) * 1000 // SAMPLE_RATE_HZ
 
     @property
     def pass_samples(self) -> Int16Array:
@@ -113,7 +113,7 @@ def why_not_kept(facts: CallFacts) -> str | None:
     return None
 
 
-def stream_samples(frames: Iterable[tuple[int, bytes]], sample_rate: int = 8000) -> Int16Array:
+def stream_samples(frames: Iterable[tuple[int, bytes]], sample_rate: int = SAMPLE_RATE_HZ) -> Int16Array:
     """Frames (slot index, slin payload) → one array on the stream's clock; lost slots are silence."""
     per = samples_per_frame(sample_rate)
     parts: dict[int, Int16Array] = {}
@@ -129,7 +129,7 @@ def stream_samples(frames: Iterable[tuple[int, bytes]], sample_rate: int = 8000)
 
 
 def find_segment(
-    samples: Int16Array, plan: TonePlan, params: SegmentParams | None = None, sample_rate: int = 8000
+    samples: Int16Array, plan: TonePlan, params: SegmentParams | None = None, sample_rate: int = SAMPLE_RATE_HZ
 ) -> Found | None:
     """Where the announcement is in a call's audio, or None (too little voice)."""
     p = params or SegmentParams()
@@ -200,7 +200,7 @@ def cut_segment(
     frames: Sequence[tuple[int, bytes]],
     plan: TonePlan,
     params: SegmentParams | None = None,
-    sample_rate: int = 8000,
+    sample_rate: int = SAMPLE_RATE_HZ,
 ) -> tuple[Segment | None, str]:
     """The call's unknown announcement, or None with the reason there is none."""
     why = why_not_kept(facts)
@@ -220,14 +220,14 @@ def cut_segment(
     return seg, "kept"
 
 
-def lost_frames(x: Int16Array, sample_rate: int = 8000) -> int:
+def lost_frames(x: Int16Array, sample_rate: int = SAMPLE_RATE_HZ) -> int:
     """20 ms frames of digital silence: a G.711 line never carries exact zeros, a lost frame does."""
     per = samples_per_frame(sample_rate)
     n = len(x) // per
     return int(np.sum(~np.any(x[: n * per].reshape(n, per) != 0, axis=1))) if n else 0
 
 
-def snr_db(x: Int16Array, sample_rate: int = 8000) -> float:
+def snr_db(x: Int16Array, sample_rate: int = SAMPLE_RATE_HZ) -> float:
     """Loud frames over quiet ones (90th over 10th percentile of 20 ms RMS; lost frames left out)."""
     per = samples_per_frame(sample_rate)
     n = len(x) // per

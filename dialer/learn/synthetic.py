@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.audio.fingerprint import parse_index, read_audio
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.audio.g711 import alaw_roundtrip, ulaw_roundtrip
 from dialer.domain.model import CallClass
 from dialer.session.explain import verdict
@@ -46,13 +47,13 @@ class Clip:
 
     @property
     def duration_ms(self) -> int:
-        return len(self.samples) // 8
+        return len(self.samples) * 1000 // SAMPLE_RATE_HZ
 
     @property
     def lead_ms(self) -> int:
         """The recording's own silence before its first word."""
         loud = np.flatnonzero(np.abs(self.samples.astype(np.int32)) > 1000)
-        return int(loud[0]) // 8 if len(loud) else 0
+        return int(loud[0]) * 1000 // SAMPLE_RATE_HZ if len(loud) else 0
 
 
 def clips_from_library(directory: Path, names: list[str] | None = None) -> list[Clip]:
@@ -62,7 +63,7 @@ def clips_from_library(directory: Path, names: list[str] | None = None) -> list[
         if names is not None and e.name not in names:
             continue
         x, rate = read_audio(e.file)
-        assert rate == 8000, f"{e.file}: 8 kHz clips only"
+        assert rate == SAMPLE_RATE_HZ, f"{e.file}: 8 kHz clips only"
         out.append(Clip(e.name, e.call_class, e.text, x.astype(np.int16)))
     return out
 

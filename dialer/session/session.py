@@ -33,7 +33,7 @@ from typing import Any
 from dialer.asr.matcher import PhraseMatcher
 from dialer.audio import BeepDetected, Observation, SitDetected, SpeechEnded, SpeechPattern, ToneDetected, TonePlan
 from dialer.audio.fingerprint import FingerprintLibrary
-from dialer.audio.frames import DEFAULT_SAMPLE_RATE, FRAME_MS, frame_slots
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, frame_slots
 from dialer.audio.silero import ENERGY_VAD, VadChoice
 from dialer.audio.speech import SpeechParams
 from dialer.domain.deciding import decision_from_audio_ms
@@ -111,7 +111,7 @@ class SessionSetup:
     config: SessionConfig = field(default_factory=SessionConfig)
     matcher: PhraseMatcher | None = None  # matches the recognizer's text (when one decodes)
     fingerprints: FingerprintLibrary | None = None
-    sample_rate: int = DEFAULT_SAMPLE_RATE
+    sample_rate: int = SAMPLE_RATE_HZ
     vad: VadChoice = ENERGY_VAD  # the voice-activity detector every call gets (its model loaded once)
 
     def describe(self) -> dict[str, Any]:

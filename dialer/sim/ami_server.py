@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.ami.protocol import AmiMessage, Header, Parser, serialize
-from dialer.sim.call import DialplanStep, OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
+from dialer.sim.call import OriginateRequest, OriginateResult, SimCall, parse_caller_id, parse_local
 from dialer.sim.channels import Channel, Privilege
+from dialer.sim.dialplan import DialplanStep
 from dialer.sim.queue import QueueConfig, SimQueue, default_queues
 from dialer.sim.scenarios import Scenario, scenario_for_number
 from dialer.tasks import OwnedTasks
@@ -90,6 +91,62 @@ class _Session:
             self.writer.close()
 
 
+class OriginateRefused(Exception):
+    """An Originate Asterisk refuses up front (``Response: Error`` with this message)."""
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "yes", "1", "on")
+
+
+def _originate_variables(message: AmiMessage) -> list[tuple[str, str]]:
+    """``Variable: a=1,b=2`` headers (any number of them) in order."""
+    variables: list[tuple[str, str]] = []
+    for raw in message.get_all("Variable"):
+        for item in raw.split(","):
+            name, eq, value = item.partition("=")
+            if eq and name.strip():
+                variables.append((name.strip(), value))
+    return variables
+
+
+def parse_originate(message: AmiMessage) -> OriginateRequest:
+    """An Originate action as a request, checked as Asterisk checks it before any channel exists."""
+    channel = (message.get("Channel") or "").strip()
+    if not channel:
+        raise OriginateRefused("Channel not specified")
+    exten = message.get("Exten") or ""
+    application = message.get("Application") or ""
+    if not application and not exten:
+        raise OriginateRefused("Exten not specified")
+    channel_id = message.get("ChannelId") or None
+    if channel_id is not None and len(channel_id) > 149:
+        raise OriginateRefused("Uniqueid length exceeds maximum of 149")
+    try:
+        timeout_ms = int(message.get("Timeout") or 30000)
+        priority = int(message.get("Priority") or 1)
+    except ValueError:
+        raise OriginateRefused("Invalid timeout or priority") from None
+    caller = message.get("CallerID")
+    return OriginateRequest(
+        channel=channel,
+        context=message.get("Context") or "",
+        exten=exten,
+        priority=priority,
+        application=application,
+        app_data=message.get("Data") or "",
+        timeout_ms=timeout_ms,
+        caller_id=parse_caller_id(caller) if caller else None,
+        variables=_originate_variables(message),
+        channel_id=channel_id,
+        other_channel_id=message.get("OtherChannelId") or None,
+        action_id=message.action_id,
+        is_async=_is_true(message.get("Async")),
+        early_media=_is_true(message.get("EarlyMedia")),
+        account=message.get("Account") or "",
+    )
+
+
 class SimAsterisk:
     """An Asterisk stand-in: AMI server + calls that play scenarios + AudioSocket client."""
 
@@ -134,7 +191,6 @@ class SimAsterisk:
         self.actions: list[RecordedAction] = []
         self.calls: list[SimCall] = []  # live calls
         self.finished_calls = 0
-        self.events_sent = 0
         self._random = random.Random(seed)
         self._sessions: dict[int, _Session] = {}
         self._session_ids = itertools.count(1)
@@ -199,10 +255,6 @@ class SimAsterisk:
     def scenario_for(self, number: str) -> Scenario:
         return scenario_for_number(number, self.number_map)
 
-    @property
-    def sessions(self) -> int:
-        return sum(1 for s in self._sessions.values() if not s.closed)
-
     async def wait_idle(self) -> None:
         """Until no call is live (tests: let the last hang-up events go out)."""
         await self._all_idle.wait()
@@ -219,7 +271,6 @@ class SimAsterisk:
 
     def emit(self, headers: list[Header]) -> None:
         data = serialize(headers)
-        self.events_sent += 1
         for session in self._sessions.values():
             if session.authenticated and not session.closed and not session.writer.is_closing():
                 session.writer.write(data)
@@ -379,58 +430,19 @@ class SimAsterisk:
 
     # ------------------------------------------------------------------ Originate
     def _originate(self, session: _Session, message: AmiMessage) -> None:
-        channel = (message.get("Channel") or "").strip()
-        if not channel:
-            self._error(session, message, "Channel not specified")
-            return
-        exten = message.get("Exten") or ""
-        context = message.get("Context") or ""
-        application = message.get("Application") or ""
-        if not application and not exten:
-            self._error(session, message, "Exten not specified")
-            return
-        channel_id = message.get("ChannelId") or None
-        if channel_id is not None and len(channel_id) > 149:
-            self._error(session, message, "Uniqueid length exceeds maximum of 149")
-            return
         try:
-            timeout_ms = int(message.get("Timeout") or 30000)
-            priority = int(message.get("Priority") or 1)
-        except ValueError:
-            self._error(session, message, "Invalid timeout or priority")
+            request = parse_originate(message)
+        except OriginateRefused as exc:
+            self._error(session, message, str(exc))
             return
-        variables: list[tuple[str, str]] = []
-        for raw in message.get_all("Variable"):
-            for item in raw.split(","):
-                name, eq, value = item.partition("=")
-                if eq and name.strip():
-                    variables.append((name.strip(), value))
-        caller = message.get("CallerID")
-        request = OriginateRequest(
-            channel=channel,
-            context=context,
-            exten=exten,
-            priority=priority,
-            application=application,
-            app_data=message.get("Data") or "",
-            timeout_ms=timeout_ms,
-            caller_id=parse_caller_id(caller) if caller else None,
-            variables=variables,
-            channel_id=channel_id,
-            other_channel_id=message.get("OtherChannelId") or None,
-            action_id=message.action_id,
-            is_async=(message.get("Async") or "").lower() in ("true", "yes", "1", "on"),
-            early_media=(message.get("EarlyMedia") or "").lower() in ("true", "yes", "1", "on"),
-            account=message.get("Account") or "",
-        )
-        for uid in (channel_id, request.other_channel_id):
+        for uid in (request.channel_id, request.other_channel_id):
             if uid is not None and uid in self._by_uniqueid:
                 self._error(session, message, f"Uniqueid {uid} already in use")
                 return
-        local = parse_local(channel)
+        local = parse_local(request.channel)
         if local is None or local[1] not in self.dialplan:
             # Asterisk refuses to create the channel: no channel events at all.
-            log.warning("sim: cannot originate %s (only Local/<n>@<known dial context>)", channel)
+            log.warning("sim: cannot originate %s (only Local/<n>@<known dial context>)", request.channel)
             self._originate_unroutable(session, message, request)
             return
         scenario = self.scenario_for(local[0])
@@ -510,7 +522,7 @@ class SimAsterisk:
             self._error(session, message, "Invalid priority")
             return
         # As Asterisk: a context that does not exist is accepted; the channel finds nothing there
-        # and hangs up (SimCall._pbx).
+        # and hangs up (dialplan.Pbx).
         channel, call = found
         self._reply(session, message, "Success", ("Message", "Redirect successful"))
         call.redirect(channel, context, exten, priority)

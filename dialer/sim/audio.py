@@ -1,9 +1,10 @@
 """Scenario audio: tones synthesised like Asterisk's indications, speech from committed clips.
 
 All audio is signed 16-bit little-endian mono at 8 kHz (what AudioSocket carries). Tones use
-Asterisk's amplitude 7219 and the Russian plan of indications.conf (425 Hz): busy 350/350 ms,
-congestion 175/175 ms, ringback 1 s on / 4 s off; SIT 950/1400/1800 Hz × 330 ms; a ~1 kHz beep
-for voicemail. Speech clips live in ``data/`` with a manifest (regenerate: ``make_audio.py``).
+Asterisk's amplitude 7219 and the cadences of the shipped default tone plan (config/tones.yaml,
+the Russian plan of indications.conf: 425 Hz busy 350/350 ms, congestion 175/175 ms, ringback
+1 s on / 4 s off; SIT 950/1400/1800 Hz × 330 ms); a 1 kHz beep for voicemail. Speech clips live
+in ``data/`` with a manifest (regenerate: ``make_audio.py``).
 """
 
 from __future__ import annotations
@@ -16,36 +17,31 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE_HZ = 8000
+from dialer.audio.frames import SAMPLE_RATE_HZ
+from dialer.audio.toneplan import ToneSegment, ToneSpec, parse_tone, shipped_plan
+
 FRAME_BYTES = 320  # 20 ms of slin 8 kHz
 FRAME_S = 0.020
 TONE_AMPLITUDE = 7219
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-@dataclass(frozen=True)
-class ToneStep:
-    freqs_hz: tuple[float, ...]  # empty = silence
-    duration_s: float
+#: The carrier's indications by the scenario's names: the shipped default plan's tones
+#: (config/tones.yaml, as the detector reads them), and a voicemail beep, which is no indication.
+_PLAN_TONES = {"busy": "busy", "congestion": "congestion", "ringback": "ring", "sit": "info", "dial": "dial"}
+# A tone without a cadence (dial: "425") is generated in cycles of this length.
+_UNTIMED_CYCLE_MS = 1000
+BEEP = parse_tone("beep", "1000/500")
 
 
-@dataclass(frozen=True)
-class TonePlan:
-    name: str
-    steps: tuple[ToneStep, ...]
-
-
-TONES: dict[str, TonePlan] = {
-    "busy": TonePlan("busy", (ToneStep((425,), 0.35), ToneStep((), 0.35))),
-    "congestion": TonePlan("congestion", (ToneStep((425,), 0.175), ToneStep((), 0.175))),
-    "ringback": TonePlan("ringback", (ToneStep((425,), 1.0), ToneStep((), 4.0))),
-    "sit": TonePlan(
-        "sit",
-        (ToneStep((950,), 0.33), ToneStep((1400,), 0.33), ToneStep((1800,), 0.33), ToneStep((), 1.0)),
-    ),
-    "beep": TonePlan("beep", (ToneStep((1000,), 0.5),)),
-    "dial": TonePlan("dial", (ToneStep((425,), 1.0),)),
-}
+def tone_spec(name: str) -> ToneSpec:
+    """The tone a scenario's ``Tone(name)`` plays (busy, congestion, ringback, sit, dial, beep)."""
+    if name == BEEP.name:
+        return BEEP
+    try:
+        return shipped_plan().tone(_PLAN_TONES[name])
+    except KeyError:
+        raise KeyError(f"no simulator tone {name!r} (known: {', '.join([*_PLAN_TONES, BEEP.name])})") from None
 
 
 def _samples(seconds: float) -> int:
@@ -58,7 +54,15 @@ def tone(name: str, duration_s: float | None = None) -> bytes:
 
 
 def tone_duration_s(name: str, duration_s: float | None = None) -> float:
-    return sum(s.duration_s for s in TONES[name].steps) if duration_s is None else duration_s
+    return _cycle_ms(tone_spec(name)) / 1000 if duration_s is None else duration_s
+
+
+def _cycle_ms(spec: ToneSpec) -> int:
+    return sum(_part_ms(s) for s in spec.segments)
+
+
+def _part_ms(part: ToneSegment) -> int:
+    return _UNTIMED_CYCLE_MS if part.duration_ms is None else part.duration_ms
 
 
 def tone_chunks(name: str, duration_s: float | None = None) -> Iterator[bytes]:
@@ -73,10 +77,14 @@ def tone_chunks(name: str, duration_s: float | None = None) -> Iterator[bytes]:
 
 @cache
 def _tone_cycle(name: str) -> bytes:
-    plan = TONES[name]
     cycle: list[np.ndarray] = []
-    for step in plan.steps:
-        n = _samples(step.duration_s)
+    spec = tone_spec(name)
+    if any(s.once for s in spec.segments) or (
+        len(spec.segments) > 1 and any(s.duration_ms is None for s in spec.segments)
+    ):
+        raise ValueError(f"simulator tone {name!r} must be a cadence of timed parts or one steady part")
+    for step in spec.segments:
+        n = _samples(_part_ms(step) / 1000)
         if not step.freqs_hz:
             cycle.append(np.zeros(n))
             continue

@@ -42,8 +42,6 @@ class AudioSocketLeg:
         self._loop = asyncio.get_running_loop()
         self._last_activity = self._loop.time()
         self.ended: asyncio.Future[EndReason] = self._loop.create_future()
-        self.frames_sent = 0
-        self.bytes_received = 0
 
     async def connect(self, host: str, port: int) -> None:
         """Open the socket and send the UUID (raises OSError when nobody listens)."""
@@ -62,7 +60,6 @@ class AudioSocketLeg:
         if self._writer is None or self.ended.done() or self._writer.is_closing():
             return
         self._writer.write(encode_audio(pcm))
-        self.frames_sent += 1
         self._touch()
 
     def _touch(self) -> None:
@@ -82,7 +79,6 @@ class AudioSocketLeg:
                     self._end(EndReason.SERVER_CLOSED)
                     return
                 self._touch()
-                self.bytes_received += len(data)
                 for message in decoder.feed(data):
                     if message.kind is Kind.HANGUP:
                         self._end(EndReason.SERVER_HANGUP)

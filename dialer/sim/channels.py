@@ -8,6 +8,7 @@ tests/asterisk/transcripts/ (Asterisk 22.10.1, AMI 11.0.0; the same as the first
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialer.domain.q850 import CAUSE_TEXT, Cause, DialStatus, OriginateReason
@@ -148,3 +149,57 @@ def bridge_fields(bridge_id: str, count: int) -> list[Header]:
         ("BridgeNumChannels", str(count)),
         ("BridgeVideoSourceMode", "none"),
     ]
+
+
+class ChannelEvents:
+    """Changes to channels, each written as the AMI event(s) Asterisk emits for it."""
+
+    def __init__(self, emit: Callable[[list[Header]], None], unregister: Callable[[Channel], None]) -> None:
+        self._emit = emit
+        self._unregister = unregister  # a hung-up channel leaves the simulator's channel table
+
+    def emit(self, name: str, priv: Privilege, *parts: list[Header] | Header) -> None:
+        self._emit(event(name, priv, *parts))
+
+    def channel_event(self, name: str, ch: Channel, *extra: Header, priv: Privilege = Privilege.CALL) -> None:
+        self.emit(name, priv, ch.fields(), *extra)
+
+    def newexten(self, ch: Channel, app: str, data: str, extension: str | None = None) -> None:
+        ch.application, ch.app_data = app, data
+        self.channel_event(
+            "Newexten",
+            ch,
+            ("Extension", ch.exten if extension is None else extension),
+            ("Application", app),
+            ("AppData", data),
+            priv=Privilege.DIALPLAN,
+        )
+
+    def varset(self, ch: Channel, var: str, value: str) -> None:
+        ch.variables[var] = value
+        self.channel_event("VarSet", ch, ("Variable", var), ("Value", value), priv=Privilege.DIALPLAN)
+
+    def newstate(self, ch: Channel, state: ChannelState) -> None:
+        ch.state = state
+        self.channel_event("Newstate", ch)
+
+    def device_state(self, device: str, state: str) -> None:
+        self.emit("DeviceStateChange", Privilege.CALL, ("Device", device), ("State", state))
+
+    def dial_event(self, name: str, caller: Channel | None, dest: Channel, *extra: Header) -> None:
+        parts: list[list[Header] | Header] = []
+        if caller is not None:
+            parts.append(caller.fields())
+        parts.append(dest.fields("Dest"))
+        parts.extend(extra)
+        self.emit(name, Privilege.CALL, *parts)
+
+    def hangup_request(self, ch: Channel, cause: int | None, soft: bool = False) -> None:
+        extra: list[Header] = [] if cause is None else [("Cause", str(cause))]
+        self.channel_event("SoftHangupRequest" if soft else "HangupRequest", ch, *extra)
+
+    def hangup(self, ch: Channel, cause: int) -> None:
+        ch.hangup_cause = cause
+        ch.alive = False
+        self.channel_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", cause_text(cause)))
+        self._unregister(ch)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SAMPLE_RATE_HZ = 8000
 PEAK_AMPLITUDE = 12000  # loud enough for any VAD, well clear of clipping
 
 

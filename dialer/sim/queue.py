@@ -142,13 +142,13 @@ class SimQueue:
         state = "RINGING" if self.waiting else "NOT_INUSE"
         if state != self._queue_state:
             self._queue_state = state
-            call._dsc(f"Queue:{self.name}", state)
+            call.ev.device_state(f"Queue:{self.name}", state)
 
     def avail_state(self, call: SimCall) -> None:
         state = "NOT_INUSE" if any(not m.busy and not m.paused for m in self.members) else "INUSE"
         if state != self._avail_state:
             self._avail_state = state
-            call._dsc(f"Queue:{self.name}_avail", state)
+            call.ev.device_state(f"Queue:{self.name}_avail", state)
 
     def _member_blob(self, st: _MemberState, status: int) -> list[Header]:
         """app_queue's queue_member_blob_create: every member event carries the whole state."""
@@ -173,7 +173,7 @@ class SimQueue:
         ]
 
     def member_status(self, call: SimCall, st: _MemberState, status: int) -> None:
-        call._emit("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, status))
+        call.ev.emit("QueueMemberStatus", Privilege.AGENT, self._member_blob(st, status))
 
     def _status_of(self, st: _MemberState) -> int:
         return STATUS_INUSE if st.busy else STATUS_NOT_INUSE
@@ -303,7 +303,7 @@ class QueueEntry:
     _op2_steps: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.joined_at = self.call._loop.time()
+        self.joined_at = self.call.loop.time()
 
     # -- helpers -------------------------------------------------------------------------------
     def queue_event(self, name: str, *extra: Header, dest: Channel | None = None) -> None:
@@ -311,7 +311,7 @@ class QueueEntry:
         if dest is not None:
             parts.append(dest.fields("Dest"))
         parts.extend(extra)
-        self.call._emit(name, Privilege.AGENT, *parts)
+        self.call.ev.emit(name, Privilege.AGENT, *parts)
 
     def _member_fields(self) -> list[Header]:
         assert self.member is not None
@@ -322,13 +322,13 @@ class QueueEntry:
         ]
 
     def _seconds(self, since: float) -> int:
-        return int((self.call._loop.time() - since) / self.call._scale)
+        return int((self.call.loop.time() - since) / self.call.time_scale)
 
     def _op2_app(self, index: int) -> None:
         assert self.op2 is not None
         app, data = self._op2_steps[index]
         self.op2.priority = index + 1
-        self.call._newexten(self.op2, app, data)
+        self.call.ev.newexten(self.op2, app, data)
 
     def _member_vars(self, ch: Channel) -> None:
         assert self.member is not None
@@ -342,14 +342,14 @@ class QueueEntry:
             ("MEMBERDYNAMIC", "0"),
             ("MEMBERREALTIME", "0"),
         ):
-            self.call._varset(ch, var, value)
+            self.call.ev.varset(ch, var, value)
 
     # -- the operator's phone rings ------------------------------------------------------------
     def ring(self, st: _MemberState) -> None:
         call, host, l1 = self.call, self.call.host, self.call.l1
         st.busy = True
         self.member = st
-        self.rang_at = call._loop.time()
+        self.rang_at = call.loop.time()
         exten, context = st.member.local
         base = f"Local/{exten}@{context}-{host.new_local_id()}"
         op1 = Channel(base + ";1", host.new_uniqueid(), l1.linkedid, context, exten, created_at=self.rang_at)
@@ -361,19 +361,19 @@ class QueueEntry:
         self._op2_steps = st.member.dialplan()
         for ch in (op1, op2):
             host.register(ch, call)
-        call._ch("Newchannel", op1)
-        call._ch("Newchannel", op2)
+        call.ev.channel_event("Newchannel", op1)
+        call.ev.channel_event("Newchannel", op2)
         op1.cid_num, op1.cid_name = l1.cid_num, l1.cid_name
-        call._newexten(op1, "AppQueue", "(Outgoing Line)")
-        call._ch("NewCallerid", op1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        call.ev.newexten(op1, "AppQueue", "(Outgoing Line)")
+        call.ev.channel_event("NewCallerid", op1, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
         dialed = f"{exten}@{context}/n"
-        call._varset(op1, "DIALEDPEERNUMBER", dialed)
-        call._varset(op2, "DIALEDPEERNUMBER", dialed)
+        call.ev.varset(op1, "DIALEDPEERNUMBER", dialed)
+        call.ev.varset(op2, "DIALEDPEERNUMBER", dialed)
         op2.cid_num, op2.cid_name = l1.cid_num, l1.cid_name
         op2.conn_num, op2.conn_name = l1.cid_num, l1.cid_name
-        call._ch("NewCallerid", op2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
-        call._ch("NewConnectedLine", op2)
-        call._emit(
+        call.ev.channel_event("NewCallerid", op2, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+        call.ev.channel_event("NewConnectedLine", op2)
+        call.ev.emit(
             "LocalBridge",
             Privilege.CALL,
             op1.fields("LocalOne"),
@@ -383,19 +383,19 @@ class QueueEntry:
             ("LocalOptimization", "No"),
         )
         self._op2_app(0)  # Ringing()
-        call._dial_event("DialBegin", l1, op1, ("DialString", st.member.interface))
+        call.ev.dial_event("DialBegin", l1, op1, ("DialString", st.member.interface))
         op1.exten = "s"
         op1.conn_num, op1.conn_name = l1.cid_num, l1.cid_name
-        call._newstate(op1, ChannelState.RINGING)
+        call.ev.newstate(op1, ChannelState.RINGING)
         self.queue_event("AgentCalled", *self._member_fields(), dest=op1)
-        call._newexten(op1, "AppQueue", "(Outgoing Line)")
-        call._ch("NewConnectedLine", op1)
-        call._dial_event("DialState", l1, op1, ("DialStatus", DialStatus.RINGING))
+        call.ev.newexten(op1, "AppQueue", "(Outgoing Line)")
+        call.ev.channel_event("NewConnectedLine", op1)
+        call.ev.dial_event("DialState", l1, op1, ("DialStatus", DialStatus.RINGING))
         self._op2_app(1)  # Wait(<ring>)
-        call._dsc(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
         self.queue.member_status(call, st, STATUS_INUSE)
         self.queue.avail_state(call)
-        call._later(st.member.answer_after_s, self.answer)
+        call.later(st.member.answer_after_s, self.answer)
 
     # -- the operator answers -------------------------------------------------------------------
     def answer(self) -> None:
@@ -403,13 +403,13 @@ class QueueEntry:
         if self.done or op1 is None or op2 is None or st is None or not l1.alive:
             return
         self._op2_app(2)  # Answer()
-        call._newstate(op2, ChannelState.UP)
-        call._newstate(op1, ChannelState.UP)
-        call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.ANSWER))
+        call.ev.newstate(op2, ChannelState.UP)
+        call.ev.newstate(op1, ChannelState.UP)
+        call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.ANSWER))
         self._member_vars(l1)
         self._member_vars(op1)
-        call._dsc(st.member.device, "INUSE")
-        call._dsc(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
+        call.ev.device_state(st.member.device, "INUSE")
         self.queue.leave(self)
         self.queue.queue_state(call)
         self.queue_event(
@@ -419,9 +419,9 @@ class QueueEntry:
             ("Count", str(len(self.queue.waiting))),
         )
         hold_s = self._seconds(self.joined_at)
-        call._varset(l1, "QUEUEPOSITION", str(self.position))
-        call._varset(l1, "QUEUEWAIT", str(hold_s))
-        call._varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        call.ev.varset(l1, "QUEUEPOSITION", str(self.position))
+        call.ev.varset(l1, "QUEUEWAIT", str(hold_s))
+        call.ev.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
         self.queue_event(
             "AgentConnect",
             *self._member_fields(),
@@ -429,18 +429,18 @@ class QueueEntry:
             ("RingTime", str(self._seconds(self.rang_at))),
             dest=op1,
         )
-        self.connected, self.connected_at = True, call._loop.time()
+        self.connected, self.connected_at = True, call.loop.time()
         self.bridge_id = str(uuid_mod.uuid4())
-        call._emit("BridgeCreate", Privilege.CALL, self._bridge(0))
+        call.ev.emit("BridgeCreate", Privilege.CALL, self._bridge(0))
         op1.bridge_id = l1.bridge_id = self.bridge_id
-        call._emit("BridgeEnter", Privilege.CALL, self._bridge(1), op1.fields())
-        call._emit("BridgeEnter", Privilege.CALL, self._bridge(2), l1.fields())
-        call._varset(op1, "BRIDGEPEER", l1.name)
-        call._varset(l1, "BRIDGEPEER", op1.name)
+        call.ev.emit("BridgeEnter", Privilege.CALL, self._bridge(1), op1.fields())
+        call.ev.emit("BridgeEnter", Privilege.CALL, self._bridge(2), l1.fields())
+        call.ev.varset(op1, "BRIDGEPEER", l1.name)
+        call.ev.varset(l1, "BRIDGEPEER", op1.name)
         self._op2_app(3)  # Wait(600): the operator talks
         talk_s = self.queue.talk_time_s()
         if talk_s is not None:
-            call._later(talk_s, self._operator_hangs_up)
+            call.later(talk_s, self._operator_hangs_up)
 
     def _operator_hangs_up(self) -> None:
         """The operator ends the call: the bridge breaks, Queue() returns and ;1 hangs up."""
@@ -468,37 +468,37 @@ class QueueEntry:
         self.queue_event(
             "AgentComplete",
             *self._member_fields(),
-            ("HoldTime", str(int((self.connected_at - self.joined_at) / call._scale))),
+            ("HoldTime", str(int((self.connected_at - self.joined_at) / call.time_scale))),
             ("TalkTime", str(self._seconds(self.connected_at))),
             ("Reason", "agent" if self.agent_ended else "caller"),
             dest=op1,
         )
-        call._varset(l1, "BRIDGEPEER", "")
-        call._varset(op1, "BRIDGEPEER", "")
-        call._emit("BridgeLeave", Privilege.CALL, self._bridge(1), l1.fields())
-        secs, ms = call._elapsed(self.connected_at)
-        call._varset(l1, "ANSWEREDTIME", secs)
-        call._varset(l1, "ANSWEREDTIME_MS", ms)
-        secs, ms = call._elapsed(l1.created_at)
-        call._varset(l1, "DIALEDTIME", secs)
-        call._varset(l1, "DIALEDTIME_MS", ms)
+        call.ev.varset(l1, "BRIDGEPEER", "")
+        call.ev.varset(op1, "BRIDGEPEER", "")
+        call.ev.emit("BridgeLeave", Privilege.CALL, self._bridge(1), l1.fields())
+        secs, ms = call.elapsed(self.connected_at)
+        call.ev.varset(l1, "ANSWEREDTIME", secs)
+        call.ev.varset(l1, "ANSWEREDTIME_MS", ms)
+        secs, ms = call.elapsed(l1.created_at)
+        call.ev.varset(l1, "DIALEDTIME", secs)
+        call.ev.varset(l1, "DIALEDTIME_MS", ms)
 
     def _abandon(self) -> None:
         call, l1, op1, op2 = self.call, self.call.l1, self.op1, self.op2
         if op1 is not None and op2 is not None:
-            call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
-            call._dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
-            call._hangup_request(op2, Cause.NOT_DEFINED)
-            call._hangup(op1, Cause.NOT_DEFINED)
+            call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call.ev.dial_event("DialEnd", l1, op1, ("DialStatus", DialStatus.CANCEL))
+            call.ev.hangup_request(op2, Cause.NOT_DEFINED)
+            call.ev.hangup(op1, Cause.NOT_DEFINED)
         hold_s = self._seconds(self.joined_at)
-        call._varset(l1, "QUEUEWAIT", str(hold_s))
-        call._varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
-        secs, ms = call._elapsed(l1.created_at)
-        call._varset(l1, "DIALEDTIME", secs)
-        call._varset(l1, "DIALEDTIME_MS", ms)
-        call._varset(l1, "ANSWEREDTIME", "0")
-        call._varset(l1, "ANSWEREDTIME_MS", "0")
-        call._varset(l1, "ABANDONED", "TRUE")
+        call.ev.varset(l1, "QUEUEWAIT", str(hold_s))
+        call.ev.varset(l1, "QUEUEWAIT_MS", str(hold_s * 1000))
+        secs, ms = call.elapsed(l1.created_at)
+        call.ev.varset(l1, "DIALEDTIME", secs)
+        call.ev.varset(l1, "DIALEDTIME_MS", ms)
+        call.ev.varset(l1, "ANSWEREDTIME", "0")
+        call.ev.varset(l1, "ANSWEREDTIME_MS", "0")
+        call.ev.varset(l1, "ABANDONED", "TRUE")
         self.queue_event(
             "QueueCallerAbandon",
             ("Queue", self.queue.name),
@@ -507,19 +507,19 @@ class QueueEntry:
             ("HoldTime", str(hold_s)),
         )
         if self.member is not None:
-            call._dsc(self.member.member.device, "NOT_INUSE")
+            call.ev.device_state(self.member.member.device, "NOT_INUSE")
         self.queue.leave(self)
         self.queue.queue_state(call)
         if op2 is not None:
-            call._hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
-            call._hangup(op2, Cause.NOT_DEFINED)
+            call.ev.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+            call.ev.hangup(op2, Cause.NOT_DEFINED)
         self.queue_event(
             "QueueCallerLeave",
             ("Queue", self.queue.name),
             ("Position", str(self.position)),
             ("Count", str(len(self.queue.waiting))),
         )
-        call._varset(l1, "QUEUEPOSITION", str(self.position))
+        call.ev.varset(l1, "QUEUEPOSITION", str(self.position))
         self.done = True
         if self.member is not None:
             self._free_member(calls_taken=False)
@@ -532,12 +532,12 @@ class QueueEntry:
         call, op1, op2 = self.call, self.op1, self.op2
         if not self.connected or op1 is None or op2 is None:
             return
-        call._emit("BridgeLeave", Privilege.CALL, self._bridge(0), op1.fields())
-        call._emit("BridgeDestroy", Privilege.CALL, self._bridge(0))
-        call._hangup_request(op2, Cause.NORMAL_CLEARING)
-        call._hangup(op1, Cause.NORMAL_CLEARING)
-        call._hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
-        call._hangup(op2, Cause.NORMAL_CLEARING)
+        call.ev.emit("BridgeLeave", Privilege.CALL, self._bridge(0), op1.fields())
+        call.ev.emit("BridgeDestroy", Privilege.CALL, self._bridge(0))
+        call.ev.hangup_request(op2, Cause.NORMAL_CLEARING)
+        call.ev.hangup(op1, Cause.NORMAL_CLEARING)
+        call.ev.hangup_request(op2, Cause.NORMAL_CLEARING, soft=True)
+        call.ev.hangup(op2, Cause.NORMAL_CLEARING)
         self._free_member(calls_taken=True)
 
     def _free_member(self, *, calls_taken: bool) -> None:
@@ -548,9 +548,9 @@ class QueueEntry:
             st.last_call = int(time.time())
         st.busy = False
         self.queue.member_status(call, st, STATUS_NOT_INUSE)
-        call._dsc(st.member.device, "NOT_INUSE")
+        call.ev.device_state(st.member.device, "NOT_INUSE")
         if calls_taken:
-            call._dsc(st.member.device, "NOT_INUSE")
+            call.ev.device_state(st.member.device, "NOT_INUSE")
         self.queue.avail_state(call)
         self.queue.offer()
 

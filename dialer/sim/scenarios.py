@@ -40,7 +40,7 @@ After a ``Redirect`` into the operator context the far end talks to the operator
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeAlias
 
 
@@ -75,7 +75,7 @@ class Silence:
 
 @dataclass(frozen=True)
 class Tone:
-    name: str  # key of audio.TONES
+    name: str  # see audio.tone_spec
     seconds: float | None = None  # None = one cycle
 
 
@@ -118,7 +118,6 @@ class Scenario:
     number: str  # the two-digit ending that selects it
     transcript: str | None = None  # stem of the real transcript in tests/asterisk/transcripts/local/
     operator_talk_s: float | None = 5.0
-    tags: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def answers(self) -> bool:

@@ -15,8 +15,9 @@ import wave
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.sim import scenarios as sc
-from dialer.sim.audio import SAMPLE_RATE_HZ, TONES, clip
+from dialer.sim.audio import clip, tone_duration_s, tone_spec
 
 from .kit import CONF_DIR, DEPLOY_DIR, Instance, common_files, require_prefix
 
@@ -38,12 +39,8 @@ def wav(pcm: bytes) -> bytes:
 
 
 def tone_string(name: str) -> str:
-    """A simulator tone plan in Playtones/indications syntax (``425/350,0/350``)."""
-    parts = []
-    for step in TONES[name].steps:
-        freqs = "+".join(str(int(f)) for f in step.freqs_hz) or "0"
-        parts.append(f"{freqs}/{round(step.duration_s * 1000)}")
-    return ",".join(parts)
+    """A simulator tone in Playtones/indications syntax (``425/350,0/350``), as tones.yaml has it."""
+    return tone_spec(name).text
 
 
 def _seconds(value: float) -> str:
@@ -68,7 +65,7 @@ def step_apps(step: sc.Step) -> list[str]:
             # 20 ms frames like the simulator's, not a file (whose playback ends in a short frame).
             return ["Playtones(0/1000)", f"Wait({_seconds(s)})", "StopPlaytones()"]
         case sc.Tone(name=name, seconds=s):
-            duration = sum(t.duration_s for t in TONES[name].steps) if s is None else s
+            duration = tone_duration_s(name, s)
             return [f"Playtones({tone_string(name)})", f"Wait({_seconds(duration)})", "StopPlaytones()"]
         case sc.Play(clip=name, times=n):
             return [f"Playback({'&'.join([f'{SOUNDS}/{name}'] * n)},noanswer)"]

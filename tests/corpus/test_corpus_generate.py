@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dialer.audio.toneplan import shipped_plan
 from dialer.corpus.generate import (
     FULL,
     SMALL,
@@ -25,7 +26,7 @@ from dialer.corpus.generate import (
     spoken_clip,
 )
 from dialer.corpus.labels import LABELS_FILE, CallLabel, read_labels
-from dialer.corpus.tones import cadence_ms, render_tone, tone_plan
+from dialer.corpus.tones import cadence_ms, render_tone
 from dialer.corpus.tts import SPEAKERS, Synthesiser
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
@@ -140,11 +141,11 @@ CONGESTION_CADENCE_MS = (175, 175)
 
 
 def test_tones_come_from_the_plan_the_detector_reads() -> None:
-    plan = tone_plan("ru")
+    plan = shipped_plan("ru")
     assert cadence_ms(plan.tone("busy")) == BUSY_CADENCE_MS
     assert cadence_ms(plan.tone("congestion")) == CONGESTION_CADENCE_MS
     # a dual tone of another plan: both frequencies, the level shared between them
-    us_busy = render_tone(tone_plan("us").tone("busy"), 500, -10.0)
+    us_busy = render_tone(shipped_plan("us").tone("busy"), 500, -10.0)
     spec = np.abs(np.fft.rfft(us_busy[:4000]))
     peaks = sorted(np.argsort(spec)[-2:] * SR / 4000)
     assert np.allclose(peaks, [480, 620], atol=3)

@@ -151,3 +151,43 @@ def reglue_negation(tokens: list[str], negated_words: frozenset[str]) -> list[st
                 out[i], out[i + 1] = prev[: -len(tail)], "не" + nxt
                 break
     return out
+
+
+_RESPLIT_MIN = 10  # shortest two-word join re-cut by its sound (shorter ones have look-alikes)
+
+
+def resplit(tokens: list[str], pairs: frozenset[tuple[str, str]], known: frozenset[str]) -> list[str]:
+    """Free text sometimes cuts two catalogue words in the wrong place («но мерзаблокирован» for
+    «номер заблокирован», «но мирно обран» for «номер набран»): when two or three tokens, none a
+    known word but a short one, join into a catalogue word pair — letter for letter, or by their
+    sound key for a long pair — cut them as that pair. Never across «не» (the sound key keeps it)."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        cut = _recut(tokens, i, pairs, known)
+        if cut is None:
+            out.append(tokens[i])
+            i += 1
+        else:
+            n, pair = cut
+            out.extend(pair)
+            i += n
+    return out
+
+
+def _recut(
+    tokens: list[str], i: int, pairs: frozenset[tuple[str, str]], known: frozenset[str]
+) -> tuple[int, tuple[str, str]] | None:
+    for n in (2, 3):
+        span = tokens[i : i + n]
+        if len(span) < n or sum(t in known and len(t) > 2 for t in span) > 0:
+            continue
+        joined = "".join(span)
+        key = phonetic(joined)
+        for pair in pairs:
+            whole = pair[0] + pair[1]
+            if joined == whole:
+                return n, pair
+            if len(whole) >= _RESPLIT_MIN and abs(len(whole) - len(joined)) <= 2 and phonetic(whole) == key:
+                return n, pair
+    return None

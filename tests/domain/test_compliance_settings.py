@@ -62,6 +62,9 @@ def test_shipped_russian_calendar_loads(tmp_path: Path) -> None:
     cal = load_settings(settings_file(tmp_path, body)).compliance.default.calendar
     assert date(2026, 1, 9) in cal.holidays and date(2026, 12, 31) in cal.holidays  # the decree's transfers
     assert date(2026, 3, 10) not in cal.holidays and not cal.closed
+    # 2027: the days off moved by its decree, and the Saturday worked for them
+    assert {date(2027, 2, 22), date(2027, 11, 5), date(2027, 12, 31)} <= cal.holidays
+    assert date(2027, 2, 20) in cal.workdays and date(2027, 2, 19) not in cal.holidays
 
 
 @pytest.mark.parametrize(

@@ -33,11 +33,13 @@ from dialer.calls import CallRegistry
 from dialer.config import AmiEndpoint, AudioSettings, RecordingSettings, Settings
 from dialer.domain.fusion import FusionConfig
 from dialer.domain.model import Evidence
+from dialer.domain.numbering import NumberingIndex
 from dialer.domain.rules import RulesTable
 from dialer.errors import ConfigError, DialerError
 from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
 from dialer.events.publisher import OutboxPublisher
+from dialer.learn.live import LiveCollector, current_setup, learning_recorder
 from dialer.logging import register_secret
 from dialer.metrics import Metrics
 from dialer.pacing.live import PacingConfig
@@ -48,6 +50,7 @@ from dialer.session.session import SessionConfig, SessionSetup
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.dialling import ClaimedContact
+from dialer.storage.ingest import numbering_index
 from dialer.storage.migrate import ensure_current
 from dialer.storage.repo import Repository
 from dialer.storage.stats import outbox_backlog
@@ -98,6 +101,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     metrics_listen: tuple[str, int] | None = None
     metrics_port: int | None = None  # bound while running
+    collector: LiveCollector | None = None  # [learn] live
 
 
 def register_secrets(settings: Settings, endpoints: Sequence[AmiEndpoint]) -> None:
@@ -150,7 +154,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
         if opts.time_scale < 1.0:
             setup = replace(setup, config=_real_time_budgets(setup.config, opts.time_scale))
-        recorder = Recorder(opts.recording or settings.recording, clock=opts.clock.now)
+        recorder, collector = _recorders(settings, opts, repo, setup)
         metrics = Metrics()
         worker = Worker(
             config=WorkerConfig(
@@ -195,11 +199,46 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             subscriber = CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
         listen = settings.metrics.address if opts.metrics_listen == "settings" else opts.metrics_listen
         return Runtime(
-            settings, db, repo, audiosocket, pool, publisher, worker, subscriber, asr, worker.recorder, metrics, listen
+            settings,
+            db,
+            repo,
+            audiosocket,
+            pool,
+            publisher,
+            worker,
+            subscriber,
+            asr,
+            worker.recorder,
+            metrics,
+            listen,
+            collector=collector,
         )
     except BaseException:
         await db.dispose()
         raise
+
+
+def _recorders(
+    settings: Settings, opts: RunOptions, repo: Repository, setup: SessionSetup
+) -> tuple[Recorder, LiveCollector | None]:
+    """The call recorder, and with ``[learn] live`` the collector of what it records (its
+    recorder then keeps only what may hold an unknown announcement, unless [recording] is on)."""
+    if not settings.learn.live or opts.recording is not None:
+        return Recorder(opts.recording or settings.recording, clock=opts.clock.now), None
+    recorder, root = learning_recorder(settings, opts.clock.now)
+
+    async def numbering() -> NumberingIndex | None:
+        return numbering_index(await repo.numbering_ranges())
+
+    collector = LiveCollector(
+        root,
+        settings.learn,
+        current_setup(setup, settings.announcements_path),
+        clock=opts.clock.now,
+        numbering=numbering,
+        library_dir=settings.announcements_path,
+    )
+    return recorder, collector
 
 
 def _real_time_budgets(config: SessionConfig, time_scale: float) -> SessionConfig:
@@ -253,6 +292,8 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
         await rt.asr.start()  # the model loads off the loop; without it calls go on unrecognised
     if rt.recorder is not None:
         rt.recorder.start()
+    if rt.collector is not None:
+        rt.collector.start()
     reporter = asyncio.create_task(report_status(rt), name="status-reporter") if rt.publisher else None
     try:
         if rt.metrics_listen is not None:  # METRICS
@@ -273,6 +314,8 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
         await rt.audiosocket.close()
         if rt.asr is not None:
             await rt.asr.aclose()
+        if rt.collector is not None:
+            await rt.collector.aclose()  # it reads what the recorder wrote: stopped first
         if rt.recorder is not None:
             await rt.recorder.aclose()
         if rt.publisher is not None:

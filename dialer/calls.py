@@ -229,6 +229,8 @@ def decision_summary(session: CallSession) -> dict[str, Any] | None:
         "dial_status": ev.dial_status,
         "answered": ev.answered,
         "asr_text": ev.asr_text,
+        # the known recording that decided it (the learning recorder keeps calls none decided)
+        "by_fingerprint": fp.name if (fp := session.listening.fingerprint) is not None else None,
     }
 
 

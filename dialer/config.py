@@ -196,6 +196,11 @@ class LearnSettings:
     jump_factor: float = 3.0  # a carrier's unknown-announcement rate this many times its usual …
     jump_min_calls: int = 20  # … over at least this many announcement calls in a day
     serve_port: int = 8765  # `dialer announcements serve` (127.0.0.1 only)
+    # The worker learns by itself: it records the calls that may hold an unknown announcement (into
+    # ``dir``/incoming, unless [recording] is on, whose recordings are used) and collects them every
+    # ``collect_every_s`` — no cron, no full call recording.
+    live: bool = False
+    collect_every_s: int = 600
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "jump_factor": _FLOAT,
         "jump_min_calls": _INT,
         "serve_port": _INT,
+        "live": _BOOL,
+        "collect_every_s": _INT,
     },
 }
 _ARRAYS = frozenset({"ami", "pacing_campaign", "compliance_campaign"})  # [[ami]]: an array of tables
@@ -393,6 +400,7 @@ _MIN: dict[str, float] = {
     "learn.jump_factor": 1,
     "learn.jump_min_calls": 1,
     "learn.serve_port": 1,
+    "learn.collect_every_s": 10,
 }
 _MAX: dict[str, float] = {
     "ami.port": 65535,
@@ -706,6 +714,8 @@ def load_settings(path: Path | None = None) -> Settings:
         jump_factor=float(lr.get("jump_factor", learn_defaults.jump_factor)),
         jump_min_calls=int(lr.get("jump_min_calls", learn_defaults.jump_min_calls)),
         serve_port=int(lr.get("serve_port", learn_defaults.serve_port)),
+        live=bool(lr.get("live", learn_defaults.live)),
+        collect_every_s=int(lr.get("collect_every_s", learn_defaults.collect_every_s)),
     )
     leases = LeaseSettings(**{k: float(v) for k, v in data.get("leases", {}).items()})
     if leases.heartbeat_s >= leases.lease_s:

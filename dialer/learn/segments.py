@@ -13,9 +13,10 @@ answered audio might be a person, is never kept: its voice is personal data.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,8 @@ Int16Array = npt.NDArray[np.int16]
 # what an unanswered call (or a false answer) may be decided as and still be a carrier's recording
 _MACHINE_CLASSES = ANNOUNCEMENT_CLASSES | {CallClass.SIT_UNRECOGNISED}
 _NEVER_KEPT = frozenset({CallClass.PERSON, CallClass.PERSON_LOST, CallClass.UNSURE_ANSWERED, CallClass.VOICEMAIL})
+# the worker stopped mid-call: the recording is cut short, nothing to learn from
+_NOT_HEARD = frozenset({CallClass.ABORTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,27 @@ class Segment:
     @property
     def id(self) -> str:
         return self.facts.attempt_id
+
+
+def worth_learning(decision: Mapping[str, Any] | None) -> bool:
+    """Whether a finished call's recording may hold an unknown announcement (a live call's
+    decision summary, as ``call.json`` keeps it): what the learning recorder keeps. The collector
+    judges again on the replay (:func:`why_not_kept`); this only spares the disk and personal data."""
+    if not decision:
+        return False
+    try:
+        cls = CallClass(str(decision.get("call_class")))
+    except ValueError:
+        return False
+    facts = CallFacts(
+        attempt_id="",
+        heard_at=datetime.min,
+        call_class=cls,
+        answered=bool(decision.get("answered")),
+        handed_over=decision.get("action") == "hand_to_operator",
+        by_fingerprint=str(decision["by_fingerprint"]) if decision.get("by_fingerprint") else None,
+    )
+    return why_not_kept(facts) is None and cls not in _NOT_HEARD
 
 
 def why_not_kept(facts: CallFacts) -> str | None:

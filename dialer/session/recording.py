@@ -74,8 +74,18 @@ class Recorder:
     """The writer of every call recording of a worker process. ``start()``, then
     :meth:`open_call` per call; ``await aclose()`` at the end writes what is queued."""
 
-    def __init__(self, settings: RecordingSettings, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: RecordingSettings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        keep: Callable[[Mapping[str, Any] | None], bool] | None = None,
+    ) -> None:
         self.settings = settings
+        # given the call's decision when it closes: False deletes the recording (the learning
+        # recorder keeps only calls that may hold an unknown announcement)
+        self._keep = keep
+        self.discarded = 0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ops: queue.Queue[_Op | None] = queue.Queue(QUEUE_MAX_OPS)
         self._thread: threading.Thread | None = None
@@ -160,8 +170,12 @@ class Recorder:
                 self._bytes_total += files.audio(payload)
             elif what == "close":
                 files.close()
-                _write_json(files.path / CALL_FILE, payload)
                 del self._open[call]
+                if self._keep is not None and not self._keep(payload.get("decision")):
+                    shutil.rmtree(files.path, ignore_errors=True)
+                    self.discarded += 1
+                    return
+                _write_json(files.path / CALL_FILE, payload)
                 if self._bytes_total > self.settings.max_mb * 1024 * 1024:
                     self._bytes_total = enforce_retention(self.settings, self._clock())
 

@@ -15,6 +15,7 @@ from dialer.commands.numbering import read_registry
 from dialer.config import Settings
 from dialer.csvio import RowError, iter_contacts, open_text
 from dialer.domain import policy
+from dialer.domain.compliance import AttemptCaps
 from dialer.domain.model import Contact
 from dialer.domain.numbering import NumberingIndex, NumberRange, RegionZones, parse_registry, resolve_timezone
 from dialer.domain.phone import normalise
@@ -107,6 +108,8 @@ async def _plan(args: argparse.Namespace, ctx: CliContext) -> int:
     own = policy.load_own_numbers(settings.own_numbers_path)
     now: datetime = args.now or ctx.now()
     errors: list[str] = []
+    caps = AttemptCaps()  # a CSV's contacts have made no attempt yet: no cap can hold them back
+    counted: dict[int, list[datetime]] = {}
     if args.csv is not None:
         c = ctx.campaign(args.campaign or args.csv.stem)
         zones = RegionZones.load(settings.region_zones_path) if settings.region_zones_path.exists() else None
@@ -120,9 +123,12 @@ async def _plan(args: argparse.Namespace, ctx: CliContext) -> int:
         contacts = [x async for page in repo.iter_contacts(c.name) for x in page]
         windows = CallingWindows.parse(c.weekday_window, c.weekend_window, _calendar(settings, c.name))
         default_tz = c.timezone
+        caps = settings.compliance.for_campaign(c.name).caps
+        if caps.active:  # the attempts made so far count against the caps, as the claim counts them
+            counted = await repo.counted_starts([x.id for x in contacts], now)
     for e in errors:
         print(e, file=sys.stderr)
-    entries = policy.plan(contacts, now, rules, windows, own, default_tz=default_tz)
+    entries = policy.plan(contacts, now, rules, windows, own, default_tz=default_tz, caps=caps, counted=counted)
     numbers = {
         x.external_id: (x.e164 or repr(x.raw_number)) + (f" доб. {x.extension}" if x.extension else "")
         for x in contacts

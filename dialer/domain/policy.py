@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dialer.domain.compliance import AttemptCaps, cap_release
 from dialer.domain.journal import format_line
 from dialer.domain.model import (
     INCORRECT_CONTACT_RU,
@@ -233,7 +234,8 @@ class PlanEntry:
                 title += f" + {INCORRECT_CONTACT_RU}"
             return f"settled without dialling: {title}; journal «{o.journal_line}» (rule {o.rule})"
         if self.action is PlanAction.DIAL and self.dial_at_local is not None:
-            return f"first dial at {self.dial_at_local:%Y-%m-%d %H:%M} {self.tz} local"
+            why = f" ({self.reason})" if self.reason else ""
+            return f"first dial at {self.dial_at_local:%Y-%m-%d %H:%M} {self.tz} local{why}"
         return f"skipped: {self.reason}"
 
 
@@ -245,8 +247,12 @@ def plan(
     own_numbers: frozenset[str],
     *,
     default_tz: str = "Europe/Moscow",
+    caps: AttemptCaps | None = None,
+    counted: Mapping[int, Sequence[datetime]] | None = None,
 ) -> list[PlanEntry]:
-    """For each contact: settled without dialling (and how), or when it would first be dialled."""
+    """For each contact: settled without dialling (and how), or when it would first be dialled —
+    past its attempt caps (``counted``: contact id → start times of its attempts that count,
+    as the claim reads them) and into its calling window."""
     _check_now(now)
     now = now.astimezone(UTC)
     out: list[PlanEntry] = []
@@ -261,5 +267,15 @@ def plan(
             out.append(PlanEntry(c.id, c.external_id, PlanAction.SETTLE, tz, call_class=check, outcome=outcome))
             continue
         earliest = max(now, c.next_due_at) if c.next_due_at is not None else now
-        out.append(PlanEntry(c.id, c.external_id, PlanAction.DIAL, tz, dial_at=next_allowed(earliest, tz, windows)))
+        capped = cap_release((counted or {}).get(c.id, ()), earliest, tz, caps) if caps is not None else None
+        out.append(
+            PlanEntry(
+                c.id,
+                c.external_id,
+                PlanAction.DIAL,
+                tz,
+                dial_at=next_allowed(capped or earliest, tz, windows),
+                reason="past an attempt cap" if capped is not None else "",
+            )
+        )
     return out

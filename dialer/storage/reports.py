@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from dialer.domain.model import (
 )
 from dialer.errors import StorageError
 from dialer.storage.campaigns import Campaigns
+from dialer.storage.claims import Claims
 from dialer.storage.rows import ATTEMPT_FINISHED, contact_from_row
 from dialer.storage.tables import (
     attempts,
@@ -110,6 +111,12 @@ class Reports(Campaigns):
         if r is None:
             raise StorageError(f"no contact {external_id!r} in campaign {campaign!r}")
         return contact_from_row(r, campaign)
+
+    async def counted_starts(self, contact_ids: Sequence[int], now: datetime) -> dict[int, list[datetime]]:
+        """contact id → start times of its attempts that count against the attempt caps (what
+        the claim reads; for ``dialer plan``)."""
+        async with self.db.read() as conn:
+            return await Claims.counted_attempt_starts(conn, contact_ids, now)
 
     async def iter_contacts(self, campaign: str, page: int = 5000) -> AsyncIterator[list[Contact]]:
         """Pages of the campaign's contacts in import order."""

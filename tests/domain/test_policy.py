@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialer.domain.compliance import AttemptCaps
 from dialer.domain.journal import append_line
 from dialer.domain.model import CallClass, CardFlag, Contact, ContactState, OwnerKind, ResultCode
 from dialer.domain.phone import normalise
@@ -250,3 +251,28 @@ def test_apply_attempt_properties(
         assert not o.incorrect_contact
     if attempt == rules.max_attempts and counts_as_attempt(rules, cls, contact(owner_kind=owner)):
         assert o.settled
+
+
+def test_plan_moves_a_contact_past_its_attempt_caps(rules: RulesTable, windows: CallingWindows) -> None:
+    """The claim's caps (230-ФЗ kind: 1 a day, 2 a week) in the plan: a contact called today is
+    next dialled tomorrow at the window's opening, one called twice this week next Monday."""
+    own = load_own_numbers(CONFIG / "own_numbers.txt")
+    noon = datetime(2026, 1, 14, 9, 0, tzinfo=UTC)  # Wednesday 12:00 Moscow
+    contacts = [contact("89057708945", 1), contact("89057708946", 2), contact("89057708947", 3)]
+    counted = {
+        1: [datetime(2026, 1, 14, 6, 30, tzinfo=UTC)],  # today 09:30
+        2: [datetime(2026, 1, 12, 7, 0, tzinfo=UTC), datetime(2026, 1, 13, 7, 0, tzinfo=UTC)],  # Mon, Tue
+        3: [datetime(2026, 1, 9, 7, 0, tzinfo=UTC)],  # last week
+    }
+    caps = AttemptCaps(per_day=1, per_week=2)
+    entries = {
+        e.contact_id: e
+        for e in plan(contacts, noon, rules, windows, own, default_tz="Europe/Moscow", caps=caps, counted=counted)
+    }
+    assert entries[1].dial_at == datetime(2026, 1, 15, 6, 0, tzinfo=UTC)  # Thursday 09:00
+    assert "past an attempt cap" in entries[1].describe()
+    assert entries[2].dial_at == datetime(2026, 1, 19, 6, 0, tzinfo=UTC)  # Monday 09:00
+    assert entries[3].dial_at == noon and entries[3].reason == ""
+    # without caps the history does not matter
+    free = {e.contact_id: e for e in plan(contacts, noon, rules, windows, own, counted=counted)}
+    assert all(e.dial_at == noon for e in free.values())

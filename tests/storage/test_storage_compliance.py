@@ -62,6 +62,7 @@ async def test_a_capped_contact_is_given_back_until_the_next_local_day(repo: Rep
     async with repo.db.read() as conn:
         starts = await repo.counted_attempt_starts(conn, ids, later)
     assert starts == {ids[0]: [NOW]}
+    assert await repo.counted_starts(ids, later) == starts  # what `dialer plan` reads
 
     repo.compliance = only_autumn(ComplianceSettings(caps=AttemptCaps(per_day=1)))
     claimed = await repo.claim_due("autumn", "w", later, 10)

@@ -42,6 +42,7 @@ import numpy as np
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.models import WHISPER_MODEL, ensure_installed
+from dialer.asr.port import Hypothesis
 from dialer.asr.replay import Heard, run_recognizer
 from dialer.asr.vosk_engine import VoskEngine
 from dialer.asr.whisper_engine import WhisperEngine, WhisperParams, pcm_to_float16k
@@ -73,7 +74,7 @@ def synth_ko(text: str, speed: int, tmp: Path) -> bytes:
         check=True,
         stderr=subprocess.DEVNULL,
     )
-    with wave.open(str(out)) as w:
+    with wave.open(str(out), "rb") as w:
         return w.readframes(w.getnframes())
 
 
@@ -117,10 +118,10 @@ def bench_vosk(recognizers: int) -> None:
 
 
 class _Null:
-    def accept(self, pcm: bytes, voiced: bool) -> list[object]:
+    def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
         return []
 
-    def flush(self) -> list[object]:
+    def flush(self) -> list[Hypothesis]:
         return []
 
     def close(self) -> None:

@@ -67,7 +67,7 @@ def rms_dbm0_scale(x: FloatArray, level_dbm0: float) -> FloatArray:
     if not len(active):
         return x
     rms = float(np.sqrt(np.mean(active**2)))
-    target = sine_peak_for_dbm0(level_dbm0) / np.sqrt(2)
+    target = float(sine_peak_for_dbm0(level_dbm0) / np.sqrt(2))
     return x * (target / rms)
 
 

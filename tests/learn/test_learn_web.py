@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +24,9 @@ from dialer.learn.store import LearnStore
 from dialer.learn.web import ReviewApp, start
 
 from .conftest import base_setup
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -65,7 +69,7 @@ def _post(url: str, form: dict[str, str], raw: bytes | None = None) -> tuple[int
         return e.code, dict(e.headers), e.read()
 
 
-def _chrome():  # type: ignore[no-untyped-def]
+def _chrome() -> Chrome:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -97,6 +101,7 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
     assert len(clusters) == 3
     keep, drop = clusters[0], clusters[1]
     assert keep.proposed is not None
+    proposed = keep.proposed.value
 
     def browse() -> dict[str, object]:
         driver = _chrome()
@@ -113,7 +118,7 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
                 "a.preload = 'auto'; a.load();"
             )
             selected = Select(driver.find_element(By.ID, f"class-{keep.id}")).first_selected_option.text
-            Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(keep.proposed.value)
+            Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(proposed)
             driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
             driver.find_element(By.ID, f"approve-{keep.id}").click()
             WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
@@ -134,8 +139,8 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
     seen = await asyncio.to_thread(browse)
     assert seen["rows"] == 3
     assert isinstance(seen["duration"], float) and seen["duration"] > 1.0
-    assert seen["selected"] == keep.proposed.value  # the catalogue's proposal is preselected
-    assert f"{keep.id} approved as {keep.proposed.value}" in str(seen["note"]) and "library v1" in str(seen["note"])
+    assert seen["selected"] == proposed  # the catalogue's proposal is preselected
+    assert f"{keep.id} approved as {proposed}" in str(seen["note"]) and "library v1" in str(seen["note"])
     assert seen["statuses"] == {
         f"row-{keep.id}": "approved",
         f"row-{drop.id}": "rejected",

@@ -280,11 +280,25 @@ def _fuse_answered(
     now_ms: int,
     cfg: FusionConfig,
 ) -> Decision:
-    live = Action.RECORD if net.ended else Action.HANGUP
     since_answer = now_ms - (net.answered_at_ms if net.answered_at_ms is not None else now_ms)
+    if (d := _machine_or_person(net, audio, phrase, strong)) is not None:
+        return d
+    if net.ended:
+        return _ended_after_answer(net, audio, phrase, since_answer, cfg)
+    if (d := _no_audio_to_judge(net, audio, since_answer, cfg)) is not None:
+        return d
+    if (d := _silent_line(net, audio, cfg)) is not None:
+        return d
+    return _speech_without_machine_evidence(net, audio, phrase, since_answer, cfg)
 
-    # Positive machine evidence: a recognised announcement / IVR / voicemail phrase or a known
-    # recording after a (false) answer, a beep after speech.
+
+def _machine_or_person(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, strong: CallClass | None
+) -> Decision | None:
+    """Positive evidence after the answer: a machine's (a recognised announcement / IVR /
+    voicemail phrase or a known recording after a (false) answer, a fax tone, a beep after
+    speech) or a person's."""
+    live = Action.RECORD if net.ended else Action.HANGUP
     if strong is not None and strong is not CallClass.PERSON:
         return Decision(live, _ev(strong, phrase.score, f"answered; «{phrase.phrase}» recognised", net, phrase))
     if audio.tone is ToneKind.FAX:
@@ -297,14 +311,21 @@ def _fuse_answered(
         if net.ended:
             return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.7, f"person spoke, then hung up ({why})", net))
         return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.PERSON, 0.85, f"person: {why}", net, phrase))
+    return None
 
-    if net.ended:
-        if audio.speech_ms == 0 and since_answer <= cfg.answered_hangup_ms:
-            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net))
-        if audio.speech_ms == 0:
-            return Decision(Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net))
-        return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.6, "answered, spoke, call dropped", net, phrase))
 
+def _ended_after_answer(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, since_answer: int, cfg: FusionConfig
+) -> Decision:
+    if audio.speech_ms == 0 and since_answer <= cfg.answered_hangup_ms:
+        return Decision(Action.RECORD, _ev(CallClass.ANSWERED_HANGUP, 0.8, "answered and hung up at once", net))
+    if audio.speech_ms == 0:
+        return Decision(Action.RECORD, _ev(CallClass.ANSWERED_SILENCE, 0.7, "answered, silent, then hung up", net))
+    return Decision(Action.RECORD, _ev(CallClass.DROPPED, 0.6, "answered, spoke, call dropped", net, phrase))
+
+
+def _no_audio_to_judge(net: NetworkFacts, audio: AudioFacts, since_answer: int, cfg: FusionConfig) -> Decision | None:
+    """No analysis, no audio, or the stream ended undecided: the operator decides."""
     if not audio.available:
         # Issue 3's fallback: no audio analysis → every answered call goes to a person.
         return Decision(
@@ -321,17 +342,28 @@ def _fuse_answered(
             Action.HAND_TO_OPERATOR,
             _ev(CallClass.UNSURE_ANSWERED, 0.5, "answered; the audio stream ended undecided, operator decides", net),
         )
-    if audio.speech is SpeechVerdict.SILENCE or (
-        audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms
+    return None
+
+
+def _silent_line(net: NetworkFacts, audio: AudioFacts, cfg: FusionConfig) -> Decision | None:
+    if not (
+        audio.speech is SpeechVerdict.SILENCE
+        or (audio.speech_ms == 0 and audio.frames_after_answer_ms >= cfg.silence_after_answer_ms)
     ):
-        heard_s = audio.frames_after_answer_ms / 1000
-        if audio.noise_dbm0 > cfg.silent_line_max_dbm0:
-            why = f"no speech heard in {heard_s:.1f} s over background noise at {audio.noise_dbm0:.0f} dBm0"
-            return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; {why}", net))
-        return Decision(
-            Action.HANGUP,
-            _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
-        )
+        return None
+    heard_s = audio.frames_after_answer_ms / 1000
+    if audio.noise_dbm0 > cfg.silent_line_max_dbm0:
+        why = f"no speech heard in {heard_s:.1f} s over background noise at {audio.noise_dbm0:.0f} dBm0"
+        return Decision(Action.HAND_TO_OPERATOR, _ev(CallClass.UNSURE_ANSWERED, 0.4, f"answered; {why}", net))
+    return Decision(
+        Action.HANGUP,
+        _ev(CallClass.ANSWERED_SILENCE, 0.75, f"answered, no speech in {heard_s:.1f} s of audio", net),
+    )
+
+
+def _speech_without_machine_evidence(
+    net: NetworkFacts, audio: AudioFacts, phrase: PhraseFacts, since_answer: int, cfg: FusionConfig
+) -> Decision:
     # Speech without machine evidence is never hung up on: at the first pause for us the call goes
     # to an operator (a voicemail may still beep, but a person must not wait in silence), and a far
     # end that never pauses goes to one at unsure_max_ms.

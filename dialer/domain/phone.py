@@ -103,52 +103,67 @@ def normalise(raw: str, region: str = "RU") -> NormalisedNumber:
     return _normalise(raw, region)
 
 
+# What phonenumbers' parse errors and possibility checks mean here (others: not a number / valid).
+_PARSE_PROBLEMS = {
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: NumberProblem.TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_LONG: NumberProblem.TOO_LONG,
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: NumberProblem.INVALID_FOR_REGION,
+}
+_POSSIBILITY_PROBLEMS = {
+    ValidationResult.TOO_SHORT: NumberProblem.TOO_SHORT,
+    ValidationResult.TOO_LONG: NumberProblem.TOO_LONG,
+    ValidationResult.INVALID_COUNTRY_CODE: NumberProblem.INVALID_FOR_REGION,
+}
+
+
 def _normalise(raw: str, region: str) -> NormalisedNumber:
     text = raw.strip()
-    if not text:
-        return _bad(NumberProblem.MISSING)
-    if not _ALLOWED.fullmatch(text):
-        return _bad(NumberProblem.NOT_A_NUMBER)
     digits = "".join(ch for ch in text if ch.isdigit())
-    if digits in ("", "7", "8"):
-        # An empty template such as «+7 ( )» (the card of seeds/02): there is no number at all.
-        return _bad(NumberProblem.MISSING)
-    if "+" in text[1:]:
-        return _bad(NumberProblem.NOT_A_NUMBER)
+    problem = _text_problem(text, digits)
+    if problem is not None:
+        return _bad(problem)
     try:
         num = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        if exc.error_type == phonenumbers.NumberParseException.TOO_SHORT_NSN:
-            return _bad(NumberProblem.TOO_SHORT)
-        if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
-            return _bad(NumberProblem.TOO_LONG)
-        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            return _bad(NumberProblem.INVALID_FOR_REGION)
-        return _bad(NumberProblem.NOT_A_NUMBER)
+        return _bad(_PARSE_PROBLEMS.get(exc.error_type, NumberProblem.NOT_A_NUMBER))
     if num.extension:
         return _bad(NumberProblem.NOT_A_NUMBER)
-    reason = phonenumbers.is_possible_number_with_reason(num)
-    if reason == ValidationResult.TOO_SHORT:
-        return _bad(NumberProblem.TOO_SHORT)
-    if reason == ValidationResult.TOO_LONG:
-        return _bad(NumberProblem.TOO_LONG)
-    if reason == ValidationResult.INVALID_COUNTRY_CODE:
-        return _bad(NumberProblem.INVALID_FOR_REGION)
+    possible = _POSSIBILITY_PROBLEMS.get(phonenumbers.is_possible_number_with_reason(num))
+    if possible is not None:
+        return _bad(possible)
     if not phonenumbers.is_valid_number_for_region(num, region):
-        # Same country code but an invalid number: say "too short/long" when the length is off,
-        # otherwise it is a wrong prefix (or another country sharing the code, e.g. +7 7xx).
-        expected = _NSN_LENGTH.get(num.country_code or 0)
-        nsn = phonenumbers.national_significant_number(num)
-        if expected is not None and num.country_code == phonenumbers.country_code_for_region(region):
-            if region == "RU" and not text.startswith("+") and digits.startswith("8") and len(digits) < 11:
-                return _bad(NumberProblem.TOO_SHORT)  # "8" trunk prefix + too few digits
-            if len(nsn) < expected:
-                return _bad(NumberProblem.TOO_SHORT)
-            if len(nsn) > expected:
-                return _bad(NumberProblem.TOO_LONG)
-        return _bad(NumberProblem.INVALID_FOR_REGION)
+        return _bad(_invalid_for_region(num, text, digits, region))
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     return NormalisedNumber(e164, None, _type_name(num))
+
+
+def _text_problem(text: str, digits: str) -> NumberProblem | None:
+    """What is wrong with the typed text before it is parsed as a number (None: nothing)."""
+    if not text:
+        return NumberProblem.MISSING
+    if not _ALLOWED.fullmatch(text):
+        return NumberProblem.NOT_A_NUMBER
+    if digits in ("", "7", "8"):
+        # An empty template such as «+7 ( )» (the card of seeds/02): there is no number at all.
+        return NumberProblem.MISSING
+    if "+" in text[1:]:
+        return NumberProblem.NOT_A_NUMBER
+    return None
+
+
+def _invalid_for_region(num: phonenumbers.PhoneNumber, text: str, digits: str, region: str) -> NumberProblem:
+    """Same country code but an invalid number: say "too short/long" when the length is off,
+    otherwise it is a wrong prefix (or another country sharing the code, e.g. +7 7xx)."""
+    expected = _NSN_LENGTH.get(num.country_code or 0)
+    nsn = phonenumbers.national_significant_number(num)
+    if expected is not None and num.country_code == phonenumbers.country_code_for_region(region):
+        if region == "RU" and not text.startswith("+") and digits.startswith("8") and len(digits) < 11:
+            return NumberProblem.TOO_SHORT  # "8" trunk prefix + too few digits
+        if len(nsn) < expected:
+            return NumberProblem.TOO_SHORT
+        if len(nsn) > expected:
+            return NumberProblem.TOO_LONG
+    return NumberProblem.INVALID_FOR_REGION
 
 
 def fixed_line_timezone(e164: str) -> str | None:

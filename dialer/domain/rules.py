@@ -279,11 +279,7 @@ def _owner_overrides(key: str, node: YNode, fields: dict[str, YNode], max_attemp
 
 def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -> RuleSpec:
     """Validate one (merged) set of fields; ``where`` locates errors about missing fields."""
-    if "journal" not in fields:
-        raise where.error(f"rule {key!r}: missing journal text")
-    journal = fields["journal"].as_str(f"rule {key!r}: journal").strip()
-    if "\n" in journal or "\r" in journal:
-        raise fields["journal"].error(f"rule {key!r}: journal text must be one line")
+    journal = _journal(key, fields, where)
 
     def flag(name: str, default: bool) -> bool:
         n = fields.get(name)
@@ -302,7 +298,23 @@ def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -
                 )
         return RuleSpec(key, journal, 1, ResultCode.HANDED_TO_OPERATOR, False, None, counts, True)
 
-    settle_at: int | None
+    settle_at = _settle_at(key, fields, where, counts=counts, max_attempts=max_attempts)
+    result = _result(key, fields, where, settle_at)
+    delay = _retry_delay(key, fields, where, settle_at)
+    return RuleSpec(key, journal, settle_at, result, incorrect, delay, counts, False)
+
+
+def _journal(key: str, fields: dict[str, YNode], where: YNode) -> str:
+    if "journal" not in fields:
+        raise where.error(f"rule {key!r}: missing journal text")
+    journal = fields["journal"].as_str(f"rule {key!r}: journal").strip()
+    if "\n" in journal or "\r" in journal:
+        raise fields["journal"].error(f"rule {key!r}: journal text must be one line")
+    return journal
+
+
+def _settle_at(key: str, fields: dict[str, YNode], where: YNode, *, counts: bool, max_attempts: int) -> int | None:
+    """The attempt number the contact settles at; None: never (only for attempts not counted)."""
     sn = fields.get("settle_at")
     if sn is None:
         raise where.error(f"rule {key!r}: missing settle_at (an attempt number, or 'never')")
@@ -312,37 +324,43 @@ def _spec(key: str, fields: dict[str, YNode], where: YNode, max_attempts: int) -
                 f"rule {key!r}: settle_at 'never' is only allowed with counts_as_attempt: false "
                 "(a counted attempt must settle by max_attempts)"
             )
-        settle_at = None
-    else:
-        settle_at = sn.as_int(f"rule {key!r}: settle_at")
-        if not 1 <= settle_at <= max_attempts:
-            raise sn.error(f"rule {key!r}: settle_at {settle_at} is out of range 1..{max_attempts} (max_attempts)")
+        return None
+    settle_at = sn.as_int(f"rule {key!r}: settle_at")
+    if not 1 <= settle_at <= max_attempts:
+        raise sn.error(f"rule {key!r}: settle_at {settle_at} is out of range 1..{max_attempts} (max_attempts)")
+    return settle_at
 
-    result: ResultCode | None = None
+
+def _result(key: str, fields: dict[str, YNode], where: YNode, settle_at: int | None) -> ResultCode | None:
+    """The result the contact settles with; required when it settles."""
     rn = fields.get("result")
-    if rn is not None:
-        text = rn.as_str(f"rule {key!r}: result")
-        try:
-            result = ResultCode(text)
-        except ValueError:
-            raise rn.error(
-                f"rule {key!r}: unknown result {text!r} (known: {', '.join(r.value for r in ResultCode)})"
-            ) from None
-        if result is ResultCode.HANDED_TO_OPERATOR:
-            raise rn.error(f"rule {key!r}: use hand_to_operator: true instead of result handed_to_operator")
-    elif settle_at is not None:
-        raise where.error(f"rule {key!r}: missing result (the contact settles at attempt {settle_at})")
+    if rn is None:
+        if settle_at is not None:
+            raise where.error(f"rule {key!r}: missing result (the contact settles at attempt {settle_at})")
+        return None
+    text = rn.as_str(f"rule {key!r}: result")
+    try:
+        result = ResultCode(text)
+    except ValueError:
+        raise rn.error(
+            f"rule {key!r}: unknown result {text!r} (known: {', '.join(r.value for r in ResultCode)})"
+        ) from None
+    if result is ResultCode.HANDED_TO_OPERATOR:
+        raise rn.error(f"rule {key!r}: use hand_to_operator: true instead of result handed_to_operator")
+    return result
 
-    delay: timedelta | None = None
+
+def _retry_delay(key: str, fields: dict[str, YNode], where: YNode, settle_at: int | None) -> timedelta | None:
+    """The wait before the next attempt; required when the contact can be retried."""
     dn = fields.get("retry_delay")
-    if dn is not None:
-        raw = dn.value
-        if not isinstance(raw, str):
-            raise dn.error(f"rule {key!r}: bad retry_delay {raw!r}: use e.g. 30m, 2h, 1d")
-        try:
-            delay = parse_delay(raw)
-        except ValueError as exc:
-            raise dn.error(f"rule {key!r}: {exc}") from None
-    elif settle_at is None or settle_at > 1:
-        raise where.error(f"rule {key!r}: missing retry_delay (the contact can be retried)")
-    return RuleSpec(key, journal, settle_at, result, incorrect, delay, counts, False)
+    if dn is None:
+        if settle_at is None or settle_at > 1:
+            raise where.error(f"rule {key!r}: missing retry_delay (the contact can be retried)")
+        return None
+    raw = dn.value
+    if not isinstance(raw, str):
+        raise dn.error(f"rule {key!r}: bad retry_delay {raw!r}: use e.g. 30m, 2h, 1d")
+    try:
+        return parse_delay(raw)
+    except ValueError as exc:
+        raise dn.error(f"rule {key!r}: {exc}") from None

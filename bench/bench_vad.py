@@ -220,6 +220,9 @@ def pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:5.1f}" if b else "    –"
 
 
+Detectors = dict[str, Callable[[], Vad]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--greetings", type=int, default=48, help="greetings per condition (drawn from all)")
@@ -231,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = SileroModel.load(model_dir / MODEL_FILE)
     print(f"silero model loaded in {1000 * (time.perf_counter() - t0):.0f} ms")
-    detectors: dict[str, Callable[[], Vad]] = {"energy": Vad, "silero": lambda: SileroVad(model)}
+    detectors: Detectors = {"energy": Vad, "silero": lambda: SileroVad(model)}
 
     rng = np.random.default_rng(args.seed)
     synth = Synthesiser()
@@ -241,9 +244,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(pool)} greetings synthesised in {time.perf_counter() - t0:.0f} s")
 
     totals: dict[str, Tally] = defaultdict(Tally)
+    _greeting_conditions(detectors, pool, rng, babble_voices, args.greetings, totals)
+    _line_alone(detectors, rng, babble_voices, args.noise_calls, totals)
+    _ringback(detectors, rng)
+    print("\ncost (this run, one core: onnxruntime runs one thread)")
+    for name in detectors:
+        t = totals[name]
+        fps = t.frames / t.cpu_s if t.cpu_s else float("inf")
+        print(f"  {name:<7} {fps:10.0f} frames/s per core = {fps / 50:6.0f} calls in real time per core")
+    return 0
+
+
+def _greeting_conditions(
+    detectors: Detectors,
+    pool: list[FloatArray],
+    rng: np.random.Generator,
+    babble_voices: Sequence[FloatArray],
+    n_greetings: int,
+    totals: dict[str, Tally],
+) -> None:
+    """Greetings under every condition: a line per condition and detector, then the totals."""
     print(f"\n{'condition':<26} {'VAD':<7} {'frame recall %':>14} {'FP %':>6} {'seen %':>7} {'person %':>8}  calls")
     for cond in conditions():
-        picks = rng.choice(len(pool), size=min(args.greetings, len(pool)), replace=False)
+        picks = rng.choice(len(pool), size=min(n_greetings, len(pool)), replace=False)
         calls = [make_call(pool[int(k)], cond, rng, babble_voices) for k in picks]
         for name, new in detectors.items():
             t = Tally()
@@ -264,10 +287,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{pct(t.seen, t.calls):>7} {pct(t.person, t.calls):>8}  {t.calls}"
         )
 
+
+def _line_alone(
+    detectors: Detectors,
+    rng: np.random.Generator,
+    babble_voices: Sequence[FloatArray],
+    n_calls: int,
+    totals: dict[str, Tally],
+) -> None:
+    """Noise-only calls of each kind (and silence): false positives."""
     print(f"\n{'line alone (6 s)':<26} {'VAD':<7} {'FP frames %':>14} {'speech seen %':>14}  calls")
     kinds: tuple[NoiseKind | Literal["silence"], ...] = ("silence", *NOISES)
     for kind in kinds:
-        calls = [noise_only_call(kind, rng, babble_voices) for _ in range(args.noise_calls)]
+        calls = [noise_only_call(kind, rng, babble_voices) for _ in range(n_calls)]
         for name, new in detectors.items():
             t = Tally()
             for c in calls:
@@ -276,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             totals[name].cpu_s += t.cpu_s
             print(f"{kind:<26} {name:<7} {pct(t.line_hit, t.line):>14} {pct(t.seen, t.calls):>14}  {t.calls}")
 
+
+def _ringback(detectors: Detectors, rng: np.random.Generator) -> None:
     # Ringback is much of a call's audio: steady-tone windows are not shown to the model.
     clean_ring = np.frombuffer(tone("ringback", 30.0), dtype="<i2").astype(np.float64)
     ring = alaw_roundtrip(
@@ -289,13 +323,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'ringback (30 s)':<26} {name:<7} {pct(t.line_hit, t.line):>14} {'':>14}  "
             f"{t.frames / t.cpu_s:.0f} frames/s"
         )
-
-    print("\ncost (this run, one core: onnxruntime runs one thread)")
-    for name in detectors:
-        t = totals[name]
-        fps = t.frames / t.cpu_s if t.cpu_s else float("inf")
-        print(f"  {name:<7} {fps:10.0f} frames/s per core = {fps / 50:6.0f} calls in real time per core")
-    return 0
 
 
 if __name__ == "__main__":

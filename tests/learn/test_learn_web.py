@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dialer.config import Settings
+from dialer.learn.cluster import Cluster
 from dialer.learn.collect import collect
 from dialer.learn.library import LEARNED_FILE
 from dialer.learn.store import LearnStore
@@ -86,9 +87,9 @@ def _chrome() -> Chrome:
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
 
 
-@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="Debian chromium + chromium-driver not installed")
-async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str, ReviewApp, Settings]) -> None:
-    pytest.importorskip("selenium")
+def _browse(url: str, keep: Cluster, proposed: str, drop: Cluster) -> dict[str, object]:
+    """Listen to ``keep``'s clip, approve it as ``proposed`` and reject ``drop`` in the page, as a
+    reviewer would; what the page showed."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -96,6 +97,42 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
     # a click posts a form and loads a new page: an element read from the old one goes stale
     stale = (StaleElementReferenceException,)
 
+    driver = _chrome()
+    try:
+        driver.set_script_timeout(20)
+        driver.get(url + "/")
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-status=open]")
+        # the clip plays in the browser: its metadata loads and says how long it is
+        duration = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            f"const a = document.querySelector('#row-{keep.id} audio');"
+            "a.addEventListener('loadedmetadata', () => done(a.duration));"
+            "a.addEventListener('error', () => done(-1));"
+            "a.preload = 'auto'; a.load();"
+        )
+        selected = Select(driver.find_element(By.ID, f"class-{keep.id}")).first_selected_option.text
+        Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(proposed)
+        driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
+        driver.find_element(By.ID, f"approve-{keep.id}").click()
+        WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
+        note1 = driver.find_element(By.ID, "note").text
+        driver.find_element(By.ID, f"rejectby-{drop.id}").send_keys("olga")
+        driver.find_element(By.ID, f"reject-{drop.id}").click()
+        WebDriverWait(driver, 10, ignored_exceptions=stale).until(
+            lambda d: "rejected" in d.find_element(By.ID, "note").text
+        )
+        statuses = {
+            r.get_attribute("id"): r.get_attribute("data-status")
+            for r in driver.find_elements(By.CSS_SELECTOR, "tr[id]")
+        }
+        return {"rows": len(rows), "duration": duration, "selected": selected, "note": note1, "statuses": statuses}
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="Debian chromium + chromium-driver not installed")
+async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str, ReviewApp, Settings]) -> None:
+    pytest.importorskip("selenium")
     url, _app, settings = served
     clusters = LearnStore(settings.learn.dir).load().clusters
     assert len(clusters) == 3
@@ -103,40 +140,7 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
     assert keep.proposed is not None
     proposed = keep.proposed.value
 
-    def browse() -> dict[str, object]:
-        driver = _chrome()
-        try:
-            driver.set_script_timeout(20)
-            driver.get(url + "/")
-            rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-status=open]")
-            # the clip plays in the browser: its metadata loads and says how long it is
-            duration = driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                f"const a = document.querySelector('#row-{keep.id} audio');"
-                "a.addEventListener('loadedmetadata', () => done(a.duration));"
-                "a.addEventListener('error', () => done(-1));"
-                "a.preload = 'auto'; a.load();"
-            )
-            selected = Select(driver.find_element(By.ID, f"class-{keep.id}")).first_selected_option.text
-            Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(proposed)
-            driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
-            driver.find_element(By.ID, f"approve-{keep.id}").click()
-            WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
-            note1 = driver.find_element(By.ID, "note").text
-            driver.find_element(By.ID, f"rejectby-{drop.id}").send_keys("olga")
-            driver.find_element(By.ID, f"reject-{drop.id}").click()
-            WebDriverWait(driver, 10, ignored_exceptions=stale).until(
-                lambda d: "rejected" in d.find_element(By.ID, "note").text
-            )
-            statuses = {
-                r.get_attribute("id"): r.get_attribute("data-status")
-                for r in driver.find_elements(By.CSS_SELECTOR, "tr[id]")
-            }
-            return {"rows": len(rows), "duration": duration, "selected": selected, "note": note1, "statuses": statuses}
-        finally:
-            driver.quit()
-
-    seen = await asyncio.to_thread(browse)
+    seen = await asyncio.to_thread(_browse, url, keep, proposed, drop)
     assert seen["rows"] == 3
     assert isinstance(seen["duration"], float) and seen["duration"] > 1.0
     assert seen["selected"] == proposed  # the catalogue's proposal is preselected

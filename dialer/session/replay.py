@@ -77,7 +77,6 @@ class Replayed:
     action: Action | None = None  # the action of the decision (None: undecided)
     decided_at_ms: int | None = None
     evidence: Evidence | None = None  # what was recorded (None: nothing was, the timeline ran out)
-    recorded_at_ms: int | None = None
     commands: list[tuple[int, Command]] = field(default_factory=list)  # hang-ups, hand-overs, records
     end_ms: int = 0  # the time of the last input or tick fed
 
@@ -178,7 +177,7 @@ class _Driver:
                 self.result.commands.append((at, cmd))
             case Record(evidence=ev):
                 self._act(at, cmd, None)
-                self.result.evidence, self.result.recorded_at_ms = ev, at
+                self.result.evidence = ev
         return []
 
     def _recognize(self, cmd: RecognizerCommand) -> list[Input]:

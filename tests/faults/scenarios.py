@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,6 @@ from .lab import (
 if TYPE_CHECKING:
     from tests.events.support import Mosquitto
 
-# Scenarios with some length, so calls are in flight when the fault strikes: no answer, early-media
-# ringback, voicemail, a person, answered silence, an IVR (dialer/sim/scenarios.py).
-LONG_CALLS = ("03", "19", "14", "06", "03", "19", "08", "11")
 # For "N calls in flight" on a small machine: mostly ringing (no audio to analyse), with persons,
 # voicemail and early media among them.
 RINGING_MOSTLY = ("03", "03", "06", "03", "14", "03", "19", "03", "06", "03")
@@ -51,9 +48,6 @@ class Figures:
     stuck: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _verdicts(snap: Snapshot, fig: Figures, observer: CallObserver | None) -> None:

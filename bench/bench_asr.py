@@ -35,6 +35,7 @@ import tempfile
 import time
 import wave
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ import numpy as np
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
 from dialer.asr.models import WHISPER_MODEL, ensure_installed
+from dialer.asr.port import Hypothesis
 from dialer.asr.replay import Heard, run_recognizer
 from dialer.asr.vosk_engine import VoskEngine
 from dialer.asr.whisper_engine import WhisperEngine, WhisperParams, pcm_to_float16k
@@ -73,7 +75,7 @@ def synth_ko(text: str, speed: int, tmp: Path) -> bytes:
         check=True,
         stderr=subprocess.DEVNULL,
     )
-    with wave.open(str(out)) as w:
+    with wave.open(str(out), "rb") as w:
         return w.readframes(w.getnframes())
 
 
@@ -117,10 +119,10 @@ def bench_vosk(recognizers: int) -> None:
 
 
 class _Null:
-    def accept(self, pcm: bytes, voiced: bool) -> list[object]:
+    def accept(self, pcm: bytes, voiced: bool) -> list[Hypothesis]:
         return []
 
-    def flush(self) -> list[object]:
+    def flush(self) -> list[Hypothesis]:
         return []
 
     def close(self) -> None:
@@ -206,102 +208,124 @@ def _cpu_until_class(engine: WhisperEngine, matcher: PhraseMatcher, pcm: bytes, 
 
 def accuracy(engine: WhisperEngine, matcher: PhraseMatcher, corpus: Path, labels: list[CallLabel]) -> None:
     print(f"== Engine-level accuracy on {corpus} ({len(labels)} calls): Whisper text → PhraseMatcher class")
-    rows: dict[tuple[str, str], Counter[str]] = {}
-    lat: dict[str, list[int]] = {}
-    lat_conf: dict[str, list[int]] = {}
-    cpu_total = audio_total = 0.0
-    cpu_ann = audio_ann = 0.0
-    examples: list[str] = []
-    missed: list[str] = []
-    late: list[str] = []
-    person_machine: list[str] = []
-    cpu_to_class: list[float] = []
+    acc = _Accuracy()
     for label in labels:
         pcm = read_wav(corpus / f"{label.id}.wav").tobytes()
         t = time.process_time()
         heard = run_recognizer(engine.open(), pcm)
         cpu = time.process_time() - t
         cpu_at = _cpu_until_class(engine, matcher, pcm, label.call_class) if label.kind == "announcement" else None
+        acc.cost(label, cpu, cpu_at)
+        if label.kind in ("announcement", "ivr", "voicemail", "person"):
+            acc.classify(label, heard, matcher)
+    acc.report(engine)
+
+
+@dataclass
+class _Accuracy:
+    """What :func:`accuracy` counts over the corpus."""
+
+    rows: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # (group, voice) → outcome counts
+    lat: dict[str, list[int]] = field(default_factory=dict)  # group/voice → ms to the first right class
+    lat_conf: dict[str, list[int]] = field(default_factory=dict)  # … a final one with confidence ≥ 0.5
+    cpu_total: float = 0.0
+    audio_total: float = 0.0
+    cpu_ann: float = 0.0
+    audio_ann: float = 0.0
+    examples: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+    person_machine: list[str] = field(default_factory=list)
+    cpu_to_class: list[float] = field(default_factory=list)
+
+    def cost(self, label: CallLabel, cpu: float, cpu_at: float | None) -> None:
         if cpu_at is not None:
-            cpu_to_class.append(cpu_at)
-        cpu_total += cpu
-        audio_total += label.duration_ms / 1000
+            self.cpu_to_class.append(cpu_at)
+        self.cpu_total += cpu
+        self.audio_total += label.duration_ms / 1000
         if label.kind == "announcement":
-            cpu_ann += cpu
-            audio_ann += label.duration_ms / 1000
-        if label.kind not in ("announcement", "ivr", "voicemail", "person"):
-            continue
+            self.cpu_ann += cpu
+            self.audio_ann += label.duration_ms / 1000
+
+    def classify(self, label: CallLabel, heard: list[Heard], matcher: PhraseMatcher) -> None:
         voice = str(label.params.get("voice"))
         group = "announcement" if label.kind == "announcement" else label.kind
-        row = rows.setdefault((group, voice), Counter())
+        row = self.rows.setdefault((group, voice), Counter())
         row["n"] += 1
         text = " ".join(h.hypothesis.text for h in heard if h.hypothesis.final and h.hypothesis.text)
         final = matcher.best_match(text) if text else None
         got = final.call_class if final else None
         want = label.call_class
         if label.kind == "person":
-            if got is not None and not final.hint:  # type: ignore[union-attr]
+            if final is not None and not final.hint:
                 row["machine class read"] += 1
-                person_machine.append(f"    {label.id}: «{text}» → {got.value}")
-            continue
+                self.person_machine.append(f"    {label.id}: «{text}» → {final.call_class.value}")
+            return
         if got == want:
             row["right"] += 1
         elif got is None:
             row["none"] += 1
             if voice == "festival":
-                missed.append(f"    {label.id}: «{text}»")
+                self.missed.append(f"    {label.id}: «{text}»")
         else:
             row["wrong"] += 1
-            if len(examples) < 12:
-                examples.append(f"    {label.id}: «{text}» → {got.value}")
+            if len(self.examples) < 12:
+                self.examples.append(f"    {label.id}: «{text}» → {got.value}")
         if want in TEMPORARY and got in NOT_WORKING_CLASSES:
             row["TEMPORARY→NOT WORKING"] += 1
+        self._latency(label, heard, matcher, f"{group}/{voice}")
+
+    def _latency(self, label: CallLabel, heard: list[Heard], matcher: PhraseMatcher, key: str) -> None:
+        """When the text first named the right class (any hypothesis; a confident final one)."""
+        want = label.call_class
         for k, h in enumerate(heard):
             m = matcher.best_match(_text_at(heard, k), partial=not h.hypothesis.final)
             if m is not None and m.call_class == want:
-                lat.setdefault(f"{group}/{voice}", []).append(h.at_ms - label.disc_end_ms)
+                self.lat.setdefault(key, []).append(h.at_ms - label.disc_end_ms)
                 if h.at_ms - label.disc_end_ms > 1000:
-                    late.append(f"    {label.id}: +{h.at_ms - label.disc_end_ms} ms «{_text_at(heard, k)}»")
+                    self.late.append(f"    {label.id}: +{h.at_ms - label.disc_end_ms} ms «{_text_at(heard, k)}»")
                 break
         for k, h in enumerate(heard):
             conf = h.hypothesis.confidence or 0.0
             m = matcher.best_match(_text_at(heard, k)) if h.hypothesis.final and conf >= 0.5 else None
             if m is not None and m.call_class == want:
-                lat_conf.setdefault(f"{group}/{voice}", []).append(h.at_ms - label.disc_end_ms)
+                self.lat_conf.setdefault(key, []).append(h.at_ms - label.disc_end_ms)
                 break
-    for (group, voice), c in sorted(rows.items()):
-        n = c.pop("n")
-        print(f"  {group:12s} {voice:8s} n={n:3d}  " + "  ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    for name, series in (("first right class", lat), ("first right class, final and confidence ≥ 0.5", lat_conf)):
-        print(f"  {name}, ms after the discriminating word (p50 / p95 / n):")
-        for key, v in sorted(series.items()):
-            p95 = float(np.percentile(v, 95))
-            print(f"    {key:24s} {statistics.median(v):7.0f} / {p95:7.0f} / {len(v)}")
-    if examples:
-        print("  wrong classes:")
-        print("\n".join(examples))
-    if missed:
-        print("  festival-voiced calls whose text named no class:")
-        print("\n".join(missed))
-    if late:
-        print("  named the class more than 1 s after the discriminating word:")
-        print("\n".join(late))
-    if person_machine:
-        print("  persons whose speech read as a machine class:")
-        print("\n".join(person_machine))
-    if cpu_to_class:
+
+    def report(self, engine: WhisperEngine) -> None:
+        for (group, voice), c in sorted(self.rows.items()):
+            n = c.pop("n")
+            print(f"  {group:12s} {voice:8s} n={n:3d}  " + "  ".join(f"{k} {v}" for k, v in sorted(c.items())))
+        for name, series in (
+            ("first right class", self.lat),
+            ("first right class, final and confidence ≥ 0.5", self.lat_conf),
+        ):
+            print(f"  {name}, ms after the discriminating word (p50 / p95 / n):")
+            for key, v in sorted(series.items()):
+                p95 = float(np.percentile(v, 95))
+                print(f"    {key:24s} {statistics.median(v):7.0f} / {p95:7.0f} / {len(v)}")
+        for title, lines in (
+            ("wrong classes", self.examples),
+            ("festival-voiced calls whose text named no class", self.missed),
+            ("named the class more than 1 s after the discriminating word", self.late),
+            ("persons whose speech read as a machine class", self.person_machine),
+        ):
+            if lines:
+                print(f"  {title}:")
+                print("\n".join(lines))
+        if self.cpu_to_class:
+            c2c = self.cpu_to_class
+            print(
+                f"  CPU per announcement call until its text named the class (where decoding stops): "
+                f"p50 {statistics.median(c2c):.2f} s, p95 {float(np.percentile(c2c, 95)):.2f} s, n {len(c2c)}"
+            )
+        rtf = self.cpu_total / max(1e-9, self.audio_total)
+        rtf_ann = self.cpu_ann / max(1e-9, self.audio_ann)
         print(
-            f"  CPU per announcement call until its text named the class (where decoding stops): "
-            f"p50 {statistics.median(cpu_to_class):.2f} s, p95 {float(np.percentile(cpu_to_class, 95)):.2f} s, "
-            f"n {len(cpu_to_class)}"
+            f"  CPU over the corpus (replay VAD included): {self.cpu_total:.0f} s for {self.audio_total:.0f} s of "
+            f"calls (RTF {rtf:.3f} → {1 / rtf:.0f} concurrent calls per core); announcement calls only RTF "
+            f"{rtf_ann:.3f} → {1 / rtf_ann:.0f} per core; {engine.decodes} decodes"
         )
-    rtf = cpu_total / max(1e-9, audio_total)
-    rtf_ann = cpu_ann / max(1e-9, audio_ann)
-    print(
-        f"  CPU over the corpus (replay VAD included): {cpu_total:.0f} s for {audio_total:.0f} s of calls "
-        f"(RTF {rtf:.3f} → {1 / rtf:.0f} concurrent calls per core); announcement calls only RTF {rtf_ann:.3f} "
-        f"→ {1 / rtf_ann:.0f} per core; {engine.decodes} decodes"
-    )
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from dialer.domain.fusion import NOT_WORKING_CLASSES  # noqa: E402
 from dialer.learn.cluster import may_auto_approve  # noqa: E402
 from dialer.learn.collect import collect  # noqa: E402
 from dialer.learn.library import approve  # noqa: E402
-from dialer.learn.store import LearnStore  # noqa: E402
+from dialer.learn.store import LearnState, LearnStore  # noqa: E402
 from dialer.learn.synthetic import clips_from_library, write_calls  # noqa: E402
 from dialer.session.recording import Recording, call_dirs, read_recording  # noqa: E402
 from dialer.session.replay import replay_recording  # noqa: E402
@@ -126,9 +126,42 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     settings = load_settings()
     app.fingerprint_library.cache_clear()
     base = replace(app.session_setup(settings), fingerprints=None)
+    day1 = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    _write_days(tmp, args, base, day1)
+    day2 = [read_recording(d) for d in call_dirs(tmp / "day2")]
+
+    before = replay_all(day2, base)
+
+    store = LearnStore(tmp / "learn")
+    state, truth = _collect_day1(tmp, base, store, day1)
+
+    lib = tmp / "library"
+    lib.mkdir()
+    shutil.copy(ROOT / "config" / "announcements" / "announcements.yaml", lib)
+    _approve_proposals(state, store, truth, lib, now=day1 + timedelta(hours=13))
+    app.fingerprint_library.cache_clear()
+    after_setup = replace(base, fingerprints=app.fingerprint_library(lib))
+    t = time.perf_counter()
+    after = replay_all(day2, after_setup)
+    print(f"replay after approval: {time.perf_counter() - t:.1f} s")
+
+    # for comparison: the original recordings added by hand (the simulator's own clips, cut clean)
+    app.fingerprint_library.cache_clear()
+    by_hand = replay_all(day2, replace(base, fingerprints=app.fingerprint_library(DATA_DIR)))
+
+    report("BEFORE approval (recognizer only)", before)
+    report("AFTER approval (learned fingerprints)", after)
+    report("REFERENCE: the original recordings added by hand", by_hand)
+    saved = sum(o.decodes for o in before) - sum(o.decodes for o in after)
+    print(f"\nASR decodes saved on day 2: {saved} of {sum(o.decodes for o in before)} "
+          f"({saved / max(sum(o.decodes for o in before), 1):.0%}); ≈ {saved * 0.2:.0f}–{saved * 1.2:.0f} s of CPU "
+          "at 0.2–1.2 s per Whisper-base decode")  # fmt: skip
+
+
+def _write_days(tmp: Path, args: argparse.Namespace, base: SessionSetup, day1: datetime) -> None:
+    """Day 1's calls (collected) and day 2's (replayed before and after approval)."""
     clips = clips_from_library(DATA_DIR, CLIPS)
     rng = np.random.default_rng(args.seed)
-    day1 = datetime(2026, 11, 20, 9, tzinfo=UTC)
     t = time.perf_counter()
     share = args.mid_share
     write_calls(tmp / "day1", clips, args.train, rng, base, start=day1, numbers=NUMBERS, mid_share=share)
@@ -136,11 +169,12 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
                 mid_share=share)  # fmt: skip
     print(f"{args.train} + {args.replay} calls written in {time.perf_counter() - t:.1f} s "
           f"({len(clips)} recordings, mid-way share {args.mid_share:.0%})")  # fmt: skip
-    day2 = [read_recording(d) for d in call_dirs(tmp / "day2")]
 
-    before = replay_all(day2, base)
 
-    store = LearnStore(tmp / "learn")
+def _collect_day1(
+    tmp: Path, base: SessionSetup, store: LearnStore, day1: datetime
+) -> tuple[LearnState, dict[str, dict[str, str]]]:
+    """Day 1 collected and clustered; the clusters, and each call's truth by attempt id."""
     t = time.perf_counter()
     rep = collect(tmp / "day1", base, store, now=day1 + timedelta(hours=12))
     dt = time.perf_counter() - t
@@ -151,12 +185,15 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     print(f"\ncollect: {rep.calls} calls in {dt:.1f} s ({dt / max(rep.calls, 1) * 1000:.0f} ms/call): {rep.kept} kept, "
           f"{len(state.clusters)} clusters ({rep.merged} merged), {pure} pure; clusters per recording "
           f"{sorted(per_clip.values())}")  # fmt: skip
+    return state, truth
 
-    lib = tmp / "library"
-    lib.mkdir()
-    shutil.copy(ROOT / "config" / "announcements" / "announcements.yaml", lib)
+
+def _approve_proposals(
+    state: LearnState, store: LearnStore, truth: dict[str, dict[str, str]], lib: Path, now: datetime
+) -> None:
+    """Approve what the catalogue proposed: temporary classes automatically, not-working ones as
+    a reviewer would; count how many proposals were right."""
     right = auto = by_person = 0
-    now = day1 + timedelta(hours=13)
     for c in state.clusters:
         clip = store.clip(c)
         majority = max(
@@ -175,23 +212,6 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     store.save(state)
     print(f"proposals right: {right}/{len(state.clusters)}; approved: {auto} automatically (temporary), "
           f"{by_person} by a person (not-working)")  # fmt: skip
-    app.fingerprint_library.cache_clear()
-    after_setup = replace(base, fingerprints=app.fingerprint_library(lib))
-    t = time.perf_counter()
-    after = replay_all(day2, after_setup)
-    print(f"replay after approval: {time.perf_counter() - t:.1f} s")
-
-    # for comparison: the original recordings added by hand (the simulator's own clips, cut clean)
-    app.fingerprint_library.cache_clear()
-    by_hand = replay_all(day2, replace(base, fingerprints=app.fingerprint_library(DATA_DIR)))
-
-    report("BEFORE approval (recognizer only)", before)
-    report("AFTER approval (learned fingerprints)", after)
-    report("REFERENCE: the original recordings added by hand", by_hand)
-    saved = sum(o.decodes for o in before) - sum(o.decodes for o in after)
-    print(f"\nASR decodes saved on day 2: {saved} of {sum(o.decodes for o in before)} "
-          f"({saved / max(sum(o.decodes for o in before), 1):.0%}); ≈ {saved * 0.2:.0f}–{saved * 1.2:.0f} s of CPU "
-          "at 0.2–1.2 s per Whisper-base decode")  # fmt: skip
 
 
 if __name__ == "__main__":

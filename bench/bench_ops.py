@@ -78,7 +78,7 @@ def synthetic(n: int) -> CampaignFacts:
     rng = random.Random(2)
     start = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
     classes = ["busy", "no_answer", "voicemail", "person", "ann_switched_off", "ann_not_in_service"]
-    facts = []
+    facts: list[AttemptFact] = []
     contact = 0
     while len(facts) < n:
         contact += 1

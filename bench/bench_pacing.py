@@ -27,6 +27,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from dialer.pacing.operators import OperatorTracker
 from dialer.pacing.pacer import InFlight, PacingMode, PacingSettings, PacingStats, allowed_calls
@@ -153,7 +154,7 @@ class Run:
             self.dialling += 1
             call = next(self.seq)
             self.ringing[call] = self.now
-            self.at(self.now + fate.ring_s, lambda f=fate, t0=self.now, c=call: self.ring_ends(f, t0, c))
+            self.at(self.now + fate.ring_s, partial(self.ring_ends, fate, self.now, call))
 
     def ring_ends(self, fate: Fate, t0: float, call: int) -> None:
         self.dialling -= 1
@@ -221,7 +222,7 @@ class Run:
                 ring_s=fate.ring_s,
             )
             op.talk_s += fate.talk_s
-            self.at(self.now + 0.5 + fate.talk_s + 5.0, lambda o=op: self.operator_free(o))  # + 5 s wrap-up
+            self.at(self.now + 0.5 + fate.talk_s + 5.0, partial(self.operator_free, op))  # + 5 s wrap-up
 
     def operator_free(self, op: Operator) -> None:
         self._account(op)
@@ -242,8 +243,8 @@ class Run:
             hour = 0.0
             while hour < self.horizon_s:
                 start = hour + 600.0 + (i * 397.0) % 2400.0  # each operator pauses 10 min once an hour
-                self.at(start, lambda o=op: self.pause(o, True))
-                self.at(start + 600.0, lambda o=op: self.pause(o, False))
+                self.at(start, partial(self.pause, op, True))
+                self.at(start + 600.0, partial(self.pause, op, False))
                 hour += 3600.0
         self.at(0.0, lambda: None)
         while self.events:

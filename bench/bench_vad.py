@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -52,14 +53,14 @@ from dialer.audio.levels import level_dbm0, power_spectrum  # noqa: E402
 from dialer.audio.silero import MODEL_FILE, SileroModel, SileroVad  # noqa: E402
 from dialer.audio.speech import SpeechPatternClassifier  # noqa: E402
 from dialer.audio.vad import Vad  # noqa: E402
-from dialer.corpus.audio import FloatArray, active_rms, dbm0_to_rms, ms_to_samples, noise, voiced_bounds  # noqa: E402
+from dialer.corpus.audio import FloatArray, NoiseKind, active_rms, dbm0_to_rms, ms_to_samples, noise, voiced_bounds  # noqa: E402
 from dialer.corpus.generate import babble_requests  # noqa: E402
 from dialer.corpus.texts import PAUSE_MARK, PERSON_GREETINGS  # noqa: E402
 from dialer.corpus.tts import SPEAKERS, Say, Synthesiser, Voice  # noqa: E402
 from dialer.domain.model import SpeechVerdict  # noqa: E402
 from dialer.sim.audio import clip, tone  # noqa: E402
 
-NOISES = ("pink", "brown", "babble", "street")
+NOISES: tuple[NoiseKind, ...] = ("pink", "brown", "babble", "street")
 SNRS_DB = (20, 15, 10, 5)
 QUIET_DBM0 = -40.0
 LINE_HISS_DBM0 = -70.0
@@ -70,7 +71,7 @@ FP_GUARD_MS = 400  # after the greeting's end: the hangover's and a breath's tim
 @dataclass(frozen=True)
 class Condition:
     name: str
-    noise: str | None  # None: line hiss only
+    noise: NoiseKind | None  # None: line hiss only
     snr_db: float | None = None
     level_dbm0: float | None = None  # fixed speech level (quiet); None: −30..−10 dBm0
 
@@ -149,7 +150,7 @@ def make_call(
     n = len(clean)
     line = noise("white", n, rng) * dbm0_to_rms(LINE_HISS_DBM0)
     if cond.noise is not None and cond.snr_db is not None:
-        line = line + noise(cond.noise, n, rng, babble_voices) * dbm0_to_rms(level - cond.snr_db)  # type: ignore[arg-type]
+        line = line + noise(cond.noise, n, rng, babble_voices) * dbm0_to_rms(level - cond.snr_db)
     pcm = alaw_roundtrip(np.clip(np.round(clean + line), -32768, 32767).astype(np.int16)).astype(np.float64)
     levels = frame_levels(clean)
     active_dbm0 = 20 * np.log10(max(1e-9, active_rms(speech)) / dbm0_to_rms(0.0))
@@ -161,11 +162,13 @@ def make_call(
     return Call(pcm, speech_frames, line_frames)
 
 
-def noise_only_call(kind: str, rng: np.random.Generator, babble_voices: Sequence[FloatArray]) -> Call:
+def noise_only_call(
+    kind: NoiseKind | Literal["silence"], rng: np.random.Generator, babble_voices: Sequence[FloatArray]
+) -> Call:
     n = ms_to_samples(6000)
     x = noise("white", n, rng) * dbm0_to_rms(LINE_HISS_DBM0)
     if kind != "silence":
-        x = x + noise(kind, n, rng, babble_voices) * dbm0_to_rms(float(rng.uniform(-45, -25)))  # type: ignore[arg-type]
+        x = x + noise(kind, n, rng, babble_voices) * dbm0_to_rms(float(rng.uniform(-45, -25)))
     pcm = alaw_roundtrip(np.clip(np.round(x), -32768, 32767).astype(np.int16)).astype(np.float64)
     nf = n // 160
     return Call(pcm, np.zeros(nf, dtype=bool), np.ones(nf, dtype=bool))
@@ -217,6 +220,9 @@ def pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:5.1f}" if b else "    –"
 
 
+Detectors = dict[str, Callable[[], Vad]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--greetings", type=int, default=48, help="greetings per condition (drawn from all)")
@@ -228,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = SileroModel.load(model_dir / MODEL_FILE)
     print(f"silero model loaded in {1000 * (time.perf_counter() - t0):.0f} ms")
-    detectors: dict[str, Callable[[], Vad]] = {"energy": Vad, "silero": lambda: SileroVad(model)}
+    detectors: Detectors = {"energy": Vad, "silero": lambda: SileroVad(model)}
 
     rng = np.random.default_rng(args.seed)
     synth = Synthesiser()
@@ -238,9 +244,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(pool)} greetings synthesised in {time.perf_counter() - t0:.0f} s")
 
     totals: dict[str, Tally] = defaultdict(Tally)
+    _greeting_conditions(detectors, pool, rng, babble_voices, args.greetings, totals)
+    _line_alone(detectors, rng, babble_voices, args.noise_calls, totals)
+    _ringback(detectors, rng)
+    print("\ncost (this run, one core: onnxruntime runs one thread)")
+    for name in detectors:
+        t = totals[name]
+        fps = t.frames / t.cpu_s if t.cpu_s else float("inf")
+        print(f"  {name:<7} {fps:10.0f} frames/s per core = {fps / 50:6.0f} calls in real time per core")
+    return 0
+
+
+def _greeting_conditions(
+    detectors: Detectors,
+    pool: list[FloatArray],
+    rng: np.random.Generator,
+    babble_voices: Sequence[FloatArray],
+    n_greetings: int,
+    totals: dict[str, Tally],
+) -> None:
+    """Greetings under every condition: a line per condition and detector, then the totals."""
     print(f"\n{'condition':<26} {'VAD':<7} {'frame recall %':>14} {'FP %':>6} {'seen %':>7} {'person %':>8}  calls")
     for cond in conditions():
-        picks = rng.choice(len(pool), size=min(args.greetings, len(pool)), replace=False)
+        picks = rng.choice(len(pool), size=min(n_greetings, len(pool)), replace=False)
         calls = [make_call(pool[int(k)], cond, rng, babble_voices) for k in picks]
         for name, new in detectors.items():
             t = Tally()
@@ -261,9 +287,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{pct(t.seen, t.calls):>7} {pct(t.person, t.calls):>8}  {t.calls}"
         )
 
+
+def _line_alone(
+    detectors: Detectors,
+    rng: np.random.Generator,
+    babble_voices: Sequence[FloatArray],
+    n_calls: int,
+    totals: dict[str, Tally],
+) -> None:
+    """Noise-only calls of each kind (and silence): false positives."""
     print(f"\n{'line alone (6 s)':<26} {'VAD':<7} {'FP frames %':>14} {'speech seen %':>14}  calls")
-    for kind in ("silence", *NOISES):
-        calls = [noise_only_call(kind, rng, babble_voices) for _ in range(args.noise_calls)]
+    kinds: tuple[NoiseKind | Literal["silence"], ...] = ("silence", *NOISES)
+    for kind in kinds:
+        calls = [noise_only_call(kind, rng, babble_voices) for _ in range(n_calls)]
         for name, new in detectors.items():
             t = Tally()
             for c in calls:
@@ -272,12 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             totals[name].cpu_s += t.cpu_s
             print(f"{kind:<26} {name:<7} {pct(t.line_hit, t.line):>14} {pct(t.seen, t.calls):>14}  {t.calls}")
 
+
+def _ringback(detectors: Detectors, rng: np.random.Generator) -> None:
     # Ringback is much of a call's audio: steady-tone windows are not shown to the model.
-    ring = np.frombuffer(tone("ringback", 30.0), dtype="<i2").astype(np.float64)
+    clean_ring = np.frombuffer(tone("ringback", 30.0), dtype="<i2").astype(np.float64)
     ring = alaw_roundtrip(
-        np.round(ring + noise("white", len(ring), rng) * dbm0_to_rms(LINE_HISS_DBM0)).astype(np.int16)
-    )
-    ring = ring.astype(np.float64)
+        np.round(clean_ring + noise("white", len(clean_ring), rng) * dbm0_to_rms(LINE_HISS_DBM0)).astype(np.int16)
+    ).astype(np.float64)
     ring_call = Call(ring, np.zeros(len(ring) // 160, dtype=bool), np.ones(len(ring) // 160, dtype=bool))
     for name, new in detectors.items():
         t = Tally()
@@ -286,13 +323,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'ringback (30 s)':<26} {name:<7} {pct(t.line_hit, t.line):>14} {'':>14}  "
             f"{t.frames / t.cpu_s:.0f} frames/s"
         )
-
-    print("\ncost (this run, one core: onnxruntime runs one thread)")
-    for name in detectors:
-        t = totals[name]
-        fps = t.frames / t.cpu_s if t.cpu_s else float("inf")
-        print(f"  {name:<7} {fps:10.0f} frames/s per core = {fps / 50:6.0f} calls in real time per core")
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
 from dialer.storage.repo import Repository
+from dialer.worker import WorkerStats
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -67,7 +68,7 @@ async def seed(url: str, numbers: list[str], concurrency: int) -> None:
 
 async def phase(
     numbers: list[str], concurrency: int, time_scale: float, *, until_live: int | None = None
-) -> tuple[float, int, int, app.Runtime, SimAsterisk, asyncio.Event, asyncio.Task[app.WorkerStats]]:
+) -> tuple[float, int, int, app.Runtime, SimAsterisk, asyncio.Event, asyncio.Task[WorkerStats]]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     url = f"sqlite+aiosqlite:///{tmp / 'b.sqlite'}"
     await seed(url, numbers, concurrency)
@@ -106,7 +107,7 @@ async def phase(
         while len(sim.live_channels()) < until_live * 3 and not task.done():  # noqa: ASYNC110  (;1, ;2, trunk)
             await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    return elapsed, finished, rt.worker.correlator.stats.events, rt, sim, stop, task
+    return elapsed, finished, rt.worker.registry.correlator.stats.events, rt, sim, stop, task
 
 
 async def main() -> None:

@@ -122,53 +122,18 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
         await ensure_current(db)
         repo = await Repository.open(db)
         rules = RulesTable.load(settings.rules_path)
-        bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
-
         registry = CallRegistry()
-        audiosocket = AudioSocketServer(
-            registry.audio_sink, host=bind[0], port=bind[1], keepalive_s=keepalive_for(opts.time_scale)
-        )
-        await audiosocket.start()
-        advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
-        if not advertise:
-            host = "127.0.0.1" if bind[0] in ("0.0.0.0", "") else bind[0]
-            advertise = f"{host}:{audiosocket.port}"
-
+        audiosocket, advertise = await _start_audiosocket(settings, opts, registry)
         endpoints = tuple(opts.ami_endpoints) if opts.ami_endpoints is not None else settings.ami
         pool = ServerPool(endpoints, on_event=registry.on_ami_event, on_server_up=registry.on_server_up)
         publisher: OutboxPublisher | None = None
         if opts.mqtt and settings.mqtt.enabled:
             publisher = OutboxPublisher(repo, settings.mqtt, worker_id=opts.worker_id)
-
-        engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
-        if opts.setup is not None:
-            setup = opts.setup
-        else:
-            # the Silero model is read from disk once per process: not on the event loop
-            vad = await asyncio.to_thread(vad_choice, settings.audio)
-            setup = session_setup(settings, engine=engine, vad=vad)
-        asr = None
-        if engine is not None and opts.audio_analysis:
-            # the audio waiting for the recognizer is a real-time budget (see _real_time_budgets)
-            buffer = int(DEFAULT_MAX_BUFFER_FRAMES / min(1.0, opts.time_scale))
-            asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
-        if opts.time_scale < 1.0:
-            setup = replace(setup, config=_real_time_budgets(setup.config, opts.time_scale))
+        setup, asr = await _call_analysis(settings, opts)
         recorder, collector = _recorders(settings, opts, repo, setup)
         metrics = Metrics()
         worker = Worker(
-            config=WorkerConfig(
-                worker_id=opts.worker_id,
-                campaigns=opts.campaigns,
-                dial=replace(settings.dial),
-                audiosocket_addr=advertise,
-                concurrency_override=opts.concurrency_override,
-                drain_s=opts.drain_s,
-                time_scale=opts.time_scale,
-                leases=settings.leases,
-                pacing=opts.pacing or PacingConfig(settings.pacing, settings.pacing_campaigns),
-                compliance=settings.compliance,
-            ),
+            config=_worker_config(settings, opts, advertise),
             repo=repo,
             pool=pool,
             registry=registry,
@@ -183,20 +148,10 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
             metrics=metrics,
         )
         _watch(metrics, db, pool, worker, asr, recorder, opts)
-        if publisher is not None:
-            publisher.health_from(worker.health)
         subscriber: CommandSubscriber | None = None
         if publisher is not None:
-            processor = command_processor(
-                repo,
-                rules,
-                own_numbers_path=settings.own_numbers_path,
-                clock=opts.clock.now,
-                default_campaign=default_campaign(settings),
-                region=settings.campaign.region,
-                on_change=worker.wake,
-            )
-            subscriber = CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
+            publisher.health_from(worker.health)
+            subscriber = _command_subscriber(settings, opts, repo, rules, worker)
         listen = settings.metrics.address if opts.metrics_listen == "settings" else opts.metrics_listen
         return Runtime(
             settings,
@@ -239,6 +194,71 @@ def _recorders(
         library_dir=settings.announcements_path,
     )
     return recorder, collector
+
+
+async def _start_audiosocket(
+    settings: Settings, opts: RunOptions, registry: CallRegistry
+) -> tuple[AudioSocketServer, str]:
+    """The AudioSocket server, listening, and the host:port Asterisk is told to connect to."""
+    bind = opts.audiosocket_bind or (settings.audiosocket.host, settings.audiosocket.port)
+    audiosocket = AudioSocketServer(
+        registry.audio_sink, host=bind[0], port=bind[1], keepalive_s=keepalive_for(opts.time_scale)
+    )
+    await audiosocket.start()
+    advertise = opts.audiosocket_advertise or settings.audiosocket.advertise
+    if not advertise:
+        host = "127.0.0.1" if bind[0] in ("0.0.0.0", "") else bind[0]
+        advertise = f"{host}:{audiosocket.port}"
+    return audiosocket, advertise
+
+
+async def _call_analysis(settings: Settings, opts: RunOptions) -> tuple[SessionSetup, AsrService | None]:
+    """How calls are decided, and the speech recognizer service (None: no recognizer)."""
+    engine = asr_engine(settings) if opts.asr_engine == "settings" else opts.asr_engine
+    if opts.setup is not None:
+        setup = opts.setup
+    else:
+        # the Silero model is read from disk once per process: not on the event loop
+        vad = await asyncio.to_thread(vad_choice, settings.audio)
+        setup = session_setup(settings, engine=engine, vad=vad)
+    asr = None
+    if engine is not None and opts.audio_analysis:
+        # the audio waiting for the recognizer is a real-time budget (see _real_time_budgets)
+        buffer = int(DEFAULT_MAX_BUFFER_FRAMES / min(1.0, opts.time_scale))
+        asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
+    if opts.time_scale < 1.0:
+        setup = replace(setup, config=_real_time_budgets(setup.config, opts.time_scale))
+    return setup, asr
+
+
+def _worker_config(settings: Settings, opts: RunOptions, audiosocket_addr: str) -> WorkerConfig:
+    return WorkerConfig(
+        worker_id=opts.worker_id,
+        campaigns=opts.campaigns,
+        dial=replace(settings.dial),
+        audiosocket_addr=audiosocket_addr,
+        concurrency_override=opts.concurrency_override,
+        drain_s=opts.drain_s,
+        time_scale=opts.time_scale,
+        leases=settings.leases,
+        pacing=opts.pacing or PacingConfig(settings.pacing, settings.pacing_campaigns),
+        compliance=settings.compliance,
+    )
+
+
+def _command_subscriber(
+    settings: Settings, opts: RunOptions, repo: Repository, rules: RulesTable, worker: Worker
+) -> CommandSubscriber:
+    processor = command_processor(
+        repo,
+        rules,
+        own_numbers_path=settings.own_numbers_path,
+        clock=opts.clock.now,
+        default_campaign=default_campaign(settings),
+        region=settings.campaign.region,
+        on_change=worker.wake,
+    )
+    return CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
 
 
 def _real_time_budgets(config: SessionConfig, time_scale: float) -> SessionConfig:

@@ -611,27 +611,7 @@ def load_settings(path: Path | None = None) -> Settings:
     """
     cfg_path = path or settings_path()
     source = str(cfg_path)
-    data: dict[str, Any] = {}
-    text = ""
-    if cfg_path.is_dir():
-        raise ConfigError("is a directory, not a settings file", source=source)
-    if cfg_path.exists():
-        try:
-            text = cfg_path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read: {exc}", source=source) from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-            raise ConfigError(
-                str(exc).split(" (at line")[0], source=source, line=int(m.group(1)) if m else None
-            ) from None
-        checker = _Checker(source, text)
-        checker.check(data)
-        checker.raise_if_any()
-    elif path is not None or "DIALER_CONFIG" in os.environ:
-        raise ConfigError("file not found", source=source)
+    data, text = _read_checked(cfg_path, explicit=path is not None or "DIALER_CONFIG" in os.environ)
     base = cfg_path.resolve().parent
     # The worker's own files (database, recordings, models) named relative to the shipped settings
     # ("../var/…") go under paths.state_root(): the repository, or for an installed package the
@@ -641,112 +621,25 @@ def load_settings(path: Path | None = None) -> Settings:
     db = data.get("database", {})
     env_url = os.environ.get("DIALER_DB_URL")
     db_url = env_url or resolve_sqlite_path(str(db.get("url") or DEFAULT_DATABASE_URL), state_base)
-    c = data.get("campaign", {})
-    defaults = CampaignDefaults()
-    campaign = CampaignDefaults(
-        timezone=c.get("timezone", defaults.timezone),
-        concurrency=c.get("concurrency", defaults.concurrency),
-        weekday_window=c.get("weekday_window", defaults.weekday_window),
-        weekend_window=c.get("weekend_window", defaults.weekend_window),
-        region=c.get("region", defaults.region),
-    )
-    amis = []
-    for i, a in enumerate(data.get("ami", [])):
-        amis.append(
-            AmiEndpoint(
-                name=str(a.get("name", f"ami{i + 1}")),
-                host=str(a.get("host", "127.0.0.1")),
-                port=int(a.get("port", 5038)),
-                username=str(a.get("username", "dialer")),
-                secret=_secret(a, "secret"),
-                max_calls=int(a.get("max_calls", 30)),
-                action_timeout_s=float(a.get("action_timeout_s", 5.0)),
-                ping_interval_s=float(a.get("ping_interval_s", 5.0)),
-                reconnect_max_s=float(a.get("reconnect_max_s", 30.0)),
-            )
-        )
+    campaign = _campaign_defaults(data.get("campaign", {}))
+    amis = _ami_endpoints(data.get("ami", []))
     dial = DialSettings(**data.get("dial", {}))
     audiosocket = AudioSocketSettings(**data.get("audiosocket", {}))
-    m = data.get("mqtt", {})
-    try:
-        mqtt_port = int(os.environ.get("DIALER_MQTT_PORT") or m.get("port", 1883))
-    except ValueError:
-        raise ConfigError(f"DIALER_MQTT_PORT: expected an integer, got {os.environ['DIALER_MQTT_PORT']!r}") from None
-    mqtt = MqttSettings(
-        enabled=bool(m.get("enabled", True)),
-        host=os.environ.get("DIALER_MQTT_HOST") or str(m.get("host", "127.0.0.1")),
-        port=mqtt_port,
-        username=str(m.get("username", "")),
-        password=_secret(m, "password"),
-        topic_prefix=str(m.get("topic_prefix", "dialer")),
-        client_id=str(m.get("client_id", "dialer-worker")),
-        keepalive_s=int(m.get("keepalive_s", 30)),
-    )
-    r = data.get("asr", {})
-    asr = AsrSettings(
-        model_path=_path(state_base, r["model_path"], "") if r.get("model_path") else None,
-        max_workers=int(r.get("max_workers", 2)),
-        engine=_choice(r, "engine", ASR_ENGINES, "auto", ("asr", "engine"), source, text),
-        whisper_model_path=_path(state_base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
-        cpu_threads=int(r.get("cpu_threads", 1)),
-    )
-    au = data.get("audio", {})
-    audio = AudioSettings(
-        vad=_choice(au, "vad", VAD_CHOICES, "auto", ("audio", "vad"), source, text),
-        vad_model_path=_path(base, au["vad_model_path"], "") if au.get("vad_model_path") else None,
-    )
-    rec = data.get("recording", {})
-    recording = RecordingSettings(
-        enabled=bool(rec.get("enabled", False)),
-        dir=_path(state_base, rec.get("dir"), "../var/recordings"),
-        until=RecordUntil(_choice(rec, "until", tuple(RecordUntil), "decision", ("recording", "until"), source, text)),
-        keep_days=int(rec.get("keep_days", 14)),
-        max_mb=int(rec.get("max_mb", 2048)),
-    )
-    lr = data.get("learn", {})
-    learn_defaults = LearnSettings()
-    learn = LearnSettings(
-        dir=_path(state_base, lr.get("dir"), "../var/learn"),
-        max_segments=int(lr.get("max_segments", learn_defaults.max_segments)),
-        max_mb=int(lr.get("max_mb", learn_defaults.max_mb)),
-        auto_approve_min_calls=int(lr.get("auto_approve_min_calls", learn_defaults.auto_approve_min_calls)),
-        stale_days=int(lr.get("stale_days", learn_defaults.stale_days)),
-        jump_factor=float(lr.get("jump_factor", learn_defaults.jump_factor)),
-        jump_min_calls=int(lr.get("jump_min_calls", learn_defaults.jump_min_calls)),
-        serve_port=int(lr.get("serve_port", learn_defaults.serve_port)),
-        live=bool(lr.get("live", learn_defaults.live)),
-        collect_every_s=int(lr.get("collect_every_s", learn_defaults.collect_every_s)),
-    )
-    leases = LeaseSettings(**{k: float(v) for k, v in data.get("leases", {}).items()})
-    if leases.heartbeat_s >= leases.lease_s:
-        raise ConfigError(
-            f"leases.heartbeat_s: must be shorter than lease_s ({leases.lease_s:g} s), got {leases.heartbeat_s:g}",
-            source=source,
-            line=_key_lines(text).get(("leases", "heartbeat_s")),
-        )
+    mqtt = _mqtt(data.get("mqtt", {}))
+    asr = _asr(data.get("asr", {}), state_base, source, text)
+    audio = _audio(data.get("audio", {}), base, source, text)
+    recording = _recording(data.get("recording", {}), state_base, source, text)
+    learn = _learn(data.get("learn", {}), state_base)
+    leases = _leases(data.get("leases", {}), source, text)
     pacing = _pacing(data.get("pacing", {}), PacingSettings(), ("pacing",), source, text)
-    pacing_campaigns: dict[str, PacingSettings] = {}
-    for i, table in enumerate(data.get("pacing_campaign", []), start=1):
-        name = str(table.get("campaign", ""))
-        if not name or name in pacing_campaigns:
-            problem = "names no campaign" if not name else f"campaign {name!r} is given twice"
-            raise ConfigError(
-                f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
-            )
-        pacing_campaigns[name] = _pacing(table, pacing, ("pacing_campaign", str(i)), source, text)
+    pacing_campaigns = _pacing_campaigns(data.get("pacing_campaign", []), pacing, source, text)
     compliance = _compliance(data, base, source, text)
-    listen = str(data.get("metrics", {}).get("listen", ""))
-    if listen and not _LISTEN.match(listen):
-        raise ConfigError(
-            f"metrics.listen: expected host:port (e.g. 127.0.0.1:9108), got {listen!r}",
-            source=source,
-            line=_key_lines(text).get(("metrics", "listen")),
-        )
+    listen = _metrics_listen(data.get("metrics", {}), source, text)
     p = data.get("paths", {})
     return Settings(
         database_url=str(db_url),
         campaign=campaign,
-        ami=tuple(amis),
+        ami=amis,
         dial=dial,
         audiosocket=audiosocket,
         mqtt=mqtt,
@@ -767,6 +660,157 @@ def load_settings(path: Path | None = None) -> Settings:
         compliance=compliance,
         audio=audio,
     )
+
+
+def _read_checked(cfg_path: Path, *, explicit: bool) -> tuple[dict[str, Any], str]:
+    """The settings file's tables and text, every unknown key and wrong type reported; no file
+    gives empty tables (the defaults) unless it was named (``explicit``)."""
+    source = str(cfg_path)
+    if cfg_path.is_dir():
+        raise ConfigError("is a directory, not a settings file", source=source)
+    if not cfg_path.exists():
+        if explicit:
+            raise ConfigError("file not found", source=source)
+        return {}, ""
+    try:
+        text = cfg_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", source=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise ConfigError(str(exc).split(" (at line")[0], source=source, line=int(m.group(1)) if m else None) from None
+    checker = _Checker(source, text)
+    checker.check(data)
+    checker.raise_if_any()
+    return data, text
+
+
+def _campaign_defaults(c: dict[str, Any]) -> CampaignDefaults:
+    defaults = CampaignDefaults()
+    return CampaignDefaults(
+        timezone=c.get("timezone", defaults.timezone),
+        concurrency=c.get("concurrency", defaults.concurrency),
+        weekday_window=c.get("weekday_window", defaults.weekday_window),
+        weekend_window=c.get("weekend_window", defaults.weekend_window),
+        region=c.get("region", defaults.region),
+    )
+
+
+def _ami_endpoints(tables: list[dict[str, Any]]) -> tuple[AmiEndpoint, ...]:
+    return tuple(
+        AmiEndpoint(
+            name=str(a.get("name", f"ami{i + 1}")),
+            host=str(a.get("host", "127.0.0.1")),
+            port=int(a.get("port", 5038)),
+            username=str(a.get("username", "dialer")),
+            secret=_secret(a, "secret"),
+            max_calls=int(a.get("max_calls", 30)),
+            action_timeout_s=float(a.get("action_timeout_s", 5.0)),
+            ping_interval_s=float(a.get("ping_interval_s", 5.0)),
+            reconnect_max_s=float(a.get("reconnect_max_s", 30.0)),
+        )
+        for i, a in enumerate(tables)
+    )
+
+
+def _mqtt(m: dict[str, Any]) -> MqttSettings:
+    try:
+        mqtt_port = int(os.environ.get("DIALER_MQTT_PORT") or m.get("port", 1883))
+    except ValueError:
+        raise ConfigError(f"DIALER_MQTT_PORT: expected an integer, got {os.environ['DIALER_MQTT_PORT']!r}") from None
+    return MqttSettings(
+        enabled=bool(m.get("enabled", True)),
+        host=os.environ.get("DIALER_MQTT_HOST") or str(m.get("host", "127.0.0.1")),
+        port=mqtt_port,
+        username=str(m.get("username", "")),
+        password=_secret(m, "password"),
+        topic_prefix=str(m.get("topic_prefix", "dialer")),
+        client_id=str(m.get("client_id", "dialer-worker")),
+        keepalive_s=int(m.get("keepalive_s", 30)),
+    )
+
+
+def _asr(r: dict[str, Any], state_base: Path, source: str, text: str) -> AsrSettings:
+    return AsrSettings(
+        model_path=_path(state_base, r["model_path"], "") if r.get("model_path") else None,
+        max_workers=int(r.get("max_workers", 2)),
+        engine=_choice(r, "engine", ASR_ENGINES, "auto", ("asr", "engine"), source, text),
+        whisper_model_path=_path(state_base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
+        cpu_threads=int(r.get("cpu_threads", 1)),
+    )
+
+
+def _audio(au: dict[str, Any], base: Path, source: str, text: str) -> AudioSettings:
+    return AudioSettings(
+        vad=_choice(au, "vad", VAD_CHOICES, "auto", ("audio", "vad"), source, text),
+        vad_model_path=_path(base, au["vad_model_path"], "") if au.get("vad_model_path") else None,
+    )
+
+
+def _recording(rec: dict[str, Any], state_base: Path, source: str, text: str) -> RecordingSettings:
+    return RecordingSettings(
+        enabled=bool(rec.get("enabled", False)),
+        dir=_path(state_base, rec.get("dir"), "../var/recordings"),
+        until=RecordUntil(_choice(rec, "until", tuple(RecordUntil), "decision", ("recording", "until"), source, text)),
+        keep_days=int(rec.get("keep_days", 14)),
+        max_mb=int(rec.get("max_mb", 2048)),
+    )
+
+
+def _learn(lr: dict[str, Any], state_base: Path) -> LearnSettings:
+    defaults = LearnSettings()
+    return LearnSettings(
+        dir=_path(state_base, lr.get("dir"), "../var/learn"),
+        max_segments=int(lr.get("max_segments", defaults.max_segments)),
+        max_mb=int(lr.get("max_mb", defaults.max_mb)),
+        auto_approve_min_calls=int(lr.get("auto_approve_min_calls", defaults.auto_approve_min_calls)),
+        stale_days=int(lr.get("stale_days", defaults.stale_days)),
+        jump_factor=float(lr.get("jump_factor", defaults.jump_factor)),
+        jump_min_calls=int(lr.get("jump_min_calls", defaults.jump_min_calls)),
+        serve_port=int(lr.get("serve_port", defaults.serve_port)),
+        live=bool(lr.get("live", defaults.live)),
+        collect_every_s=int(lr.get("collect_every_s", defaults.collect_every_s)),
+    )
+
+
+def _leases(table: dict[str, Any], source: str, text: str) -> LeaseSettings:
+    leases = LeaseSettings(**{k: float(v) for k, v in table.items()})
+    if leases.heartbeat_s >= leases.lease_s:
+        raise ConfigError(
+            f"leases.heartbeat_s: must be shorter than lease_s ({leases.lease_s:g} s), got {leases.heartbeat_s:g}",
+            source=source,
+            line=_key_lines(text).get(("leases", "heartbeat_s")),
+        )
+    return leases
+
+
+def _pacing_campaigns(
+    tables: list[dict[str, Any]], default: PacingSettings, source: str, text: str
+) -> dict[str, PacingSettings]:
+    """Each ``[[pacing_campaign]]`` over ``[pacing]``, by campaign name (each named once)."""
+    out: dict[str, PacingSettings] = {}
+    for i, table in enumerate(tables, start=1):
+        name = str(table.get("campaign", ""))
+        if not name or name in out:
+            problem = "names no campaign" if not name else f"campaign {name!r} is given twice"
+            raise ConfigError(
+                f"pacing_campaign: {problem}", source=source, line=_key_lines(text).get(("pacing_campaign", str(i)))
+            )
+        out[name] = _pacing(table, default, ("pacing_campaign", str(i)), source, text)
+    return out
+
+
+def _metrics_listen(metrics: dict[str, Any], source: str, text: str) -> str:
+    listen = str(metrics.get("listen", ""))
+    if listen and not _LISTEN.match(listen):
+        raise ConfigError(
+            f"metrics.listen: expected host:port (e.g. 127.0.0.1:9108), got {listen!r}",
+            source=source,
+            line=_key_lines(text).get(("metrics", "listen")),
+        )
+    return listen
 
 
 def _compliance(data: dict[str, Any], base: Path, source: str, text: str) -> ComplianceConfig:

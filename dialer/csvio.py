@@ -281,20 +281,36 @@ class _Structure:
             if not text.strip():
                 return
             self.header(text)
-        d = self.delimiter
         if self.in_quotes and '"' not in text:
-            # The whole line lies inside a quoted cell that began on an earlier line.
-            if self.width >= 2 and text.count(d) >= max(1, self.width - 1):
-                raise _Refused(
-                    self.quote_line,
-                    f"a quote opens a cell here and runs over line {n}, which looks like a row of its own "
-                    "(a stray quote?)",
-                )
+            self._inside_quoted_cell(text, n)
             return
         if not self.in_quotes and ('"' not in text or self._whole_line.fullmatch(text)):
             self.field_start = True
             self.after_quote = False
             return
+        continuation, delims_inside = self._walk(text, n)
+        if continuation and self.width >= 2 and delims_inside >= max(1, self.width - 1):
+            raise _Refused(
+                self.quote_line,
+                f"a quote opens a cell here and runs over line {n}, which looks like a row of its own (a stray quote?)",
+            )
+        if not self.in_quotes:
+            self.field_start = True
+            self.after_quote = False
+
+    def _inside_quoted_cell(self, text: str, n: int) -> None:
+        """The whole line lies inside a quoted cell that began on an earlier line."""
+        if self.width >= 2 and text.count(self.delimiter) >= max(1, self.width - 1):
+            raise _Refused(
+                self.quote_line,
+                f"a quote opens a cell here and runs over line {n}, which looks like a row of its own (a stray quote?)",
+            )
+
+    def _walk(self, text: str, n: int) -> tuple[bool, int]:
+        """Follow the quotes of ``text`` character by character. Returns whether the line began
+        inside a quoted cell still open at its end (a continuation) and how many delimiters lie
+        inside that cell."""
+        d = self.delimiter
         continuation = self.in_quotes
         delims_inside = 0
         for ch in text:
@@ -325,14 +341,7 @@ class _Structure:
                 continuation = False
                 continue
             self.field_start = ch == d or ch in "\r\n"
-        if continuation and self.width >= 2 and delims_inside >= max(1, self.width - 1):
-            raise _Refused(
-                self.quote_line,
-                f"a quote opens a cell here and runs over line {n}, which looks like a row of its own (a stray quote?)",
-            )
-        if not self.in_quotes:
-            self.field_start = True
-            self.after_quote = False
+        return continuation, delims_inside
 
     def finish(self, last_line: int) -> None:
         if self.in_quotes:
@@ -483,12 +492,6 @@ def _scan_8bit(path: Path, f: BinaryIO, bom: bool) -> CsvScan:
         return CsvScan("cp1251", "cp1251", n, structure.delimiter or ";", structure.width)
     label = "UTF-8 with BOM" if bom else "UTF-8"
     return CsvScan("utf-8-sig", label, n, structure.delimiter or ";", structure.width)
-
-
-def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(size):
-            yield chunk
 
 
 class _CountingReader(io.RawIOBase):
@@ -678,47 +681,50 @@ def iter_contacts(
     width = len(header)
     for line, span, cells in records:
         tally.add_record(span)
+        item = _contact_row(line, span, cells, cols, width, delimiter, seen)
+        if isinstance(item, CsvContact):
+            seen[item.external_id] = line
+        yield item
 
-        def bad(reason: str, line: int = line, span: int = span) -> RowError:
-            return RowError(line, reason, span)
 
-        if cells and cells[0].startswith("\x00csv error: "):
-            yield bad(cells[0][1:])
-            continue
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield bad(f"{len(cells)} fields, the header has {width} (a stray {delimiter!r}?)")
-            continue
+def _contact_row(
+    line: int, span: int, cells: list[str], cols: dict[str, int], width: int, delimiter: str, seen: dict[str, int]
+) -> CsvContact | RowError:
+    """One record as a contact, or why it is not one (``seen``: the line of each id so far)."""
 
-        def cell(name: str, cells: list[str] = cells) -> str:
-            idx = cols.get(name)
-            return cells[idx] if idx is not None and idx < len(cells) else ""
+    def bad(reason: str) -> RowError:
+        return RowError(line, reason, span)
 
-        external_id = cell("external_id").strip()
-        if not external_id:
-            yield bad("empty external id")
-            continue
-        if external_id in seen:
-            yield bad(f"external id {clip(external_id)} already on line {seen[external_id]}")
-            continue
-        kind = parse_owner_kind(cell("owner_kind"))
-        if kind is None:
-            yield bad(f"owner kind {clip(cell('owner_kind'))} not understood (person/organisation)")
-            continue
-        flags, unknown = parse_flags(cell("flags"))
-        if unknown:
-            yield bad(f"unknown card flag {clip(unknown[0])}")
-            continue
-        seen[external_id] = line
-        yield CsvContact(
-            line=line,
-            external_id=external_id,
-            raw_number=cell("number"),
-            owner_kind=kind,
-            owner_name=cell("owner_name").strip(),
-            flags=flags,
-            journal=cell("journal"),
-            span=span,
-        )
+    if cells and cells[0].startswith("\x00csv error: "):
+        return bad(cells[0][1:])
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        return bad(f"{len(cells)} fields, the header has {width} (a stray {delimiter!r}?)")
+
+    def cell(name: str) -> str:
+        idx = cols.get(name)
+        return cells[idx] if idx is not None and idx < len(cells) else ""
+
+    external_id = cell("external_id").strip()
+    if not external_id:
+        return bad("empty external id")
+    if external_id in seen:
+        return bad(f"external id {clip(external_id)} already on line {seen[external_id]}")
+    kind = parse_owner_kind(cell("owner_kind"))
+    if kind is None:
+        return bad(f"owner kind {clip(cell('owner_kind'))} not understood (person/organisation)")
+    flags, unknown = parse_flags(cell("flags"))
+    if unknown:
+        return bad(f"unknown card flag {clip(unknown[0])}")
+    return CsvContact(
+        line=line,
+        external_id=external_id,
+        raw_number=cell("number"),
+        owner_kind=kind,
+        owner_name=cell("owner_name").strip(),
+        flags=flags,
+        journal=cell("journal"),
+        span=span,
+    )
 
 
 def parse_exclusion_kind(text: str) -> ExclusionKind | None:

@@ -121,6 +121,19 @@ class _Loader:
 def parse_catalogue(text: str, source: str) -> Catalogue:
     """Parse and validate catalogue ``text``; ``source`` names it in error messages."""
     ld = _Loader(source)
+    root = _compose(text, source)
+    top = _top_level(ld, root)
+    phrases: list[Phrase] = []
+    seen: dict[tuple[str, ...], Phrase] = {}
+    for section, hint in ((top.phrases, False), (top.hints, True)):
+        if section is not None:
+            phrases += _section(ld, section, hint, top.qualifiers, seen)
+    if not any(not p.hint for p in phrases):
+        raise ld.error("the catalogue has no phrases", top.phrases)
+    return Catalogue(phrases=tuple(phrases), qualifiers=top.qualifiers, source=source, language=top.language)
+
+
+def _compose(text: str, source: str) -> yaml.Node:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -131,7 +144,19 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
         raise ConfigError(f"not valid YAML: {exc}", source=source) from None
     if root is None:
         raise ConfigError("empty file: no phrases", source=source)
+    return root
 
+
+@dataclass(frozen=True)
+class _TopLevel:
+    language: str
+    qualifiers: tuple[str, ...]
+    phrases: yaml.Node
+    hints: yaml.Node | None
+
+
+def _top_level(ld: _Loader, root: yaml.Node) -> _TopLevel:
+    """The file's keys, checked; the phrase and hint sections still to read."""
     qualifiers: tuple[str, ...] = ()
     language = ""
     phrase_node: yaml.Node | None = None
@@ -153,37 +178,37 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
             hints_node = value
     if phrase_node is None:
         raise ld.error("no 'phrases' section", root)
+    return _TopLevel(language, qualifiers, phrase_node, hints_node)
 
-    phrases: list[Phrase] = []
-    seen: dict[tuple[str, ...], Phrase] = {}
-    for section, hint in ((phrase_node, False), (hints_node, True)):
-        if section is None:
-            continue
-        for class_name, key_node, entries in ld.mapping(section, "hints" if hint else "phrases"):
-            try:
-                call_class = CallClass(class_name)
-            except ValueError:
-                raise ld.error(
-                    f"unknown call class {class_name!r} (see CallClass in dialer/domain/model.py)", key_node
-                ) from None
-            if not isinstance(entries, yaml.SequenceNode) or not entries.value:
-                raise ld.error(f"class {class_name!r}: expected a non-empty list of phrases", entries)
-            for entry in entries.value:
-                phrase = _phrase(ld, entry, call_class, hint, qualifiers)
-                prior = seen.get(phrase.tokens)
-                if prior is not None:
-                    if prior.call_class != phrase.call_class:
-                        raise ld.error(
-                            f"phrase {phrase.text!r} is mapped to {phrase.call_class.value!r} here and to "
-                            f"{prior.call_class.value!r} at line {prior.line}",
-                            entry,
-                        )
-                    raise ld.error(f"duplicate phrase {phrase.text!r} (first at line {prior.line})", entry)
-                seen[phrase.tokens] = phrase
-                phrases.append(phrase)
-    if not any(not p.hint for p in phrases):
-        raise ld.error("the catalogue has no phrases", phrase_node)
-    return Catalogue(phrases=tuple(phrases), qualifiers=qualifiers, source=source, language=language)
+
+def _section(
+    ld: _Loader, section: yaml.Node, hint: bool, qualifiers: tuple[str, ...], seen: dict[tuple[str, ...], Phrase]
+) -> list[Phrase]:
+    """The phrases (or hints) of one section, by class; each new to ``seen`` (which it extends)."""
+    out: list[Phrase] = []
+    for class_name, key_node, entries in ld.mapping(section, "hints" if hint else "phrases"):
+        try:
+            call_class = CallClass(class_name)
+        except ValueError:
+            raise ld.error(
+                f"unknown call class {class_name!r} (see CallClass in dialer/domain/model.py)", key_node
+            ) from None
+        if not isinstance(entries, yaml.SequenceNode) or not entries.value:
+            raise ld.error(f"class {class_name!r}: expected a non-empty list of phrases", entries)
+        for entry in entries.value:
+            phrase = _phrase(ld, entry, call_class, hint, qualifiers)
+            prior = seen.get(phrase.tokens)
+            if prior is not None:
+                if prior.call_class != phrase.call_class:
+                    raise ld.error(
+                        f"phrase {phrase.text!r} is mapped to {phrase.call_class.value!r} here and to "
+                        f"{prior.call_class.value!r} at line {prior.line}",
+                        entry,
+                    )
+                raise ld.error(f"duplicate phrase {phrase.text!r} (first at line {prior.line})", entry)
+            seen[phrase.tokens] = phrase
+            out.append(phrase)
+    return out
 
 
 def _phrase(ld: _Loader, entry: yaml.Node, call_class: CallClass, hint: bool, qualifiers: tuple[str, ...]) -> Phrase:

@@ -144,6 +144,108 @@ def _merged(phrase_part: str, text_part: str) -> float:
     return min(_MERGE_SIM, _sounds_like(phrase_part, text_part))
 
 
+Move = tuple[str, int, int]  # (kind, i, j of the cell it came from); kind "" ends a match
+
+
+class _Grid:
+    """The local alignment of a phrase's words (rows) with a text's words (columns): weighted
+    matches, phrase words missing, extra text words, swapped pairs, and words split or run
+    together («но мир» / «номер», «внизону» / «вне зоны»)."""
+
+    def __init__(self, tokens: tuple[str, ...], text: list[str], w: list[float], sim: list[list[float]]) -> None:
+        self.tokens, self.text, self.w, self.sim = tokens, text, w, sim
+        m, n = len(tokens), len(text)
+        self.h = [[0.0] * (n + 1) for _ in range(m + 1)]
+        self.back: list[list[Move]] = [[("", 0, 0)] * (n + 1) for _ in range(m + 1)]
+
+    def fill(self) -> tuple[float, int, int]:
+        """Score every cell; the best score and its cell."""
+        h, back = self.h, self.back
+        best, bi, bj = 0.0, 0, 0
+        for i in range(1, len(self.tokens) + 1):
+            for j in range(1, len(self.text) + 1):
+                cand, move = self._step(i, j)
+                if self.sim[i - 1][j - 1] < _MERGE_SIM:
+                    cand, move = self._merge(i, j, cand, move)
+                h[i][j] = cand
+                back[i][j] = move
+                if cand > best:
+                    best, bi, bj = cand, i, j
+        return best, bi, bj
+
+    def _step(self, i: int, j: int) -> tuple[float, Move]:
+        """The best of a match, a missing phrase word, an extra text word and a swapped pair."""
+        h, w, sim = self.h, self.w, self.sim
+        cand = 0.0
+        move: Move = ("", 0, 0)
+        s = sim[i - 1][j - 1]
+        if s > 0 and h[i - 1][j - 1] + w[i - 1] * s > cand:
+            cand, move = h[i - 1][j - 1] + w[i - 1] * s, ("m", i - 1, j - 1)
+        if h[i - 1][j] > cand:  # phrase word missing from the text
+            cand, move = h[i - 1][j], ("d", i - 1, j)
+        if h[i][j - 1] - _GAP > cand:  # extra word in the text
+            cand, move = h[i][j - 1] - _GAP, ("i", i, j - 1)
+        if i >= 2 and j >= 2:
+            s1, s2 = sim[i - 1][j - 2], sim[i - 2][j - 1]
+            if s1 > 0 and s2 > 0:
+                v = h[i - 2][j - 2] + w[i - 1] * s1 + w[i - 2] * s2 - _SWAP
+                if v > cand:
+                    cand, move = v, ("x", i - 2, j - 2)
+        return cand, move
+
+    def _merge(self, i: int, j: int, cand: float, move: Move) -> tuple[float, Move]:
+        """``cand``/``move`` bettered by words split or run together, if that scores higher."""
+        h, w, tokens, text = self.h, self.w, self.tokens, self.text
+        if j >= 2:
+            # one phrase word written as two («но мир» for «номер»)
+            s2 = _merged(tokens[i - 1], text[j - 2] + text[j - 1])
+            if s2 > 0 and h[i - 1][j - 2] + w[i - 1] * s2 > cand:
+                cand, move = h[i - 1][j - 2] + w[i - 1] * s2, ("t", i - 1, j - 2)
+        if i >= 2:
+            # two phrase words written as one («внизону» for «вне зоны»)
+            s2 = _merged(tokens[i - 2] + tokens[i - 1], text[j - 1])
+            if s2 > 0 and h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2 > cand:
+                cand, move = h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2, ("p", i - 2, j - 1)
+        if i >= 3:
+            # three short phrase words run together («услупаетому» for «услуг по этому»)
+            s3 = _merged(tokens[i - 3] + tokens[i - 2] + tokens[i - 1], text[j - 1])
+            w3 = w[i - 3] + w[i - 2] + w[i - 1]
+            if s3 > 0 and h[i - 3][j - 1] + w3 * s3 > cand:
+                cand, move = h[i - 3][j - 1] + w3 * s3, ("q", i - 3, j - 1)
+        return cand, move
+
+    def trace(self, bi: int, bj: int) -> list[tuple[int, int, float]]:
+        """The (phrase word, text word, similarity) pairs of the best match ending at (bi, bj),
+        in text order."""
+        pairs: list[tuple[int, int, float]] = []
+        i, j = bi, bj
+        while i > 0 and j > 0 and self.h[i][j] > 0:
+            kind, pi, pj = self.back[i][j]
+            if kind == "":
+                break
+            pairs.extend(self._pairs(kind, i, j))
+            i, j = pi, pj
+        pairs.sort(key=lambda x: x[1])
+        return pairs
+
+    def _pairs(self, kind: str, i: int, j: int) -> list[tuple[int, int, float]]:
+        tokens, text, sim = self.tokens, self.text, self.sim
+        if kind == "m":
+            return [(i - 1, j - 1, sim[i - 1][j - 1])]
+        if kind == "x":
+            return [(i - 1, j - 2, sim[i - 1][j - 2]), (i - 2, j - 1, sim[i - 2][j - 1])]
+        if kind == "t":
+            s2 = _merged(tokens[i - 1], text[j - 2] + text[j - 1])
+            return [(i - 1, j - 2, s2), (i - 1, j - 1, s2)]
+        if kind == "q":
+            s3 = _merged(tokens[i - 3] + tokens[i - 2] + tokens[i - 1], text[j - 1])
+            return [(i - k, j - 1, s3) for k in (3, 2, 1)]
+        if kind == "p":
+            s2 = _merged(tokens[i - 2] + tokens[i - 1], text[j - 1])
+            return [(i - 2, j - 1, s2), (i - 1, j - 1, s2)]
+        return []  # "d", "i": no pair
+
+
 def _qualifier_heard(word: str, text_token: str, *, lenient: bool = False) -> bool:
     """Stricter than :func:`similarity`: a decisive word counts as heard only when the stems
     agree or the text token is its cut-off start («времен…»), never for mere look-alikes
@@ -240,80 +342,17 @@ class PhraseMatcher:
     # --- alignment ---------------------------------------------------------------------------
 
     def _align(self, p: Phrase, text: list[str]) -> _Aligned | None:
-        m, n = len(p.tokens), len(text)
         w = [self.token_weight(t) for t in p.tokens]
-        total = sum(w)
         sim = [[self._similarity(pt, tt) for tt in text] for pt in p.tokens]
         if not any(any(row) for row in sim):
             return None
-        h = [[0.0] * (n + 1) for _ in range(m + 1)]
-        back: list[list[tuple[str, int, int]]] = [[("", 0, 0)] * (n + 1) for _ in range(m + 1)]
-        best, bi, bj = 0.0, 0, 0
-        for i in range(1, m + 1):
-            for j in range(1, n + 1):
-                cand = 0.0
-                move: tuple[str, int, int] = ("", 0, 0)
-                s = sim[i - 1][j - 1]
-                if s > 0 and h[i - 1][j - 1] + w[i - 1] * s > cand:
-                    cand, move = h[i - 1][j - 1] + w[i - 1] * s, ("m", i - 1, j - 1)
-                if h[i - 1][j] > cand:  # phrase word missing from the text
-                    cand, move = h[i - 1][j], ("d", i - 1, j)
-                if h[i][j - 1] - _GAP > cand:  # extra word in the text
-                    cand, move = h[i][j - 1] - _GAP, ("i", i, j - 1)
-                if i >= 2 and j >= 2:
-                    s1, s2 = sim[i - 1][j - 2], sim[i - 2][j - 1]
-                    if s1 > 0 and s2 > 0:
-                        v = h[i - 2][j - 2] + w[i - 1] * s1 + w[i - 2] * s2 - _SWAP
-                        if v > cand:
-                            cand, move = v, ("x", i - 2, j - 2)
-                if j >= 2 and sim[i - 1][j - 1] < _MERGE_SIM:
-                    # one phrase word written as two («но мир» for «номер»)
-                    s2 = _merged(p.tokens[i - 1], text[j - 2] + text[j - 1])
-                    if s2 > 0 and h[i - 1][j - 2] + w[i - 1] * s2 > cand:
-                        cand, move = h[i - 1][j - 2] + w[i - 1] * s2, ("t", i - 1, j - 2)
-                if i >= 2 and sim[i - 1][j - 1] < _MERGE_SIM:
-                    # two phrase words written as one («внизону» for «вне зоны»)
-                    s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
-                    if s2 > 0 and h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2 > cand:
-                        cand, move = h[i - 2][j - 1] + (w[i - 2] + w[i - 1]) * s2, ("p", i - 2, j - 1)
-                if i >= 3 and sim[i - 1][j - 1] < _MERGE_SIM:
-                    # three short phrase words run together («услупаетому» for «услуг по этому»)
-                    s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
-                    w3 = w[i - 3] + w[i - 2] + w[i - 1]
-                    if s3 > 0 and h[i - 3][j - 1] + w3 * s3 > cand:
-                        cand, move = h[i - 3][j - 1] + w3 * s3, ("q", i - 3, j - 1)
-                h[i][j] = cand
-                back[i][j] = move
-                if cand > best:
-                    best, bi, bj = cand, i, j
-        pairs: list[tuple[int, int, float]] = []
-        i, j = bi, bj
-        while i > 0 and j > 0 and h[i][j] > 0:
-            kind, pi, pj = back[i][j]
-            if kind == "m":
-                pairs.append((i - 1, j - 1, sim[i - 1][j - 1]))
-            elif kind == "x":
-                pairs.append((i - 1, j - 2, sim[i - 1][j - 2]))
-                pairs.append((i - 2, j - 1, sim[i - 2][j - 1]))
-            elif kind == "t":
-                s2 = _merged(p.tokens[i - 1], text[j - 2] + text[j - 1])
-                pairs.append((i - 1, j - 2, s2))
-                pairs.append((i - 1, j - 1, s2))
-            elif kind == "q":
-                s3 = _merged(p.tokens[i - 3] + p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
-                pairs.extend((i - k, j - 1, s3) for k in (3, 2, 1))
-            elif kind == "p":
-                s2 = _merged(p.tokens[i - 2] + p.tokens[i - 1], text[j - 1])
-                pairs.append((i - 2, j - 1, s2))
-                pairs.append((i - 1, j - 1, s2))
-            elif kind == "":
-                break
-            i, j = pi, pj
-        pairs.sort(key=lambda x: x[1])
+        grid = _Grid(p.tokens, text, w, sim)
+        best, bi, bj = grid.fill()
+        pairs = grid.trace(bi, bj)
         if not pairs:
             return None
         span = (pairs[0][1], pairs[-1][1] + 1)
-        return _Aligned(p, best, total, tuple(pairs), self._qualifiers_fail(p, text, span), tuple(w))
+        return _Aligned(p, best, sum(w), tuple(pairs), self._qualifiers_fail(p, text, span), tuple(w))
 
     @staticmethod
     def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int]) -> bool:

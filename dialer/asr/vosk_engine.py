@@ -175,7 +175,6 @@ class VoskEngine:
         self._model: Any = None
         self._grammar_json = ""
         self.grammar: list[str] = []
-        self.dropped_words: list[str] = []
 
     def load(self) -> None:
         if self._model is not None:
@@ -192,7 +191,7 @@ class VoskEngine:
                 len(dropped),
                 ", ".join(dropped[:20]),
             )
-        self.grammar, self.dropped_words = grammar, dropped
+        self.grammar = grammar
         self._grammar_json = json.dumps(grammar, ensure_ascii=False)
         self._model = model
 

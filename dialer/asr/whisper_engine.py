@@ -302,7 +302,6 @@ class WhisperRecognizer:
         self._voiced_ms = 0
         self._trailing_ms = 0  # unvoiced audio at the end of the stretch
         self._next_early_ms = self._p.early_decode_ms
-        self._partial_out = False  # a partial hypothesis of this stretch was returned
         self._audio_ms = 0
         self.decodes = 0  # decodes of this call
 
@@ -351,7 +350,6 @@ class WhisperRecognizer:
         out = self._decode(final=True) if self._voiced_ms >= self._p.min_voiced_ms else []
         self._seg = []
         self._seg_ms = self._voiced_ms = self._trailing_ms = 0
-        self._partial_out = False
         return out
 
     def _decode(self, *, final: bool) -> list[Hypothesis]:
@@ -366,7 +364,6 @@ class WhisperRecognizer:
         # of a monologue until it comes); an empty partial text says nothing
         if not d.text and not final:
             return []
-        self._partial_out = not final
         return [Hypothesis(d.text, final, d.confidence, self._audio_ms)]
 
     def flush(self) -> Sequence[Hypothesis]:

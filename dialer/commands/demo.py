@@ -18,6 +18,7 @@ import socket
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
 from dialer.storage.repo import Repository
+from dialer.worker import WorkerStats
 
 CAMPAIGN = "demo"
 PREDIAL_CLASSES = {
@@ -160,18 +162,11 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.speed <= 0:
         raise InputError("--speed must be positive")
     time_scale = 1.0 / args.speed
-    base = ctx.settings
     tmp = tempfile.TemporaryDirectory(prefix="dialer-demo-")
     db_file = args.db_file or Path(tmp.name) / "demo.sqlite"
     db_file.parent.mkdir(parents=True, exist_ok=True)
     db_file.unlink(missing_ok=True)
-    # the simulated network's recordings are the demo's library of known announcements
-    settings = replace(base, database_url=f"sqlite+aiosqlite:///{db_file}", announcements_path=SIM_ANNOUNCEMENTS)
-    if args.speed > 1 and settings.audio.vad != "energy":
-        # Silero costs ~9× the energy detector's CPU per frame; at 10× real time a laptop could not
-        # keep up with the demo's calls (README "Voice activity in noise")
-        settings = replace(settings, audio=replace(settings.audio, vad="energy"))
-        print(f"voice activity: energy (Silero is the default, not at {args.speed:g}× real time)", file=out)
+    settings = _demo_settings(ctx.settings, db_file, args.speed, out)
     try:
         db = Database(settings.database_url)
         await upgrade(db)
@@ -180,55 +175,7 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
         print(f"dialer demo: database {db_file}, simulated start {DEMO_START:%Y-%m-%d %H:%M} UTC", file=out)
         await _import(repo, settings, args.contacts, clock.now(), out)
         await db.dispose()
-
-        as_port = _free_port()
-        sim = SimAsterisk(
-            audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="demo", number_map=dict(SPOKEN)
-        )
-        ami_port = await sim.start()
-        endpoint = AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("demo"), max_calls=8)
-
-        finished = asyncio.Event()
-
-        def on_finished(attempt_id: uuid.UUID, claimed: ClaimedContact, ev: Evidence) -> None:
-            number = claimed.contact.e164 or ""
-            scen = scenario_name(number)
-            stamp = clock.now().astimezone(UTC).strftime("%d/%m %H:%M")
-            print(
-                f"  [{stamp}] {number} #{claimed.attempt_no} {scen:<28} → {ev.call_class.value:<28} {ev.reason}",
-                file=out,
-            )
-            finished.set()
-
-        opts = app.RunOptions(
-            worker_id="demo",
-            campaigns=(CAMPAIGN,),
-            mqtt=args.mqtt,
-            time_scale=time_scale,
-            ami_endpoints=[endpoint],
-            audiosocket_bind=("127.0.0.1", as_port),
-            drain_s=10.0,
-            clock=clock,
-            on_call_finished=on_finished,
-            asr_engine="settings" if await _speech_model(args, out) else None,
-        )
-        rt = await app.build(settings, opts)
-        stop = asyncio.Event()
-        install_stop_signals(stop)
-        runner = asyncio.create_task(app.run(rt, stop), name="demo-worker")
-        supervisor = asyncio.create_task(_supervise(rt, clock, finished, stop), name="demo-clock")
-        try:
-            await asyncio.wait_for(asyncio.shield(runner), args.timeout_s)
-        except TimeoutError:
-            still = f"still running after {args.timeout_s:.0f} s (live calls: {_stuck(rt)})"
-            print(f"dialer demo: {still}, stopping", file=out)
-            stop.set()
-            await runner
-        finally:
-            supervisor.cancel()
-            await asyncio.gather(supervisor, return_exceptions=True)
-            await sim.stop()
-        stats = runner.result()
+        stats = await _run_worker(settings, args, clock, out)
         db = Database(settings.database_url)
         repo = await Repository.open(db)
         await _print_table(repo, out)
@@ -241,6 +188,76 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         tmp.cleanup()
     return 0
+
+
+def _demo_settings(base: Settings, db_file: Path, speed: float, out: TextIO) -> Settings:
+    # the simulated network's recordings are the demo's library of known announcements
+    settings = replace(base, database_url=f"sqlite+aiosqlite:///{db_file}", announcements_path=SIM_ANNOUNCEMENTS)
+    if speed > 1 and settings.audio.vad != "energy":
+        # Silero costs ~9× the energy detector's CPU per frame; at 10× real time a laptop could not
+        # keep up with the demo's calls (README "Voice activity in noise")
+        settings = replace(settings, audio=replace(settings.audio, vad="energy"))
+        print(f"voice activity: energy (Silero is the default, not at {speed:g}× real time)", file=out)
+    return settings
+
+
+async def _run_worker(settings: Settings, args: argparse.Namespace, clock: DemoClock, out: TextIO) -> WorkerStats:
+    """The worker against the simulated network until every contact is settled (or the timeout)."""
+    time_scale = 1.0 / args.speed
+    as_port = _free_port()
+    sim = SimAsterisk(
+        audiosocket_addr=("127.0.0.1", as_port), time_scale=time_scale, secret="demo", number_map=dict(SPOKEN)
+    )
+    ami_port = await sim.start()
+    endpoint = AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("demo"), max_calls=8)
+    finished = asyncio.Event()
+    opts = app.RunOptions(
+        worker_id="demo",
+        campaigns=(CAMPAIGN,),
+        mqtt=args.mqtt,
+        time_scale=time_scale,
+        ami_endpoints=[endpoint],
+        audiosocket_bind=("127.0.0.1", as_port),
+        drain_s=10.0,
+        clock=clock,
+        on_call_finished=_call_printer(clock, finished, out),
+        asr_engine="settings" if await _speech_model(args, out) else None,
+    )
+    rt = await app.build(settings, opts)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    runner = asyncio.create_task(app.run(rt, stop), name="demo-worker")
+    supervisor = asyncio.create_task(_supervise(rt, clock, finished, stop), name="demo-clock")
+    try:
+        await asyncio.wait_for(asyncio.shield(runner), args.timeout_s)
+    except TimeoutError:
+        still = f"still running after {args.timeout_s:.0f} s (live calls: {_stuck(rt)})"
+        print(f"dialer demo: {still}, stopping", file=out)
+        stop.set()
+        await runner
+    finally:
+        supervisor.cancel()
+        await asyncio.gather(supervisor, return_exceptions=True)
+        await sim.stop()
+    return runner.result()
+
+
+def _call_printer(
+    clock: DemoClock, finished: asyncio.Event, out: TextIO
+) -> Callable[[uuid.UUID, ClaimedContact, Evidence], None]:
+    """A line per finished call (simulated time, number, scenario → class); sets ``finished``."""
+
+    def on_finished(attempt_id: uuid.UUID, claimed: ClaimedContact, ev: Evidence) -> None:
+        number = claimed.contact.e164 or ""
+        scen = scenario_name(number)
+        stamp = clock.now().astimezone(UTC).strftime("%d/%m %H:%M")
+        print(
+            f"  [{stamp}] {number} #{claimed.attempt_no} {scen:<28} → {ev.call_class.value:<28} {ev.reason}",
+            file=out,
+        )
+        finished.set()
+
+    return on_finished
 
 
 async def _speech_model(args: argparse.Namespace, out: TextIO) -> bool:

@@ -71,25 +71,18 @@ def approve(
     note = (
         f"learned v{version}: approved by {by} {now.isoformat(timespec='seconds')} from {cluster.count} calls: {shown}"
     )
-    index = directory / INDEX_FILE
-    before = index.read_text(encoding="utf-8") if index.exists() else None
-    entry = [
-        f"  - name: {_q(name)}",
-        f"    file: {_q(wav.name)}",
-        f"    class: {call_class.value}",
-        f"    text: {_q(cluster.best_text)}",
-        f"    note: {_q(note)}",
-    ]
-    index.write_text(_with_entry(before, entry), encoding="utf-8")
-    try:
-        parse_index(index)
-    except ConfigError as exc:
-        if before is None:
-            index.unlink()
-        else:
-            index.write_text(before, encoding="utf-8")
-        wav.unlink(missing_ok=True)
-        raise InputError(f"{index}: the library would not load after adding {name} ({exc}); nothing changed") from None
+    _add_to_index(
+        directory,
+        name,
+        wav,
+        [
+            f"  - name: {_q(name)}",
+            f"    file: {_q(wav.name)}",
+            f"    class: {call_class.value}",
+            f"    text: {_q(cluster.best_text)}",
+            f"    note: {_q(note)}",
+        ],
+    )
     at = now.isoformat()
     learned["version"] = version
     learned.setdefault("entries", []).append(
@@ -116,6 +109,23 @@ def approve(
     cluster.approved_class, cluster.approved_by, cluster.approved_at = call_class.value, by, at
     cluster.library_name, cluster.library_version = name, version
     return Approved(name, wav, version, call_class)
+
+
+def _add_to_index(directory: Path, name: str, wav: Path, entry: list[str]) -> None:
+    """Append ``entry`` (the lines of recording ``name``, file ``wav``) to the library's index; when the
+    library would then not load, put the index back as it was, delete ``wav`` and say why."""
+    index = directory / INDEX_FILE
+    before = index.read_text(encoding="utf-8") if index.exists() else None
+    index.write_text(_with_entry(before, entry), encoding="utf-8")
+    try:
+        parse_index(index)
+    except ConfigError as exc:
+        if before is None:
+            index.unlink()
+        else:
+            index.write_text(before, encoding="utf-8")
+        wav.unlink(missing_ok=True)
+        raise InputError(f"{index}: the library would not load after adding {name} ({exc}); nothing changed") from None
 
 
 def reject(cluster: Cluster, by: str, now: datetime, directory: Path) -> None:

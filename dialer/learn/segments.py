@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dialer.audio import CallAudioAnalyzer, SitDetected, SpeechEnded, SpeechStarted, ToneDetected, TonePlan
+from dialer.audio import (
+    CallAudioAnalyzer,
+    Observation,
+    SitDetected,
+    SpeechEnded,
+    SpeechStarted,
+    ToneDetected,
+    TonePlan,
+)
 from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, samples_per_frame
 from dialer.domain.fusion import ANNOUNCEMENT_CLASSES
 from dialer.domain.model import CallClass
@@ -96,11 +104,6 @@ class Segment:
         return len(self.samples) * 1000 // SAMPLE_RATE_HZ
 
     @property
-    def pass_samples(self) -> Int16Array:
-        """From the first word of its last whole pass: what stands for the recording."""
-        return self.samples[self.pass_offset_ms * 8 : self.pass_end_offset_ms * 8 or None]
-
-    @property
     def id(self) -> str:
         return self.facts.attempt_id
 
@@ -159,64 +162,85 @@ def find_segment(
     p = params or SegmentParams()
     analyzer = CallAudioAnalyzer(plan, sample_rate)
     per = samples_per_frame(sample_rate)
-    after_sit_ms = 0
-    first: int | None = None
-    last_end: int | None = None
-    speech_ms = 0
-    spans: list[tuple[int, int]] = []  # voice (start, end), after the last tones
-    open_at: int | None = None
+    v = _Voice()
     n_slots = -(-len(samples) // per)
     for i in range(n_slots):
         chunk = samples[i * per : (i + 1) * per]
         if len(chunk) < per:
             chunk = np.concatenate([chunk, np.zeros(per - len(chunk), dtype=np.int16)])
         for o in analyzer.feed(chunk.astype("<i2").tobytes(), i):
-            if isinstance(o, SitDetected | ToneDetected):
-                # what came before the tones (SIT, ringback) is not the announcement that follows
-                after_sit_ms = o.at_ms
-                first, last_end, speech_ms, open_at, spans = None, None, 0, None, []
-            elif isinstance(o, SpeechStarted) and o.at_ms >= after_sit_ms:
-                open_at = o.at_ms
-                first = o.at_ms if first is None else first
-            elif isinstance(o, SpeechEnded) and open_at is not None:
-                speech_ms += o.duration_ms
-                spans.append((open_at, o.at_ms))
-                last_end = o.at_ms
-                open_at = None
-        if first is not None and i * FRAME_MS - first >= p.max_segment_ms:
+            v.observe(o)
+        if v.first is not None and i * FRAME_MS - v.first >= p.max_segment_ms:
             break
     end_ms = n_slots * FRAME_MS
-    if open_at is not None:  # the voice ran to the end of what was heard
-        until = min(end_ms, first + p.max_segment_ms if first is not None else end_ms)
-        speech_ms += max(0, until - open_at)
-        spans.append((open_at, until))
-        last_end = end_ms
-    if first is None or last_end is None or speech_ms < p.min_speech_ms:
+    v.heard_until(end_ms, p.max_segment_ms)
+    if v.first is None or v.last_end is None or v.speech_ms < p.min_speech_ms:
         return None
-    start = max(after_sit_ms, first - p.pad_ms, 0)
-    stop = min(last_end + p.pad_ms, end_ms, start + p.max_segment_ms)
-    spans = [(a, min(b, stop)) for a, b in spans if a < stop]
-    # one loop of the announcement: a later pass (it starts at its first word) when one is whole,
-    # else the first; never two passes (the matcher would need the voice of both to decide)
+    start = max(v.after_sit_ms, v.first - p.pad_ms, 0)
+    stop = min(v.last_end + p.pad_ms, end_ms, start + p.max_segment_ms)
+    spans = [(a, min(b, stop)) for a, b in v.spans if a < stop]
+    pass_start, pass_end, pass_speech = _one_pass(spans, start, stop, v.speech_ms, p)
+    return Found(start, stop, v.speech_ms, pass_start, pass_end, pass_speech)
+
+
+@dataclass
+class _Voice:
+    """The voice heard after the last tones (what came before the tones, SIT or ringback, is not
+    the announcement that follows)."""
+
+    after_sit_ms: int = 0
+    first: int | None = None
+    last_end: int | None = None
+    speech_ms: int = 0
+    spans: list[tuple[int, int]] = field(default_factory=list)  # voice (start, end)
+    open_at: int | None = None
+
+    def observe(self, o: Observation) -> None:
+        if isinstance(o, SitDetected | ToneDetected):
+            self.after_sit_ms = o.at_ms
+            self.first, self.last_end, self.speech_ms, self.open_at, self.spans = None, None, 0, None, []
+        elif isinstance(o, SpeechStarted) and o.at_ms >= self.after_sit_ms:
+            self.open_at = o.at_ms
+            self.first = o.at_ms if self.first is None else self.first
+        elif isinstance(o, SpeechEnded) and self.open_at is not None:
+            self.speech_ms += o.duration_ms
+            self.spans.append((self.open_at, o.at_ms))
+            self.last_end = o.at_ms
+            self.open_at = None
+
+    def heard_until(self, end_ms: int, max_segment_ms: int) -> None:
+        """The audio ends at ``end_ms``: voice still going ran to the end of what was heard."""
+        if self.open_at is None:
+            return
+        until = min(end_ms, self.first + max_segment_ms if self.first is not None else end_ms)
+        self.speech_ms += max(0, until - self.open_at)
+        self.spans.append((self.open_at, until))
+        self.last_end = end_ms
+
+
+def _one_pass(
+    spans: list[tuple[int, int]], start: int, stop: int, speech_ms: int, p: SegmentParams
+) -> tuple[int, int, int]:
+    """(start, end, voice ms) of one loop of the announcement: a later pass (it starts at its
+    first word) when one is whole, else the first; never two passes (the matcher would need the
+    voice of both to decide)."""
     passes: list[list[tuple[int, int]]] = [[spans[0]]] if spans else []
     for prev, cur in itertools.pairwise(spans):
         if cur[0] - prev[1] >= p.loop_pause_ms:
             passes.append([cur])
         else:
             passes[-1].append(cur)
+    if not passes:
+        return start, stop, speech_ms
     voice = [sum(b - a for a, b in ps) for ps in passes]
     chosen = 0
     for k in range(1, len(passes)):
         if voice[k] >= max(p.min_pass_ms, p.whole_pass_share * max(voice)):
             chosen = k
             break
-    if passes:
-        ps = passes[chosen]
-        pass_start = max(start, ps[0][0] - p.pad_ms) if chosen else start
-        pass_end, pass_speech = min(stop, ps[-1][1] + p.pad_ms), voice[chosen]
-    else:
-        pass_start, pass_end, pass_speech = start, stop, speech_ms
-    return Found(start, stop, speech_ms, pass_start, pass_end, pass_speech)
+    ps = passes[chosen]
+    pass_start = max(start, ps[0][0] - p.pad_ms) if chosen else start
+    return pass_start, min(stop, ps[-1][1] + p.pad_ms), voice[chosen]
 
 
 def cut_segment(

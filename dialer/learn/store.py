@@ -19,16 +19,14 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dialer.domain.model import CallClass
 from dialer.errors import InputError
 from dialer.learn.cluster import Cluster, clip_of
-from dialer.learn.segments import CallFacts, Int16Array, Segment
+from dialer.learn.segments import Int16Array, Segment
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +136,6 @@ class LearnStore:
             return None
         obj = json.loads(path.read_text(encoding="utf-8"))
         return obj if isinstance(obj, dict) else None
-
-    def segment(self, seg_id: str) -> Segment | None:
-        d, x = self.facts(seg_id), self.audio(seg_id)
-        if d is None or x is None:
-            return None
-        start, speech = int(d.pop("start_ms", 0)), int(d.pop("speech_ms", 0))
-        offset, pass_speech = int(d.pop("pass_offset_ms", 0)), int(d.pop("pass_speech_ms", 0))
-        snr, lost = float(d.pop("snr_db", 0.0)), int(d.pop("lost_frames", 0))
-        end = int(d.pop("pass_end_offset_ms", 0))
-        d["heard_at"] = datetime.fromisoformat(d["heard_at"])
-        d["call_class"] = CallClass(d["call_class"])
-        return Segment(CallFacts(**d), x, start, speech, offset, pass_speech, snr, lost, end)
 
     def clip(self, c: Cluster) -> Int16Array | None:
         """A cluster's clip (what is listened to, matched against and approved)."""

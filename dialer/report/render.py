@@ -15,7 +15,7 @@ from typing import Any
 from dialer.domain.numbering import NumberingIndex
 from dialer.errors import InputError
 from dialer.report import analysis as an
-from dialer.storage.stats import CampaignFacts
+from dialer.storage.stats import AttemptFact, CampaignFacts
 
 TOP_CLASSES = 8
 
@@ -123,96 +123,121 @@ def _latency_by_group(plt: Any, groups: dict[str, list[float]]) -> tuple[str, st
     return "Decision latency", caption, _png(fig)
 
 
-def plots(data: ReportInput) -> list[tuple[str, str, str]]:
+Plot = tuple[str, str, str]  # heading, caption, base64 PNG
+
+
+def plots(data: ReportInput) -> list[Plot]:
     """(heading, caption, base64 PNG) of every plot."""
     plt = _pyplot()
     facts = data.facts.attempts
-    tz = data.facts.timezone
-    out: list[tuple[str, str, str]] = []
+    out: list[Plot] = []
     try:
-        by_no = an.outcomes_by_attempt(facts)
-        fig, ax = _figure(plt, "Outcomes per attempt number", "attempt number", "attempts")
-        _stacked(ax, [str(k) for k in by_no], list(by_no.values()))
-        out.append(("Outcomes per attempt", "How each attempt number ended (the 8 commonest classes).", _png(fig)))
-
-        out.append(
-            (
-                "Reach by attempt number",
-                "Share of attempts a person answered (person, person_lost).",
-                _rate_bars(
-                    plt, "Reach by attempt number", "attempt number", an.reach_by(facts, lambda f: f.attempt_no), None
-                ),
-            )
-        )
-        hours = an.reach_by(facts, an.local_time_key(tz, "hour"))
-        out.append(
-            (
-                "Reach by hour of the contact's day",
-                "Attempts by the hour in the contact's own time zone (campaign zone when unknown).",
-                _rate_bars(plt, "Reach by local hour", "hour", hours, None),
-            )
-        )
-        days = an.reach_by(facts, an.local_time_key(tz, "weekday"))
-        out.append(
-            (
-                "Reach by weekday",
-                "Attempts by the contact's local weekday.",
-                _rate_bars(plt, "Reach by weekday", "weekday", days, an.WEEKDAYS),
-            )
-        )
-
-        settle = an.hours_to_settlement(facts)
-        fig, ax = _figure(plt, "Time from first attempt to settlement", "hours", "contacts")
-        if settle:
-            ax.hist(settle, bins=min(30, max(5, len(settle) // 3)), color="tab:blue")
-        out.append(
-            ("Time to settlement", f"{len(settle)} settled contacts, from their first attempt to the last.", _png(fig))
-        )
-
-        mix = an.class_mix_by_carrier(facts, data.index)
-        fig, ax = plt.subplots(figsize=(8, max(2.5, 0.45 * len(mix) + 1)))
-        ax.set_title("Class mix per carrier (numbering registry)")
-        ax.set_xlabel("attempts")
-        _stacked(ax, list(mix), list(mix.values()), horizontal=True)
-        note = "" if data.index is not None else " No registry imported (dialer numbering import): one bar."
-        out.append(("Class mix per carrier", f"The busiest carriers of the dialled numbers.{note}", _png(fig)))
-
-        sig = an.signals(facts)
-        fig, ax = _figure(plt, "Deciding signals", "signal", "attempts")
-        names = [k for k, _ in sig.most_common()]
-        ax.bar(range(len(names)), [sig[k] for k in names], color="tab:purple")
-        ax.set_xticks(range(len(names)), names, rotation=20)
-        out.append(("Deciding signals", "Which kind of signal decided each attempt.", _png(fig)))
-
-        groups = an.decision_latency_by_group(facts)
-        if groups:
-            out.append(_latency_by_group(plt, groups))
-        elif data.latencies_s:
-            fig, ax = _figure(plt, "Decision latency (from the first audio frame)", "seconds", "calls")
-            ax.hist(list(data.latencies_s), bins=min(30, max(5, len(data.latencies_s) // 3)), color="tab:red")
-            out.append(
-                (
-                    "Decision latency",
-                    f"{len(data.latencies_s)} recorded calls: from the first audio frame to the decision "
-                    "(these attempts store none; read from the call recordings).",
-                    _png(fig),
-                )
-            )
-
-        dead = an.dead_air_s(facts)
-        if dead:
-            fig, ax = _figure(plt, "Dead air after the greeting", "seconds", "hand-overs")
-            ax.hist(dead, bins=min(30, max(5, len(dead) // 3)), color="tab:orange")
-            out.append(
-                (
-                    "Dead air",
-                    f"{len(dead)} hand-overs: the far end's silence from its greeting's end to the hand-over.",
-                    _png(fig),
-                )
-            )
+        out += _reach_plots(plt, data)
+        out.append(_settlement_plot(plt, facts))
+        out.append(_carrier_plot(plt, data))
+        out.append(_signals_plot(plt, facts))
+        latency = _latency_plot(plt, data)
+        if latency is not None:
+            out.append(latency)
+        dead_air = _dead_air_plot(plt, facts)
+        if dead_air is not None:
+            out.append(dead_air)
     finally:
         plt.close("all")
     return out
+
+
+def _reach_plots(plt: Any, data: ReportInput) -> list[Plot]:
+    """Outcomes per attempt number, then reach by attempt number, local hour and weekday."""
+    facts = data.facts.attempts
+    tz = data.facts.timezone
+    by_no = an.outcomes_by_attempt(facts)
+    fig, ax = _figure(plt, "Outcomes per attempt number", "attempt number", "attempts")
+    _stacked(ax, [str(k) for k in by_no], list(by_no.values()))
+    out = [("Outcomes per attempt", "How each attempt number ended (the 8 commonest classes).", _png(fig))]
+    out.append(
+        (
+            "Reach by attempt number",
+            "Share of attempts a person answered (person, person_lost).",
+            _rate_bars(
+                plt, "Reach by attempt number", "attempt number", an.reach_by(facts, lambda f: f.attempt_no), None
+            ),
+        )
+    )
+    hours = an.reach_by(facts, an.local_time_key(tz, "hour"))
+    out.append(
+        (
+            "Reach by hour of the contact's day",
+            "Attempts by the hour in the contact's own time zone (campaign zone when unknown).",
+            _rate_bars(plt, "Reach by local hour", "hour", hours, None),
+        )
+    )
+    days = an.reach_by(facts, an.local_time_key(tz, "weekday"))
+    out.append(
+        (
+            "Reach by weekday",
+            "Attempts by the contact's local weekday.",
+            _rate_bars(plt, "Reach by weekday", "weekday", days, an.WEEKDAYS),
+        )
+    )
+    return out
+
+
+def _settlement_plot(plt: Any, facts: Sequence[AttemptFact]) -> Plot:
+    settle = an.hours_to_settlement(facts)
+    fig, ax = _figure(plt, "Time from first attempt to settlement", "hours", "contacts")
+    if settle:
+        ax.hist(settle, bins=min(30, max(5, len(settle) // 3)), color="tab:blue")
+    return "Time to settlement", f"{len(settle)} settled contacts, from their first attempt to the last.", _png(fig)
+
+
+def _carrier_plot(plt: Any, data: ReportInput) -> Plot:
+    mix = an.class_mix_by_carrier(data.facts.attempts, data.index)
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.45 * len(mix) + 1)))
+    ax.set_title("Class mix per carrier (numbering registry)")
+    ax.set_xlabel("attempts")
+    _stacked(ax, list(mix), list(mix.values()), horizontal=True)
+    note = "" if data.index is not None else " No registry imported (dialer numbering import): one bar."
+    return "Class mix per carrier", f"The busiest carriers of the dialled numbers.{note}", _png(fig)
+
+
+def _signals_plot(plt: Any, facts: Sequence[AttemptFact]) -> Plot:
+    sig = an.signals(facts)
+    fig, ax = _figure(plt, "Deciding signals", "signal", "attempts")
+    names = [k for k, _ in sig.most_common()]
+    ax.bar(range(len(names)), [sig[k] for k in names], color="tab:purple")
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    return "Deciding signals", "Which kind of signal decided each attempt.", _png(fig)
+
+
+def _latency_plot(plt: Any, data: ReportInput) -> Plot | None:
+    """By class group when the attempts store their latency, else from the recordings, else none."""
+    groups = an.decision_latency_by_group(data.facts.attempts)
+    if groups:
+        return _latency_by_group(plt, groups)
+    if not data.latencies_s:
+        return None
+    fig, ax = _figure(plt, "Decision latency (from the first audio frame)", "seconds", "calls")
+    ax.hist(list(data.latencies_s), bins=min(30, max(5, len(data.latencies_s) // 3)), color="tab:red")
+    return (
+        "Decision latency",
+        f"{len(data.latencies_s)} recorded calls: from the first audio frame to the decision "
+        "(these attempts store none; read from the call recordings).",
+        _png(fig),
+    )
+
+
+def _dead_air_plot(plt: Any, facts: Sequence[AttemptFact]) -> Plot | None:
+    dead = an.dead_air_s(facts)
+    if not dead:
+        return None
+    fig, ax = _figure(plt, "Dead air after the greeting", "seconds", "hand-overs")
+    ax.hist(dead, bins=min(30, max(5, len(dead) // 3)), color="tab:orange")
+    return (
+        "Dead air",
+        f"{len(dead)} hand-overs: the far end's silence from its greeting's end to the hand-over.",
+        _png(fig),
+    )
 
 
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
@@ -247,20 +272,35 @@ def render_html(data: ReportInput) -> str:
         for heading, caption, png in plots(data):
             parts.append(f"<h2>{html.escape(heading)}</h2><p class='caption'>{html.escape(caption)}</p>")
             parts.append(f'<img class="plot" alt="{html.escape(heading)}" src="data:image/png;base64,{png}">')
+    missing = _missing_note(data)
+    if missing:
+        parts.append(missing)
+    parts += _what_if_section(data)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _missing_note(data: ReportInput) -> str:
+    """Where to find the figures this database does not store (empty when nothing is missing)."""
+    facts = data.facts.attempts
     missing = []
     if not data.latencies_s and not an.decision_latency_by_group(facts):
         missing.append(("decision latency", "dialer_decision_latency_seconds"))
     if not an.dead_air_s(facts):
         missing.append(("dead air", "dialer_dead_air_seconds"))
-    if missing:
-        what = " and ".join(m[0] for m in missing)
-        metrics = ", ".join(f"<code>{m[1]}</code>" for m in missing)
-        parts.append(
-            f"<p class='caption'>No {what} here: the database does not store it for these attempts and "
-            "no call recordings were found (<code>[recording]</code>, <code>--recordings</code>). The worker's "
-            f"Prometheus histograms have it: {metrics} (deploy/grafana/dialer.json).</p>"
-        )
-    parts.append("<h2>What if: the recorded history under other rules</h2>")
+    if not missing:
+        return ""
+    what = " and ".join(m[0] for m in missing)
+    metrics = ", ".join(f"<code>{m[1]}</code>" for m in missing)
+    return (
+        f"<p class='caption'>No {what} here: the database does not store it for these attempts and "
+        "no call recordings were found (<code>[recording]</code>, <code>--recordings</code>). The worker's "
+        f"Prometheus histograms have it: {metrics} (deploy/grafana/dialer.json).</p>"
+    )
+
+
+def _what_if_section(data: ReportInput) -> list[str]:
+    parts = ["<h2>What if: the recorded history under other rules</h2>"]
     parts.append(
         "<p class='caption'>Each contact's recorded classes replayed under a rules file: contacts the rules "
         "settle earlier spend fewer calls; contacts they would dial past the history get estimated extra "
@@ -294,5 +334,4 @@ def render_html(data: ReportInput) -> str:
             ),
         )
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts

@@ -90,7 +90,6 @@ class Recorder:
         self._ops: queue.Queue[_Op | None] = queue.Queue(QUEUE_MAX_OPS)
         self._thread: threading.Thread | None = None
         self.broken: str | None = None  # why recording stopped (set once)
-        self.dropped_calls = 0
         self._open: dict[uuid.UUID, _Files] = {}  # writer thread only
         self._bytes_total = 0  # writer thread only
 
@@ -243,7 +242,6 @@ class CallRecording:
             return
         if not self._recorder._submit(op) and not self.failed and self._recorder.active:
             self.failed = True
-            self._recorder.dropped_calls += 1
             log.warning("attempt %s: recorder queue full, the rest of the call is not recorded", self.attempt_id)
 
 

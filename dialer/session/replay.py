@@ -77,7 +77,6 @@ class Replayed:
     action: Action | None = None  # the action of the decision (None: undecided)
     decided_at_ms: int | None = None
     evidence: Evidence | None = None  # what was recorded (None: nothing was, the timeline ran out)
-    recorded_at_ms: int | None = None
     commands: list[tuple[int, Command]] = field(default_factory=list)  # hang-ups, hand-overs, records
     end_ms: int = 0  # the time of the last input or tick fed
 
@@ -100,81 +99,112 @@ def drive(
     it was made with); ticks are derived only once it is exhausted. Stops once the verdict is
     recorded and the call is over (or with the operators), or when the timeline is exhausted and
     the session asks for no more ticks."""
-    result = Replayed(session)
-    pending: list[tuple[int, int, int, Input]] = []  # (at, priority, seq, input) — inputs the driver made
-    seq = count()
-    items = iter(timeline)
-    nxt = next(items, None)
+    driver = _Driver(session, timeline, recognizer, network_confirms=network_confirms, derive_ticks=derive_ticks)
+    while not _over(session) and driver.step():
+        pass
+    if recognizer is not None and session.phase is not CallPhase.ENDED and not session.recorded:
+        recognizer.close()
+    return driver.result
 
-    def feed(inp: Input, at: int) -> None:
-        result.end_ms = at
-        queue: list[Input] = [inp]
-        while queue:
-            for cmd in session.feed(queue.pop(0), at):
-                queue.extend(_execute(cmd, at))
 
-    def _execute(cmd: Command, at: int) -> list[Input]:
-        match cmd:
-            case Recognize(pcm=pcm, voiced=voiced):
-                return [Recognized(h) for h in recognizer.accept(pcm, voiced)] if recognizer else []
-            case FlushRecognizer():
-                if recognizer is None:
-                    return []  # a recording carries what the live flush gave, at its time
-                return [*(Recognized(h) for h in recognizer.flush()), RecognizerFlushed()]
-            case CloseRecognizer():
-                if recognizer is not None:
-                    recognizer.close()
-                return []
-            case Hangup():
-                result.commands.append((at, cmd))
-                _decided(at)
-                if network_confirms:
-                    heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), Gone(session.net.hangup_cause)))
-                return []
-            case SendDigits():
-                result.commands.append((at, cmd))
-                return []
-            case HandToOperator():
-                result.commands.append((at, cmd))
-                _decided(at)
-                if network_confirms:
-                    heapq.heappush(pending, (at, OTHERS_NEXT, next(seq), OperatorAnswered("simulated")))
-                return []
-            case Record(evidence=ev):
-                result.commands.append((at, cmd))
-                _decided(at)
-                result.evidence, result.recorded_at_ms = ev, at
-                return []
-        return []
+RecognizerCommand = Recognize | FlushRecognizer | CloseRecognizer
 
-    def _decided(at: int) -> None:
-        if result.action is None and session.decision is not None:
-            result.action = session.decision.action
-            result.decided_at_ms = session.decided_at_ms if session.decided_at_ms is not None else at
 
-    while not _over(session):
-        deadline = session.next_deadline_ms() if derive_ticks or nxt is None else None
+class _Driver:
+    """One :func:`drive`: the timeline's next input, the inputs the driver made (the network's
+    confirmations), and what the session did so far."""
+
+    def __init__(
+        self,
+        session: CallSession,
+        timeline: Iterable[Timed],
+        recognizer: Recognizer | None,
+        *,
+        network_confirms: bool,
+        derive_ticks: bool,
+    ) -> None:
+        self.session = session
+        self.recognizer = recognizer
+        self.network_confirms = network_confirms
+        self.derive_ticks = derive_ticks
+        self.result = Replayed(session)
+        self.pending: list[tuple[int, int, int, Input]] = []  # (at, priority, seq, input) — inputs the driver made
+        self.seq = count()
+        self.items = iter(timeline)
+        self.nxt = next(self.items, None)
+
+    def step(self) -> bool:
+        """Feed the soonest of the session's deadline (as a tick), an input the driver made and the
+        timeline's next input; False when none is left."""
+        nxt, pending = self.nxt, self.pending
+        deadline = self.session.next_deadline_ms() if self.derive_ticks or nxt is None else None
         candidates: list[int] = []
         if nxt is not None:
             candidates.append(nxt.at_ms)
         if pending:
             candidates.append(pending[0][0])
         if not candidates and deadline is None:
-            break
+            return False
         soonest = min(candidates) if candidates else None
         if deadline is not None and (soonest is None or deadline <= soonest):
-            feed(Tick(), deadline)
-            continue
-        if pending and (nxt is None or pending[0][0] <= nxt.at_ms):
+            self.feed(Tick(), deadline)
+        elif pending and (nxt is None or pending[0][0] <= nxt.at_ms):
             at, _prio, _n, inp = heapq.heappop(pending)
-            feed(inp, at)
-            continue
-        assert nxt is not None
-        feed(nxt.input, nxt.at_ms)
-        nxt = next(items, None)
-    if recognizer is not None and session.phase is not CallPhase.ENDED and not session.recorded:
-        recognizer.close()
-    return result
+            self.feed(inp, at)
+        else:
+            assert nxt is not None
+            self.feed(nxt.input, nxt.at_ms)
+            self.nxt = next(self.items, None)
+        return True
+
+    def feed(self, inp: Input, at: int) -> None:
+        self.result.end_ms = at
+        queue: list[Input] = [inp]
+        while queue:
+            for cmd in self.session.feed(queue.pop(0), at):
+                queue.extend(self._execute(cmd, at))
+
+    def _execute(self, cmd: Command, at: int) -> list[Input]:
+        """Carry out ``cmd``; the inputs it gives back at once (hypotheses)."""
+        match cmd:
+            case Recognize() | FlushRecognizer() | CloseRecognizer():
+                return self._recognize(cmd)
+            case Hangup():
+                self._act(at, cmd, Gone(self.session.net.hangup_cause) if self.network_confirms else None)
+            case HandToOperator():
+                self._act(at, cmd, OperatorAnswered("simulated") if self.network_confirms else None)
+            case SendDigits():
+                self.result.commands.append((at, cmd))
+            case Record(evidence=ev):
+                self._act(at, cmd, None)
+                self.result.evidence = ev
+        return []
+
+    def _recognize(self, cmd: RecognizerCommand) -> list[Input]:
+        rec = self.recognizer
+        if rec is None:
+            return []  # a recording carries what the live recognizer gave, at its time
+        match cmd:
+            case Recognize(pcm=pcm, voiced=voiced):
+                return [Recognized(h) for h in rec.accept(pcm, voiced)]
+            case FlushRecognizer():
+                return [*(Recognized(h) for h in rec.flush()), RecognizerFlushed()]
+        rec.close()
+        return []
+
+    def _act(self, at: int, cmd: Command, confirmation: Input | None) -> None:
+        """A hang-up, hand-over or record: noted, the decision taken from the session, and the
+        network's ``confirmation`` (if it plays the network's part) queued for the same instant."""
+        self.result.commands.append((at, cmd))
+        self._decided(at)
+        if confirmation is not None:
+            heapq.heappush(self.pending, (at, OTHERS_NEXT, next(self.seq), confirmation))
+
+    def _decided(self, at: int) -> None:
+        result, session = self.result, self.session
+        if result.action is None and session.decision is not None:
+            result.action = session.decision.action
+            result.decided_at_ms = session.decided_at_ms if session.decided_at_ms is not None else at
 
 
 def _over(session: CallSession) -> bool:

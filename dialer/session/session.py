@@ -319,21 +319,9 @@ class CallSession:
 
     def _network(self, event: Input, now_ms: int) -> None:
         n = self.net
-        live = self.decision is None
         match event:
-            case Ringing():
-                if live and self.phase is CallPhase.ORIGINATING:
-                    self._set_phase(CallPhase.RINGING, now_ms)
-            case Progress():
-                self.net = replace(n, progress=True)
-                if live and self.phase in (CallPhase.ORIGINATING, CallPhase.RINGING):
-                    self._set_phase(CallPhase.EARLY_MEDIA, now_ms)
-            case Answered():
-                if not n.answered:
-                    self.net = replace(n, answered=True, answered_at_ms=now_ms)
-                    self.listening.mark_answered()
-                if live:
-                    self._set_phase(CallPhase.ANSWERED, now_ms)
+            case Ringing() | Progress() | Answered():
+                self._call_progress(event, now_ms)
             case DialEnded(dial_status=status):
                 self.net = replace(n, dial_status=status)
             case HungUp(role=role, cause=cause):
@@ -355,6 +343,25 @@ class CallSession:
                     n = replace(n, hangup_cause=cause)
                 self.net = replace(n, ended=True, ended_at_ms=now_ms)
         self._note(now_ms, "net", _describe_network(event))
+
+    def _call_progress(self, event: Ringing | Progress | Answered, now_ms: int) -> None:
+        """Ringing, early media, answer: the network's facts, and the phase while undecided."""
+        n = self.net
+        live = self.decision is None
+        match event:
+            case Ringing():
+                if live and self.phase is CallPhase.ORIGINATING:
+                    self._set_phase(CallPhase.RINGING, now_ms)
+            case Progress():
+                self.net = replace(n, progress=True)
+                if live and self.phase in (CallPhase.ORIGINATING, CallPhase.RINGING):
+                    self._set_phase(CallPhase.EARLY_MEDIA, now_ms)
+            case Answered():
+                if not n.answered:
+                    self.net = replace(n, answered=True, answered_at_ms=now_ms)
+                    self.listening.mark_answered()
+                if live:
+                    self._set_phase(CallPhase.ANSWERED, now_ms)
 
     def _frame(self, pcm: bytes, index: int, now_ms: int, out: list[Command]) -> bool:
         """Analyse one frame; True when the analysers observed something."""

@@ -18,8 +18,8 @@ import subprocess
 import threading
 import uuid
 import wave
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -62,7 +62,7 @@ def synth_ko(text: str, tmp: Path, *, speed: int = 150, pad_s: float = 0.6) -> b
         check=True,
         stderr=subprocess.DEVNULL,
     )
-    with wave.open(str(out)) as w:
+    with wave.open(str(out), "rb") as w:
         assert w.getframerate() == RATE and w.getsampwidth() == 2
         pcm = w.readframes(w.getnframes())
     return pcm + b"\0\0" * int(RATE * pad_s)
@@ -140,18 +140,20 @@ def answered_call(pcm: bytes) -> list[Timed]:
     return [Timed(0, Answered()), *frames]
 
 
-def test_partials_decide_early_and_decoding_stops(ko_engine: VoskEngine, audio: dict[str, bytes]) -> None:
+def test_partials_decide_early_and_decoding_stops(
+    ko_engine: VoskEngine, audio: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     name, cls = "ivr", CallClass.IVR  # the phrase this small model reads reliably (bench_asr prints all)
     pcm = audio[name]
     rec = ko_engine.open()
     accepted: list[int] = []
     real_accept = rec.accept
 
-    def counting(frame: bytes, voiced: bool) -> Any:
+    def counting(frame: bytes, voiced: bool) -> Sequence[Hypothesis]:
         accepted.append(len(frame))
         return real_accept(frame, voiced)
 
-    rec.accept = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(rec, "accept", counting)
     res = drive(SETUP.session(uuid.uuid4(), decoding=True), answered_call(pcm), recognizer=rec)
     assert res.evidence is not None and res.evidence.call_class is cls, res.session.phrases.text
     assert res.action is not None and res.action.value == "hangup"

@@ -37,7 +37,6 @@ class AmiProxy(LoopbackProxy):
         super().__init__(upstream_port)
         self.actions: list[SentAction] = []
         self.received: list[SentAction] = []  # what the pbx sent to the worker (events, replies)
-        self.sessions = 0  # client connections that reached the pbx
         self.refused = 0  # client connections closed because the pbx was down
         self._ids = itertools.count(1)
         self._writers: set[asyncio.StreamWriter] = set()
@@ -67,7 +66,6 @@ class AmiProxy(LoopbackProxy):
             self.refused += 1
             writer.close()
             return
-        self.sessions += 1
         session = next(self._ids)
         self._writers |= {writer, up_writer}
         loop = asyncio.get_running_loop()

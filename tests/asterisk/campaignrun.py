@@ -4,9 +4,10 @@ and everything the assertions need afterwards (AMI actions, pbx events, attempts
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dialer.ami.protocol import AmiMessage
 from dialer.domain.model import Contact as StoredContact
@@ -49,7 +50,7 @@ class Run:
         self.pbx_events.extend(old)
 
 
-Hook = Callable[[Run], Awaitable[None]]
+Hook = Callable[[Run], Coroutine[Any, Any, None]]
 
 
 async def run_campaign(

@@ -239,11 +239,6 @@ class Instance:
             self.process.wait()
         self.process = None
 
-    def restart(self) -> None:
-        """Stop and start again on the same ports and folders."""
-        self.stop()
-        self.start()
-
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

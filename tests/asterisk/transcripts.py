@@ -30,7 +30,7 @@ from pathlib import Path
 
 from dialer.ami.protocol import AmiMessage
 from dialer.sim import SCENARIOS
-from tests.sim.fixtures import RIG_ORIGINATE_TIMEOUT_MS
+from tests.sim.fixtures import RIG_ORIGINATE_TIMEOUT_MS, RecordingAudioSocketServer
 
 from .network import Carrier, Pbx, make_carrier, make_pbx
 from .recorder import Recorder, Recording, variables
@@ -72,8 +72,6 @@ async def _recorder(pbx: Pbx) -> Recorder:
 
 
 def _frames_log(server: object) -> str:
-    from tests.sim.fixtures import RecordingAudioSocketServer
-
     assert isinstance(server, RecordingAudioSocketServer)
     if len(server.connections) != 1:
         raise AssertionError(f"expected one AudioSocket connection, got {len(server.connections)}")
@@ -172,13 +170,35 @@ def handover_call(scenario: str, operator_context: str) -> Callable[[Pbx, str], 
     return run
 
 
+Job = tuple[Pbx, Callable[[], Awaitable[Recorded]]]  # a rig pbx (not started yet) and the call on it
+
+
 async def record_all(carrier: Carrier) -> list[Recorded]:
     """Every transcript, concurrently, each on its own rig pbx (started and removed here)."""
-    from tests.sim.fixtures import RecordingAudioSocketServer
-
-    jobs: list[tuple[Pbx, Callable[[], Awaitable[Recorded]]]] = []
+    jobs: list[Job] = []
     servers: list[RecordingAudioSocketServer] = []
+    await _scenario_jobs(carrier, jobs, servers)
+    await _handover_jobs(carrier, jobs, servers)
+    try:
+        for pbx, _job in jobs:
+            await asyncio.to_thread(pbx.instance.start)
+        results = await asyncio.gather(*(job() for _pbx, job in jobs), return_exceptions=True)
+        failed = [(pbx, r) for (pbx, _job), r in zip(jobs, results, strict=True) if isinstance(r, BaseException)]
+        if failed:
+            report = "\n".join(f"{pbx.instance.name}: {r!r}\n{pbx.instance.diagnostics()}" for pbx, r in failed)
+            raise AssertionError(f"{len(failed)} recording(s) failed:\n{report}")
+        return [r for r in results if isinstance(r, Recorded)]
+    finally:
+        for pbx, _job in jobs:
+            await asyncio.to_thread(pbx.instance.remove)
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await server.stop()
 
+
+async def _scenario_jobs(carrier: Carrier, jobs: list[Job], servers: list[RecordingAudioSocketServer]) -> None:
+    """A Local-channel call per scenario with a transcript, and an AudioSocket one for those in
+    AUDIOSOCKET_STEMS (its server started here, added to ``servers``)."""
     for scenario in sorted(SCENARIOS.values(), key=lambda s: s.number):
         if not scenario.transcript:
             continue
@@ -202,6 +222,9 @@ async def record_all(carrier: Carrier) -> list[Recorded]:
 
         jobs.append((pbx, as_job))
 
+
+async def _handover_jobs(carrier: Carrier, jobs: list[Job], servers: list[RecordingAudioSocketServer]) -> None:
+    """The hand-over calls: answered, abandoned, and the two Redirect failures."""
     handovers = (
         ("20-person-handed-over-answered", "person_short", True, "dialer-operator"),
         ("21-person-abandons-queue", "person_leaves_queue", True, "dialer-operator"),
@@ -225,22 +248,6 @@ async def record_all(carrier: Carrier) -> list[Recorded]:
             return Recorded(f"handover/{stem}.txt", recording)
 
         jobs.append((pbx, handover_job))
-
-    try:
-        for pbx, _job in jobs:
-            await asyncio.to_thread(pbx.instance.start)
-        results = await asyncio.gather(*(job() for _pbx, job in jobs), return_exceptions=True)
-        failed = [(pbx, r) for (pbx, _job), r in zip(jobs, results, strict=True) if isinstance(r, BaseException)]
-        if failed:
-            report = "\n".join(f"{pbx.instance.name}: {r!r}\n{pbx.instance.diagnostics()}" for pbx, r in failed)
-            raise AssertionError(f"{len(failed)} recording(s) failed:\n{report}")
-        return [r for r in results if isinstance(r, Recorded)]
-    finally:
-        for pbx, _job in jobs:
-            await asyncio.to_thread(pbx.instance.remove)
-        for server in servers:
-            with contextlib.suppress(Exception):
-                await server.stop()
 
 
 def main(argv: list[str]) -> int:

@@ -96,11 +96,16 @@ class WorkerSetup:
         return f"sqlite+aiosqlite:///{self.base / 'dialer.sqlite'}"
 
     def write(self) -> Path:
-        host, port = mqtt_address()
         self.base.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
-            f"""# written by tests/asterisk/workerproc.py
-[database]
+            "# written by tests/asterisk/workerproc.py\n" + self._dialling_toml() + "\n" + self._services_toml(),
+            encoding="utf-8",
+        )
+        return self.config
+
+    def _dialling_toml(self) -> str:
+        """[database], [campaign], [[ami]], [dial], [audiosocket]."""
+        return f"""[database]
 url = "{self.db_url}"
 
 [campaign]
@@ -131,8 +136,12 @@ max_call_s = {self.max_call_s}
 host = "127.0.0.1"
 port = {self.audiosocket_port}
 advertise = "{self.audiosocket_advertise}"
+"""
 
-[mqtt]
+    def _services_toml(self) -> str:
+        """[mqtt], [asr], [audio], [paths]."""
+        host, port = mqtt_address()
+        return f"""[mqtt]
 enabled = true
 host = "{host}"
 port = {port}
@@ -154,10 +163,7 @@ tones = "{CONFIG_DIR / "tones.yaml"}"
 own_numbers = "{CONFIG_DIR / "own_numbers.txt"}"
 region_zones = "{CONFIG_DIR / "region_zones.yaml"}"
 announcements = "{SIM_ANNOUNCEMENTS}"
-""",
-            encoding="utf-8",
-        )
-        return self.config
+"""
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import wave
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def rms_dbm0_scale(x: FloatArray, level_dbm0: float) -> FloatArray:
     if not len(active):
         return x
     rms = float(np.sqrt(np.mean(active**2)))
-    target = sine_peak_for_dbm0(level_dbm0) / np.sqrt(2)
+    target = float(sine_peak_for_dbm0(level_dbm0) / np.sqrt(2))
     return x * (target / rms)
 
 
@@ -89,12 +88,6 @@ def codec(x: Int16Array, name: str) -> Int16Array:
     if name == "alaw":
         return g711.alaw_roundtrip(x)
     raise ValueError(name)
-
-
-@dataclass
-class Feed:
-    observations: list[Observation]
-    analyzer: CallAudioAnalyzer
 
 
 def frames_of(x: Int16Array, frame: int = FRAME) -> list[bytes]:

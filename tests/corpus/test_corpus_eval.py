@@ -223,8 +223,8 @@ def test_corpus_timeline_follows_the_script() -> None:
     busy = list(corpus_timeline(pcm, NetworkScript(hangup_ms=500, cause=17, dial_status="BUSY"), 8000))
     assert busy[0].input == Progress()
     assert max(t.at_ms for t in busy if isinstance(t.input, AudioFrame)) == 500  # the hang-up cuts the audio
-    tail = [t.input for t in busy if t.at_ms == 500][-4:]
-    assert tail == [DialEnded("BUSY"), HungUp(ChannelRole.TRUNK, 17), Gone(17, "BUSY"), AudioEnded("hung up")]
+    hang_up = [t.input for t in busy if t.at_ms == 500][-4:]
+    assert hang_up == [DialEnded("BUSY"), HungUp(ChannelRole.TRUNK, 17), Gone(17, "BUSY"), AudioEnded("hung up")]
 
 
 def test_network_facts_follow_the_timeline() -> None:
@@ -283,7 +283,8 @@ def test_phrase_tracker_partial_match_needs_confirmation() -> None:
 
 
 def test_call_session_reports_a_busy_tone() -> None:
-    x = cadence(TONE_HZ, *BUSY_CADENCE_MS, 3000, -10.0)
+    on_ms, off_ms = BUSY_CADENCE_MS
+    x = cadence(TONE_HZ, on_ms, off_ms, 3000, -10.0)
     pcm = np.round(x).astype("<i2").tobytes()
     s = session()
     s.feed(Progress(), 0)

@@ -13,7 +13,6 @@ from dialer.domain.rules import OperatorResult, RulesTable
 from dialer.errors import ConfigError
 
 PERSON = OwnerKind.PERSON
-ORG = OwnerKind.ORGANISATION
 
 
 def test_default_file_covers_every_class_and_operator_result(rules: RulesTable) -> None:

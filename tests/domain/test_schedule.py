@@ -154,7 +154,9 @@ def test_next_allowed_is_inside_window_not_early_and_minimal(earliest: datetime,
         assert not in_window(got - timedelta(seconds=1), tz, w)
         # and it opens at the window start of that local day (or later only across a DST gap)
         local = got.astimezone(ZoneInfo(tz))
-        start, _ = w.for_day(local.date())
+        window = w.for_day(local.date())
+        assert window is not None
+        start, _ = window
         assert local.time() >= start
         # no instant between earliest and got was allowed (sampled)
         for k in range(20):

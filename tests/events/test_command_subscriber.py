@@ -42,37 +42,40 @@ async def send(mqtt: MqttSettings, ctype: str, body: dict[str, Any] | bytes) -> 
     await publish_raw(mqtt.host, mqtt.port, f"{mqtt.topic_prefix}/cmd/{ctype}", raw)
 
 
+REFUSED = {"command_id": "op-1", "campaign": "to", "contact": "crm-1", "result": "refused", "comment": "Не до вас"}
+# Good and bad commands in one stream: each gets its own reply, in order.
+MIXED_COMMANDS: list[tuple[str, dict[str, Any] | bytes]] = [
+    ("operator-result", b"{this is not json"),
+    ("shutdown", {"command_id": "evil-1"}),
+    ("exclusion", {"command_id": "ex-bad", "kind": "all"}),
+    ("operator-result", {**REFUSED, "command_id": "cb-bad", "result": "callback", "callback_at": "tomorrow"}),
+    ("operator-result", REFUSED),
+    ("operator-result", REFUSED),  # the same command again: changes nothing
+    ("operator-result", {**REFUSED, "command_id": "op-2", "contact": "crm-404"}),
+    ("exclusion", {"command_id": "ex-1", "number": "8 916 123-45-67", "kind": "online"}),
+    ("dropped-callback", {"command_id": "dc-1", "campaign": "inbound", "number": "+79161234567"}),
+    (
+        "operator-result",
+        {
+            "command_id": "op-3",
+            "campaign": "to",
+            "contact": "crm-2",
+            "result": "callback",
+            "callback_at": "2099-01-05T18:30:00+03:00",
+        },
+    ),
+]
+
+
 async def test_commands_are_applied_acked_and_errors_reported(
     mqtt: MqttSettings, worker: tuple[CommandSubscriber, RecordingHandler]
 ) -> None:
     sub, handler = worker
     p = mqtt.topic_prefix
-    refused = {"command_id": "op-1", "campaign": "to", "contact": "crm-1", "result": "refused", "comment": "Не до вас"}
-    messages: list[tuple[str, dict[str, Any] | bytes]] = [
-        ("operator-result", b"{this is not json"),
-        ("shutdown", {"command_id": "evil-1"}),
-        ("exclusion", {"command_id": "ex-bad", "kind": "all"}),
-        ("operator-result", {**refused, "command_id": "cb-bad", "result": "callback", "callback_at": "tomorrow"}),
-        ("operator-result", refused),
-        ("operator-result", refused),  # the same command again: changes nothing
-        ("operator-result", {**refused, "command_id": "op-2", "contact": "crm-404"}),
-        ("exclusion", {"command_id": "ex-1", "number": "8 916 123-45-67", "kind": "online"}),
-        ("dropped-callback", {"command_id": "dc-1", "campaign": "inbound", "number": "+79161234567"}),
-        (
-            "operator-result",
-            {
-                "command_id": "op-3",
-                "campaign": "to",
-                "contact": "crm-2",
-                "result": "callback",
-                "callback_at": "2099-01-05T18:30:00+03:00",
-            },
-        ),
-    ]
     async with Collector(mqtt.host, mqtt.port, f"{p}/cmd/+/+") as col:
-        for ctype, body in messages:
+        for ctype, body in MIXED_COMMANDS:
             await send(mqtt, ctype, body)
-        await col.wait_for(lambda: len(col.messages) == len(messages))
+        await col.wait_for(lambda: len(col.messages) == len(MIXED_COMMANDS))
 
     replies = [(m.topic.removeprefix(f"{p}/cmd/"), m.body) for m in col.messages]
     kinds = [(t, b.get("command_id"), b.get("status")) for t, b in replies]
@@ -105,7 +108,7 @@ async def test_commands_are_applied_acked_and_errors_reported(
     assert isinstance(excl, ExclusionRequest) and excl.kind is ExclusionKind.ONLINE and excl.number == "+79161234567"
     dropped = applied[2]
     assert isinstance(dropped, DroppedCallback) and len(dropped.tries_at) == 3
-    assert sub.handled_total == len(messages)
+    assert sub.handled_total == len(MIXED_COMMANDS)
 
 
 async def test_replies_do_not_loop_back_as_commands(

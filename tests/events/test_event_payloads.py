@@ -117,7 +117,7 @@ def test_contact_settled_by_operator() -> None:
         attempts_made=2,
         journal="04/01 Не отвечает\n05/01 Клиент отказывается от анкетирования",
         occurred_at=T0,
-        source=payloads.SettledBy.OPERATOR,
+        source=SettledBy.OPERATOR,
     )
     assert ev.topic == "campaign/c/contact" and ev.key == "contact:7"
     assert ev.payload["result_title"] == "Отказался разговаривать"

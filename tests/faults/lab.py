@@ -26,20 +26,20 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.ami.client import AmiClient, AmiEvent
 from dialer.config import AmiEndpoint, Secret, load_settings
@@ -59,6 +59,7 @@ CONFIG = ROOT / "config"
 PG_URL = os.environ.get("DIALER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 OUR_FAILURES = frozenset({CallClass.ABORTED.value, CallClass.ORIGINATE_FAILED.value})
 SIM_SECRET = "sim"
+_T = TypeVar("_T")
 
 
 def free_port() -> int:
@@ -355,51 +356,10 @@ async def snapshot(url: str, *, stuck_grace_s: float = 0.0) -> Snapshot:
                 str(k): int(v)
                 for k, v in await conn.execute(sa.select(contacts.c.state, sa.func.count()).group_by(contacts.c.state))
             }
-            rows = [
-                dict(r)
-                for r in (
-                    await conn.execute(
-                        sa.select(
-                            attempts.c.id,
-                            attempts.c.contact_id,
-                            attempts.c.attempt_no,
-                            attempts.c.state,
-                            attempts.c.call_class,
-                            attempts.c.started_at,
-                            attempts.c.ended_at,
-                            attempts.c.worker_id,
-                            attempts.c.reason,
-                            contacts.c.e164,
-                        ).join(contacts)
-                    )
-                ).mappings()
-            ]
-            stuck = int(
-                (
-                    await conn.execute(
-                        sa.select(sa.func.count())
-                        .select_from(contacts)
-                        .where(
-                            contacts.c.state == ContactState.IN_PROGRESS.value,
-                            sa.or_(
-                                contacts.c.lease_expires_at.is_(None),
-                                contacts.c.lease_expires_at < now - timedelta(seconds=stuck_grace_s),
-                            ),
-                        )
-                    )
-                ).scalar_one()
-            )
+            rows = await _attempt_rows(conn)
+            stuck = await _stuck(conn, now - timedelta(seconds=stuck_grace_s))
             ids = [int(i) for i in (await conn.execute(sa.select(contacts.c.id))).scalars()]
-            scheduled = {
-                int(i)
-                for i in (
-                    await conn.execute(
-                        sa.select(contacts.c.id).where(
-                            contacts.c.state == ContactState.PENDING.value, contacts.c.next_due_at.is_not(None)
-                        )
-                    )
-                ).scalars()
-            }
+            scheduled = await _scheduled(conn)
     finally:
         await db.dispose()
     snap = Snapshot(now, by_state, sum(1 for a in rows if a["state"] == "in_progress"), len(ids), rows, stuck)
@@ -409,6 +369,46 @@ async def snapshot(url: str, *, stuck_grace_s: float = 0.0) -> Snapshot:
     snap.retry_later = sorted(undecided & scheduled)
     snap.duplicates = duplicate_calls(rows)
     return snap
+
+
+async def _attempt_rows(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every attempt, with its contact's number."""
+    result = await conn.execute(
+        sa.select(
+            attempts.c.id,
+            attempts.c.contact_id,
+            attempts.c.attempt_no,
+            attempts.c.state,
+            attempts.c.call_class,
+            attempts.c.started_at,
+            attempts.c.ended_at,
+            attempts.c.worker_id,
+            attempts.c.reason,
+            contacts.c.e164,
+        ).join(contacts)
+    )
+    return [dict(r) for r in result.mappings()]
+
+
+async def _stuck(conn: AsyncConnection, expired_before: datetime) -> int:
+    """Contacts in progress whose lease is missing or ran out before ``expired_before``."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(contacts)
+        .where(
+            contacts.c.state == ContactState.IN_PROGRESS.value,
+            sa.or_(contacts.c.lease_expires_at.is_(None), contacts.c.lease_expires_at < expired_before),
+        )
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def _scheduled(conn: AsyncConnection) -> set[int]:
+    """Pending contacts with a time to be dialled again."""
+    query = sa.select(contacts.c.id).where(
+        contacts.c.state == ContactState.PENDING.value, contacts.c.next_due_at.is_not(None)
+    )
+    return {int(i) for i in (await conn.execute(query)).scalars()}
 
 
 async def progress(url: str) -> tuple[int, int]:
@@ -454,8 +454,10 @@ def duplicate_calls(rows: Iterable[dict[str, Any]]) -> list[str]:
     return problems
 
 
-async def wait_until(check: Any, timeout_s: float, what: str, every_s: float = 0.25) -> Any:
-    """Sample ``check()`` (a coroutine function) until it returns something truthy."""
+async def wait_until(
+    check: Callable[[], Awaitable[_T | None]], timeout_s: float, what: str, every_s: float = 0.25
+) -> _T:
+    """Sample ``check()`` (a coroutine function) until it returns something truthy; that."""
     deadline = time.monotonic() + timeout_s
     while True:
         got = await check()
@@ -594,7 +596,3 @@ def worker_json_lines(proc: Proc) -> list[dict[str, Any]]:
         with contextlib.suppress(ValueError):
             out.append(json.loads(line))
     return out
-
-
-def run_quietly(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=120)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .lab import (
     CallObserver,
     EventCollector,
     MqttTarget,
     Proc,
+    Sim,
     Snapshot,
     database,
     free_port,
@@ -29,9 +31,9 @@ from .lab import (
     write_config,
 )
 
-# Scenarios with some length, so calls are in flight when the fault strikes: no answer, early-media
-# ringback, voicemail, a person, answered silence, an IVR (dialer/sim/scenarios.py).
-LONG_CALLS = ("03", "19", "14", "06", "03", "19", "08", "11")
+if TYPE_CHECKING:
+    from tests.events.support import Mosquitto
+
 # For "N calls in flight" on a small machine: mostly ringing (no audio to analyse), with persons,
 # voicemail and early media among them.
 RINGING_MOSTLY = ("03", "03", "06", "03", "14", "03", "19", "03", "06", "03")
@@ -46,9 +48,6 @@ class Figures:
     stuck: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _verdicts(snap: Snapshot, fig: Figures, observer: CallObserver | None) -> None:
@@ -114,35 +113,12 @@ async def kill9_restart(
         first = await start_worker(workdir, cfg, name="first")
         second = None
         try:
-
-            async def all_in_flight() -> bool:
-                # live on Asterisk: ringing, in analysis, or handed to the operators
-                return observer.live_calls() >= calls
-
-            await wait_until(all_in_flight, timeout_s, f"{calls} calls in flight", every_s=0.05)
-            first.kill9()
-            killed_at = time.monotonic()
-            live_at_kill = observer.live_calls()
-            await first.proc.wait()
-            at_kill = await snapshot(url)
-            fig.details["live_calls_at_kill"] = live_at_kill
-            fig.details["open_attempts_at_kill"] = at_kill.in_progress_attempts
+            killed_at, at_kill = await _kill9_in_flight(first, observer, url, calls, timeout_s, fig)
             second = await start_worker(workdir, cfg, name="restarted")  # no --worker-id, as the README says
-
-            # the lease runs out, then one heartbeat later the new worker has taken everything over
-            await asyncio.sleep(max(0.0, killed_at + lease_s + 2 * heartbeat_s + 1.0 - time.monotonic()))
-            after_lease = await snapshot(url)
-            fig.stuck = after_lease.stuck
             dead = {a["worker_id"] for a in at_kill.attempts if a["state"] == "in_progress"}
-
-            async def dead_claims_closed() -> bool:
-                snap = await snapshot(url)
-                return not any(a["state"] == "in_progress" and a["worker_id"] in dead for a in snap.attempts)
-
-            await wait_until(dead_claims_closed, timeout_s, "the dead worker's attempts to be closed")
-            fig.details["recovered_s"] = round(time.monotonic() - killed_at, 1)
-            final = await wait_until(lambda: _all_decided(url), timeout_s, "a verdict for every contact")
-            fig.details["decided_s"] = round(time.monotonic() - killed_at, 1)
+            # the lease runs out, then one heartbeat later the new worker has taken everything over
+            taken_over_at = killed_at + lease_s + 2 * heartbeat_s + 1.0
+            final = await _recovered(url, dead, killed_at, taken_over_at, timeout_s, fig)
         finally:
             for p in (first, second):
                 if p is not None:
@@ -160,6 +136,46 @@ async def kill9_restart(
         health = [r for r in worker_json_lines(second) if str(r.get("msg", "")).startswith("leases: ")]
         fig.details["restarted_worker_leases"] = health[-1]["msg"] if health else "?"
     return fig
+
+
+async def _kill9_in_flight(
+    worker: Proc, observer: CallObserver, url: str, calls: int, timeout_s: float, fig: Figures
+) -> tuple[float, Snapshot]:
+    """SIGKILL ``worker`` once ``calls`` calls are in flight; when (monotonic) and the database then."""
+
+    async def all_in_flight() -> bool:
+        # live on Asterisk: ringing, in analysis, or handed to the operators
+        return observer.live_calls() >= calls
+
+    await wait_until(all_in_flight, timeout_s, f"{calls} calls in flight", every_s=0.05)
+    worker.kill9()
+    killed_at = time.monotonic()
+    live_at_kill = observer.live_calls()
+    await worker.proc.wait()
+    at_kill = await snapshot(url)
+    fig.details["live_calls_at_kill"] = live_at_kill
+    fig.details["open_attempts_at_kill"] = at_kill.in_progress_attempts
+    return killed_at, at_kill
+
+
+async def _recovered(
+    url: str, dead: set[Any], killed_at: float, taken_over_at: float, timeout_s: float, fig: Figures
+) -> Snapshot:
+    """Stuck claims once the new worker should have taken over (``taken_over_at``, monotonic); then
+    waits for the ``dead`` workers' attempts to be closed and for every verdict."""
+    await asyncio.sleep(max(0.0, taken_over_at - time.monotonic()))
+    after_lease = await snapshot(url)
+    fig.stuck = after_lease.stuck
+
+    async def dead_claims_closed() -> bool:
+        snap = await snapshot(url)
+        return not any(a["state"] == "in_progress" and a["worker_id"] in dead for a in snap.attempts)
+
+    await wait_until(dead_claims_closed, timeout_s, "the dead worker's attempts to be closed")
+    fig.details["recovered_s"] = round(time.monotonic() - killed_at, 1)
+    final = await wait_until(lambda: _all_decided(url), timeout_s, "a verdict for every contact")
+    fig.details["decided_s"] = round(time.monotonic() - killed_at, 1)
+    return final
 
 
 # ---- AMI connections drop mid-call ---------------------------------------------------------------------
@@ -225,21 +241,7 @@ async def broker_down(
         )
         worker = await start_worker(workdir, cfg, name="worker", mqtt=True)
         try:
-
-            async def some_finished() -> bool:
-                return len(collector.attempt_ids()) >= max(1, calls // 5)
-
-            await wait_until(some_finished, timeout_s, "the first events")
-            await broker.stop()
-            stopped = time.monotonic()
-            during = await snapshot(url)
-            await asyncio.sleep(down_s)
-            fig.details["attempts_finished_while_down"] = sum(
-                1 for a in (await snapshot(url)).attempts if a["state"] == "finished"
-            ) - sum(1 for a in during.attempts if a["state"] == "finished")
-            await broker.start()
-            fig.details["broker_down_s"] = round(time.monotonic() - stopped, 1)
-            final = await wait_until(lambda: _all_decided(url), timeout_s, "a verdict for every contact")
+            final = await _broker_outage(broker, collector, url, calls, down_s, timeout_s, fig)
             finished = {str(a["id"]) for a in final.attempts if a["state"] == "finished"}
 
             async def all_delivered() -> bool:
@@ -260,6 +262,33 @@ async def broker_down(
         if missing:
             fig.problems.append(f"{len(missing)} attempt events never arrived")
     return fig
+
+
+async def _broker_outage(
+    broker: Mosquitto,
+    collector: EventCollector,
+    url: str,
+    calls: int,
+    down_s: float,
+    timeout_s: float,
+    fig: Figures,
+) -> Snapshot:
+    """Once the first events arrived, the broker is down for ``down_s``; then every contact's verdict."""
+
+    async def some_finished() -> bool:
+        return len(collector.attempt_ids()) >= max(1, calls // 5)
+
+    await wait_until(some_finished, timeout_s, "the first events")
+    await broker.stop()
+    stopped = time.monotonic()
+    during = await snapshot(url)
+    await asyncio.sleep(down_s)
+    fig.details["attempts_finished_while_down"] = sum(
+        1 for a in (await snapshot(url)).attempts if a["state"] == "finished"
+    ) - sum(1 for a in during.attempts if a["state"] == "finished")
+    await broker.start()
+    fig.details["broker_down_s"] = round(time.monotonic() - stopped, 1)
+    return await wait_until(lambda: _all_decided(url), timeout_s, "a verdict for every contact")
 
 
 # ---- PostgreSQL restarted mid-campaign --------------------------------------------------------------------
@@ -342,23 +371,8 @@ async def soak(
         await observer.start()
         procs: list[Proc] = []
         try:
-            configs = [
-                write_config(
-                    workdir / f"dialer-{i}.toml",
-                    db_url=url,
-                    sims=sims,
-                    audiosocket_port=free_port(),
-                    max_calls=max(1, per_worker_calls // servers),
-                )
-                for i in range(workers)
-            ]
-            got = await asyncio.gather(
-                *(start_worker(workdir, c, name=f"w{i + 1}") for i, c in enumerate(configs)), return_exceptions=True
-            )
-            procs = [p for p in got if isinstance(p, Proc)]
-            failed = [p for p in got if isinstance(p, BaseException)]
-            if failed:
-                raise failed[0]
+            max_calls = max(1, per_worker_calls // servers)
+            await _start_workers(workdir, url, sims, workers, max_calls, procs)
             # every worker is up and idle: now the campaign arrives, and they all go for it at once
             started = time.monotonic()
             await seed(url, numbers, concurrency=workers * per_worker_calls)
@@ -381,25 +395,52 @@ async def soak(
         _verdicts(final, fig, observer)
         starts = sorted(a["started_at"] for a in final.attempts)
         span_s = max((starts[-1] - starts[0]).total_seconds(), 1e-3) if starts else 1.0
-        claims: dict[str, tuple[float, float, float]] = {}
-        for p in procs:
-            for r in worker_json_lines(p):
-                msg = str(r.get("msg", ""))
-                if msg.startswith("claims: "):
-                    p50 = float(msg.split("p50 ")[1].split(" ms")[0])
-                    p95 = float(msg.split("p95 ")[1].split(" ms")[0])
-                    top = float(msg.split("max ")[1].split(" ms")[0])
-                    claims[p.name] = (p50, p95, top)
-        by_worker: dict[str, int] = {}
-        for a in final.attempts:
-            by_worker[str(a["worker_id"])] = by_worker.get(str(a["worker_id"]), 0) + 1
+        by_worker = Counter(str(a["worker_id"]) for a in final.attempts)
         fig.details.update(
             attempts=len(final.attempts),
             originates_per_s=round(len(final.attempts) / span_s, 1),
             wall_s=round(elapsed, 1),
             attempts_per_worker=sorted(by_worker.values()),
-            claim_latency_ms_p50_p95_max=claims,
+            claim_latency_ms_p50_p95_max=_claim_latencies(procs),
             max_live_calls=observer.max_live,
             originates_seen_by_observer=sum(observer.originated.values()),
         )
     return fig
+
+
+async def _start_workers(
+    workdir: Path, url: str, sims: list[Sim], workers: int, max_calls: int, procs: list[Proc]
+) -> None:
+    """``workers`` workers on all ``sims``, each on its own AudioSocket port; the started ones are
+    added to ``procs`` (for the caller to stop) before a failed start is raised."""
+    configs = [
+        write_config(
+            workdir / f"dialer-{i}.toml",
+            db_url=url,
+            sims=sims,
+            audiosocket_port=free_port(),
+            max_calls=max_calls,
+        )
+        for i in range(workers)
+    ]
+    got = await asyncio.gather(
+        *(start_worker(workdir, c, name=f"w{i + 1}") for i, c in enumerate(configs)), return_exceptions=True
+    )
+    procs.extend(p for p in got if isinstance(p, Proc))
+    failed = [p for p in got if isinstance(p, BaseException)]
+    if failed:
+        raise failed[0]
+
+
+def _claim_latencies(procs: list[Proc]) -> dict[str, tuple[float, float, float]]:
+    """(p50, p95, max) ms of each worker's claims, from its last "claims:" log line."""
+    claims: dict[str, tuple[float, float, float]] = {}
+    for p in procs:
+        for r in worker_json_lines(p):
+            msg = str(r.get("msg", ""))
+            if msg.startswith("claims: "):
+                p50 = float(msg.split("p50 ")[1].split(" ms")[0])
+                p95 = float(msg.split("p95 ")[1].split(" ms")[0])
+                top = float(msg.split("max ")[1].split(" ms")[0])
+                claims[p.name] = (p50, p95, top)
+    return claims

@@ -86,7 +86,13 @@ def test_collect_cluster_approve_then_replay_decides_by_fingerprint(
     for r, d in zip(after, calls, strict=True):
         truth = read_recording(d).meta["truth"]
         assert r.evidence is not None and r.evidence.call_class.value == truth["call_class"]
-    # a new day of calls: the learned recordings decide, nothing new is kept
+    _a_new_day_is_decided_by_the_library(cfg, settings, learn_env, capsys)
+
+
+def _a_new_day_is_decided_by_the_library(
+    cfg: Path, settings: Settings, learn_env: tuple[Path, Settings, list[Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new day of calls: the learned recordings decide, nothing new is kept."""
     new_calls = write_calls(settings.recording.dir, [c for c in _clips(learn_env)], 6, np.random.default_rng(11),
                             base_setup(settings), start=START.replace(day=21), numbers=NUMBERS)  # fmt: skip
     capsys.readouterr()

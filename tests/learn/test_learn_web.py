@@ -13,16 +13,21 @@ import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dialer.config import Settings
+from dialer.learn.cluster import Cluster
 from dialer.learn.collect import collect
 from dialer.learn.library import LEARNED_FILE
 from dialer.learn.store import LearnStore
 from dialer.learn.web import ReviewApp, start
 
 from .conftest import base_setup
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -65,7 +70,7 @@ def _post(url: str, form: dict[str, str], raw: bytes | None = None) -> tuple[int
         return e.code, dict(e.headers), e.read()
 
 
-def _chrome():  # type: ignore[no-untyped-def]
+def _chrome() -> Chrome:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -82,9 +87,9 @@ def _chrome():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
 
 
-@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="Debian chromium + chromium-driver not installed")
-async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str, ReviewApp, Settings]) -> None:
-    pytest.importorskip("selenium")
+def _browse(url: str, keep: Cluster, proposed: str, drop: Cluster) -> dict[str, object]:
+    """Listen to ``keep``'s clip, approve it as ``proposed`` and reject ``drop`` in the page, as a
+    reviewer would; what the page showed."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -92,50 +97,54 @@ async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str,
     # a click posts a form and loads a new page: an element read from the old one goes stale
     stale = (StaleElementReferenceException,)
 
+    driver = _chrome()
+    try:
+        driver.set_script_timeout(20)
+        driver.get(url + "/")
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-status=open]")
+        # the clip plays in the browser: its metadata loads and says how long it is
+        duration = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            f"const a = document.querySelector('#row-{keep.id} audio');"
+            "a.addEventListener('loadedmetadata', () => done(a.duration));"
+            "a.addEventListener('error', () => done(-1));"
+            "a.preload = 'auto'; a.load();"
+        )
+        selected = Select(driver.find_element(By.ID, f"class-{keep.id}")).first_selected_option.text
+        Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(proposed)
+        driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
+        driver.find_element(By.ID, f"approve-{keep.id}").click()
+        WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
+        note1 = driver.find_element(By.ID, "note").text
+        driver.find_element(By.ID, f"rejectby-{drop.id}").send_keys("olga")
+        driver.find_element(By.ID, f"reject-{drop.id}").click()
+        WebDriverWait(driver, 10, ignored_exceptions=stale).until(
+            lambda d: "rejected" in d.find_element(By.ID, "note").text
+        )
+        statuses = {
+            r.get_attribute("id"): r.get_attribute("data-status")
+            for r in driver.find_elements(By.CSS_SELECTOR, "tr[id]")
+        }
+        return {"rows": len(rows), "duration": duration, "selected": selected, "note": note1, "statuses": statuses}
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="Debian chromium + chromium-driver not installed")
+async def test_listen_approve_and_reject_in_headless_chromium(served: tuple[str, ReviewApp, Settings]) -> None:
+    pytest.importorskip("selenium")
     url, _app, settings = served
     clusters = LearnStore(settings.learn.dir).load().clusters
     assert len(clusters) == 3
     keep, drop = clusters[0], clusters[1]
     assert keep.proposed is not None
+    proposed = keep.proposed.value
 
-    def browse() -> dict[str, object]:
-        driver = _chrome()
-        try:
-            driver.set_script_timeout(20)
-            driver.get(url + "/")
-            rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-status=open]")
-            # the clip plays in the browser: its metadata loads and says how long it is
-            duration = driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                f"const a = document.querySelector('#row-{keep.id} audio');"
-                "a.addEventListener('loadedmetadata', () => done(a.duration));"
-                "a.addEventListener('error', () => done(-1));"
-                "a.preload = 'auto'; a.load();"
-            )
-            selected = Select(driver.find_element(By.ID, f"class-{keep.id}")).first_selected_option.text
-            Select(driver.find_element(By.ID, f"class-{keep.id}")).select_by_value(keep.proposed.value)
-            driver.find_element(By.ID, f"by-{keep.id}").send_keys("olga")
-            driver.find_element(By.ID, f"approve-{keep.id}").click()
-            WebDriverWait(driver, 10, ignored_exceptions=stale).until(lambda d: d.find_elements(By.ID, "note"))
-            note1 = driver.find_element(By.ID, "note").text
-            driver.find_element(By.ID, f"rejectby-{drop.id}").send_keys("olga")
-            driver.find_element(By.ID, f"reject-{drop.id}").click()
-            WebDriverWait(driver, 10, ignored_exceptions=stale).until(
-                lambda d: "rejected" in d.find_element(By.ID, "note").text
-            )
-            statuses = {
-                r.get_attribute("id"): r.get_attribute("data-status")
-                for r in driver.find_elements(By.CSS_SELECTOR, "tr[id]")
-            }
-            return {"rows": len(rows), "duration": duration, "selected": selected, "note": note1, "statuses": statuses}
-        finally:
-            driver.quit()
-
-    seen = await asyncio.to_thread(browse)
+    seen = await asyncio.to_thread(_browse, url, keep, proposed, drop)
     assert seen["rows"] == 3
     assert isinstance(seen["duration"], float) and seen["duration"] > 1.0
-    assert seen["selected"] == keep.proposed.value  # the catalogue's proposal is preselected
-    assert f"{keep.id} approved as {keep.proposed.value}" in str(seen["note"]) and "library v1" in str(seen["note"])
+    assert seen["selected"] == proposed  # the catalogue's proposal is preselected
+    assert f"{keep.id} approved as {proposed}" in str(seen["note"]) and "library v1" in str(seen["note"])
     assert seen["statuses"] == {
         f"row-{keep.id}": "approved",
         f"row-{drop.id}": "rejected",

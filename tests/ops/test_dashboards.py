@@ -124,9 +124,8 @@ def test_promtool_parses_every_query(tmp_path: Path) -> None:
     out = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     # the dashboard's queries, parsed as recording rules
-    rules = {"groups": [{"name": "dashboard", "rules": []}]}
-    for i, q in enumerate(dashboard_queries()):
-        rules["groups"][0]["rules"].append({"record": f"dashboard:q{i}", "expr": q})
+    records = [{"record": f"dashboard:q{i}", "expr": q} for i, q in enumerate(dashboard_queries())]
+    rules = {"groups": [{"name": "dashboard", "rules": records}]}
     path = tmp_path / "dashboard.yml"
     path.write_text(yaml.safe_dump(rules))
     out = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True)
@@ -135,6 +134,7 @@ def test_promtool_parses_every_query(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) not installed")
 def test_promtool_alerts_fire_on_synthetic_series(tmp_path: Path) -> None:
+    assert PROMTOOL is not None
     shutil.copy2(ALERTS, tmp_path / "alerts.yml")
     tests = {
         "rule_files": ["alerts.yml"],

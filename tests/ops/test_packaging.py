@@ -130,30 +130,36 @@ def test_editable_install_is_quiet_but_real_warnings_pass(tmp_path: Path) -> Non
     assert "Editable installation" not in loud.stdout + loud.stderr
 
 
-def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
-    """Build the wheel (offline: the venv's setuptools), unpack it, and run it from a directory
-    that is not the repository: the defaults come from inside the package, state goes to the
-    current directory."""
-    src = _sources(tmp_path)
+# Run from the unpacked wheel: where the settings, rules, database and models are found.
+WHEEL_PROBE = (
+    "import importlib.resources, json\n"
+    "from dialer import paths\n"
+    "from dialer.config import load_settings\n"
+    "from dialer.asr.models import load_manifest\n"
+    "s = load_settings()\n"
+    "rules = (importlib.resources.files('dialer') / 'defaults' / 'rules.yaml').read_text()\n"
+    "print(json.dumps({'installed': paths.installed(), 'rules': str(s.rules_path), 'db': s.database_url,\n"
+    "  'models': sorted(load_manifest()), 'rules_len': len(rules)}))\n"
+)
+
+
+def _build_wheel(src: Path, dest: Path) -> Path:
+    """The wheel of ``src`` (offline: the venv's setuptools), built without deprecation warnings."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-build-isolation",
-            "--no-deps",
-            "-w",
-            str(tmp_path),
-            str(src),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps", "-w", str(dest), str(src)],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stderr
     assert "Deprecat" not in out.stderr
-    wheel = next(tmp_path.glob("dialer-*.whl"))
+    return next(dest.glob("dialer-*.whl"))
+
+
+def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
+    """Build the wheel (offline: the venv's setuptools), unpack it, and run it from a directory
+    that is not the repository: the defaults come from inside the package, state goes to the
+    current directory."""
+    wheel = _build_wheel(_sources(tmp_path), tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in (*SHIPPED, "announcements/announcements.yaml", "asr_models_manifest.json"):
         assert f"dialer/defaults/{name}" in names
@@ -163,19 +169,9 @@ def test_built_wheel_ships_and_finds_its_defaults(tmp_path: Path) -> None:
     zipfile.ZipFile(wheel).extractall(site)
     work = tmp_path / "work"
     work.mkdir()
-    probe = (
-        "import importlib.resources, json\n"
-        "from dialer import paths\n"
-        "from dialer.config import load_settings\n"
-        "from dialer.asr.models import load_manifest\n"
-        "s = load_settings()\n"
-        "rules = (importlib.resources.files('dialer') / 'defaults' / 'rules.yaml').read_text()\n"
-        "print(json.dumps({'installed': paths.installed(), 'rules': str(s.rules_path), 'db': s.database_url,\n"
-        "  'models': sorted(load_manifest()), 'rules_len': len(rules)}))\n"
-    )
     env = {k: v for k, v in os.environ.items() if k not in ("DIALER_CONFIG", "DIALER_DB_URL")}
     env["PYTHONPATH"] = str(site)
-    run = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", WHEEL_PROBE], cwd=work, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
     got = json.loads(run.stdout)

@@ -26,6 +26,7 @@ from dialer.storage.dialling import ClaimedContact
 from dialer.storage.ingest import ContactPreparer
 from dialer.storage.migrate import upgrade
 from dialer.storage.repo import Repository
+from dialer.worker import WorkerStats
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 10:00 Moscow
 TIME_SCALE = 0.02
@@ -126,7 +127,7 @@ async def harness(
         await sim.stop()
 
 
-async def run_until(h: Harness, opts: app.RunOptions, n_finished: int, timeout_s: float = 30.0) -> app.WorkerStats:
+async def run_until(h: Harness, opts: app.RunOptions, n_finished: int, timeout_s: float = 30.0) -> WorkerStats:
     rt = await app.build(h.settings, opts)
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(rt, stop))

@@ -19,5 +19,5 @@ async def test_the_campaign_caller_id_is_the_originates_caller_id(tmp_path: Path
         assert h.settings.dial.caller_id != "+74951234567"  # the [dial] one would be sent otherwise
         await seed(h.settings, [BUSY], h.clock.now())
         await run_until(h, h.options(ami_port, as_port), 1)
-        originates = [a for a in h.sim.actions if a.get("Action", "").lower() == "originate"]  # type: ignore[attr-defined]
+        originates = [a for a in h.sim.actions if (a.get("Action") or "").lower() == "originate"]
         assert originates and {a.get("CallerID") for a in originates} == {"+74951234567"}

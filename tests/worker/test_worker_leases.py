@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from dialer.sim.channels import ChannelState
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 
-from .harness import free_port, harness, seed
+from .harness import Harness, free_port, harness, seed
 from .test_worker_sim import actions, contacts_by_number
 
 NEVER_STARTED, NO_CALL, WITH_OPERATORS = "+79990000101", "+79990000201", "+79990000306"
@@ -45,10 +46,10 @@ async def _audiosocket_sink(port: int) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", port)
 
 
-async def wait_for(predicate: object, timeout_s: float, what: str) -> None:
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
     async def poll() -> None:
         # The database and the simulator have no "changed" hook for this: sample them.
-        while not await predicate():  # type: ignore[operator]  # noqa: ASYNC110
+        while not await predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     try:
@@ -57,42 +58,46 @@ async def wait_for(predicate: object, timeout_s: float, what: str) -> None:
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
+async def _dead_worker(h: Harness, ami_port: int, as_port: int) -> uuid.UUID:
+    """A worker that claims all three contacts, starts two attempts, places one call and hands
+    it to the operators, then dies (no more renewals, no verdicts); the live call's attempt id."""
+    db = Database(h.settings.database_url)
+    repo = await Repository.open(db)
+    wall = datetime.now(UTC)
+    claimed = {
+        c.contact.e164: c
+        for c in await repo.claim_due("t", "dead-worker", h.clock.now(), 3, lease_until=wall + timedelta(seconds=1.5))
+    }
+    assert set(claimed) == {NEVER_STARTED, NO_CALL, WITH_OPERATORS}
+    await repo.start_attempt(claimed[NO_CALL], uuid.uuid4(), h.clock.now(), server_name="sim")
+    live_id = uuid.uuid4()
+    await repo.start_attempt(claimed[WITH_OPERATORS], live_id, h.clock.now(), server_name="sim")
+    sink = await _audiosocket_sink(as_port)
+    client = AmiClient(AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("sim")))
+    await client.connect(5)
+    await client.originate(
+        live_id, WITH_OPERATORS.lstrip("+"), h.settings.dial, audiosocket_addr=f"127.0.0.1:{as_port}"
+    )
+
+    async def answered() -> bool:
+        return any(ch.uniqueid == str(live_id) and ch.state is ChannelState.UP for ch in h.sim.live_channels())
+
+    await wait_for(answered, 10, "the call to be answered")
+    assert await client.redirect(str(live_id), h.settings.dial.operator_context, h.settings.dial.operator_exten)
+    await client.close()  # the worker dies: no more renewals, no verdicts
+    sink.close()
+    await sink.wait_closed()
+    await db.dispose()
+    return live_id
+
+
 async def test_another_worker_recovers_a_dead_workers_claims_after_the_lease(tmp_path: Path) -> None:
     async with harness(tmp_path) as (h, ami_port, as_port):
         h.sim.assign(WITH_OPERATORS.lstrip("+"), TALKS_WITH_OPERATOR)
         h.settings = replace(h.settings, leases=LEASES)
         await seed(h.settings, [NEVER_STARTED, NO_CALL, WITH_OPERATORS], h.clock.now())
 
-        # ---- the dead worker: claims all three, starts two, places one call and hands it over
-        db = Database(h.settings.database_url)
-        repo = await Repository.open(db)
-        wall = datetime.now(UTC)
-        claimed = {
-            c.contact.e164: c
-            for c in await repo.claim_due(
-                "t", "dead-worker", h.clock.now(), 3, lease_until=wall + timedelta(seconds=1.5)
-            )
-        }
-        assert set(claimed) == {NEVER_STARTED, NO_CALL, WITH_OPERATORS}
-        await repo.start_attempt(claimed[NO_CALL], uuid.uuid4(), h.clock.now(), server_name="sim")
-        live_id = uuid.uuid4()
-        await repo.start_attempt(claimed[WITH_OPERATORS], live_id, h.clock.now(), server_name="sim")
-        sink = await _audiosocket_sink(as_port)
-        client = AmiClient(AmiEndpoint("sim", "127.0.0.1", ami_port, "dialer", Secret("sim")))
-        await client.connect(5)
-        await client.originate(
-            live_id, WITH_OPERATORS.lstrip("+"), h.settings.dial, audiosocket_addr=f"127.0.0.1:{as_port}"
-        )
-
-        async def answered() -> bool:
-            return any(ch.uniqueid == str(live_id) and ch.state is ChannelState.UP for ch in h.sim.live_channels())
-
-        await wait_for(answered, 10, "the call to be answered")
-        assert await client.redirect(str(live_id), h.settings.dial.operator_context, h.settings.dial.operator_exten)
-        await client.close()  # the worker dies: no more renewals, no verdicts
-        sink.close()
-        await sink.wait_closed()
-        await db.dispose()
+        live_id = await _dead_worker(h, ami_port, as_port)
         actions_before = len(h.sim.actions)
 
         # ---- another worker, another id, the same settings

@@ -12,7 +12,7 @@ from dialer.domain.model import CallClass, Evidence
 from dialer.pacing.live import PacingConfig
 from dialer.pacing.pacer import PacingMode, PacingSettings
 from dialer.sim import scenarios as sc
-from dialer.sim.queue import default_queues
+from dialer.sim.queue import QueueConfig, default_queues
 
 from .harness import Harness, harness, seed
 
@@ -52,13 +52,13 @@ def all_taken_by_operators(verdicts: list[Evidence]) -> bool:
     )
 
 
-def operators() -> dict[str, object]:
-    return {"queues": default_queues(2, answer_after_s=0.3, talk_mean_s=15.0)}
+def operators() -> dict[str, QueueConfig]:
+    return default_queues(2, answer_after_s=0.3, talk_mean_s=15.0)
 
 
 async def test_progressive_never_leaves_a_person_waiting_for_an_operator(tmp_path: Path) -> None:
     pacing = PacingConfig(PacingSettings(mode=PacingMode.PROGRESSIVE))
-    async with harness(tmp_path, **operators()) as (h, ami_port, as_port):
+    async with harness(tmp_path, queues=operators()) as (h, ami_port, as_port):
         unserved, verdicts, members = await run(h, ami_port, as_port, pacing)
         actions = list(h.sim.actions)
     assert members == 2  # the QueueStatus listing at login, then the member events
@@ -76,7 +76,7 @@ async def test_fixed_concurrency_makes_people_wait_for_operators(tmp_path: Path)
     """The same population dialled at a fixed concurrency of 6: people queue for 2 operators (the
     measure above can fail)."""
     pacing = PacingConfig(PacingSettings(mode=PacingMode.FIXED))
-    async with harness(tmp_path, **operators()) as (h, ami_port, as_port):
+    async with harness(tmp_path, queues=operators()) as (h, ami_port, as_port):
         unserved, verdicts, _members = await run(h, ami_port, as_port, pacing)
     assert unserved >= 2
     assert len(verdicts) == len(NUMBERS)
@@ -85,7 +85,7 @@ async def test_fixed_concurrency_makes_people_wait_for_operators(tmp_path: Path)
 async def test_paused_operator_is_not_counted(tmp_path: Path) -> None:
     """One of two operators paused (AMI QueuePause → QueueMemberPause): progressive dials for one."""
     pacing = PacingConfig(PacingSettings(mode=PacingMode.PROGRESSIVE))
-    async with harness(tmp_path, **operators()) as (h, ami_port, as_port):
+    async with harness(tmp_path, queues=operators()) as (h, ami_port, as_port):
         queue = h.sim.queues["operators"]
         st = queue.member("op2")
         assert st is not None

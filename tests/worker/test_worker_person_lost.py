@@ -60,7 +60,7 @@ async def test_a_person_lost_in_the_queue_is_called_back_and_reaches_an_operator
         lost, reached = attempts
         assert (lost.kind, reached.kind) == (AttemptKind.CAMPAIGN, AttemptKind.DROPPED_CALLBACK)
         # Dialled again once the minute after the loss had passed, not before.
-        assert reached.started_at - lost.ended_at >= timedelta(minutes=1)
+        assert lost.ended_at is not None and reached.started_at - lost.ended_at >= timedelta(minutes=1)
         # The hand-over figures as the session measured them, stored with each attempt.
         assert lost.queue_wait_ms is not None and lost.queue_wait_ms >= 4000 and lost.operator is None
         assert lost.dead_air_ms == first.evidence.dead_air_ms and lost.dead_air_ms is not None

@@ -12,6 +12,8 @@ import pytest
 
 from dialer import app
 from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
+from dialer.sim import SimAsterisk
+from dialer.sim.ami_server import RecordedAction
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 
@@ -45,8 +47,8 @@ async def contacts_by_number(url: str) -> dict[str, object]:
 AUDIO_TIME_SCALE = 0.1
 
 
-def actions(sim: object, name: str) -> list[object]:
-    return [a for a in sim.actions if a.get("Action", "").lower() == name.lower()]  # type: ignore[attr-defined]
+def actions(sim: SimAsterisk, name: str) -> list[RecordedAction]:
+    return [a for a in sim.actions if (a.get("Action") or "").lower() == name.lower()]
 
 
 async def test_machines_hung_up_people_redirected_everything_recorded(tmp_path: Path) -> None:

@@ -303,17 +303,7 @@ def _watch(
 
 async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10.0) -> WorkerStats:
     """Run the worker until ``stop`` is set; then stop everything in order."""
-    if rt.publisher is not None:
-        await rt.publisher.start()
-    if rt.commands is not None:
-        await rt.commands.start()
-    rt.pool.start()
-    if rt.asr is not None:
-        await rt.asr.start()  # the model loads off the loop; without it calls go on unrecognised
-    if rt.recorder is not None:
-        rt.recorder.start()
-    if rt.collector is not None:
-        rt.collector.start()
+    await _start(rt)
     reporter = asyncio.create_task(report_status(rt), name="status-reporter") if rt.publisher else None
     try:
         if rt.metrics_listen is not None:  # METRICS
@@ -328,20 +318,40 @@ async def run(rt: Runtime, stop: asyncio.Event, *, connect_timeout_s: float = 10
         if reporter is not None:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-        if rt.commands is not None:
-            await rt.commands.stop()
-        await rt.pool.close()
-        await rt.audiosocket.close()
-        if rt.asr is not None:
-            await rt.asr.aclose()
-        if rt.collector is not None:
-            await rt.collector.aclose()  # it reads what the recorder wrote: stopped first
-        if rt.recorder is not None:
-            await rt.recorder.aclose()
-        if rt.publisher is not None:
-            await rt.publisher.stop()
-        await rt.metrics.aclose()
-        await rt.db.dispose()
+        await _stop(rt)
+
+
+async def _start(rt: Runtime) -> None:
+    """Start order: events out, commands in, Asterisk, the recognizer, the recorders."""
+    if rt.publisher is not None:
+        await rt.publisher.start()
+    if rt.commands is not None:
+        await rt.commands.start()
+    rt.pool.start()
+    if rt.asr is not None:
+        await rt.asr.start()  # the model loads off the loop; without it calls go on unrecognised
+    if rt.recorder is not None:
+        rt.recorder.start()
+    if rt.collector is not None:
+        rt.collector.start()
+
+
+async def _stop(rt: Runtime) -> None:
+    """Stop order: what feeds the calls first, what records them after, the database last."""
+    if rt.commands is not None:
+        await rt.commands.stop()
+    await rt.pool.close()
+    await rt.audiosocket.close()
+    if rt.asr is not None:
+        await rt.asr.aclose()
+    if rt.collector is not None:
+        await rt.collector.aclose()  # it reads what the recorder wrote: stopped first
+    if rt.recorder is not None:
+        await rt.recorder.aclose()
+    if rt.publisher is not None:
+        await rt.publisher.stop()
+    await rt.metrics.aclose()
+    await rt.db.dispose()
 
 
 async def report_status(rt: Runtime, debounce_s: float = 1.0) -> None:

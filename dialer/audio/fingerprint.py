@@ -441,7 +441,6 @@ class FingerprintMatcher:
         self._prev_ok = False
         self._last_index: int | None = None
         self.match: FingerprintMatch | None = None
-        self.subprints = 0
 
     @property
     def done(self) -> bool:
@@ -502,7 +501,6 @@ class FingerprintMatcher:
 
     def _step(self, q: int, ok: bool, at_ms: int) -> FingerprintMatch | None:
         t = self._t
-        self.subprints += 1
         for arr in (self._err, self._bits, self._cnt, self._seen, self._span, self._r_err, self._r_bits, self._worst):
             arr[1:] = arr[:-1]
             arr[t.starts] = 0
@@ -563,13 +561,6 @@ class FingerprintMatcher:
         worst = np.maximum(self._worst[idx], self._r_err[idx] / np.maximum(self._r_bits[idx], 1.0))
         k = int(np.argmin(np.maximum(ber, worst * self.config.max_ber / self.config.max_recent_ber)))
         return float(ber[k]), float(worst[k])
-
-    def best_ber(self) -> float | None:
-        """Lowest bit error rate among the hypotheses that could decide now (diagnostics, tests)."""
-        ready = self._cnt >= self._t.min_count
-        if not len(ready) or not ready.any():
-            return None
-        return float(np.min(self._err[ready] / (32.0 * self._cnt[ready])))
 
 
 # --- audio helpers and the loader ---------------------------------------------------------------------
@@ -700,8 +691,3 @@ def load_library(directory: Path, index_name: str = "announcements.yaml") -> Fin
             )
         recs.append(rec)
     return FingerprintLibrary.build(recs, source=str(index))
-
-
-def library_from_samples(items: Sequence[tuple[str, CallClass, npt.ArrayLike]]) -> FingerprintLibrary:
-    """A library straight from 8 kHz sample arrays (tests, the demo)."""
-    return FingerprintLibrary.build(KnownRecording.from_samples(n, c, s) for n, c, s in items)

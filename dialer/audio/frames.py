@@ -34,16 +34,6 @@ def frame_bytes(sample_rate: int = SAMPLE_RATE_HZ) -> int:
     return 2 * samples_per_frame(sample_rate)
 
 
-def frame_start_ms(frame_index: int) -> int:
-    """Start of slot ``frame_index`` on the call's audio clock."""
-    return frame_index * FRAME_MS
-
-
-def frame_end_ms(frame_index: int) -> int:
-    """End of slot ``frame_index``: the earliest time anything learnt from it is known."""
-    return (frame_index + 1) * FRAME_MS
-
-
 def frame_slots(n_bytes: int, sample_rate: int = SAMPLE_RATE_HZ) -> int:
     """How many 20 ms slots a payload of ``n_bytes`` covers (a short frame still takes one)."""
     per = frame_bytes(sample_rate)
@@ -55,11 +45,6 @@ def slin_to_int16(pcm: bytes | bytearray | memoryview) -> Int16Array:
     if len(pcm) % 2:
         raise AudioSocketError(f"slin payload of {len(pcm)} bytes is not a whole number of 16-bit samples")
     return np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False)
-
-
-def int16_to_slin(samples: npt.ArrayLike) -> bytes:
-    """int16 samples → signed 16-bit little-endian bytes."""
-    return np.asarray(samples, dtype="<i2").tobytes()
 
 
 def slin_to_float(pcm: bytes | bytearray | memoryview) -> FloatArray:

@@ -68,7 +68,6 @@ class Vad:
         self.voiced_ms_total = 0
         self._recent: deque[tuple[bool, int]] = deque(maxlen=self.params.onset_window)
         self.last_frame_voiced = False
-        self.last_frame_tonal = False
         self._first = True
 
     name = "energy"
@@ -87,7 +86,6 @@ class Vad:
         loud = level_dbm0 >= p.min_level_dbm0 and level_dbm0 >= self.noise_floor_dbm0 + p.margin_db
         voiced, active, tonal, flat = self._judge(power, level_dbm0, loud, samples)
         self.last_frame_voiced = voiced
-        self.last_frame_tonal = tonal
         self._update_floor(level_dbm0, voiced, tonal, flat)
         if voiced:
             self.voiced_ms_total += 20

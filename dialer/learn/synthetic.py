@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.audio.fingerprint import parse_index, read_audio
-from dialer.audio.frames import SAMPLE_RATE_HZ
+from dialer.audio.frames import FRAME_MS, SAMPLE_RATE_HZ, samples_per_frame
 from dialer.audio.g711 import alaw_roundtrip, ulaw_roundtrip
 from dialer.domain.model import CallClass
 from dialer.session.explain import verdict
@@ -140,39 +140,13 @@ def write_call(
 ) -> Path:
     """One call recording under ``root/<day>/<attempt id>/``, complete but for its decision."""
     attempt = uuid.UUID(int=int(rng.integers(1, 2**63)) << 64 | int(rng.integers(1, 2**63)), version=4)
-    if offset_ms is not None:
-        off = offset_ms
-    elif rng.random() < mid_share:  # the worker's audio began mid-announcement
-        off = int(rng.integers(clip.duration_ms // 8, clip.duration_ms // 2))
-    else:  # the carrier starts its recording when the early media starts (give or take a frame or two)
-        off = int(rng.integers(0, 60))
+    off = _offset(clip, rng, offset_ms, mid_share)
     audio = call_audio(clip, rng, off, cycles)
     path = root / started_at.strftime("%Y-%m-%d") / str(attempt)
     path.mkdir(parents=True)
-    events: list[dict[str, object]] = [
-        {
-            "t": PROGRESS_MS,
-            "k": "ami",
-            "h": {
-                "Event": "Newstate",
-                "Channel": f"Local/{number[1:]}@dialer-dial-0001;1",
-                "ChannelState": "6",
-                "ChannelStateDesc": "Up",
-                "Uniqueid": str(attempt),
-                "Linkedid": str(attempt),
-            },
-        },
-    ]
-    per = 160
-    n = len(audio) // per
-    pcm = bytearray()
-    for i in range(n):
-        if rng.random() < loss:
-            continue  # lost on the way: never reached the worker
-        chunk = audio[i * per : (i + 1) * per].astype("<i2").tobytes()
-        events.append({"t": PROGRESS_MS + (i + 1) * 20, "k": "frame", "i": i, "n": len(chunk)})
-        pcm += chunk
-    end = PROGRESS_MS + n * 20
+    events, pcm = _frames(audio, rng, loss)
+    end = PROGRESS_MS + len(audio) // samples_per_frame(SAMPLE_RATE_HZ) * FRAME_MS
+    events = [_answered_event(attempt, number), *events]
     events += [
         {"t": end, "k": "in", "type": "gone", "cause": 16, "dial_status": "CANCEL"},
         {"t": end, "k": "audio_end", "reason": "hung up"},
@@ -183,7 +157,55 @@ def write_call(
     events.sort(key=lambda e: (int(str(e["t"])), e["k"] != "frame"))
     (path / EVENTS_FILE).write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), "utf-8")
     (path / AUDIO_FILE).write_bytes(bytes(pcm))
-    meta = {
+    meta = _meta(attempt, clip, off, started_at=started_at, campaign=campaign, number=number, decoding=decoding)
+    (path / CALL_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    return path
+
+
+def _offset(clip: Clip, rng: np.random.Generator, offset_ms: int | None, mid_share: float) -> int:
+    """Where in the recording the worker's audio begins."""
+    if offset_ms is not None:
+        return offset_ms
+    if rng.random() < mid_share:  # the worker's audio began mid-announcement
+        return int(rng.integers(clip.duration_ms // 8, clip.duration_ms // 2))
+    return int(rng.integers(0, 60))  # the carrier starts its recording with the early media (± a frame)
+
+
+def _answered_event(attempt: uuid.UUID, number: str) -> dict[str, object]:
+    return {
+        "t": PROGRESS_MS,
+        "k": "ami",
+        "h": {
+            "Event": "Newstate",
+            "Channel": f"Local/{number[1:]}@dialer-dial-0001;1",
+            "ChannelState": "6",
+            "ChannelStateDesc": "Up",
+            "Uniqueid": str(attempt),
+            "Linkedid": str(attempt),
+        },
+    }
+
+
+def _frames(
+    audio: npt.NDArray[np.int16], rng: np.random.Generator, loss: float
+) -> tuple[list[dict[str, object]], bytearray]:
+    """The frame events of ``audio`` and their payloads, a share ``loss`` of them lost on the way."""
+    per = samples_per_frame(SAMPLE_RATE_HZ)
+    events: list[dict[str, object]] = []
+    pcm = bytearray()
+    for i in range(len(audio) // per):
+        if rng.random() < loss:
+            continue  # lost on the way: never reached the worker
+        chunk = audio[i * per : (i + 1) * per].astype("<i2").tobytes()
+        events.append({"t": PROGRESS_MS + (i + 1) * FRAME_MS, "k": "frame", "i": i, "n": len(chunk)})
+        pcm += chunk
+    return events, pcm
+
+
+def _meta(
+    attempt: uuid.UUID, clip: Clip, off: int, *, started_at: datetime, campaign: str, number: str, decoding: bool
+) -> dict[str, object]:
+    return {
         "version": LAYOUT_VERSION,
         "attempt_id": str(attempt),
         "started_at": started_at.isoformat(),
@@ -204,8 +226,6 @@ def write_call(
             "first_word_ms": PROGRESS_MS + LEAD_IN_MS + max(0, clip.lead_ms - off),
         },
     }
-    (path / CALL_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
-    return path
 
 
 def decide_live(path: Path, setup: SessionSetup) -> None:

@@ -18,11 +18,12 @@ N_WORKERS = 4
 BATCH = 7
 
 
-async def _worker(url: str, name: str, start: asyncio.Event) -> list[int]:
+async def _worker(url: str, name: str, start: asyncio.Event, ready: asyncio.Semaphore) -> list[int]:
     db = Database(url)
     try:
         repo = await Repository.open(db)
         got: list[int] = []
+        ready.release()
         await start.wait()
         while True:
             claimed = await repo.claim_due(CAMPAIGN.name, name, NOW, BATCH, concurrency_cap=10_000)
@@ -39,7 +40,10 @@ async def test_parallel_claimers_never_share_a_contact(db_url: str, repo: Reposi
     counts = await repo.import_contacts(CAMPAIGN, rows, NOW)
     assert counts.inserted == N_CONTACTS
     start = asyncio.Event()
-    tasks = [asyncio.create_task(_worker(db_url, f"w{i}", start)) for i in range(N_WORKERS)]
+    ready = asyncio.Semaphore(0)
+    tasks = [asyncio.create_task(_worker(db_url, f"w{i}", start, ready)) for i in range(N_WORKERS)]
+    for _ in range(N_WORKERS):  # every claimer has its engine open before any claims
+        await asyncio.wait_for(ready.acquire(), 30)
     start.set()
     results = await asyncio.gather(*tasks)
     all_ids = [i for r in results for i in r]

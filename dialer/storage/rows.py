@@ -22,7 +22,7 @@ from dialer.domain.model import (
 )
 from dialer.storage.db import Database
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # notify imports the outbox, which imports this module
     from dialer.storage.notify import Notifier
 
 ATTEMPT_IN_PROGRESS: Final = "in_progress"

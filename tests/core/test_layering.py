@@ -27,7 +27,7 @@ def imported_modules(path: Path, package: str) -> set[str]:
 
 
 def imports_of(root: Path, package: str, forbidden: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for path in sorted(root.rglob("*.py")):
         sub = path.relative_to(root).with_suffix("").parts
         module_package = ".".join([package, *sub[:-1]])

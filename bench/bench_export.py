@@ -24,6 +24,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from dialer.events.notifier import EventNotifier
 from dialer.storage import migrate
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
@@ -104,7 +105,7 @@ async def measure(url: str, rows: int) -> None:
         t0 = time.perf_counter()
         await fill(db, rows)
         filled_s = time.perf_counter() - t0
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         t0 = time.perf_counter()
         n = handed = 0
         async for page in repo.iter_export(CAMPAIGN.name):

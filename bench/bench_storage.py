@@ -28,6 +28,7 @@ from dialer.csvio import CsvContact, RowError, iter_contacts, open_text
 from dialer.domain.compliance import AttemptCaps, ComplianceConfig, ComplianceSettings
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.storage import migrate
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.contacts import NewContact
@@ -104,7 +105,7 @@ async def run_backend(name: str, url: str, csv_path: Path, args: argparse.Namesp
     db = Database(url)
     try:
         await migrate.upgrade(db)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         rows, secs = await do_import(repo, csv_path, args.import_batch)
         print(f"[{name}] import: {rows} contacts in {secs:.1f} s = {rows / secs:,.0f} rows/s")
         await repo.analyze()

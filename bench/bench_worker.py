@@ -32,6 +32,7 @@ from dialer.csvio import CsvContact
 from dialer.domain.model import CardFlag, Evidence, OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.sim import SimAsterisk
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
@@ -54,7 +55,7 @@ async def seed(url: str, numbers: list[str], concurrency: int) -> None:
     settings = load_settings()
     db = Database(url)
     await upgrade(db)
-    repo = await Repository.open(db)
+    repo = await Repository.open(db, EventNotifier())
     camp = CampaignSettings(name="bench", timezone="Europe/Moscow", concurrency=concurrency)
     await repo.ensure_campaign(camp, START)
     prep = ContactPreparer(camp, RulesTable.load(settings.rules_path), load_own_numbers(settings.own_numbers_path))

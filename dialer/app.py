@@ -38,6 +38,7 @@ from dialer.domain.rules import RulesTable
 from dialer.errors import ConfigError, DialerError
 from dialer.events import payloads
 from dialer.events.commands import CommandSubscriber
+from dialer.events.notifier import EventNotifier
 from dialer.events.publisher import OutboxPublisher
 from dialer.learn.live import LiveCollector, current_setup, learning_recorder
 from dialer.logging import register_secret
@@ -120,7 +121,7 @@ async def build(settings: Settings, opts: RunOptions) -> Runtime:
     db = Database(settings.database_url, create=False)  # the schema comes from `dialer db upgrade`
     try:
         await ensure_current(db)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         rules = RulesTable.load(settings.rules_path)
         registry = CallRegistry()
         audiosocket, advertise = await _start_audiosocket(settings, opts, registry)

@@ -15,6 +15,7 @@ from dialer.config import Settings, load_settings
 from dialer.domain.model import ExclusionKind
 from dialer.domain.phone import PROBLEM_TITLES_RU, normalise
 from dialer.errors import InputError
+from dialer.events.notifier import EventNotifier
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
@@ -50,7 +51,7 @@ class CliContext:
         return self._db
 
     async def repository(self) -> Repository:
-        return await Repository.open(self.database())
+        return await Repository.open(self.database(), EventNotifier())
 
     def campaign(self, name: str, args: argparse.Namespace | None = None) -> CampaignSettings:
         c = self.settings.campaign

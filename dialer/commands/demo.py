@@ -34,6 +34,7 @@ from dialer.domain.model import INCORRECT_CONTACT_RU, CallClass, ContactState, E
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
 from dialer.errors import InputError
+from dialer.events.notifier import EventNotifier
 from dialer.logging import configure_logging
 from dialer.sim import SimAsterisk, scenario_for_number
 from dialer.sim.audio import DATA_DIR as SIM_ANNOUNCEMENTS
@@ -170,14 +171,14 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         db = Database(settings.database_url)
         await upgrade(db)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         clock = DemoClock(DEMO_START, time_scale)
         print(f"dialer demo: database {db_file}, simulated start {DEMO_START:%Y-%m-%d %H:%M} UTC", file=out)
         await _import(repo, settings, args.contacts, clock.now(), out)
         await db.dispose()
         stats = await _run_worker(settings, args, clock, out)
         db = Database(settings.database_url)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         await _print_table(repo, out)
         print(
             f"\n{stats.originated} calls, {stats.hung_up_by_us} hung up by the worker, "

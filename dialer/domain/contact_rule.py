@@ -3,7 +3,7 @@
 Every change of a contact's state, result, flag, journal, attempt counter and next call goes
 through :func:`apply_outcome`; the storage reads the contact (:class:`ContactNow`), applies the
 rule and persists the :class:`ContactChange` it returns together with the announcements (outbox
-events, built by :mod:`dialer.events.payloads`). The outcomes:
+events, built outside the storage by its notifier: :mod:`dialer.storage.notify`). The outcomes:
 
 * :class:`AttemptEnded` — an attempt finished (the rules' verdict, or ``aborted`` on recovery
   after a crash: :func:`aborted_verdict`);

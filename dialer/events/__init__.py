@@ -2,5 +2,7 @@
 (:mod:`dialer.events.commands`).
 
 Topic layout: :mod:`dialer.events.topics`; payloads: :mod:`dialer.events.payloads` (pure
-builders, no MQTT: the storage imports them); consumer documentation: docs/events.md.
+builders, no MQTT); :mod:`dialer.events.notifier` builds the storage's outbox rows with them (the
+storage never imports this package: it is handed the notifier); consumer documentation:
+docs/events.md.
 """

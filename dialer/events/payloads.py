@@ -8,10 +8,11 @@ Every event is a flat JSON object with the same envelope:
     occurred_at  str   ISO 8601 UTC, "2025-01-04T10:00:00.000000Z"
 
 Builders take every time as an argument (they never read the clock) and return an
-:class:`OutboxEvent` — the relative topic, the payload and the per-contact ordering key — ready
-for the storage's outbox inside the state change's transaction. The storage hands over the facts
-the contact rule (dialer.domain.contact_rule) said to announce, and :func:`contact_events` turns
-them into events, so what is stored is exactly what is published. Stable codes
+:class:`~dialer.storage.outbox.OutboxEvent` — the relative topic, the payload and the per-contact
+ordering key — ready for the storage's outbox inside the state change's transaction. The storage
+hands its notifier (:class:`dialer.events.notifier.EventNotifier`) the facts the contact rule
+(dialer.domain.contact_rule) said to announce, and :func:`contact_events` turns them into events,
+so what is stored is exactly what is published. Stable codes
 (``result: "refused"``) travel together with the Russian titles the contact centre uses
 («Отказался разговаривать»).
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ from dialer.domain.model import (
     ResultCode,
 )
 from dialer.events import topics
+from dialer.storage.notify import AttemptRef, ContactRef, OperatorRef
+from dialer.storage.outbox import OutboxEvent
 
 SCHEMA_VERSION = 1
 
@@ -87,19 +89,6 @@ NOT_A_CLIENT_COMMENT_RU = (
     "по e-mail и(или) смс"
 )
 EXCLUSION_SUBJECT_RU = "ИСКЛЮЧИТЬ"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """One event ready for the outbox: ``topic`` is relative to the MQTT prefix."""
-
-    topic: str
-    payload: JsonObject
-    key: str | None  # ordering key: events with the same key are delivered in outbox order
-
-    @property
-    def event_id(self) -> str:
-        return str(self.payload["event_id"])
 
 
 def iso_utc(when: datetime) -> str:
@@ -446,37 +435,6 @@ def announcement_drift(
     payload = envelope(EventType.ANNOUNCEMENT_DRIFT, occurred_at)
     payload.update(kind=kind, subject=subject, value=value, baseline=baseline, message=message)
     return OutboxEvent(topics.ANNOUNCEMENT_DRIFT, payload, key=f"drift:{kind}:{subject}")
-
-
-@dataclass(frozen=True, slots=True)
-class ContactRef:
-    """Who an event is about: the fields every contact event carries."""
-
-    campaign: str
-    contact_id: int
-    external_id: str
-    e164: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRef:
-    """The attempt a contact event belongs to, as stored."""
-
-    attempt_id: uuid.UUID
-    attempt_no: int
-    kind: AttemptKind
-    started_at: datetime
-    worker_id: str | None = None
-    asterisk_uniqueid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorRef:
-    """Where an operator's result came from (travels in the operator_result event only)."""
-
-    operator: str = ""
-    command_id: str | None = None
-    attempt_id: uuid.UUID | None = None
 
 
 def contact_events(

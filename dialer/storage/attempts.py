@@ -26,10 +26,10 @@ from dialer.domain.model import (
     Outcome,
 )
 from dialer.errors import StorageError, StorageUnavailable
-from dialer.events import payloads
 from dialer.storage.changes import change_columns, contact_now, contact_ref, locked_contact, verdict_columns
 from dialer.storage.db import Database
 from dialer.storage.dialling import ClaimedContact, FinishResult, RecoveredAttempt
+from dialer.storage.notify import AttemptRef, Notifier
 from dialer.storage.outbox import add_events
 from dialer.storage.rows import ATTEMPT_FINISHED, ATTEMPT_IN_PROGRESS, BLOCKING_KINDS, UNCLAIMED, Store
 from dialer.storage.tables import (
@@ -45,8 +45,8 @@ UNAVAILABLE_RETRY_S: Final = 300.0
 class Attempts(Store):
     """An attempt's rows, each method one transaction."""
 
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
+    def __init__(self, db: Database, notifier: Notifier) -> None:
+        super().__init__(db, notifier)
         # How long a verdict waits for a database that is away (restart, fail-over) before failing.
         self.unavailable_retry_s = UNAVAILABLE_RETRY_S
 
@@ -163,7 +163,7 @@ class Attempts(Store):
         c = await locked_contact(conn, int(a["contact_id"]), lock=not self.db.is_sqlite)
         if a["state"] == ATTEMPT_FINISHED:
             return FinishResult(int(c["id"]), True, ContactState(c["state"]), c["state"] == "settled")
-        attempt = payloads.AttemptRef(
+        attempt = AttemptRef(
             attempt_id,
             int(a["attempt_no"]),
             AttemptKind(a["kind"]),
@@ -187,7 +187,7 @@ class Attempts(Store):
             .where(contacts.c.id == c["id"])
             .values(**change_columns(change), **UNCLAIMED, updated_at=now, version=contacts.c.version + 1)
         )
-        await add_events(conn, payloads.contact_events(contact_ref(c), change.announce, now, attempt=attempt), now)
+        await add_events(conn, self.notifier.contact_events(contact_ref(c), change.announce, now, attempt=attempt), now)
         return FinishResult(int(c["id"]), False, change.state, change.settles)
 
     @staticmethod

@@ -15,6 +15,7 @@ from dialer.domain.compliance import AttemptCaps, ComplianceConfig
 from dialer.domain.schedule import HolidayCalendar
 from dialer.errors import StorageError
 from dialer.storage.db import Database
+from dialer.storage.notify import Notifier
 from dialer.storage.rows import Store
 from dialer.storage.tables import (
     campaigns,
@@ -43,8 +44,8 @@ class CampaignInfo:
 class Campaigns(Store):
     """Campaign rows, and their calling windows parsed once."""
 
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
+    def __init__(self, db: Database, notifier: Notifier) -> None:
+        super().__init__(db, notifier)
         self._windows_cache: dict[tuple[str, str, HolidayCalendar], Any] = {}
         # Attempt caps and holiday calendars by campaign name (issue 12; off by default): the
         # claim gives back a capped contact with its next due time moved past the cap.

@@ -21,7 +21,7 @@ from dialer.domain.model import (
     ResultCode,
 )
 from dialer.errors import StorageError
-from dialer.events import payloads
+from dialer.storage.notify import ContactRef
 from dialer.storage.tables import (
     campaigns,
     contacts,
@@ -42,8 +42,8 @@ def contact_now(c: RowMapping, number_blocked: bool = False) -> ContactNow:
     )
 
 
-def contact_ref(c: RowMapping) -> payloads.ContactRef:
-    return payloads.ContactRef(c["campaign_name"], int(c["id"]), c["external_id"], c["e164"])
+def contact_ref(c: RowMapping) -> ContactRef:
+    return ContactRef(c["campaign_name"], int(c["id"]), c["external_id"], c["e164"])
 
 
 def change_columns(change: ContactChange) -> dict[str, Any]:

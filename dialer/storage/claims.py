@@ -33,6 +33,7 @@ from dialer.errors import StorageConflict
 from dialer.storage.campaigns import CampaignInfo, Campaigns
 from dialer.storage.db import Database
 from dialer.storage.dialling import ClaimedContact
+from dialer.storage.notify import Notifier
 from dialer.storage.rows import BLOCKING_KINDS, UNCLAIMED, chunks, contact_from_row
 from dialer.storage.tables import (
     attempts,
@@ -49,8 +50,8 @@ DEFAULT_LEASE: Final = timedelta(seconds=60)
 class Claims(Campaigns):
     """Claims of due contacts and their release."""
 
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
+    def __init__(self, db: Database, notifier: Notifier) -> None:
+        super().__init__(db, notifier)
         # Wall-clock seconds of the recent claim_due calls (benchmarks and the run summary).
         self.claim_latencies_s: deque[float] = deque(maxlen=10_000)
 

@@ -33,9 +33,9 @@ from dialer.domain.model import (
     OwnerKind,
 )
 from dialer.errors import StorageError
-from dialer.events import payloads
 from dialer.storage.campaigns import Campaigns, CampaignSettings
 from dialer.storage.changes import change_columns, verdict_columns
+from dialer.storage.notify import AttemptRef, ContactRef
 from dialer.storage.outbox import add_events
 from dialer.storage.rows import ATTEMPT_FINISHED, UNCLAIMED, chunks, flags_to_text
 from dialer.storage.tables import (
@@ -179,18 +179,18 @@ class ContactImport(Campaigns):
                 )
                 ids.update({str(x.external_id): int(x.id) for x in res})
             for r in predial:
-                ref = payloads.ContactRef(campaign.name, ids[r.external_id], r.external_id, r.e164)
+                ref = ContactRef(campaign.name, ids[r.external_id], r.external_id, r.e164)
                 await self._record_predial(conn, ref, changes[r.external_id], now)
             counts.settled_without_dialling += len(predial)
             counts.inserted_settled += len(predial)
 
     async def _record_predial(
-        self, conn: AsyncConnection, ref: payloads.ContactRef, change: ContactChange, now: datetime
+        self, conn: AsyncConnection, ref: ContactRef, change: ContactChange, now: datetime
     ) -> None:
         """The pre-dial attempt row (the contact's ``change.attempts_made``-th) and its events."""
         fact = change.attempt
         assert fact is not None
-        attempt = payloads.AttemptRef(uuid.uuid4(), change.attempts_made, AttemptKind.CAMPAIGN, now)
+        attempt = AttemptRef(uuid.uuid4(), change.attempts_made, AttemptKind.CAMPAIGN, now)
         await conn.execute(
             sa.insert(attempts).values(
                 id=attempt.attempt_id,
@@ -203,7 +203,7 @@ class ContactImport(Campaigns):
                 **verdict_columns(fact.evidence, fact.outcome),
             )
         )
-        await add_events(conn, payloads.contact_events(ref, change.announce, now, attempt=attempt), now)
+        await add_events(conn, self.notifier.contact_events(ref, change.announce, now, attempt=attempt), now)
 
     async def _reimport(
         self,
@@ -240,7 +240,7 @@ class ContactImport(Campaigns):
             before = ContactNow(ContactState(old["state"]), None, False, old["journal"], None, int(attempts_made))
             change = _predial_change(before, row)
             changes.update(change_columns(change))
-            ref = payloads.ContactRef(campaign.name, int(old["id"]), row.external_id, old["e164"])
+            ref = ContactRef(campaign.name, int(old["id"]), row.external_id, old["e164"])
             await self._record_predial(conn, ref, change, now)
             counts.settled_without_dialling += 1
         changes["updated_at"] = now

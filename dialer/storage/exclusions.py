@@ -13,7 +13,7 @@ from dialer.domain.model import (
     ContactState,
     ExclusionKind,
 )
-from dialer.events import payloads
+from dialer.storage.notify import ExclusionAdded, ExclusionLifted
 from dialer.storage.outbox import add_event
 from dialer.storage.rows import BLOCKING_KINDS, Store, insert_ignore
 from dialer.storage.tables import (
@@ -110,22 +110,18 @@ class Exclusions(Store):
                 )
             ).scalar()
             contact_id = int(found) if found is not None else None
-        await add_event(
-            conn,
-            payloads.exclusion_notice(
-                number=number,
-                kind=kind,
-                occurred_at=now,
-                not_a_client=not_a_client,
-                campaign=campaign,
-                contact_id=contact_id,
-                external_id=external_id,
-                requested_by=source,
-                comment=reason,
-                command_id=command_id,
-            ),
-            now,
+        added = ExclusionAdded(
+            number,
+            kind,
+            not_a_client=not_a_client,
+            campaign=campaign,
+            contact_id=contact_id,
+            external_id=external_id,
+            requested_by=source,
+            comment=reason,
+            command_id=command_id,
         )
+        await add_event(conn, self.notifier.exclusion_added(added, now), now)
         return AddExclusionResult(True, excluded)
 
     async def remove_exclusion(self, number: str, kind: ExclusionKind, now: datetime) -> bool:
@@ -157,17 +153,8 @@ class Exclusions(Store):
                     )
                 )
                 released = int(res.rowcount or 0)
-            await add_event(
-                conn,
-                payloads.exclusion_removed(
-                    number=number,
-                    kind=kind,
-                    occurred_at=now,
-                    calls_allowed=not still,
-                    contacts_released=released,
-                ),
-                now,
-            )
+            lifted = ExclusionLifted(number, kind, calls_allowed=not still, contacts_released=released)
+            await add_event(conn, self.notifier.exclusion_lifted(lifted, now), now)
             return True
 
     async def list_exclusions(self, number: str | None = None) -> list[ExclusionRow]:

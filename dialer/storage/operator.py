@@ -18,8 +18,8 @@ from dialer.domain.model import (
     Outcome,
 )
 from dialer.errors import StorageError
-from dialer.events import payloads
 from dialer.storage.changes import change_columns, contact_now, contact_ref, find_contact, locked_contact
+from dialer.storage.notify import OperatorRef
 from dialer.storage.outbox import add_events
 from dialer.storage.rows import Store
 from dialer.storage.tables import (
@@ -58,8 +58,8 @@ class OperatorResults(Store):
                 .where(contacts.c.id == contact_id)
                 .values(**change_columns(change), updated_at=now, version=contacts.c.version + 1)
             )
-            by = payloads.OperatorRef(operator, command_id, attempt_id)
-            await add_events(conn, payloads.contact_events(contact_ref(c), change.announce, now, by=by), now)
+            by = OperatorRef(operator, command_id, attempt_id)
+            await add_events(conn, self.notifier.contact_events(contact_ref(c), change.announce, now, by=by), now)
             return change
 
     async def schedule_dropped_callbacks(self, contact_id: int, times: Sequence[datetime], now: datetime) -> None:

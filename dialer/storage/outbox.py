@@ -1,11 +1,12 @@
 """The transactional outbox: events are queued in the transaction of the state change they
-announce (an event exists if and only if its change was committed) and relayed to MQTT by
-dialer.events.publisher, which reads them here.
+announce (an event exists if and only if its change was committed) and relayed to MQTT by the
+events package's publisher, which reads them here.
 
-Outbox rows are built only by :mod:`dialer.events.payloads` (pure functions, no MQTT): the row
-holds the relative topic, the complete payload with its envelope (``event_id`` is fixed when
-the row is written, so a re-send carries the same id) and the ordering key ``contact:<id>``
-(exclusions: ``number:<e164>``). docs/events.md documents them."""
+Outbox rows (:class:`OutboxEvent`) are built outside the storage, by the notifier it is given
+(:mod:`dialer.storage.notify`; the payloads: events/payloads.py): the row holds the
+relative topic, the complete payload with its envelope (``event_id`` is fixed when the row is
+written, so a re-send carries the same id) and the ordering key ``contact:<id>`` (exclusions:
+``number:<e164>``). docs/events.md documents them."""
 
 from __future__ import annotations
 
@@ -17,11 +18,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialer.events.payloads import OutboxEvent
 from dialer.storage.rows import Store, chunks
 from dialer.storage.tables import (
     outbox,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One event ready for the outbox: ``topic`` is relative to the MQTT prefix."""
+
+    topic: str
+    payload: dict[str, Any]
+    key: str | None  # ordering key: events with the same key are delivered in outbox order
+
+    @property
+    def event_id(self) -> str:
+        return str(self.payload["event_id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +52,7 @@ async def add_events(conn: AsyncConnection, events: Sequence[OutboxEvent], now: 
 
 
 async def add_event(conn: AsyncConnection, event: OutboxEvent, now: datetime) -> None:
-    """Queue an event (built by dialer.events.payloads) in the outbox inside the caller's
-    transaction."""
+    """Queue an event (built by the notifier) in the outbox inside the caller's transaction."""
     await conn.execute(
         sa.insert(outbox).values(topic=event.topic, payload=event.payload, key=event.key, created_at=now, attempts=0)
     )

@@ -3,7 +3,9 @@
 Time is always passed in (``now``), never read here. Domain decisions (what an attempt means, when
 to call next, how a contact changes) come from ``dialer.domain``; the storage only stores them
 atomically together with the outbox events that announce them (transactional outbox: an event
-exists if and only if its state change was committed).
+exists if and only if its state change was committed). The storage never builds an event: the
+:class:`~dialer.storage.notify.Notifier` it is given (the events package's ``EventNotifier``,
+passed in by the composition root) turns the facts of a change into outbox rows.
 
 :class:`Repository` puts together the stores of each client, one module each:
 
@@ -34,6 +36,7 @@ from dialer.storage.contacts import ContactImport
 from dialer.storage.db import Database
 from dialer.storage.exclusions import Exclusions
 from dialer.storage.migrate import ensure_current
+from dialer.storage.notify import Notifier
 from dialer.storage.numbering import Numbering
 from dialer.storage.operator import OperatorResults
 from dialer.storage.outbox import Outbox
@@ -46,6 +49,6 @@ class Repository(Claims, Attempts, ContactImport, OperatorResults, Exclusions, N
     """All persistence of the dialer. Build with :meth:`open`, which checks the schema."""
 
     @classmethod
-    async def open(cls, db: Database) -> Repository:
+    async def open(cls, db: Database, notifier: Notifier) -> Repository:
         await ensure_current(db)
-        return cls(db)
+        return cls(db, notifier)

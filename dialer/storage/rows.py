@@ -4,7 +4,7 @@ and small SQL helpers."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +22,9 @@ from dialer.domain.model import (
 )
 from dialer.storage.db import Database
 
+if TYPE_CHECKING:  # notify imports the outbox, which imports this module
+    from dialer.storage.notify import Notifier
+
 ATTEMPT_IN_PROGRESS: Final = "in_progress"
 ATTEMPT_FINISHED: Final = "finished"
 BLOCKING_KINDS: Final = tuple(k.value for k in ExclusionKind if k.blocks_calls)
@@ -36,10 +39,12 @@ UNCLAIMED: Final[dict[str, Any]] = {
 
 
 class Store:
-    """What every store holds: the database (one transaction per public method)."""
+    """What every store holds: the database (one transaction per public method) and the notifier
+    that builds the outbox rows of its changes (dialer.storage.notify)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
+        self.notifier = notifier
 
 
 def flags_to_text(flags: Iterable[CardFlag]) -> str:

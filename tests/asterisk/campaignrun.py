@@ -11,6 +11,7 @@ from typing import Any
 
 from dialer.ami.protocol import AmiMessage
 from dialer.domain.model import Contact as StoredContact
+from dialer.events.notifier import EventNotifier
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 from dialer.storage.reports import AttemptRow
@@ -91,7 +92,7 @@ async def run_campaign(
         await proxy.close()
     db = Database(setup.db_url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         async for page in repo.iter_contacts(CAMPAIGN):
             for c in page:
                 number = (c.e164 or "").lstrip("+")

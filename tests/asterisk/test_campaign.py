@@ -27,6 +27,7 @@ from dialer.config import load_settings
 from dialer.domain.model import CallClass, ContactState, OwnerKind, ResultCode
 from dialer.domain.model import Contact as StoredContact
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 from dialer.storage.reports import AttemptRow
@@ -182,7 +183,7 @@ async def _real(pbx: Pbx, base: Path) -> RealRun:
             run.number_of[str(a.get("ChannelId"))] = str(a.get("Channel")).split("/")[1].split("@")[0]
     db = Database(setup.db_url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         async for page in repo.iter_contacts(CAMPAIGN_NAME):
             for c in page:
                 number = (c.e164 or "").lstrip("+")

@@ -26,6 +26,7 @@ from dialer.csvio import CsvContact
 from dialer.domain.model import OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
@@ -199,7 +200,7 @@ announcements = "{SIM_ANNOUNCEMENTS}"
         db = Database(settings.database_url)
         try:
             await upgrade(db)
-            repo = await Repository.open(db)
+            repo = await Repository.open(db, EventNotifier())
             c = settings.campaign
             campaign = CampaignSettings(CAMPAIGN, self.timezone, c.weekday_window, c.weekend_window, self.concurrency)
             await repo.ensure_campaign(campaign, now)

@@ -22,7 +22,7 @@ import aiomqtt
 from dialer.config import MqttSettings
 from dialer.errors import InputError
 from dialer.events.commands import CommandSeen, DroppedCallback, ExclusionRequest, OperatorResult
-from dialer.events.payloads import OutboxEvent
+from dialer.storage.outbox import OutboxEvent
 
 
 def shared_broker() -> tuple[str, int]:

@@ -12,6 +12,7 @@ from dialer.domain.contact_rule import AnnounceAttempt, AnnounceOperatorConnecte
 from dialer.domain.model import AttemptKind, CallClass, Evidence, ExclusionKind, Outcome, ResultCode
 from dialer.errors import InputError
 from dialer.events import payloads, topics
+from dialer.storage.notify import AttemptRef, ContactRef
 
 T0 = datetime(2025, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -216,8 +217,8 @@ def test_exclusion_removed_is_ordered_with_the_notices_of_its_number() -> None:
 
 
 def test_contact_events_carry_one_contact_reference_and_the_facts_in_order() -> None:
-    ref = payloads.ContactRef("autumn", 7, "ext-7", "+79161234567")
-    attempt = payloads.AttemptRef(uuid.uuid4(), 2, AttemptKind.CAMPAIGN, T0, "w1", "1700.1")
+    ref = ContactRef("autumn", 7, "ext-7", "+79161234567")
+    attempt = AttemptRef(uuid.uuid4(), 2, AttemptKind.CAMPAIGN, T0, "w1", "1700.1")
     ev = Evidence(CallClass.PERSON, 0.9, "person", answered=True, operator="SIP/101", queue_wait_ms=800)
     outcome = Outcome(True, ResultCode.HANDED_TO_OPERATOR, False, None, "04/01 Передан", "person")
     facts = (

@@ -15,6 +15,7 @@ from dialer.config import MqttSettings
 from dialer.domain.model import ExclusionKind, ResultCode
 from dialer.events import payloads
 from dialer.events.commands import CommandProcessor, CommandStore
+from dialer.events.notifier import EventNotifier
 from dialer.events.publisher import OutboxPublisher, OutboxStore
 from dialer.storage import migrate
 from dialer.storage.db import Database
@@ -33,7 +34,7 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'events.sqlite'}")
     try:
         await migrate.upgrade(db)
-        yield await Repository.open(db)
+        yield await Repository.open(db, EventNotifier())
     finally:
         await db.dispose()
 

@@ -19,6 +19,7 @@ from dialer.config import MqttSettings
 from dialer.domain.model import ResultCode
 from dialer.events import payloads
 from dialer.events.publisher import OutboxPublisher
+from dialer.storage.outbox import OutboxEvent
 
 from .support import Collector, MemoryOutbox, Mosquitto, free_port, settings_for, wait_until
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.mqtt
 T0 = datetime(2025, 1, 4, 10, 0, tzinfo=UTC)
 
 
-def event(n: int, contact: int = 1, campaign: str = "c1") -> payloads.OutboxEvent:
+def event(n: int, contact: int = 1, campaign: str = "c1") -> OutboxEvent:
     return payloads.contact_settled(
         campaign=campaign,
         contact_id=contact,

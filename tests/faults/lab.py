@@ -47,6 +47,7 @@ from dialer.csvio import CsvContact
 from dialer.domain.model import CallClass, CardFlag, ContactState, OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.ingest import ContactPreparer
@@ -306,7 +307,7 @@ async def seed(url: str, numbers: Sequence[str], *, campaign: str = "lab", concu
     )
     db = Database(url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         await repo.ensure_campaign(camp, now)
         prep = ContactPreparer(camp, RulesTable.load(settings.rules_path), load_own_numbers(settings.own_numbers_path))
         rows = [

@@ -28,6 +28,7 @@ from dialer.domain.model import CallClass, Evidence, OwnerKind
 from dialer.domain.numbering import NumberingIndex, NumberRange
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
+from dialer.events.notifier import EventNotifier
 from dialer.report import analysis as an
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
@@ -76,7 +77,7 @@ async def seed(url: str, *, latencies: bool = True) -> None:
     db = Database(url)
     try:
         await upgrade(db)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         await repo.ensure_campaign(CAMPAIGN, START)
         prep = ContactPreparer(CAMPAIGN, RULES, frozenset())
         rows = [

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import CallingWindows
+from dialer.events.notifier import EventNotifier
 from dialer.storage import migrate
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
@@ -121,7 +122,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def repo(db: Database) -> Repository:
-    return await Repository.open(db)
+    return await Repository.open(db, EventNotifier())
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
 
@@ -21,7 +22,7 @@ BATCH = 7
 async def _worker(url: str, name: str, start: asyncio.Event, ready: asyncio.Semaphore) -> list[int]:
     db = Database(url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         got: list[int] = []
         ready.release()
         await start.wait()
@@ -62,7 +63,7 @@ async def test_parallel_claimers_respect_the_concurrency_cap(db_url: str, repo: 
     async def claim(name: str) -> int:
         db = Database(db_url)
         try:
-            r = await Repository.open(db)
+            r = await Repository.open(db, EventNotifier())
             return len(await r.claim_due(CAMPAIGN.name, name, NOW, 10, concurrency_cap=25))
         finally:
             await db.dispose()

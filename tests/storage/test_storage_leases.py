@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from dialer.domain.model import CallClass, ContactState
 from dialer.domain.rules import RulesTable
 from dialer.errors import StorageConflict, StorageError
+from dialer.events.notifier import EventNotifier
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
 from dialer.storage.leases import LeaseStore
@@ -124,7 +125,7 @@ async def test_the_database_refuses_a_second_live_contact_with_one_number(
 async def _claim_all(url: str, campaign: str, name: str, start: asyncio.Event) -> list[tuple[int, str]]:
     db = Database(url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         await start.wait()
         got: list[tuple[int, str]] = []
         for _ in range(20):

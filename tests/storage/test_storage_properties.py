@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from dialer.domain.model import CallClass, ExclusionKind
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import in_window
+from dialer.events.notifier import EventNotifier
 from dialer.storage import tables
 from dialer.storage.db import Database
 from dialer.storage.dialling import ClaimedContact
@@ -44,7 +45,7 @@ async def _scenario(path: Path, contacts: list[tuple[str, int]], ops: list[tuple
     db = Database(f"sqlite+aiosqlite:///{path}")
     checked = 0
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         rows = [csv_row(f"c{i}", mobile(n)) for i, (_, n) in enumerate(contacts)]
         await repo.import_contacts(CAMPAIGN, prepare(RULES, rows, NOW), NOW)
         async with db.write() as conn:

@@ -23,12 +23,13 @@ from dialer.domain.model import (
 from dialer.domain.rules import RulesTable
 from dialer.domain.schedule import dropped_callback_times
 from dialer.errors import StorageError
-from dialer.events.payloads import OutboxEvent
+from dialer.events.notifier import EventNotifier
 from dialer.storage import tables
 from dialer.storage.contacts import ImportCounts, NewContact
 from dialer.storage.db import Database
 from dialer.storage.exclusions import AddExclusionResult
 from dialer.storage.numbering import NumberingRangeRow
+from dialer.storage.outbox import OutboxEvent
 from dialer.storage.repo import Repository
 
 from .conftest import CAMPAIGN, NOW, count_rows
@@ -43,7 +44,7 @@ async def test_refuses_unmigrated_database(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite'}")
     try:
         with pytest.raises(StorageError, match="dialer db upgrade"):
-            await Repository.open(db)
+            await Repository.open(db, EventNotifier())
     finally:
         await db.dispose()
 

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from dialer.errors import StorageError
+from dialer.events.notifier import EventNotifier
 from dialer.storage import migrate
 from dialer.storage.db import Database, normalise_url
 from dialer.storage.repo import Repository
@@ -43,17 +44,17 @@ async def test_downgrade_then_upgrade_and_version_check(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}")
     try:
         assert await migrate.upgrade(db) == migrate.head_revision()
-        await Repository.open(db)
+        await Repository.open(db, EventNotifier())
         await migrate.downgrade(db, "base")
         async with db.read() as conn:
             assert not await conn.run_sync(lambda c: sa.inspect(c).has_table("contacts"))
         with pytest.raises(StorageError, match="run `dialer db upgrade`"):
-            await Repository.open(db)
+            await Repository.open(db, EventNotifier())
         await migrate.upgrade(db)
         async with db.write() as conn:
             await conn.execute(sa.text("UPDATE alembic_version SET version_num = 'old'"))
         with pytest.raises(StorageError, match="revision old"):
-            await Repository.open(db)
+            await Repository.open(db, EventNotifier())
     finally:
         await db.dispose()
 

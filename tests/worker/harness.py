@@ -19,6 +19,7 @@ from dialer.csvio import CsvContact
 from dialer.domain.model import CardFlag, Evidence, OwnerKind
 from dialer.domain.policy import load_own_numbers
 from dialer.domain.rules import RulesTable
+from dialer.events.notifier import EventNotifier
 from dialer.sim import SimAsterisk
 from dialer.storage.campaigns import CampaignSettings
 from dialer.storage.db import Database
@@ -89,7 +90,7 @@ async def seed(settings: Settings, numbers: list[str], now: datetime, *, owner: 
     db = Database(settings.database_url)
     try:
         await upgrade(db)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         campaign = CampaignSettings(name="t", timezone="Europe/Moscow", concurrency=20)
         await repo.ensure_campaign(campaign, now)
         prep = ContactPreparer(

@@ -15,6 +15,7 @@ from dialer import app
 from dialer.ami.client import AmiClient
 from dialer.config import AmiEndpoint, LeaseSettings, Secret
 from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
+from dialer.events.notifier import EventNotifier
 from dialer.sim import scenarios as sc
 from dialer.sim.channels import ChannelState
 from dialer.storage.db import Database
@@ -62,7 +63,7 @@ async def _dead_worker(h: Harness, ami_port: int, as_port: int) -> uuid.UUID:
     """A worker that claims all three contacts, starts two attempts, places one call and hands
     it to the operators, then dies (no more renewals, no verdicts); the live call's attempt id."""
     db = Database(h.settings.database_url)
-    repo = await Repository.open(db)
+    repo = await Repository.open(db, EventNotifier())
     wall = datetime.now(UTC)
     claimed = {
         c.contact.e164: c
@@ -106,7 +107,7 @@ async def test_another_worker_recovers_a_dead_workers_claims_after_the_lease(tmp
         stop = asyncio.Event()
         task = asyncio.create_task(app.run(rt, stop))
         db = Database(h.settings.database_url)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         try:
             await h.wait_finished(2, timeout_s=30)  # NEVER_STARTED and NO_CALL, dialled again by the survivor
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dialer import app
 from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
+from dialer.events.notifier import EventNotifier
 from dialer.sim.queue import QueueConfig, QueueMember, SimQueue
 from dialer.storage.db import Database
 from dialer.storage.repo import Repository
@@ -49,7 +50,7 @@ async def test_a_person_lost_in_the_queue_is_called_back_and_reaches_an_operator
 
         db = Database(h.settings.database_url)
         try:
-            repo = await Repository.open(db)
+            repo = await Repository.open(db, EventNotifier())
             c = await repo.get_contact("t", "c0")
             attempts = await repo.attempts_of(c.id)
             events = await repo.fetch_unpublished(100)

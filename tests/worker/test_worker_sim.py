@@ -12,6 +12,7 @@ import pytest
 
 from dialer import app
 from dialer.domain.model import AttemptKind, CallClass, ContactState, ResultCode
+from dialer.events.notifier import EventNotifier
 from dialer.sim import SimAsterisk
 from dialer.sim.ami_server import RecordedAction
 from dialer.storage.db import Database
@@ -32,7 +33,7 @@ BUSY, NO_ANSWER, PERSON, SILENCE, SIT, UNALLOC = (
 async def contacts_by_number(url: str) -> dict[str, object]:
     db = Database(url)
     try:
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         out: dict[str, object] = {}
         async for page in repo.iter_contacts("t"):
             for c in page:
@@ -125,7 +126,7 @@ async def test_restart_recovers_attempt_left_in_progress(tmp_path: Path) -> None
     async with harness(tmp_path) as (h, ami_port, as_port):
         await seed(h.settings, [BUSY], h.clock.now())
         db = Database(h.settings.database_url)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         claimed = await repo.claim_due("t", "test-worker", h.clock.now(), 5)
         assert len(claimed) == 1 and claimed[0].attempt_kind is AttemptKind.CAMPAIGN
         crashed = uuid.uuid4()
@@ -134,7 +135,7 @@ async def test_restart_recovers_attempt_left_in_progress(tmp_path: Path) -> None
 
         await run_until(h, h.options(ami_port, as_port), 1)
         db = Database(h.settings.database_url)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         attempts = await repo.attempts_of(claimed[0].contact.id)
         await db.dispose()
         by_id = {a.id: a for a in attempts}
@@ -176,7 +177,7 @@ async def test_ami_drop_mid_call_person_still_reaches_operator(tmp_path: Path) -
         assert person_id in {a.get("Channel") for a in actions(h.sim, "Redirect")}
         assert person_id not in {a.get("Channel") for a in actions(h.sim, "Hangup")}
         db = Database(h.settings.database_url)
-        repo = await Repository.open(db)
+        repo = await Repository.open(db, EventNotifier())
         contacts = await contacts_by_number(h.settings.database_url)
         attempts = await repo.attempts_of(contacts[ami_drop].id)  # type: ignore[attr-defined]
         await db.dispose()

@@ -132,6 +132,10 @@ class AsrSettings:
     max_workers: int = 2
     sample_rate: int = SAMPLE_RATE_HZ
     engine: str = "auto"
+    # Whisper's early decodes during continuous speech: the first after this much (None: the
+    # engine's default, WhisperParams), then every early_every_ms
+    early_decode_ms: int | None = None
+    early_every_ms: int | None = None
     whisper_model_path: Path | None = None
     cpu_threads: int = 1
 
@@ -332,6 +336,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "whisper_model_path": _STR,
         "max_workers": _INT,
         "cpu_threads": _INT,
+        "early_decode_ms": _INT,
+        "early_every_ms": _INT,
     },
     "audio": {"vad": _STR, "vad_model_path": _STR},
     "paths": {
@@ -378,6 +384,8 @@ _MIN: dict[str, float] = {
     "mqtt.keepalive_s": 1,
     "asr.max_workers": 1,
     "asr.cpu_threads": 1,
+    "asr.early_decode_ms": 300,
+    "asr.early_every_ms": 200,
     "recording.keep_days": 1,
     "recording.max_mb": 1,
     "leases.lease_s": 0.1,
@@ -739,6 +747,8 @@ def _asr(r: dict[str, Any], state_base: Path, source: str, text: str) -> AsrSett
         engine=_choice(r, "engine", ASR_ENGINES, "auto", ("asr", "engine"), source, text),
         whisper_model_path=_path(state_base, r["whisper_model_path"], "") if r.get("whisper_model_path") else None,
         cpu_threads=int(r.get("cpu_threads", 1)),
+        early_decode_ms=int(r["early_decode_ms"]) if "early_decode_ms" in r else None,
+        early_every_ms=int(r["early_every_ms"]) if "early_every_ms" in r else None,
     )
 
 

@@ -11,12 +11,13 @@ it off the event loop, once per process).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dialer.asr.catalogue import Catalogue
 from dialer.asr.models import MODELS_DIR, VOSK_MODEL, WHISPER_MODEL, is_vosk_model, is_whisper_model
 from dialer.asr.port import RecognizerEngine
+from dialer.asr.whisper_engine import WhisperParams
 from dialer.config import AsrSettings
 
 
@@ -36,6 +37,16 @@ def vosk_model_path(settings: AsrSettings, models_dir: Path = MODELS_DIR) -> Pat
     return settings.model_path or models_dir / VOSK_MODEL
 
 
+def _whisper_params(settings: AsrSettings) -> WhisperParams:
+    """The engine's defaults, with the early-decode cadence of ``[asr]`` where it is set."""
+    params = WhisperParams()
+    if settings.early_decode_ms is not None:
+        params = replace(params, early_decode_ms=settings.early_decode_ms)
+    if settings.early_every_ms is not None:
+        params = replace(params, early_every_ms=settings.early_every_ms)
+    return params
+
+
 def choose_engine(settings: AsrSettings, catalogue: Catalogue, models_dir: Path = MODELS_DIR) -> EngineChoice:
     """The engine ``settings`` ask for, when its model is on disk (see the module notes)."""
     wpath = whisper_model_path(settings, models_dir)
@@ -45,7 +56,11 @@ def choose_engine(settings: AsrSettings, catalogue: Catalogue, models_dir: Path 
         from dialer.asr.whisper_engine import WhisperEngine
 
         engine = WhisperEngine(
-            wpath, cpu_threads=settings.cpu_threads, num_workers=settings.max_workers, sample_rate=settings.sample_rate
+            wpath,
+            cpu_threads=settings.cpu_threads,
+            num_workers=settings.max_workers,
+            sample_rate=settings.sample_rate,
+            params=_whisper_params(settings),
         )
         return EngineChoice(engine, f"whisper model at {wpath}")
     if kind in ("auto", "vosk") and is_vosk_model(vpath):

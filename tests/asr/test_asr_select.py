@@ -70,3 +70,18 @@ def test_settings_keys(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"asr\.engine: must be one of auto, vosk, whisper"):
         load_settings(cfg)
     assert load_settings(ROOT / "config" / "dialer.toml").asr.engine == "auto"
+
+
+def test_the_early_decode_cadence_comes_from_asr_settings(tmp_path: Path) -> None:
+    _whisper(tmp_path)
+    default, _ = engine_from_settings(AsrSettings(engine="whisper"), CAT, tmp_path)
+    assert isinstance(default, WhisperEngine)
+    assert (default.params.early_decode_ms, default.params.early_every_ms) == (1000, 500)
+    cfg = tmp_path / "dialer.toml"
+    cfg.write_text('[asr]\nengine = "whisper"\nearly_decode_ms = 2500\nearly_every_ms = 1000\n', encoding="utf-8")
+    tuned, _ = engine_from_settings(load_settings(cfg).asr, CAT, tmp_path)
+    assert isinstance(tuned, WhisperEngine)
+    assert (tuned.params.early_decode_ms, tuned.params.early_every_ms) == (2500, 1000)
+    cfg.write_text("[asr]\nearly_every_ms = 50\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"asr\.early_every_ms: must be at least 200"):
+        load_settings(cfg)

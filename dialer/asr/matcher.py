@@ -420,7 +420,8 @@ class PhraseMatcher:
             top = max(heard, key=lambda a: (a.score, a.confidence))
             if not self._decisive_partial(top, live, len(tokens)):
                 return None
-            return self._to_match(top, tokens, decisive=True)
+            # judged on what has been heard: the phrase's words still to come cost nothing yet
+            return self._to_match(top, tokens, decisive=True, heard_only=True)
         strong = [
             a for a in live if not a.phrase.hint and a.confidence >= ACCEPT_FINAL and a.score >= MIN_FINAL_EVIDENCE
         ]
@@ -454,11 +455,11 @@ class PhraseMatcher:
         return True
 
     @staticmethod
-    def _to_match(a: _Aligned, tokens: list[str], *, decisive: bool) -> Match:
+    def _to_match(a: _Aligned, tokens: list[str], *, decisive: bool, heard_only: bool = False) -> Match:
         lo, hi = a.span
         return Match(
             call_class=a.phrase.call_class,
-            confidence=round(a.confidence, 3),
+            confidence=round(max(a.confidence, a.local_confidence) if heard_only else a.confidence, 3),
             phrase=a.phrase.text,
             span=(lo, hi),
             span_text=" ".join(tokens[lo:hi]),

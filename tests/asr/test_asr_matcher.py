@@ -254,6 +254,18 @@ def test_partial_text_decides_early_when_the_discriminating_words_are_there(part
     assert m.call_class is cls and m.decisive
 
 
+def test_a_partial_match_is_scored_on_what_was_heard() -> None:
+    """A decisive partial text is judged on its heard stretch: the longest phrase it may become
+    («… пожалуйста позвоните позднее») must not make it look weak while the words still come
+    (Whisper's early decodes); the final text is scored on the whole phrase."""
+    text = "Абонент временно недоступен, пожалуйста."
+    partial = MATCHER.best_match(text, partial=True)
+    assert partial is not None and partial.phrase.endswith("позвоните позднее") and partial.confidence >= 0.95
+    final = MATCHER.best_match(text)
+    assert final is not None and final.call_class is partial.call_class
+    assert final.phrase == "абонент временно недоступен" and final.confidence >= 0.95
+
+
 @pytest.mark.parametrize(
     "partial",
     [

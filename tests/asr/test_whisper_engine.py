@@ -23,6 +23,7 @@ from dialer.asr.whisper_engine import (
     load_whisper,
     upsample_2x,
 )
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.corpus.audio import codec_roundtrip
 from dialer.corpus.tts import Say, Synthesiser, Voice
 from dialer.domain.model import CallClass
@@ -30,7 +31,7 @@ from dialer.errors import AsrUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 MATCHER = PhraseMatcher(load_catalogue(ROOT / "config" / "phrases.yaml"))
-RATE = 8000
+RATE = SAMPLE_RATE_HZ  # the project's one line rate (dialer.audio.frames)
 TEXTS = {
     "temporary": "абонент временно недоступен попробуйте позвонить позже",
     "blocked": "номер заблокирован",

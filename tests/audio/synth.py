@@ -13,10 +13,11 @@ import numpy.typing as npt
 
 from dialer.audio import g711
 from dialer.audio.analyzer import CallAudioAnalyzer, Observation
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.audio.levels import sine_peak_for_dbm0
 from dialer.audio.toneplan import ToneSpec
 
-RATE = 8000
+RATE = SAMPLE_RATE_HZ  # the project's one line rate (dialer.audio.frames)
 FRAME = 160
 FloatArray = npt.NDArray[np.float64]
 Int16Array = npt.NDArray[np.int16]

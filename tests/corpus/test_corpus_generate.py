@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dialer.audio.frames import SAMPLE_RATE_HZ
 from dialer.audio.toneplan import shipped_plan
 from dialer.corpus.generate import (
     FULL,
@@ -31,7 +32,7 @@ from dialer.corpus.tts import SPEAKERS, Synthesiser
 from dialer.domain.model import CallClass
 from dialer.errors import InputError
 
-SR = 8000
+SR = SAMPLE_RATE_HZ  # the project's one line rate (dialer.audio.frames)
 
 
 def _blocks_db(pcm: np.ndarray, block: int = 40) -> np.ndarray:

@@ -199,6 +199,10 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> WorkerStats:
         # LEASES: recover expired claims (reconciled with Asterisk) before dialling, then renew ours.
         await self.leases.start()
+        # what "up" means to an operator (and the fault lab): Asterisk reached, the speech model
+        # loaded, claims recovered — calls start from here
+        campaigns = ", ".join(self.config.campaigns) or "all"
+        log.info("worker %s dialling (campaigns: %s)", self.config.worker_id, campaigns)
         dispatcher = self._spawn(self._dispatch(stop), name="dispatch")
         reconciler = self._spawn(self._reconcile_loop(stop), name="reconcile")
         await stop.wait()

@@ -249,7 +249,8 @@ async def start_worker(
     if not mqtt:
         argv.append("--no-mqtt")
     label = name or worker_id or f"worker-{uuid.uuid4().hex[:4]}"
-    return await _spawn(label, argv, workdir / f"{label}.log", ready="logged in to")
+    # ready once it dials: logged in to Asterisk is not enough (the speech model may still load)
+    return await _spawn(label, argv, workdir / f"{label}.log", ready="dialling (campaigns:")
 
 
 # ---- databases ------------------------------------------------------------------------------------

@@ -30,10 +30,15 @@ from dataclasses import dataclass
 
 from dialer.ami.protocol import AmiMessage
 
-# Not compared: the AMI session's own events, and AgentComplete, which app_queue publishes after the
+# Not compared: the AMI session's own events; AgentComplete, which app_queue publishes after the
 # call, with the caller's channel snapshot when it is still there and without it when it is not —
-# seen both ways in real recordings of the same call.
-SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth", "AgentComplete"}
+# seen both ways in real recordings of the same call; and QueueMemberStatus, app_queue's answer to
+# the operator device's state changes from the device-state thread: fresh real recordings of one
+# call differ from each other in how many there are, where they fall (with the queue's ring or
+# only with the operator's answer, 3 s later) and their InCall (0 or 1) — 4 of 9 fresh runs on
+# 2026-11-30. The pacing's operator tracker reads them: tests/pacing on their shapes,
+# tests/asterisk/test_campaign.py on a real Asterisk.
+SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth", "AgentComplete", "QueueMemberStatus"}
 TIMING_VARS = {
     "RINGTIME",
     "RINGTIME_MS",

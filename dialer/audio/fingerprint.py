@@ -220,9 +220,18 @@ class FingerprintLibrary:
     recordings: tuple[KnownRecording, ...] = ()
     params: FingerprintParams = DEFAULT_PARAMS
     source: str = "<memory>"
+    # the matcher's tables per matcher configuration, laid out once and shared read-only by every
+    # call (the speech each recording needs compares it with every other: not per call)
+    _tables: dict[MatcherConfig, _Tables] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.recordings)
+
+    def tables(self, cfg: MatcherConfig) -> _Tables:
+        t = self._tables.get(cfg)
+        if t is None:
+            t = self._tables[cfg] = _Tables.of(self, cfg)
+        return t
 
     def __bool__(self) -> bool:
         return bool(self.recordings)
@@ -418,7 +427,7 @@ class FingerprintMatcher:
         self._p = library.params
         self._spec = _Spectrum.of(self._p)
         self._per_frame = samples_per_frame(sample_rate)
-        self._t = _Tables.of(library, self.config)
+        self._t = library.tables(self.config)
         n = len(self._t.ref)
         self._err = np.zeros(n, dtype=np.int32)  # bit errors since the hypothesis started
         self._bits = np.zeros(n, dtype=np.int32)  # bits compared since then

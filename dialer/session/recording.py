@@ -172,6 +172,7 @@ class Recorder:
                 del self._open[call]
                 if self._keep is not None and not self._keep(payload.get("decision")):
                     shutil.rmtree(files.path, ignore_errors=True)
+                    self._bytes_total -= files.written  # or retention would walk the disk for nothing
                     self.discarded += 1
                     return
                 _write_json(files.path / CALL_FILE, payload)
@@ -184,13 +185,16 @@ class _Files:
         self.path = path
         self._events = (path / EVENTS_FILE).open("a", encoding="utf-8")
         self._audio = (path / AUDIO_FILE).open("ab")
+        self.written = 0  # bytes of this call (the total forgets them when the call is discarded)
 
     def event(self, line: str) -> int:
         self._events.write(line)
+        self.written += len(line)
         return len(line)
 
     def audio(self, pcm: bytes) -> int:
         self._audio.write(pcm)
+        self.written += len(pcm)
         return len(pcm)
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from dialer.asr.catalogue import Catalogue, Phrase
-from dialer.asr.text import edit_distance, negated, phonetic, reglue_negation, resplit, stem, tokenize
+from dialer.asr.text import WordPairs, edit_distance, negated, phonetic, reglue_negation, resplit, stem, tokenize
 from dialer.domain.model import CallClass
 
 QUALIFIER_WINDOW = 2  # words either side of the matched span checked for required/forbidden words
@@ -284,7 +284,7 @@ class PhraseMatcher:
         self._negated_words = frozenset(t for t in self._vocabulary if negated(t))
         self._stems = frozenset(stem(t) for t in self._vocabulary)
         self._known = frozenset(self._vocabulary)
-        self._pairs = frozenset(
+        self._word_pairs = WordPairs.of(
             pair for p in catalogue.phrases if not p.hint for pair in zip(p.tokens, p.tokens[1:], strict=False)
         )
 
@@ -299,7 +299,7 @@ class PhraseMatcher:
     def tokens(self, text: str) -> list[str]:
         """``text`` tokenised for matching, with «не» glued to the wrong word moved back and two
         catalogue words cut in the wrong place cut right."""
-        return resplit(reglue_negation(tokenize(text), self._negated_words), self._pairs, self._known)
+        return resplit(reglue_negation(tokenize(text), self._negated_words), self._word_pairs, self._known)
 
     def _candidates(self, token: str) -> tuple[int, ...]:
         """Indexes of the phrases with a word ``token`` can stand for (cached per token)."""

@@ -7,6 +7,8 @@ phrases are written by people. Both go through :func:`tokenize` so they meet on 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 # Hyphens split words: Whisper joins words it is unsure of («Амашка-наберитета»).
@@ -156,7 +158,37 @@ def reglue_negation(tokens: list[str], negated_words: frozenset[str]) -> list[st
 _RESPLIT_MIN = 10  # shortest two-word join re-cut by its sound (shorter ones have look-alikes)
 
 
-def resplit(tokens: list[str], pairs: frozenset[tuple[str, str]], known: frozenset[str]) -> list[str]:
+@dataclass(frozen=True)
+class WordPairs:
+    """Adjacent words of the catalogue's phrases, joined and sound-keyed once (what
+    :func:`resplit` cuts text back into): looked up, not scanned, for every decode's text."""
+
+    by_letters: dict[str, tuple[str, str]]
+    by_sound: dict[str, list[tuple[str, str]]]  # pairs of at least _RESPLIT_MIN letters
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> WordPairs:
+        by_letters: dict[str, tuple[str, str]] = {}
+        by_sound: dict[str, list[tuple[str, str]]] = {}
+        for pair in sorted(set(pairs)):
+            whole = pair[0] + pair[1]
+            by_letters.setdefault(whole, pair)
+            if len(whole) >= _RESPLIT_MIN:
+                by_sound.setdefault(phonetic(whole), []).append(pair)
+        return cls(by_letters, by_sound)
+
+    def pair_for(self, joined: str) -> tuple[str, str] | None:
+        """The pair ``joined`` spells, letter for letter or, for a long pair, by its sound."""
+        exact = self.by_letters.get(joined)
+        if exact is not None:
+            return exact
+        for pair in self.by_sound.get(phonetic(joined), ()):
+            if abs(len(pair[0]) + len(pair[1]) - len(joined)) <= 2:
+                return pair
+        return None
+
+
+def resplit(tokens: list[str], pairs: WordPairs, known: frozenset[str]) -> list[str]:
     """Free text sometimes cuts two catalogue words in the wrong place («но мерзаблокирован» for
     «номер заблокирован», «но мирно обран» for «номер набран»): when two or three tokens, none a
     known word but a short one, join into a catalogue word pair — letter for letter, or by their
@@ -175,19 +207,12 @@ def resplit(tokens: list[str], pairs: frozenset[tuple[str, str]], known: frozens
     return out
 
 
-def _recut(
-    tokens: list[str], i: int, pairs: frozenset[tuple[str, str]], known: frozenset[str]
-) -> tuple[int, tuple[str, str]] | None:
+def _recut(tokens: list[str], i: int, pairs: WordPairs, known: frozenset[str]) -> tuple[int, tuple[str, str]] | None:
     for n in (2, 3):
         span = tokens[i : i + n]
-        if len(span) < n or sum(t in known and len(t) > 2 for t in span) > 0:
+        if len(span) < n or any(t in known and len(t) > 2 for t in span):
             continue
-        joined = "".join(span)
-        key = phonetic(joined)
-        for pair in pairs:
-            whole = pair[0] + pair[1]
-            if joined == whole:
-                return n, pair
-            if len(whole) >= _RESPLIT_MIN and abs(len(whole) - len(joined)) <= 2 and phonetic(whole) == key:
-                return n, pair
+        pair = pairs.pair_for("".join(span))
+        if pair is not None:
+            return n, pair
     return None

@@ -11,7 +11,7 @@ import pytest
 
 from dialer.asr.catalogue import load_catalogue
 from dialer.asr.matcher import PhraseMatcher
-from dialer.asr.text import edit_distance, phonetic, reglue_negation, resplit
+from dialer.asr.text import WordPairs, edit_distance, phonetic, reglue_negation, resplit
 from dialer.domain.fusion import NOT_WORKING_CLASSES
 from dialer.domain.model import CallClass as C
 
@@ -127,7 +127,7 @@ def test_sound_keys() -> None:
 
 
 def test_words_cut_in_the_wrong_place_are_cut_right() -> None:
-    pairs = frozenset({("номер", "заблокирован"), ("номер", "набран"), ("абонент", "недоступен")})
+    pairs = WordPairs.of([("номер", "заблокирован"), ("номер", "набран"), ("абонент", "недоступен")])
     known = frozenset({"номер", "заблокирован", "набран", "абонент", "недоступен", "доступен"})
     # letter for letter, and by the sound key of a long pair
     assert resplit(["но", "мерзаблокирован"], pairs, known) == ["номер", "заблокирован"]

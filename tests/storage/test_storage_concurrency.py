@@ -31,7 +31,9 @@ async def _worker(url: str, name: str, start: asyncio.Event, ready: asyncio.Sema
             if not claimed:
                 return got
             got.extend(c.contact.id for c in claimed)
-            await asyncio.sleep(0)  # let the other claimers interleave
+            # let the other claimers interleave: a worker claims again when its calls end, not back to back,
+            # and SQLite's busy handler sleeps its waiters for milliseconds (the lock is not fair)
+            await asyncio.sleep(0.02)
     finally:
         await db.dispose()
 

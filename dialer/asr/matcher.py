@@ -440,9 +440,14 @@ class PhraseMatcher:
         for a in live:
             if a.phrase.hint or a.phrase.call_class == top.phrase.call_class:
                 continue
+            last_phrase_idx = a.pairs[-1][0]
+            if last_phrase_idx == len(a.phrase.tokens) - 1 and a.confidence < ACCEPT_FINAL:
+                # Its last word is heard and its opening words are in the past: this alignment
+                # cannot grow and is below what a final text needs, so it can never win (an IVR's
+                # «все операторы заняты … оставайтесь на линии» on «абонент занят оставайтесь на линии»).
+                continue
             if a.score * PARTIAL_MARGIN > top.score:
                 return False
-            last_phrase_idx = a.pairs[-1][0]
             tail = set(range(max(0, n_tokens - 2), n_tokens))
             if (
                 tail <= {j for _, j, _ in a.pairs}

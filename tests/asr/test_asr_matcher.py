@@ -282,6 +282,24 @@ def test_partial_text_waits_while_undecided(partial: str) -> None:
     assert MATCHER.best_match(partial, partial=True) is None
 
 
+def test_a_finished_weak_look_alike_does_not_hold_a_partial_back() -> None:
+    """«… занят оставайтесь на линии» also fits the IVR's «все операторы заняты пожалуйста
+    оставайтесь на линии» without its opening words: that alignment has heard its last word and
+    stays under the final bar, so it cannot win and must not keep the busy subscriber waiting
+    (Whisper's early decodes, corpus call c0019 on 2026-11-30's packages)."""
+    text = "Обанен занято столайтесь на линии"
+    ivr = [mt for mt in MATCHER.match_all(text) if mt.phrase.startswith("все операторы")]
+    assert ivr and ivr[0].confidence < 0.6  # the look-alike is there, weak
+    m = MATCHER.best_match(text, partial=True)
+    assert m is not None and m.call_class is C.ANN_SUBSCRIBER_BUSY
+    # an IVR that does say its opening words still holds the busy phrase back, and wins on final
+    ivr_text = "все операторы заняты пожалуйста оставайтесь на линии"
+    early = MATCHER.best_match(ivr_text, partial=True)
+    assert early is None or early.call_class is C.IVR
+    final = MATCHER.best_match(ivr_text)
+    assert final is not None and final.call_class is C.IVR
+
+
 def test_voicemail_prefix_resolves_on_final() -> None:
     text = "вызываемый абонент недоступен"
     m = MATCHER.best_match(text, partial=False)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from dialer.pacing.operators import OperatorTracker
-from dialer.pacing.pacer import InFlight, PacingMode, PacingSettings, PacingStats, allowed_calls
+from dialer.pacing.pacer import Backoff, InFlight, PacingMode, PacingSettings, PacingStats, allowed_calls
 
 QUEUE = "operators"
 MAX_LINES = 200  # trunk capacity (free server slots) for the paced modes
@@ -93,8 +93,17 @@ class Result:
 
 
 class Run:
-    def __init__(self, settings: PacingSettings, concurrency: int, fates: list[Fate], operators: int, hours: float):
+    def __init__(
+        self,
+        settings: PacingSettings,
+        concurrency: int,
+        fates: list[Fate],
+        operators: int,
+        hours: float,
+        backoff: Backoff | None = None,
+    ):
         self.settings = settings
+        self.backoff = backoff  # None: the worker's back-off from the measured abandonment
         self.concurrency = concurrency
         self.fates = iter(fates)
         self.horizon_s = hours * 3600.0
@@ -147,7 +156,7 @@ class Run:
             flight = InFlight(self.dialling, self.analysing, len(self.waiting), ages)
             rates = self.stats.rates(self.now, self.tracker.handle_s, self.tracker.handle_samples_s)
             ops = self.tracker.supply(QUEUE, self.now)
-            n = allowed_calls(self.settings, MAX_LINES - in_flight, ops, flight, rates)
+            n = allowed_calls(self.settings, MAX_LINES - in_flight, ops, flight, rates, self.backoff)
         for _ in range(max(0, n)):
             fate = next(self.fates)
             self.result.dials += 1
@@ -270,6 +279,29 @@ def p95(values: list[float]) -> float:
     return s[min(len(s) - 1, int(0.95 * len(s)))]
 
 
+def row(r: Result) -> str:
+    handed = r.served + r.lost
+    rate = r.abandoned / handed if handed else 0.0
+    mean = sum(r.waits_s) / len(r.waits_s) if r.waits_s else 0.0
+    dead = sum(r.dead_air_s) / len(r.dead_air_s) if r.dead_air_s else 0.0
+    return (
+        f"{r.mode:<14}{r.dials:>7}{handed:>8}{r.lost:>6}{rate:>9.2%}{r.utilisation:>7.1%}"
+        f"{r.persons_per_op_hour:>10.1f}{mean:>10.1f}s{p95(r.waits_s):>9.1f}s{dead:>9.1f}s"
+    )
+
+
+def frontier(fates: list[Fate], operators: int, hours: float, progressive: Result) -> None:
+    """The model's reach without the feedback: a fixed share of the cap risked per decision (the
+    worker instead sets the share from the measured abandonment). Where no share gives 1.5×
+    progressive's utilisation under the cap, no back-off setting will."""
+    print("frontier: predictive with a fixed risk per decision (share of the 3 % cap), no back-off")
+    for share in (0.1, 0.25, 0.5, 1.0, 2.0):
+        r = Run(PacingSettings(mode=PacingMode.PREDICTIVE), 0, fates, operators, hours, Backoff(share, "fixed")).run()
+        r.mode = f"risk ×{share:g}"
+        ratio = r.utilisation / progressive.utilisation if progressive.utilisation else 0.0
+        print(row(r) + f"  {ratio:.2f}× progressive")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--operators", type=int, default=10)
@@ -277,6 +309,7 @@ def main() -> None:
     ap.add_argument("--person-rate", type=float, default=0.25, help="share of dials a person answers")
     ap.add_argument("--concurrency", type=int, default=10, help="fixed mode's concurrency")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--frontier", action="store_true", help="also predictive at fixed risks, without back-off")
     args = ap.parse_args()
     fates = population(200_000, args.person_rate, random.Random(args.seed))
     modes = [
@@ -295,17 +328,12 @@ def main() -> None:
     for settings, conc in modes:
         r = Run(settings, conc, fates, args.operators, args.hours).run()
         results.append(r)
-        handed = r.served + r.lost
-        rate = r.abandoned / handed if handed else 0.0
-        mean = sum(r.waits_s) / len(r.waits_s) if r.waits_s else 0.0
-        dead = sum(r.dead_air_s) / len(r.dead_air_s) if r.dead_air_s else 0.0
-        print(
-            f"{r.mode:<14}{r.dials:>7}{handed:>8}{r.lost:>6}{rate:>9.2%}{r.utilisation:>7.1%}"
-            f"{r.persons_per_op_hour:>10.1f}{mean:>10.1f}s{p95(r.waits_s):>9.1f}s{dead:>9.1f}s"
-        )
+        print(row(r))
     prog, pred = results[2], results[3]
     if prog.utilisation:
         print(f"predictive / progressive utilisation: {pred.utilisation / prog.utilisation:.2f}×")
+    if args.frontier:
+        frontier(fates, args.operators, args.hours, prog)
 
 
 if __name__ == "__main__":

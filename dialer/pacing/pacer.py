@@ -156,11 +156,17 @@ def _progressive(ops: OperatorSupply, flight: InFlight) -> int:
 
 
 def allowed_calls(
-    settings: PacingSettings, capacity: int, ops: OperatorSupply | None, flight: InFlight, rates: Rates
+    settings: PacingSettings,
+    capacity: int,
+    ops: OperatorSupply | None,
+    flight: InFlight,
+    rates: Rates,
+    backoff: Backoff | None = None,
 ) -> int:
     """Calls the campaign may originate now, at most ``capacity`` (free server slots and the
     campaign's concurrency). ``ops`` None: no operator state known yet — a paced campaign waits
-    for it rather than dial blind."""
+    for it rather than dial blind. ``backoff`` None: from the measured abandonment (the worker);
+    given: a fixed share of the cap per decision (bench/bench_pacing.py's frontier)."""
     capacity = max(0, capacity)
     if settings.mode is PacingMode.FIXED:
         return capacity
@@ -171,10 +177,10 @@ def allowed_calls(
         return max(0, min(capacity, progressive))
     if rates.dials < settings.min_samples or rates.persons == 0 or rates.answers == 0:
         return max(0, min(capacity, progressive))
-    backoff = backoff_factor(settings, rates).factor
-    if backoff <= 0.0:
+    factor = (backoff or backoff_factor(settings, rates)).factor
+    if factor <= 0.0:
         return max(0, min(capacity, progressive))
-    target = settings.max_abandon_rate * backoff
+    target = settings.max_abandon_rate * factor
     p_dial = max(rates.person_per_dial, 0.01)
     p_answer = min(1.0, rates.person_per_answer)
     soon_free = 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialer.pacing.pacer import (
+    Backoff,
     InFlight,
     OperatorSupply,
     PacingMode,
@@ -81,6 +82,17 @@ def test_predictive_dials_less_as_abandonment_grows() -> None:
     ]
     assert allowed == sorted(allowed, reverse=True) and allowed[0] > allowed[2] > allowed[3]
     assert allowed[3] == allowed[4] == 10  # 3 % and more: progressive, one call per free operator
+
+
+def test_a_given_backoff_replaces_the_measured_one() -> None:
+    """bench_pacing --frontier risks a fixed share of the cap: at 4 % abandoned the measured
+    back-off is progressive, a given share still dials ahead, more for a larger share."""
+    ops, flight, rates = OperatorSupply(10, 10), InFlight(), Rates(400, 200, 100, 4, 20.0, 100.0)
+    assert allowed_calls(PREDICTIVE, 200, ops, flight, rates) == 10
+    assert allowed_calls(PREDICTIVE, 200, ops, flight, rates, Backoff(0.0, "none")) == 10
+    half = allowed_calls(PREDICTIVE, 200, ops, flight, rates, Backoff(0.5, "fixed"))
+    full = allowed_calls(PREDICTIVE, 200, ops, flight, rates, Backoff(1.0, "fixed"))
+    assert 10 < half < full
 
 
 def test_long_ringing_calls_count_less() -> None:

@@ -224,11 +224,10 @@ async def _call_analysis(settings: Settings, opts: RunOptions) -> tuple[SessionS
         setup = session_setup(settings, engine=engine, vad=vad)
     asr = None
     if engine is not None and opts.audio_analysis:
-        # the audio waiting for the recognizer is a real-time budget (see _real_time_budgets)
+        # the audio waiting for the recognizer is a real-time budget (see SessionConfig.stretched)
         buffer = int(DEFAULT_MAX_BUFFER_FRAMES / min(1.0, opts.time_scale))
         asr = AsrService(engine, max_workers=settings.asr.max_workers, max_buffer_frames=buffer)
-    if opts.time_scale < 1.0:
-        setup = replace(setup, config=_real_time_budgets(setup.config, opts.time_scale))
+    setup = replace(setup, config=setup.config.stretched(opts.time_scale))
     return setup, asr
 
 
@@ -260,19 +259,6 @@ def _command_subscriber(
         on_change=worker.wake,
     )
     return CommandSubscriber(processor, settings.mqtt, client_id=f"{opts.worker_id}-cmd")
-
-
-def _real_time_budgets(config: SessionConfig, time_scale: float) -> SessionConfig:
-    """Simulated time may run faster than real time; CPU and sockets do not. A decode's wait (the
-    recognizer's last words, a monologue's words) and audio still in flight after a hang-up
-    (socket buffers, a loaded event loop) keep their real-time length; each ends at once when what
-    it waits for comes."""
-    return replace(
-        config,
-        flush_timeout_ms=int(config.flush_timeout_ms / time_scale),
-        audio_drain_ms=int(config.audio_drain_ms / time_scale),
-        fusion=replace(config.fusion, decode_wait_ms=int(config.fusion.decode_wait_ms / time_scale)),
-    )
 
 
 def _watch(

@@ -47,6 +47,8 @@ from dialer.session.session import CallPhase, CallSession
 
 log = logging.getLogger(__name__)
 
+LATE_TIMER_WARN_MS = 250  # real ms: half the hand-over budget gone to a busy loop is worth a line
+
 
 class CallEffects(Protocol):
     """What a live call asks of the worker."""
@@ -109,6 +111,7 @@ class LiveCall(AudioSink):
 
     def on_ami(self, headers: Mapping[str, Any], inputs: Sequence[Input]) -> None:
         now = self.now_ms()
+        self._catch_up(now)
         if self.recording is not None:
             self.recording.ami(now, headers)
         for inp in inputs:
@@ -119,6 +122,7 @@ class LiveCall(AudioSink):
     def feed(self, inp: Input) -> None:
         """An input the worker, AudioSocket or the recognizer made (AMI goes through on_ami)."""
         now = self.now_ms()
+        self._catch_up(now)
         if self.recording is not None:
             self._record(inp, now)
         if isinstance(inp, Gone | OriginateRejected):
@@ -188,7 +192,30 @@ class LiveCall(AudioSink):
             self._timer = None
         deadline_ms = self.session.next_deadline_ms()
         if deadline_ms is not None:
-            self._timer = self._loop.call_at(self.clock.loop_time(deadline_ms), self.feed, Tick())
+            self._timer = self._loop.call_at(self.clock.loop_time(deadline_ms), self._on_timer, deadline_ms)
+
+    def _on_timer(self, deadline_ms: int) -> None:
+        self._timer = None
+        now = self.now_ms()
+        late_ms = now - deadline_ms
+        if late_ms * self.clock.time_scale >= LATE_TIMER_WARN_MS:
+            log.warning("attempt %s: the event loop ran a call deadline %d ms late (overloaded?)",
+                        self.attempt_id, round(late_ms * self.clock.time_scale))  # fmt: skip
+        if not self._catch_up(max(now, deadline_ms)):
+            self._arm_timer()  # the deadline moved meanwhile
+
+    def _catch_up(self, now: int) -> bool:
+        """Feed every deadline the session reached by ``now`` as a :class:`Tick` at its own time,
+        before the input at ``now`` (a deadline at the input's own time first, as a replay does).
+        A timer runs late when the loop is busy; were the input fed first, the live decision would
+        depend on the load, and a replay of the recording would not reproduce it."""
+        fed: int | None = None
+        while (due := self.session.next_deadline_ms()) is not None and due <= now and (fed is None or due > fed):
+            fed = due
+            if self.recording is not None:
+                self._record(Tick(), due)
+            self._feed(Tick(), due)
+        return fed is not None
 
     # -- end -------------------------------------------------------------------------------------
 

@@ -332,6 +332,7 @@ class Worker:
             "extension": claimed.contact.extension,
             "number": claimed.contact.e164,  # LEARN: the carrier / number range of an unknown announcement
             "settings": self.setup.describe(),
+            "time_scale": self.config.time_scale,  # a simulator's: its real-time budgets were stretched
         }
 
     def _check_failed_originate(self, call: LiveCall) -> None:

@@ -323,6 +323,11 @@ class Recording:
         d = self.meta.get("decision")
         return d if isinstance(d, Mapping) else None
 
+    @property
+    def time_scale(self) -> float:
+        """How fast the recording's time ran (a simulator's: under 1; checked on reading)."""
+        return float(self.meta.get("time_scale", 1.0))
+
 
 def read_recording(path: Path) -> Recording:
     """Load one call directory; a damaged one is an :class:`InputError` naming file and line."""
@@ -335,6 +340,9 @@ def read_recording(path: Path) -> Recording:
         raise InputError(f"{meta_path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("version") != LAYOUT_VERSION:
         raise InputError(f"{meta_path}: unsupported recording layout (version {meta.get('version')!r})")
+    scale = meta.get("time_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
+        raise InputError(f"{meta_path}: time_scale must be a number in (0, 1], not {scale!r}")
     rec = Recording(path, meta)
     audio = (path / AUDIO_FILE).read_bytes() if (path / AUDIO_FILE).exists() else b""
     pos = 0

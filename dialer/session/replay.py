@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Any
 
@@ -314,6 +314,8 @@ def replay_recording(rec: Recording, setup: SessionSetup, *, engine: RecognizerE
     """Replay a recorded call through a new session with ``setup``. Without ``engine`` the
     recognizer's hypotheses are fed as the live recognizer gave them; with one, the audio is
     decoded again (and the recorded hypotheses are left out)."""
+    # a simulator's recording: its real-time budgets were stretched as the live worker's were
+    setup = replace(setup, config=setup.config.stretched(rec.time_scale))
     decoding = engine is not None or bool(rec.meta.get("decoding"))
     extension = rec.meta.get("extension")
     session = setup.session(

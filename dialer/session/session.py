@@ -101,6 +101,20 @@ class SessionConfig:
     confirm_partials: int = DEFAULT_CONFIRM_PARTIALS
     speech: SpeechParams | None = None
 
+    def stretched(self, time_scale: float) -> SessionConfig:
+        """For simulated time running ``1 / time_scale`` times faster than real time: CPU and
+        sockets do not speed up. A decode's wait (the recognizer's last words, a monologue's words)
+        and audio still in flight after a hang-up (socket buffers, a loaded event loop) keep their
+        real-time length; each ends at once when what it waits for comes."""
+        if time_scale >= 1.0:
+            return self
+        return replace(
+            self,
+            flush_timeout_ms=int(self.flush_timeout_ms / time_scale),
+            audio_drain_ms=int(self.audio_drain_ms / time_scale),
+            fusion=replace(self.fusion, decode_wait_ms=int(self.fusion.decode_wait_ms / time_scale)),
+        )
+
 
 @dataclass(frozen=True)
 class SessionSetup:

@@ -21,8 +21,17 @@ import pytest
 from dialer import app
 from dialer.config import RecordingSettings, RecordUntil
 from dialer.domain.model import CallClass
+from dialer.errors import InputError
 from dialer.session.explain import explain, same_decision, verdict
-from dialer.session.recording import AUDIO_FILE, EVENTS_FILE, call_dirs, enforce_retention, read_recording
+from dialer.session.recording import (
+    AUDIO_FILE,
+    CALL_FILE,
+    EVENTS_FILE,
+    LAYOUT_VERSION,
+    call_dirs,
+    enforce_retention,
+    read_recording,
+)
 from dialer.session.replay import replay_recording
 from dialer.sim.audio import DATA_DIR
 from dialer.sim.scenarios import SCENARIOS
@@ -45,7 +54,11 @@ async def test_every_simulator_scenario_replays_to_the_live_decision(tmp_path: P
     dirs = list(call_dirs(rec_dir))
     assert len(dirs) == len(NUMBERS) == len(live)
     setup = app.session_setup(h.settings)
-    seen_classes = set()
+    # the replay stretches the real-time budgets as the simulator's worker did, so it runs on the
+    # recorded ticks (with other settings it derives its deadlines, and a loaded loop's differ)
+    stretched = replace(setup, config=setup.config.stretched(AUDIO_TIME_SCALE))
+    settings = json.loads(json.dumps(stretched.describe(), default=str))
+    seen_classes: set[CallClass] = set()
     for d in dirs:
         rec = read_recording(d)
         assert rec.meta["complete"] is True, d
@@ -59,12 +72,13 @@ async def test_every_simulator_scenario_replays_to_the_live_decision(tmp_path: P
             assert rec.decision["action"] == "hand_to_operator", rec.decision
         else:
             assert rec.decision["call_class"] == finished.evidence.call_class.value
+        assert rec.meta["settings"] == settings and rec.meta["time_scale"] == AUDIO_TIME_SCALE
         res = replay_recording(rec, setup)
         mine = verdict(res)
         assert mine is not None, f"{scenario}: no decision on replay\n{explain(rec, res)}"
         assert same_decision(rec.decision, mine), f"{scenario}: live {rec.decision} replay {mine}\n{explain(rec, res)}"
         assert res.evidence is not None and res.evidence.call_class is finished.evidence.call_class
-        seen_classes.add(finished.evidence.call_class)
+        seen_classes.add(CallClass(rec.decision["call_class"]))  # decided (a person may be lost after)
         frames = [e for e in rec.entries if e.kind == "frame"]
         if finished.evidence.call_class is CallClass.PERSON:
             # a person's conversation with the operator is never recorded
@@ -126,6 +140,18 @@ def test_retention_drops_old_days_then_the_oldest_calls(tmp_path: Path) -> None:
     assert not old.exists() and not (tmp_path / old.parent.name).exists()
     assert not mid.exists() and new.exists()  # over 1 MB: the oldest call goes first
     assert left <= 1024 * 1024 and left >= 700_000
+
+
+@pytest.mark.parametrize("scale", ["fast", 0, -0.1, 2, True])
+def test_a_recording_with_a_bad_time_scale_is_one_clear_error(tmp_path: Path, scale: object) -> None:
+    meta = {"version": LAYOUT_VERSION, "attempt_id": str(uuid.uuid4()), "time_scale": scale}
+    (tmp_path / CALL_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    (tmp_path / EVENTS_FILE).write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match=r"call\.json: time_scale must be a number in \(0, 1\], not "):
+        read_recording(tmp_path)
+    meta["time_scale"] = 0.1
+    (tmp_path / CALL_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    assert read_recording(tmp_path).time_scale == 0.1
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

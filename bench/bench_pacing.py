@@ -103,7 +103,7 @@ class Run:
         backoff: Backoff | None = None,
     ):
         self.settings = settings
-        self.backoff = backoff  # None: the worker's back-off from the measured abandonment
+        self.backoff = backoff  # None: the worker's steered share
         self.concurrency = concurrency
         self.fates = iter(fates)
         self.horizon_s = hours * 3600.0
@@ -292,9 +292,9 @@ def row(r: Result) -> str:
 
 def frontier(fates: list[Fate], operators: int, hours: float, progressive: Result) -> None:
     """The model's reach without the feedback: a fixed share of the cap risked per decision (the
-    worker instead sets the share from the measured abandonment). Where no share gives 1.5×
-    progressive's utilisation under the cap, no back-off setting will."""
-    print("frontier: predictive with a fixed risk per decision (share of the 3 % cap), no back-off")
+    worker instead steers the share by each person's outcome). Where no share gives 1.5×
+    progressive's utilisation under the cap, no steering will."""
+    print("frontier: predictive with a fixed risk per decision (share of the 3 % cap), no steering")
     for share in (0.1, 0.25, 0.5, 1.0, 2.0):
         r = Run(PacingSettings(mode=PacingMode.PREDICTIVE), 0, fates, operators, hours, Backoff(share, "fixed")).run()
         r.mode = f"risk ×{share:g}"
@@ -309,7 +309,7 @@ def main() -> None:
     ap.add_argument("--person-rate", type=float, default=0.25, help="share of dials a person answers")
     ap.add_argument("--concurrency", type=int, default=10, help="fixed mode's concurrency")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--frontier", action="store_true", help="also predictive at fixed risks, without back-off")
+    ap.add_argument("--frontier", action="store_true", help="also predictive at fixed risks, without steering")
     args = ap.parse_args()
     fates = population(200_000, args.person_rate, random.Random(args.seed))
     modes = [

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from dialer.pacing.pacer import (
+    SHARE_MAX,
+    SHARE_MIN,
+    STEADY_AIM,
+    STEADY_GAIN,
     Backoff,
     InFlight,
     OperatorSupply,
@@ -145,4 +151,54 @@ def test_rolling_window_counts_and_forgets() -> None:
     assert r.person_per_answer == pytest.approx(0.75)
     later = stats.rates(95.0)  # the window now starts at 35 s: only the lost person is left
     assert (later.dials, later.persons, later.abandoned) == (1, 1, 1)
-    assert stats.rates(200.0) == Rates()
+    empty = stats.rates(200.0)
+    assert (empty.dials, empty.answers, empty.persons, empty.abandoned, empty.connect_s) == (0, 0, 0, 0, None)
+
+
+def _handed(stats: PacingStats, at_s: float, *, abandoned: bool) -> None:
+    stats.dial_finished(at_s, answered=True, handed_over=True, lost=abandoned, queue_wait_s=0.5, connect_s=10.0)
+
+
+def test_the_steady_share_climbs_while_nobody_is_abandoned_and_falls_at_each_abandon() -> None:
+    stats = PacingStats(PREDICTIVE)
+    assert stats.rates(0.0).share == pytest.approx(1.0)
+    for i in range(2000):
+        _handed(stats, float(i), abandoned=False)
+    assert stats.rates(2000.0).share == pytest.approx(SHARE_MAX)  # bounded
+    _handed(stats, 2001.0, abandoned=True)
+    cut = math.exp(-STEADY_GAIN * (1 - STEADY_AIM * PREDICTIVE.max_abandon_rate))
+    assert stats.rates(2002.0).share == pytest.approx(SHARE_MAX * cut)
+    stats.dial_finished(2003.0, answered=True, handed_over=False)  # a machine: no person, no change
+    assert stats.rates(2004.0).share == pytest.approx(SHARE_MAX * cut)
+
+
+def test_the_steady_share_holds_when_abandonment_runs_at_the_aim() -> None:
+    """Abandoned at exactly the aim (2.55 % of persons): the share ends where it began; above the
+    aim it falls, below it rises."""
+    aim = STEADY_AIM * PREDICTIVE.max_abandon_rate
+
+    def share_after(rate: float) -> float:
+        stats = PacingStats(PREDICTIVE)
+        for i in range(4000):
+            _handed(stats, float(i), abandoned=math.floor((i + 1) * rate) > math.floor(i * rate))
+        share = stats.rates(4000.0).share
+        assert share is not None
+        return share
+
+    assert share_after(aim) == pytest.approx(1.0, rel=0.5)
+    assert share_after(aim * 2) < SHARE_MIN * 1.5  # at the floor (the last person served lifted it)
+    assert share_after(aim / 2) > SHARE_MAX / 1.5
+
+
+def test_the_steady_share_is_the_back_off_of_measured_rates() -> None:
+    """The worker's rates carry the steered share: it is the risk, whatever the rate (the steering
+    already answered every abandon); hand-made rates without one keep the proportional back-off."""
+    steady = backoff_factor(PREDICTIVE, Rates(400, 150, 100, 2, share=0.7))
+    assert steady.factor == 0.7 and "steering at 2.1%" in steady.why
+    assert backoff_factor(PREDICTIVE, Rates(400, 150, 100, 3)).factor == 0.0
+    ops, flight = OperatorSupply(10, 10), InFlight()
+    low, high = (
+        allowed_calls(PREDICTIVE, 200, ops, flight, Rates(400, 200, 100, 2, 20.0, 100.0, share=share))
+        for share in (SHARE_MIN, SHARE_MAX)
+    )
+    assert 10 <= low < high  # at the floor: about progressive (never below it), ahead only on near-certainty

@@ -160,6 +160,7 @@ class LivePacing:
                 "free_operators": ops.free if ops else None,
                 "busy_operators": ops.busy if ops else None,
                 "abandon_rate": round(r.abandon_rate, 4),
+                "risk_share": round(r.share, 4) if r.share is not None else None,  # predictive's steered risk
                 "persons": r.persons,
                 "dials": r.dials,
             }

@@ -202,3 +202,26 @@ def test_the_steady_share_is_the_back_off_of_measured_rates() -> None:
         for share in (SHARE_MIN, SHARE_MAX)
     )
     assert 10 <= low < high  # at the floor: about progressive (never below it), ahead only on near-certainty
+
+
+def test_worker_health_shows_the_measured_rate_and_the_steered_share() -> None:
+    """What an ops engineer reads in worker_health: the campaign's abandonment and the risk the
+    steering has settled on (the pool and registry are not asked)."""
+    from dialer.calls import CallRegistry
+    from dialer.pacing.live import LivePacing, PacingConfig
+
+    live = LivePacing(
+        PacingConfig(default=PREDICTIVE),
+        registry=CallRegistry(),
+        pool=None,  # type: ignore[arg-type]
+        now_s=lambda: 100.0,
+        wake=lambda: None,
+    )
+    stats = live.stats("spring")
+    for i in range(10):
+        _handed(stats, float(i), abandoned=i == 9)
+    health = live.health()["spring"]
+    assert isinstance(health, dict)
+    assert health["persons"] == 10 and health["abandon_rate"] == 0.1
+    cut = math.exp(STEADY_GAIN * STEADY_AIM * PREDICTIVE.max_abandon_rate * 10 - STEADY_GAIN)
+    assert health["risk_share"] == pytest.approx(cut, abs=1e-4)

@@ -197,10 +197,10 @@ class LiveCall(AudioSink):
     def _on_timer(self, deadline_ms: int) -> None:
         self._timer = None
         now = self.now_ms()
-        late_ms = now - deadline_ms
-        if late_ms * self.clock.time_scale >= LATE_TIMER_WARN_MS:
+        late_real_ms = (now - deadline_ms) * self.clock.time_scale
+        if late_real_ms >= LATE_TIMER_WARN_MS:
             log.warning("attempt %s: the event loop ran a call deadline %d ms late (overloaded?)",
-                        self.attempt_id, round(late_ms * self.clock.time_scale))  # fmt: skip
+                        self.attempt_id, round(late_real_ms))  # fmt: skip
         if not self._catch_up(max(now, deadline_ms)):
             self._arm_timer()  # the deadline moved meanwhile
 

@@ -20,7 +20,7 @@ Three modes (issue 12):
   The share is steered rather than read off the measured rate: a factor that fell with the
   measured rate (the first design, still :func:`backoff_factor`'s answer for rates without a
   share) swung between dialling hard and progressive, and the swings cost utilisation — at 30
-  operators and 20 % persons 1.47× progressive at 2.1 % abandoned, against 1.66× at 2.4 % steered
+  operators and 20 % persons 1.47× progressive at 2.1 % abandoned, against 1.67× at 2.4 % steered
   (bench/bench_pacing.py). A stop at the cap was tried too: the return from it overshot (one
   run in four ended at 2.86 % with 1.26×), so the steering is the back-off.
 
@@ -56,7 +56,7 @@ __all__ = [
 # abandoned in 8 runs of bench_pacing (10–30 operators, 20–25 % persons, 2 seeds).
 STEADY_AIM = 0.7
 STEADY_GAIN = 0.15
-SHARE_MIN, SHARE_MAX = 0.001, 3.0  # at the floor predictive is progressive
+SHARE_MIN, SHARE_MAX = 0.001, 3.0  # at the floor predictive dials about as progressive does
 
 
 class PacingMode(enum.StrEnum):
@@ -161,9 +161,9 @@ def backoff_factor(settings: PacingSettings, rates: Rates) -> Backoff:
     the cap — 1 at ``backoff_start`` of it, 0 at ``backoff_full`` of it, more than 1 below the start."""
     cap = settings.max_abandon_rate
     rate = rates.abandon_rate
-    start, full = settings.backoff_start * cap, settings.backoff_full * cap
     if rates.share is not None:
         return Backoff(rates.share, f"abandonment {rate:.1%}, steering at {STEADY_AIM * cap:.1%}")
+    start, full = settings.backoff_start * cap, settings.backoff_full * cap
     if rate >= full:
         return Backoff(0.0, f"abandonment {rate:.1%} ≥ {full:.1%}: progressive")
     factor = (full - rate) / (full - start)

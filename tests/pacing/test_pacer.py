@@ -173,7 +173,7 @@ def test_the_steady_share_climbs_while_nobody_is_abandoned_and_falls_at_each_aba
 
 
 def test_the_steady_share_holds_when_abandonment_runs_at_the_aim() -> None:
-    """Abandoned at exactly the aim (2.55 % of persons): the share ends where it began; above the
+    """Abandoned at exactly the aim (2.1 % of persons): the share ends where it began; above the
     aim it falls, below it rises."""
     aim = STEADY_AIM * PREDICTIVE.max_abandon_rate
 

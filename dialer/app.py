@@ -383,9 +383,12 @@ def default_campaign(settings: Settings, name: str = "") -> CampaignSettings:
 
 
 # Partial hypotheses that must agree before a partial match counts, per engine: Vosk gives one
-# every 200 ms chunk and they flicker; Whisper's early decodes come a second apart and two that
-# agree are as good as a final one.
+# every 200 ms chunk and they flicker; Whisper's early decodes come half a second apart and two
+# that agree are as good as a final one. In early media (before an answer) one Whisper decode
+# counts: nobody there can be hung up on, a retry class is what the network would give anyway,
+# and «Некорректный контакт» classes still need two agreeing decodes (FusionConfig).
 CONFIRM_PARTIALS = {"vosk": 3, "whisper": 2}
+CONFIRM_PARTIALS_EARLY_MEDIA = {"whisper": 1}
 
 
 def session_setup(
@@ -409,6 +412,7 @@ def session_setup(
             confirm_partials=CONFIRM_PARTIALS.get(engine.name, DEFAULT_CONFIRM_PARTIALS)
             if engine
             else DEFAULT_CONFIRM_PARTIALS,
+            confirm_partials_early=CONFIRM_PARTIALS_EARLY_MEDIA.get(engine.name) if engine else None,
         ),
         matcher=PhraseMatcher(catalogue),
         fingerprints=fingerprint_library(settings.announcements_path),

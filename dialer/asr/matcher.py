@@ -39,6 +39,9 @@ ACCEPT_PARTIAL = 0.75  # confidence over the heard stretch a partial text needs 
 MIN_EVIDENCE = (
     0.95  # aligned weight a partial decision needs (one single-class word, or a two-class word and a common one)
 )
+# … or a whole phrase heard this well, first word to last (a short phrase with a misheard word,
+# «Абонян заблокирован», carries a little less than MIN_EVIDENCE)
+ACCEPT_WHOLE = 0.9
 MIN_PARTIAL_COVERAGE = 0.4  # share of the phrase a partial decision needs
 MIN_PARTIAL_WORDS = 2  # one word alone never decides early (a grammar recogniser invents words)
 MIN_FINAL_EVIDENCE = 0.5  # aligned weight a final match needs (one two-class word, or more)
@@ -78,6 +81,7 @@ class _Aligned:
     pairs: tuple[tuple[int, int, float], ...]  # (phrase index, text index, similarity)
     rejected: bool  # a required word missing or a forbidden one present
     weights: tuple[float, ...]  # per phrase token
+    forbidden: bool  # a forbidden word present: it can never match, however the text goes on
 
     @property
     def local_confidence(self) -> float:
@@ -92,6 +96,31 @@ class _Aligned:
     @property
     def confidence(self) -> float:
         return max(0.0, self.score) / self.total if self.total > 0 else 0.0
+
+    @property
+    def qualifier_to_come(self) -> bool:
+        """A required word of the phrase comes after its last word matched so far."""
+        if not self.pairs:
+            return False
+        return any(t in self.phrase.require for t in self.phrase.tokens[self.pairs[-1][0] + 1 :])
+
+    def whole_heard(self, floor: float) -> bool:
+        """Its first and last words are matched and its confidence reaches ``floor``."""
+        return (
+            bool(self.pairs)
+            and self.pairs[0][0] == 0
+            and self.pairs[-1][0] == len(self.weights) - 1
+            and self.confidence >= floor
+        )
+
+    @property
+    def best_possible_confidence(self) -> float:
+        """Its confidence if every phrase word after the last one matched were still heard, in
+        full: the words before its first match are in the past and stay missing."""
+        if not self.pairs or self.total <= 0:
+            return 0.0
+        rest = sum(self.weights[self.pairs[-1][0] + 1 :])
+        return min(1.0, (max(0.0, self.score) + rest) / self.total)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -274,7 +303,7 @@ class PhraseMatcher:
         # A word shared by k classes says less: weight 1/√k.
         self._weight = {s: 1.0 / math.sqrt(len(cls)) for s, cls in classes_of.items()}
         self._n_classes = {s: len(cls) for s, cls in classes_of.items()}
-        self._needs_final = {id(p): self._has_twin(p) for p in catalogue.phrases}
+        self._twin_wait = {id(p): self._twin_wait_of(p) for p in catalogue.phrases}
         self._vocabulary = sorted({t for p in catalogue.phrases for t in p.tokens})
         self._phrases_of: dict[str, list[int]] = defaultdict(list)
         for k, p in enumerate(catalogue.phrases):
@@ -326,18 +355,29 @@ class PhraseMatcher:
             for i, _, s in a.pairs
         )
 
-    def _has_twin(self, p: Phrase) -> bool:
-        """True when ``p`` is, word for word, contained in a phrase of another class that also
-        carries a qualifier ``p`` forbids («номер заблокирован» in «номер временно
-        заблокирован»). Then the *absence* of the qualifier is what decides, which partial text
-        cannot prove until it has moved past the match."""
+    def _twin_wait_of(self, p: Phrase) -> str:
+        """What partial text must show before ``p`` may decide, when ``p`` is, word for word,
+        contained in a phrase of another class that also carries a qualifier ``p`` forbids: then
+        the *absence* of the qualifier is what decides.
+
+        ``"past"``: a twin's qualifier may come after ``p``'s last word, so the text must have
+        moved past the match. ``"last"``: every twin's qualifier sits before ``p``'s last word
+        («номер заблокирован» in «номер временно заблокирован»), so once that last word is heard
+        with no qualifier in the window around the match, no twin can grow out of the text.
+        ``""``: no twin."""
         stems = {stem(t) for t in p.tokens}
+        last = stem(p.tokens[-1])
+        wait = ""
         for q in self.catalogue.phrases:
             if q.call_class == p.call_class or q.hint or not (p.forbid & set(q.tokens)):
                 continue
-            if stems <= {stem(t) for t in q.tokens if t not in p.forbid}:
-                return True
-        return False
+            if not stems <= {stem(t) for t in q.tokens if t not in p.forbid}:
+                continue
+            last_at = max(i for i, t in enumerate(q.tokens) if stem(t) == last)
+            if any(t in p.forbid for t in q.tokens[last_at:]):
+                return "past"
+            wait = "last"
+        return wait
 
     # --- alignment ---------------------------------------------------------------------------
 
@@ -352,20 +392,18 @@ class PhraseMatcher:
         if not pairs:
             return None
         span = (pairs[0][1], pairs[-1][1] + 1)
-        return _Aligned(p, best, sum(w), tuple(pairs), self._qualifiers_fail(p, text, span), tuple(w))
+        forbidden, missing = self._qualifiers_fail(p, text, span)
+        return _Aligned(p, best, sum(w), tuple(pairs), forbidden or missing, tuple(w), forbidden)
 
     @staticmethod
-    def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int]) -> bool:
+    def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int]) -> tuple[bool, bool]:
+        """(a forbidden word is heard, a required word is not) in the window around the match."""
         lo = max(0, span[0] - QUALIFIER_WINDOW)
         hi = min(len(text), span[1] + QUALIFIER_WINDOW)
         window = text[lo:hi]
-        for f in p.forbid:
-            if any(_qualifier_heard(f, t, lenient=True) for t in window):
-                return True
-        for r in p.require:
-            if not any(_qualifier_heard(r, t) for t in window):
-                return True
-        return False
+        forbidden = any(_qualifier_heard(f, t, lenient=True) for f in p.forbid for t in window)
+        missing = any(not any(_qualifier_heard(r, t) for t in window) for r in p.require)
+        return forbidden, missing
 
     # --- public API --------------------------------------------------------------------------
 
@@ -402,7 +440,8 @@ class PhraseMatcher:
         already (see the module notes); hints never decide on partial text.
         """
         tokens = self.tokens(text)
-        live = [a for a in self._aligned(tokens) if not a.rejected and self._has_key_word(a)]
+        aligned = self._aligned(tokens)
+        live = [a for a in aligned if not a.rejected and self._has_key_word(a)]
         if partial:
             # Judge what has been heard so far: a well-matched stretch carrying enough
             # class-specific weight, with no other class still in the running.
@@ -411,14 +450,17 @@ class PhraseMatcher:
                 for a in live
                 if not a.phrase.hint
                 and a.local_confidence >= ACCEPT_PARTIAL
-                and a.score >= MIN_EVIDENCE
+                and (a.score >= MIN_EVIDENCE or a.whole_heard(ACCEPT_WHOLE))
                 and a.confidence >= MIN_PARTIAL_COVERAGE
                 and len(a.pairs) >= min(MIN_PARTIAL_WORDS, len(a.phrase.tokens))
             ]
             if not heard:
                 return None
             top = max(heard, key=lambda a: (a.score, a.confidence))
-            if not self._decisive_partial(top, live, len(tokens)):
+            # Any phrase the text may still grow into competes, key word heard or not, and so does
+            # one whose required qualifier («временно») is still to come in its word order.
+            rivals = [a for a in aligned if not a.forbidden and (not a.rejected or a.qualifier_to_come)]
+            if not self._decisive_partial(top, rivals, len(tokens)):
                 return None
             # judged on what has been heard: the phrase's words still to come cost nothing yet
             return self._to_match(top, tokens, decisive=True, heard_only=True)
@@ -435,16 +477,21 @@ class PhraseMatcher:
         return self._to_match(top, tokens, decisive=True)
 
     def _decisive_partial(self, top: _Aligned, live: list[_Aligned], n_tokens: int) -> bool:
-        if self._needs_final[id(top.phrase)] and top.span[1] > n_tokens - QUALIFIER_WINDOW:
+        wait = self._twin_wait[id(top.phrase)]
+        if wait == "past" and top.span[1] > n_tokens - QUALIFIER_WINDOW:
+            return False
+        if wait == "last" and top.pairs[-1][0] < len(top.phrase.tokens) - 1:
+            return False
+        if top.span[1] < n_tokens and self._turning_elsewhere(top, live, n_tokens - 1):
             return False
         for a in live:
             if a.phrase.hint or a.phrase.call_class == top.phrase.call_class:
                 continue
             last_phrase_idx = a.pairs[-1][0]
-            if last_phrase_idx == len(a.phrase.tokens) - 1 and a.confidence < ACCEPT_FINAL:
-                # Its last word is heard and its opening words are in the past: this alignment
-                # cannot grow and is below what a final text needs, so it can never win (an IVR's
-                # «все операторы заняты … оставайтесь на линии» on «абонент занят оставайтесь на линии»).
+            if a.best_possible_confidence < ACCEPT_FINAL:
+                # Its opening words are in the past and even its every word still to come would
+                # leave it under what a final text needs, so it can never win (an IVR's «все
+                # операторы заняты … оставайтесь на линии» on «абонент занят оставайтесь на линии»).
                 continue
             if a.score * PARTIAL_MARGIN > top.score:
                 return False
@@ -458,6 +505,26 @@ class PhraseMatcher:
                 # win («вызываемый абонент недоступен» → voicemail, «…номер временно» → ?).
                 return False
         return True
+
+    def _turning_elsewhere(self, top: _Aligned, rivals: list[_Aligned], last: int) -> bool:
+        """The text went on past ``top``'s match with a word only another class explains, and
+        that class's word says something («…вами номер забл…» is turning into «… заблокирован»,
+        not «… не обслуживается»); «или», «на» or a word ``top``'s own class explains do not."""
+        other = False
+        for a in rivals:
+            if a.phrase.hint:
+                continue
+            at_last = [i for i, j, _ in a.pairs if j == last]
+            if not at_last:
+                continue
+            if a.phrase.call_class == top.phrase.call_class:
+                return False
+            other = other or any(
+                a.phrase.tokens[i] not in _FUNCTION_WORDS
+                and self._n_classes.get(stem(a.phrase.tokens[i]), 1) <= KEY_WORD_MAX_CLASSES
+                for i in at_last
+            )
+        return other
 
     @staticmethod
     def _to_match(a: _Aligned, tokens: list[str], *, decisive: bool, heard_only: bool = False) -> Match:

@@ -234,6 +234,8 @@ class AnnouncementScore:
     p95_from_disc_ms: float | None
     robotic_calls: int  # robotic-voice calls of any kind …
     robotic_not_working: int  # … decided as a «Некорректный контакт» class: must be 0
+    ivr_calls: int = 0  # natural-voice IVR calls …
+    ivr_correct: int = 0  # … decided as an IVR (robotic IVRs are for safety only, as above)
 
     @property
     def precision(self) -> float | None:
@@ -243,9 +245,13 @@ class AnnouncementScore:
     def recall(self) -> float | None:
         return self.correct / self.calls if self.calls else None
 
+    @property
+    def ivr_recall(self) -> float | None:
+        return self.ivr_correct / self.ivr_calls if self.ivr_calls else None
+
 
 def announcement_score(outcomes: Iterable[CallOutcome]) -> AnnouncementScore:
-    calls = decided = correct = robotic = robotic_nw = 0
+    calls = decided = correct = robotic = robotic_nw = ivr = ivr_ok = 0
     lat: list[float] = []
     for o in outcomes:
         if o.voice in ROBOTIC_VOICES:
@@ -253,12 +259,14 @@ def announcement_score(outcomes: Iterable[CallOutcome]) -> AnnouncementScore:
             robotic_nw += o.decided in NOT_WORKING_CLASSES
             continue
         calls += o.expected in ANNOUNCEMENT_CLASSES
+        ivr += o.expected is CallClass.IVR
+        ivr_ok += o.expected is CallClass.IVR and o.decided is CallClass.IVR
         decided += o.decided in ANNOUNCEMENT_CLASSES
         if o.expected in ANNOUNCEMENT_CLASSES and o.decided is o.expected:
             correct += 1
             if o.latency_from_disc_ms is not None:
                 lat.append(float(o.latency_from_disc_ms))
-    return AnnouncementScore(calls, decided, correct, percentile(lat, 95), robotic, robotic_nw)
+    return AnnouncementScore(calls, decided, correct, percentile(lat, 95), robotic, robotic_nw, ivr, ivr_ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +345,7 @@ class NaturalLimits:
     announcements: ClassLimit
     p95_from_disc_ms: float | None = None
     robotic_not_working_max: int | None = None
+    ivr_recall: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,11 +495,12 @@ def _safety_limits(safety: dict[str, YNode], without: dict[str, YNode]) -> dict[
 
 
 def _natural_limits(wm: dict[str, YNode]) -> NaturalLimits | None:
-    """``with_model.natural_voices: {precision, recall, p95_from_disc, robotic_not_working_max}``."""
+    """``with_model.natural_voices: {precision, recall, p95_from_disc, robotic_not_working_max,
+    ivr_recall}``."""
     if "natural_voices" not in wm:
         return None
     m = _mapping(wm["natural_voices"], "with_model.natural_voices")
-    keys = {"precision", "recall", "p95_from_disc", "robotic_not_working_max"}
+    keys = {"precision", "recall", "p95_from_disc", "robotic_not_working_max", "ivr_recall"}
     unknown = set(m) - keys
     if unknown:
         raise wm["natural_voices"].error(
@@ -505,6 +515,7 @@ def _natural_limits(wm: dict[str, YNode]) -> NaturalLimits | None:
         robotic_not_working_max=_count(m["robotic_not_working_max"], "robotic_not_working_max")
         if "robotic_not_working_max" in m
         else None,
+        ivr_recall=_rate(m["ivr_recall"], "ivr_recall") if "ivr_recall" in m else None,
     )
 
 
@@ -643,6 +654,9 @@ def _check_natural(a: AnnouncementScore, th: Thresholds) -> list[str]:
             f"with model: natural-voice announcements decided p95 {_fmt_ms(a.p95_from_disc_ms)} ms after the "
             f"discriminating word > {want_ms:.0f} ms"
         )
+    want_ivr = th.natural.ivr_recall
+    if want_ivr is not None and (a.ivr_recall is None or a.ivr_recall < want_ivr):
+        out.append(f"with model: natural-voice IVR recall {_fmt_rate(a.ivr_recall)} < {want_ivr:.3f}")
     most = th.natural.robotic_not_working_max
     if most is not None and a.robotic_not_working > most:
         out.append(
@@ -842,6 +856,10 @@ def _format_dead_air_and_announcements(report: Report) -> list[str]:
             f"{_fmt_rate(a.precision)}, recall {_fmt_rate(a.recall)}, decided p95 {_fmt_ms(a.p95_from_disc_ms)} ms "
             f"after the discriminating word; robotic-voice calls {a.robotic_calls}, decided «Некорректный "
             f"контакт»: {a.robotic_not_working}"
+        )
+        lines.append(
+            f"IVRs of natural voices ({a.ivr_calls} calls): decided as an IVR {a.ivr_correct}, recall "
+            f"{_fmt_rate(a.ivr_recall)}"
         )
     return lines
 

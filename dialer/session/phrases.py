@@ -49,14 +49,16 @@ class PhraseTracker:
     def text(self) -> str:
         return " ".join(t for t in [*self._finals, self._partial] if t)
 
-    def update(self, hyp: Hypothesis) -> bool:
-        """Take one hypothesis; True when the best match changed."""
+    def update(self, hyp: Hypothesis, *, confirm: int | None = None) -> bool:
+        """Take one hypothesis; True when the best match changed. ``confirm``: how many
+        consecutive partial hypotheses must name a class for this one to count (default: the
+        tracker's own ``confirm_partials``)."""
         before = (self._final_match, self._partial_match)
         text = hyp.text.strip()
         if hyp.final:
             self._final(text, hyp.confidence)
         elif text != self._partial:
-            self._partial_text(text)
+            self._partial_text(text, self._confirm if confirm is None else max(1, confirm))
         if hyp.confidence is not None and text and self._matcher is not None:
             named = self._matcher.best_match(text, partial=not hyp.final)  # this decode on its own
             if named is not None:
@@ -77,13 +79,13 @@ class PhraseTracker:
             self._final_match = m
             self._final_confidence = confidence
 
-    def _partial_text(self, text: str) -> None:
+    def _partial_text(self, text: str, confirm: int) -> None:
         self._partial = text
         candidate = self._matcher.best_match(self.text, partial=True) if self._matcher is not None and text else None
         cls = candidate.call_class if candidate is not None else None
         self._streak = self._streak + 1 if cls is not None and cls is self._streak_class else 1
         self._streak_class = cls
-        self._partial_match = candidate if cls is not None and self._streak >= self._confirm else None
+        self._partial_match = candidate if cls is not None and self._streak >= confirm else None
 
     def facts(self, fingerprint: FingerprintMatch | None = None) -> PhraseFacts:
         """The best match of the text, or a known recording's fingerprint match.

@@ -99,6 +99,9 @@ class SessionConfig:
     flush_timeout_ms: int = 3_000  # at the end of audio, wait this long for the recognizer's last words
     handover_max_wait_ms: int = 300_000  # no operator answered by then: the person counts as lost
     confirm_partials: int = DEFAULT_CONFIRM_PARTIALS
+    # … in early media (None: as after the answer): nobody there can be hung up on, and a
+    # «Некорректный контакт» class still needs two agreeing decodes (the fusion)
+    confirm_partials_early: int | None = None
     speech: SpeechParams | None = None
 
     def stretched(self, time_scale: float) -> SessionConfig:
@@ -310,7 +313,7 @@ class CallSession:
             case Recognized(hypothesis=hyp):
                 if hyp.final:
                     self._last_final_ms = now_ms
-                changed = self.phrases.update(hyp)
+                changed = self.phrases.update(hyp, confirm=self._partials_to_confirm())
                 self._phrase_facts = None
                 facts = self.phrase_facts()
                 if changed and facts.call_class is not None:
@@ -330,6 +333,10 @@ class CallSession:
                 pass
             case _:
                 self._network(event, now_ms)
+
+    def _partials_to_confirm(self) -> int:
+        early = self.config.confirm_partials_early
+        return early if early is not None and not self.net.answered else self.config.confirm_partials
 
     def _network(self, event: Input, now_ms: int) -> None:
         n = self.net

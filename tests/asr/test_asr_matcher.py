@@ -194,11 +194,27 @@ def test_look_alikes_stay_apart_final_and_partial(text: str, cls: C, other: C) -
         assert early is None or early.call_class is cls, (prefix, early)
 
 
-def test_blocked_waits_for_final_unless_the_text_moved_on() -> None:
-    # «номер заблокирован» might still be «номер временно заблокирован» mis-heard: no early call.
-    assert MATCHER.best_match("номер заблокирован", partial=True) is None
-    m = MATCHER.best_match("номер заблокирован номер заблокирован", partial=True)  # repeated
-    assert m is not None and m.call_class is C.ANN_BLOCKED
+def test_blocked_decides_on_partial_text_once_its_last_word_is_heard_without_the_qualifier() -> None:
+    # «номер временно заблокирован» carries its qualifier before «заблокирован»: once that word is
+    # heard right after «номер», the temporary twin cannot grow out of the text any more.
+    for text in ("номер заблокирован", "номер заблокирован номер заблокирован", "абонян заблокирован"):
+        m = MATCHER.best_match(text, partial=True)
+        assert m is not None and m.call_class is C.ANN_BLOCKED, text
+    for text in ("номер", "номер временно", "номер врем", "номер временно забл"):
+        m = MATCHER.best_match(text, partial=True)
+        assert m is None or m.call_class is C.ANN_TEMPORARILY_BLOCKED, (text, m)
+
+
+def test_a_rival_that_can_never_reach_the_final_bar_does_not_hold_a_partial_back() -> None:
+    # The IVR's «все операторы заняты пожалуйста оставайтесь на линии» lost its opening words:
+    # even heard to the end it stays under what a final text needs.
+    m = MATCHER.best_match("обонен занят оставайте", partial=True)
+    assert m is not None and m.call_class is C.ANN_SUBSCRIBER_BUSY
+
+
+def test_text_turning_into_another_announcement_stops_a_partial_decision() -> None:
+    # «набранный вами номер» opens «… не обслуживается», but «забл» is another class's word
+    assert MATCHER.best_match("извините набранный вами номер забл", partial=True) is None
 
 
 def test_temporarily_blocked_decides_on_partial_once_the_head_word_is_heard() -> None:

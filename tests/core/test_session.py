@@ -325,6 +325,24 @@ def test_partial_hypotheses_need_confirmation() -> None:
     assert s.evidence is not None and s.evidence.call_class is CallClass.ANN_SWITCHED_OFF
 
 
+def test_early_media_may_count_fewer_partials_than_an_answered_call() -> None:
+    """Whisper's setting: one partial decode counts before the answer (nobody to hang up on),
+    two consecutive ones after it (a person's words must not be taken for an announcement)."""
+    setup = SessionSetup(PLAN, SessionConfig(max_call_ms=60_000, confirm_partials=2, confirm_partials_early=1),
+                         matcher=MATCHER)  # fmt: skip
+    partial = Hypothesis(SWITCHED_OFF, False)
+    early = setup.session(uuid.uuid4(), decoding=True)
+    early.feed(Progress(), 0)
+    early.feed(Recognized(partial), 100)
+    assert early.evidence is not None and early.evidence.call_class is CallClass.ANN_SWITCHED_OFF
+    answered = setup.session(uuid.uuid4(), decoding=True)
+    answered.feed(Answered(), 0)
+    answered.feed(Recognized(partial), 100)
+    assert answered.decision is None
+    answered.feed(Recognized(Hypothesis(SWITCHED_OFF + " сети", False)), 600)
+    assert answered.evidence is not None and answered.evidence.call_class is CallClass.ANN_SWITCHED_OFF
+
+
 def test_at_hang_up_the_recognizer_is_flushed_before_the_final_decision() -> None:
     s = session(decoding=True)
     s.feed(Progress(), 0)

@@ -184,6 +184,23 @@ def test_all_met_when_outcomes_are_right() -> None:
     assert check(build_report(good, model=False), th) == []
 
 
+def test_ivr_recall_is_judged_on_natural_voices() -> None:
+    def call(i: int, decided: CallClass, voice: str) -> CallOutcome:
+        return CallOutcome(f"i{i}", CallClass.IVR, decided, Action.HANGUP, 3000, 2000, True, voice=voice)
+
+    outcomes = [
+        call(1, CallClass.IVR, "festival"),
+        call(2, CallClass.UNSURE_ANSWERED, "festival"),
+        call(3, CallClass.UNSURE_ANSWERED, "espeak"),  # robotic: safety only, not counted
+    ]
+    a = announcement_score(outcomes)
+    assert (a.ivr_calls, a.ivr_correct) == (2, 1) and a.ivr_recall == 0.5
+    th = Thresholds(natural=NaturalLimits(ClassLimit(), ivr_recall=0.9))
+    assert "with model: natural-voice IVR recall 0.500 < 0.900" in check(build_report(outcomes, model=True), th)
+    th_ok = Thresholds(natural=NaturalLimits(ClassLimit(), ivr_recall=0.5))
+    assert not any("IVR" in f for f in check(build_report(outcomes, model=True), th_ok))
+
+
 def test_shipped_thresholds_load() -> None:
     th = load_thresholds(DEFAULT_CONFIG_DIR / "eval_thresholds.yaml")
     assert th.person_hung_up_max == 0 and th.no_model_announcement_not_working_max == 0
@@ -192,6 +209,7 @@ def test_shipped_thresholds_load() -> None:
     assert th.classes["busy"].recall is not None and th.latency["busy"].p95_from_disc_ms == 1100
     assert th.natural is not None and th.natural.robotic_not_working_max == 0
     assert th.natural.announcements.precision is not None and th.natural.announcements.precision >= 0.97
+    assert th.natural.p95_from_disc_ms == 1000 and th.natural.ivr_recall is not None
 
 
 def test_threshold_file_errors_name_file_and_line(tmp_path: Path) -> None:

@@ -17,9 +17,12 @@ span widened by :data:`QUALIFIER_WINDOW` words. So «номер временно
 «номер заблокирован», and «временно недоступен» never meets «не существует».
 
 Partial (not yet final) recogniser text may decide early only when the decision cannot change
-with more words: the best phrase is well covered, no phrase of another class can still grow out
-of the text's last words, and phrases that differ from a look-alike only by a missing qualifier
-(«номер заблокирован») wait until the text has moved past the match.
+with more words: the best phrase is well covered (or heard whole), no phrase of another class can
+still grow out of the text's last words into a match the final text would accept, the text is not
+turning into another class's words past the match, and a phrase that differs from a look-alike
+only by a missing qualifier waits until the qualifier can no longer come: until its own last word
+is heard when the look-alike says the qualifier before it («номер заблокирован» / «номер временно
+заблокирован»), else until the text has moved past the match.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -395,15 +396,21 @@ class PhraseMatcher:
         if not pairs:
             return None
         span = (pairs[0][1], pairs[-1][1] + 1)
-        forbidden, missing = self._qualifiers_fail(p, text, span)
+        # a text word the match reads as one of the phrase's own words is that word, not a
+        # qualifier: «в настоящее времен(я) вызов …» (Whisper's «времен» for «время»)
+        own = {j for i, j, _ in pairs if p.tokens[i] not in p.require}
+        forbidden, missing = self._qualifiers_fail(p, text, span, own)
         return _Aligned(p, best, sum(w), tuple(pairs), forbidden or missing, tuple(w), forbidden)
 
     @staticmethod
-    def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int]) -> tuple[bool, bool]:
-        """(a forbidden word is heard, a required word is not) in the window around the match."""
+    def _qualifiers_fail(
+        p: Phrase, text: list[str], span: tuple[int, int], own: Collection[int] = ()
+    ) -> tuple[bool, bool]:
+        """(a forbidden word is heard, a required word is not) in the window around the match;
+        ``own``: indexes of text words matched as the phrase's own words (never a forbidden one)."""
         lo = max(0, span[0] - QUALIFIER_WINDOW)
         hi = min(len(text), span[1] + QUALIFIER_WINDOW)
-        window = text[lo:hi]
+        window = [t for k, t in enumerate(text[lo:hi], lo) if k not in own]
         forbidden = any(_qualifier_heard(f, t, lenient=True) for f in p.forbid for t in window)
         missing = any(not any(_qualifier_heard(r, t) for t in window) for r in p.require)
         return forbidden, missing

@@ -223,6 +223,17 @@ def test_temporarily_blocked_decides_on_partial_once_the_head_word_is_heard() ->
     assert m is not None and m.call_class is C.ANN_TEMPORARILY_BLOCKED
 
 
+def test_a_word_read_as_the_phrases_own_is_not_its_forbidden_qualifier() -> None:
+    # Whisper writes «времен» for «время»: the cut-off start of «временно» to the qualifier check,
+    # but the match reads it as the phrase's own «время»
+    text = "в настоящее времен вызов абоненту который сменил оператора связи невозможен"
+    m = MATCHER.best_match(text)
+    assert m is not None and m.call_class is C.ANN_NUMBER_CHANGED
+    # a real «временно» is never read as «время»: the temporary announcement stays temporary
+    m = MATCHER.best_match("в настоящее время абонент временно недоступен")
+    assert m is not None and m.call_class is C.ANN_TEMPORARILY_UNAVAILABLE
+
+
 def test_qualifier_far_from_the_match_does_not_count() -> None:
     # «время» is not «временно»; a qualifier is checked near the match only.
     m = MATCHER.best_match("в настоящее время номер заблокирован")

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from dialer.asr.catalogue import Catalogue, Phrase
 from dialer.asr.text import WordPairs, edit_distance, negated, phonetic, reglue_negation, resplit, stem, tokenize
@@ -64,6 +65,10 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
+# What partial text must show before a phrase with a temporary look-alike may decide (_twin_wait_of)
+TwinWait = Literal["past", "last", ""]
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     call_class: CallClass
@@ -83,9 +88,13 @@ class _Aligned:
     score: float  # aligned weight minus penalties
     total: float  # total phrase weight
     pairs: tuple[tuple[int, int, float], ...]  # (phrase index, text index, similarity)
-    rejected: bool  # a required word missing or a forbidden one present
     weights: tuple[float, ...]  # per phrase token
     forbidden: bool  # a forbidden word present: it can never match, however the text goes on
+    missing: bool  # a required word not (yet) heard
+
+    @property
+    def rejected(self) -> bool:
+        return self.forbidden or self.missing
 
     @property
     def local_confidence(self) -> float:
@@ -359,7 +368,7 @@ class PhraseMatcher:
             for i, _, s in a.pairs
         )
 
-    def _twin_wait_of(self, p: Phrase) -> str:
+    def _twin_wait_of(self, p: Phrase) -> TwinWait:
         """What partial text must show before ``p`` may decide, when ``p`` is, word for word,
         contained in a phrase of another class that also carries a qualifier ``p`` forbids: then
         the *absence* of the qualifier is what decides.
@@ -371,7 +380,7 @@ class PhraseMatcher:
         ``""``: no twin."""
         stems = {stem(t) for t in p.tokens}
         last = stem(p.tokens[-1])
-        wait = ""
+        wait: TwinWait = ""
         for q in self.catalogue.phrases:
             if q.call_class == p.call_class or q.hint or not (p.forbid & set(q.tokens)):
                 continue
@@ -400,12 +409,10 @@ class PhraseMatcher:
         # qualifier: «в настоящее времен(я) вызов …» (Whisper's «времен» for «время»)
         own = {j for i, j, _ in pairs if p.tokens[i] not in p.require}
         forbidden, missing = self._qualifiers_fail(p, text, span, own)
-        return _Aligned(p, best, sum(w), tuple(pairs), forbidden or missing, tuple(w), forbidden)
+        return _Aligned(p, best, sum(w), tuple(pairs), tuple(w), forbidden, missing)
 
     @staticmethod
-    def _qualifiers_fail(
-        p: Phrase, text: list[str], span: tuple[int, int], own: Collection[int] = ()
-    ) -> tuple[bool, bool]:
+    def _qualifiers_fail(p: Phrase, text: list[str], span: tuple[int, int], own: Collection[int]) -> tuple[bool, bool]:
         """(a forbidden word is heard, a required word is not) in the window around the match;
         ``own``: indexes of text words matched as the phrase's own words (never a forbidden one)."""
         lo = max(0, span[0] - QUALIFIER_WINDOW)
@@ -486,15 +493,15 @@ class PhraseMatcher:
         top = max(hints, key=lambda a: (a.score, a.confidence))
         return self._to_match(top, tokens, decisive=True)
 
-    def _decisive_partial(self, top: _Aligned, live: list[_Aligned], n_tokens: int) -> bool:
+    def _decisive_partial(self, top: _Aligned, rivals: list[_Aligned], n_tokens: int) -> bool:
         wait = self._twin_wait[id(top.phrase)]
         if wait == "past" and top.span[1] > n_tokens - QUALIFIER_WINDOW:
             return False
         if wait == "last" and top.pairs[-1][0] < len(top.phrase.tokens) - 1:
             return False
-        if top.span[1] < n_tokens and self._turning_elsewhere(top, live, n_tokens - 1):
+        if top.span[1] < n_tokens and self._turning_elsewhere(top, rivals, n_tokens - 1):
             return False
-        for a in live:
+        for a in rivals:
             if a.phrase.hint or a.phrase.call_class == top.phrase.call_class:
                 continue
             last_phrase_idx = a.pairs[-1][0]

@@ -1,16 +1,18 @@
 """Pacing modes on one call population: operator utilisation, abandonment, dead air and persons per
 operator-hour for fixed vs progressive vs predictive, in one run.
 
-    .venv/bin/python bench/bench_pacing.py [--operators 10] [--hours 4] [--person-rate 0.25] [--seed 1]
+    .venv/bin/python bench/bench_pacing.py [--operators 10] [--hours 4] [--seed 1]
+        [--person-rate 0.25 | --answer-rate 0.3]
 
 A discrete-event simulation in simulated time (no sockets, deterministic for a seed) driving the
 worker's own pacing code: the pure pacer (dialer.pacing.pacer), its rolling window, and the
 operator tracker (dialer.pacing.operators) fed with QueueMemberStatus / QueueMemberPause events
 shaped as app_queue writes them. Every mode dials the same contacts in the same order, each with
 its fate drawn once: no answer (rings up to 30 s), busy, an answering machine or announcement
-(answered, analysed, hung up), or a person (answered, recognised after 1.5–3 s, handed over,
-waits in the queue's hold until an operator is free or their patience ends). Operators talk a
-gamma-distributed time, take a short wrap-up, and each takes one 10-minute pause per hour.
+(answered, analysed, hung up; ``MACHINE_RATE`` of the dials), or a person (answered, recognised
+after 1.5–3 s, handed over, waits in the queue's hold until an operator is free or their patience
+ends). Operators talk a gamma-distributed time, take a short wrap-up, and each takes one 10-minute
+pause per hour.
 
 Abandoned = persons lost before an operator answered, or who waited over ``max_wait_s`` (2 s), over
 persons handed over. Utilisation = operator time talking / operator time logged in and not paused.
@@ -34,6 +36,8 @@ from dialer.pacing.pacer import Backoff, InFlight, PacingMode, PacingSettings, P
 
 QUEUE = "operators"
 MAX_LINES = 200  # trunk capacity (free server slots) for the paced modes
+MACHINE_RATE = 0.12  # dials answered by a machine (voicemail, IVR, an answered announcement)
+BUSY_RATE = 0.10
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,9 @@ def population(n: int, person_rate: float, rng: random.Random) -> list[Fate]:
                     talk_s=max(10.0, rng.gammavariate(4.0, 90.0 / 4.0)),
                 )
             )
-        elif r < person_rate + 0.12:
+        elif r < person_rate + MACHINE_RATE:
             out.append(Fate("machine", rng.uniform(3, 15), analyse_s=rng.uniform(2.0, 6.0)))
-        elif r < person_rate + 0.22:
+        elif r < person_rate + MACHINE_RATE + BUSY_RATE:
             out.append(Fate("busy", rng.uniform(1, 4)))
         else:
             out.append(Fate("noanswer", rng.uniform(20, 30)))
@@ -306,11 +310,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--operators", type=int, default=10)
     ap.add_argument("--hours", type=float, default=4.0)
-    ap.add_argument("--person-rate", type=float, default=0.25, help="share of dials a person answers")
+    rate = ap.add_mutually_exclusive_group()
+    rate.add_argument("--person-rate", type=float, default=0.25, help="share of dials a person answers")
+    rate.add_argument(
+        "--answer-rate",
+        type=float,
+        help=f"share of dials answered by anyone (persons = this − {MACHINE_RATE:.0%} machines)",
+    )
     ap.add_argument("--concurrency", type=int, default=10, help="fixed mode's concurrency")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--frontier", action="store_true", help="also predictive at fixed risks, without steering")
     args = ap.parse_args()
+    if args.answer_rate is not None:
+        if not MACHINE_RATE < args.answer_rate <= 1.0 - BUSY_RATE:
+            ap.error(f"--answer-rate must be over {MACHINE_RATE:g} (the machines) and at most {1 - BUSY_RATE:g}")
+        args.person_rate = args.answer_rate - MACHINE_RATE
     fates = population(200_000, args.person_rate, random.Random(args.seed))
     modes = [
         (PacingSettings(mode=PacingMode.FIXED), args.concurrency),
@@ -319,7 +333,8 @@ def main() -> None:
         (PacingSettings(mode=PacingMode.PREDICTIVE), 0),
     ]
     print(
-        f"{args.operators} operators, {args.hours:g} h, persons answer {args.person_rate:.0%} of dials, "
+        f"{args.operators} operators, {args.hours:g} h, persons answer {args.person_rate:.0%} of dials "
+        f"(answered in all: {args.person_rate + MACHINE_RATE:.0%}), "
         f"talk ~90 s + 5 s wrap-up, one 10-min pause per operator-hour, abandon = lost or wait > 2 s"
     )
     head = f"{'mode':<14}{'dials':>7}{'persons':>8}{'lost':>6}{'abandon':>9}{'util':>7}{'pers/op-h':>10}"

@@ -360,13 +360,13 @@ class PhraseMatcher:
         w = self._weight.get(stem(token), 1.0)
         return w * 0.4 if token in _FUNCTION_WORDS else w
 
+    def _is_key_word(self, token: str) -> bool:
+        """A word that names few classes («заблокирован», «недоступен»)."""
+        return self._n_classes.get(stem(token), 1) <= KEY_WORD_MAX_CLASSES
+
     def _has_key_word(self, a: _Aligned) -> bool:
-        """A match must rest on at least one word that names few classes («заблокирован»,
-        «недоступен»), not only on «the number you have dialled is»."""
-        return any(
-            s >= _KEY_SIM and self._n_classes.get(stem(a.phrase.tokens[i]), 1) <= KEY_WORD_MAX_CLASSES
-            for i, _, s in a.pairs
-        )
+        """A match must rest on at least one key word, not only on «the number you have dialled is»."""
+        return any(s >= _KEY_SIM and self._is_key_word(a.phrase.tokens[i]) for i, _, s in a.pairs)
 
     def _twin_wait_of(self, p: Phrase) -> TwinWait:
         """What partial text must show before ``p`` may decide, when ``p`` is, word for word,
@@ -537,9 +537,7 @@ class PhraseMatcher:
             if a.phrase.call_class == top.phrase.call_class:
                 return False
             other = other or any(
-                a.phrase.tokens[i] not in _FUNCTION_WORDS
-                and self._n_classes.get(stem(a.phrase.tokens[i]), 1) <= KEY_WORD_MAX_CLASSES
-                for i in at_last
+                a.phrase.tokens[i] not in _FUNCTION_WORDS and self._is_key_word(a.phrase.tokens[i]) for i in at_last
             )
         return other
 

@@ -334,9 +334,9 @@ class CallSession:
             case _:
                 self._network(event, now_ms)
 
-    def _partials_to_confirm(self) -> int:
-        early = self.config.confirm_partials_early
-        return early if early is not None and not self.net.answered else self.config.confirm_partials
+    def _partials_to_confirm(self) -> int | None:
+        """The early-media count before the answer; None: the tracker's own (``confirm_partials``)."""
+        return None if self.net.answered else self.config.confirm_partials_early
 
     def _network(self, event: Input, now_ms: int) -> None:
         n = self.net
